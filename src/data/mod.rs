@@ -1,0 +1,248 @@
+//! Data: IDX files on disk become [`Dataset`]s of grey-level images in [0, 1] with labels.
+
+pub mod fetch;
+pub mod idx;
+pub mod locate;
+
+use crate::error::{Error, Result};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Which IDX data set a folder holds; it decides the class names and the fetch URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetKind {
+    /// Zalando's Fashion-MNIST, the lecture's wardrobe.
+    FashionMnist,
+    /// LeCun's handwritten digits.
+    Mnist,
+    /// Any other IDX data set (KMNIST, EMNIST, ...): classes are named by their label number.
+    Idx,
+}
+
+impl DatasetKind {
+    /// The name used on the command line and in folder names.
+    pub fn name(self) -> &'static str {
+        match self {
+            DatasetKind::FashionMnist => "fashion-mnist",
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Idx => "idx",
+        }
+    }
+
+    /// Human names of the classes, indexed by label.
+    pub fn class_names(self, num_classes: usize) -> Vec<String> {
+        match self {
+            DatasetKind::FashionMnist => [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            DatasetKind::Mnist | DatasetKind::Idx => {
+                (0..num_classes).map(|c| c.to_string()).collect()
+            }
+        }
+    }
+}
+
+/// Grey-level images with labels, held as `f32` in [0, 1], row-major, one image after another.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub images: Vec<f32>,
+    pub labels: Vec<u8>,
+    pub height: usize,
+    pub width: usize,
+    pub class_names: Vec<String>,
+}
+
+impl Dataset {
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// True when there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels per image.
+    pub fn pixels(&self) -> usize {
+        self.height * self.width
+    }
+
+    /// Image `i` as a slice of `pixels()` values.
+    pub fn image(&self, i: usize) -> &[f32] {
+        let p = self.pixels();
+        &self.images[i * p..(i + 1) * p]
+    }
+
+    /// Keeps only the first `n` images.
+    pub fn truncate(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.images.truncate(n * self.pixels());
+        self.labels.truncate(n);
+    }
+
+    /// The images at `indices`, concatenated (a batch in row-major order).
+    pub fn gather(&self, indices: &[usize]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(indices.len() * self.pixels());
+        for &i in indices {
+            out.extend_from_slice(self.image(i));
+        }
+        out
+    }
+
+    /// Builds a data set from an IDX image array and label array, checking they agree.
+    pub fn from_idx(
+        images: idx::IdxArray,
+        labels: idx::IdxArray,
+        kind: DatasetKind,
+        images_path: &Path,
+        labels_path: &Path,
+    ) -> Result<Self> {
+        let (n, height, width) = (images.dims[0], images.dims[1], images.dims[2]);
+        if labels.dims[0] != n {
+            return Err(Error::Data(format!(
+                "{} holds {n} images but {} holds {} labels; the two files must come from the same split",
+                images_path.display(),
+                labels_path.display(),
+                labels.dims[0]
+            )));
+        }
+        let num_classes = labels
+            .data
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        let class_names = kind.class_names(num_classes);
+        if num_classes > class_names.len() {
+            return Err(Error::file(
+                labels_path,
+                format!(
+                    "label {} is out of range for {} ({} classes)",
+                    num_classes - 1,
+                    kind.name(),
+                    class_names.len()
+                ),
+            ));
+        }
+        Ok(Dataset {
+            images: images.data.iter().map(|&b| b as f32 / 255.0).collect(),
+            labels: labels.data,
+            height,
+            width,
+            class_names,
+        })
+    }
+}
+
+/// How grey-level pixels become what the likelihood models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Binarize {
+    /// Resample binary pixels (Bernoulli with the grey level as probability) every epoch.
+    Dynamic,
+    /// Binarize once with a fixed seed, as likelihood papers do.
+    Fixed,
+    /// Keep grey levels in [0, 1].
+    None,
+}
+
+/// Replaces each pixel with a Bernoulli draw whose probability is the grey level.
+pub fn binarize_in_place(pixels: &mut [f32], rng: &mut impl Rng) {
+    for p in pixels {
+        *p = if rng.random::<f32>() < *p { 1.0 } else { 0.0 };
+    }
+}
+
+/// Training and test splits of one data set, and the folder they came from.
+#[derive(Debug, Clone)]
+pub struct DataSplits {
+    pub train: Dataset,
+    pub test: Dataset,
+    pub source: PathBuf,
+}
+
+/// The four standard file names of an IDX split, with or without `.gz`.
+const SPLIT_FILES: [(&str, &str); 2] = [
+    ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+];
+
+/// Finds `name` or `name.gz` in `dir`.
+pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    [format!("{name}.gz"), name.to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+/// True when `dir` holds all four IDX files of a data set.
+pub fn has_idx_files(dir: &Path) -> bool {
+    SPLIT_FILES
+        .iter()
+        .all(|(img, lbl)| find_file(dir, img).is_some() && find_file(dir, lbl).is_some())
+}
+
+/// Loads train and test splits from a folder of IDX files.
+pub fn load_idx_dir(dir: &Path, kind: DatasetKind) -> Result<DataSplits> {
+    let mut splits = Vec::with_capacity(2);
+    for (img, lbl) in SPLIT_FILES {
+        let missing = |name: &str| {
+            Error::Data(format!(
+                "{} has no {name} or {name}.gz; a data folder needs the four standard IDX files",
+                dir.display()
+            ))
+        };
+        let img_path = find_file(dir, img).ok_or_else(|| missing(img))?;
+        let lbl_path = find_file(dir, lbl).ok_or_else(|| missing(lbl))?;
+        let images = idx::read_images(&img_path)?;
+        let labels = idx::read_labels(&lbl_path)?;
+        splits.push(Dataset::from_idx(
+            images, labels, kind, &img_path, &lbl_path,
+        )?);
+    }
+    let test = splits.pop().expect("two splits");
+    let train = splits.pop().expect("two splits");
+    if (train.height, train.width) != (test.height, test.width) {
+        return Err(Error::Data(format!(
+            "{}: training images are {}x{} but test images are {}x{}",
+            dir.display(),
+            train.height,
+            train.width,
+            test.height,
+            test.width
+        )));
+    }
+    Ok(DataSplits {
+        train,
+        test,
+        source: dir.to_path_buf(),
+    })
+}
+
+/// Mean and standard deviation of all pixels, for `vae data info`.
+pub fn pixel_stats(data: &Dataset) -> (f64, f64) {
+    let n = data.images.len().max(1) as f64;
+    let mean = data.images.iter().map(|&p| p as f64).sum::<f64>() / n;
+    let var = data
+        .images
+        .iter()
+        .map(|&p| (p as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean, var.sqrt())
+}

@@ -1,0 +1,53 @@
+//! `--device`: the backend is picked at run time; GPU backends exist only in builds with the
+//! `cuda` or `wgpu` feature, so the default build needs no GPU library.
+
+use crate::error::{Error, Result};
+use burn::tensor::Device;
+
+/// Names accepted by `--device`.
+pub const DEVICE_NAMES: &str = "cpu (alias flex), cuda, cuda:N, wgpu";
+
+/// Parses a device name into a Burn device (without autodiff).
+pub fn parse_device(name: &str) -> Result<Device> {
+    let name = name.trim().to_ascii_lowercase();
+    match name.as_str() {
+        "cpu" | "flex" => Ok(Device::flex()),
+        _ if name == "cuda" || name.starts_with("cuda:") => cuda(&name),
+        "wgpu" => wgpu(),
+        _ => Err(Error::Config(format!(
+            "unknown device '{name}'; use one of: {DEVICE_NAMES}"
+        ))),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(name: &str) -> Result<Device> {
+    let index = match name.strip_prefix("cuda:") {
+        Some(i) => i.parse::<usize>().map_err(|_| {
+            Error::Config(format!("bad CUDA device index in '{name}' (try cuda:0)"))
+        })?,
+        None => 0,
+    };
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_name: &str) -> Result<Device> {
+    Err(Error::Config(
+        "this build has no CUDA backend; rebuild with `cargo build --release --features cuda`"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu() -> Result<Device> {
+    Ok(Device::wgpu(Default::default()))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu() -> Result<Device> {
+    Err(Error::Config(
+        "this build has no wgpu backend; rebuild with `cargo build --release --features wgpu`"
+            .into(),
+    ))
+}

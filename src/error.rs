@@ -1,0 +1,63 @@
+//! One error type for the whole library: every variant renders as a single line that names the
+//! problem and, where there is one, the fix. The CLI prints it as is and exits non-zero.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong in `vae`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file exists but its content is not what we expected (corrupt, truncated, wrong shape).
+    #[error("{}: {message}", path.display())]
+    File { path: PathBuf, message: String },
+    /// An I/O operation failed (missing file, permission, disk full).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A hyperparameter or flag that cannot work.
+    #[error("{0}")]
+    Config(String),
+    /// The data set could not be found or does not fit the model.
+    #[error("{0}")]
+    Data(String),
+    /// Training diverged (NaN or Inf).
+    #[error("{0}")]
+    Numerical(String),
+    /// A download failed or did not match its checksum.
+    #[error("{0}")]
+    Fetch(String),
+}
+
+/// Shorthand used across the crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A content error about `path`.
+    pub fn file(path: &Path, message: impl Into<String>) -> Self {
+        Error::File {
+            path: path.to_path_buf(),
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error with what we were doing when it happened.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Adds "what we were doing" to an `io::Result`.
+pub trait IoContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|e| Error::io(context(), e))
+    }
+}

@@ -1,0 +1,410 @@
+//! The `vae` command line: a thin layer over the library.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use vae::data::{self, Binarize, DatasetKind};
+use vae::model::Arch;
+use vae::model::loss::Reconstruction;
+use vae::run::{EVAL_FILE, Run, TrainConfig};
+use vae::{Error, Result, eval, train, viz};
+
+#[derive(Parser)]
+#[command(
+    name = "vae",
+    version,
+    about = "Train, evaluate and visualise VAEs, beta-VAEs and plain autoencoders"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model into a run folder (config, weights, checkpoint, metrics, pictures, report).
+    Train(TrainArgs),
+    /// Test ELBO, importance-weighted NLL, active units and KL per dimension.
+    Eval {
+        run: PathBuf,
+        /// Importance samples per image for the NLL bound (0 skips it).
+        #[arg(long, default_value_t = 1000)]
+        iw_samples: usize,
+        /// Evaluate the first N test images only.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Decode z ~ N(0, I) into a grid of new images.
+    Sample {
+        run: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        n: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Test images above, their reconstructions (from z_mean) below.
+    Reconstruct {
+        run: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        n: usize,
+    },
+    /// Linear and spherical interpolation strips between pairs of test images.
+    Interpolate {
+        run: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        pairs: usize,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+    },
+    /// Write z_mean, z_log_var and label of each test image to CSV.
+    Encode {
+        run: PathBuf,
+        /// Output CSV (default: RUN/latents.csv).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Decode a CSV of z vectors (one per line) into an image grid.
+    Decode {
+        run: PathBuf,
+        /// CSV with latent_dim numbers per line (or the output of `vae encode`).
+        input: PathBuf,
+        /// Output PNG (default: RUN/decoded.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// (Re)draw every picture of a run and its report.html.
+    Report { run: PathBuf },
+    /// Inspect or download data sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Show where the data was found, counts, shapes and pixel statistics.
+    Info {
+        #[arg(long, value_enum, default_value = "fashion-mnist")]
+        dataset: DatasetKind,
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Download the official files (checksums verified) into the cache folder or --dest.
+    Fetch {
+        #[arg(value_enum)]
+        dataset: DatasetKind,
+        #[arg(long)]
+        dest: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// TOML file with any of the settings below (flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Run folder (default: runs/<dataset>-<arch>-<vae|ae>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Skip the pictures and report after training.
+    #[arg(long)]
+    no_pictures: bool,
+    #[arg(long, value_enum)]
+    dataset: Option<DatasetKind>,
+    /// Folder with the four IDX files.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    arch: Option<Arch>,
+    #[arg(long)]
+    latent_dim: Option<usize>,
+    /// MLP hidden sizes, e.g. 400 or 512,256.
+    #[arg(long, value_delimiter = ',')]
+    hidden: Option<Vec<usize>>,
+    /// Conv channels, e.g. 32,64,128.
+    #[arg(long, value_delimiter = ',')]
+    channels: Option<Vec<usize>>,
+    /// Plain autoencoder: deterministic z, no KL.
+    #[arg(long)]
+    autoencoder: bool,
+    #[arg(long, value_enum)]
+    loss: Option<Reconstruction>,
+    #[arg(long, value_enum)]
+    binarize: Option<Binarize>,
+    #[arg(long, allow_negative_numbers = true)]
+    beta: Option<f64>,
+    #[arg(long)]
+    kl_warmup_epochs: Option<usize>,
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Use the first N training images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// cpu (default), cuda, cuda:N, wgpu.
+    #[arg(long)]
+    device: Option<String>,
+}
+
+impl TrainArgs {
+    fn config(&self) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(path) => TrainConfig::from_file(path)?,
+            None => TrainConfig::default(),
+        };
+        macro_rules! set {
+            ($($field:ident),*) => {$(if let Some(v) = &self.$field { c.$field = v.clone(); })*};
+        }
+        set!(
+            dataset,
+            arch,
+            hidden,
+            channels,
+            loss,
+            binarize,
+            beta,
+            kl_warmup_epochs,
+            epochs,
+            seed,
+            device
+        );
+        macro_rules! set_opt {
+            ($($field:ident),*) => {$(if self.$field.is_some() { c.$field = self.$field.clone(); })*};
+        }
+        set_opt!(data, latent_dim, lr, batch_size, limit);
+        c.autoencoder |= self.autoencoder;
+        Ok(c)
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn say(path: &Path) {
+    println!("wrote {}", path.display());
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Train(args) => {
+            let config = args.config()?;
+            let out = args.out.clone().unwrap_or_else(|| {
+                PathBuf::from("runs").join(format!(
+                    "{}-{}-{}",
+                    config.dataset.name(),
+                    match config.arch {
+                        Arch::Mlp => "mlp",
+                        Arch::Conv => "conv",
+                    },
+                    if config.autoencoder { "ae" } else { "vae" }
+                ))
+            });
+            let options = train::TrainOptions {
+                resume: args.resume,
+                progress: true,
+                verbose: true,
+            };
+            let summary = train::train(&config, &out, options)?;
+            if let Some(last) = summary.epochs.last() {
+                println!(
+                    "trained {} epochs into {}: test loss {:.2} per image",
+                    last.epoch,
+                    out.display(),
+                    last.test_total
+                );
+            }
+            if !args.no_pictures {
+                let run = Run::load(&out, None)?;
+                for path in viz::write_all(&run)? {
+                    say(&path);
+                }
+            }
+            Ok(())
+        }
+        Command::Eval {
+            run,
+            iw_samples,
+            limit,
+            json,
+            device,
+        } => {
+            let run = Run::load(&run, device.as_deref())?;
+            let mut test = run.test_data()?;
+            if let Some(n) = limit {
+                if n == 0 {
+                    return Err(Error::Config("--limit must be at least 1 image".into()));
+                }
+                test.truncate(n);
+            }
+            let report = eval::evaluate(
+                &run.model,
+                &test,
+                run.config.loss,
+                iw_samples,
+                &run.device,
+                run.config.seed,
+            )?;
+            let text = serde_json::to_string(&report).expect("report serialises");
+            vae::fsutil::write_atomic(&run.path(EVAL_FILE), text.as_bytes())?;
+            if json {
+                println!("{text}");
+            } else {
+                let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+                println!("test images     {}", report.images);
+                println!("ELBO            {} nats/image", opt(report.elbo));
+                println!("reconstruction  {:.3}", report.recon);
+                println!("KL              {:.3}", report.kl);
+                println!("NLL (IWAE K={}) {}", report.iw_samples, opt(report.nll_iw));
+                println!(
+                    "active units    {} of {}",
+                    report.active_units, run.model_config.latent_dim
+                );
+                let kl: Vec<String> = report
+                    .kl_per_dim
+                    .iter()
+                    .map(|k| format!("{k:.2}"))
+                    .collect();
+                println!("KL per dim      [{}]", kl.join(", "));
+            }
+            Ok(())
+        }
+        Command::Sample { run, n, seed } => {
+            check_count(n, "--n")?;
+            say(&viz::samples(&Run::load(&run, None)?, n, seed)?);
+            Ok(())
+        }
+        Command::Reconstruct { run, n } => {
+            check_count(n, "--n")?;
+            let run = Run::load(&run, None)?;
+            say(&viz::reconstructions(&run, &run.test_data()?, n)?);
+            Ok(())
+        }
+        Command::Interpolate { run, pairs, steps } => {
+            check_count(pairs, "--pairs")?;
+            if steps < 2 {
+                return Err(Error::Config("--steps must be at least 2".into()));
+            }
+            let run = Run::load(&run, None)?;
+            for path in viz::interpolations(&run, &run.test_data()?, pairs, steps)? {
+                say(&path);
+            }
+            Ok(())
+        }
+        Command::Encode { run, out, limit } => {
+            let run = Run::load(&run, None)?;
+            let mut test = run.test_data()?;
+            if let Some(n) = limit {
+                test.truncate(n);
+            }
+            let (z_mean, z_log_var) = viz::encode_dataset(&run, &test)?;
+            let csv = vae::latents::to_csv(
+                &test.labels,
+                &z_mean,
+                z_log_var.as_deref(),
+                run.model_config.latent_dim,
+            );
+            let out = out.unwrap_or_else(|| run.path("latents.csv"));
+            vae::fsutil::write_atomic(&out, csv.as_bytes())?;
+            say(&out);
+            Ok(())
+        }
+        Command::Decode { run, input, out } => {
+            let run = Run::load(&run, None)?;
+            let latent = run.model_config.latent_dim;
+            let z = vae::latents::read_z_csv(&input, latent)?;
+            let n = z.len() / latent;
+            let images = viz::decode_to_images(&run, z, n)?;
+            let out = out.unwrap_or_else(|| run.path("decoded.png"));
+            let layout = viz::grid::GridLayout::new(
+                run.model_config.height,
+                run.model_config.width,
+                n.min(10),
+            );
+            viz::grid::save_grid(&out, &images, layout)?;
+            say(&out);
+            Ok(())
+        }
+        Command::Report { run } => {
+            for path in viz::write_all(&Run::load(&run, None)?)? {
+                say(&path);
+            }
+            Ok(())
+        }
+        Command::Data(DataCommand::Info { dataset, data }) => {
+            let dir = data::locate::locate(data.as_deref(), dataset)?;
+            let splits = data::load_idx_dir(&dir, dataset)?;
+            println!("{} from {}", dataset.name(), dir.display());
+            for (name, set) in [("train", &splits.train), ("test", &splits.test)] {
+                let (mean, std) = data::pixel_stats(set);
+                let mut counts = vec![0usize; set.class_names.len()];
+                for &l in &set.labels {
+                    counts[l as usize] += 1;
+                }
+                println!(
+                    "{name:5}  {} images of {}x{}, {} classes, pixel mean {mean:.4}, std {std:.4}",
+                    set.len(),
+                    set.height,
+                    set.width,
+                    set.class_names.len()
+                );
+                let per_class: Vec<String> = set
+                    .class_names
+                    .iter()
+                    .zip(&counts)
+                    .map(|(n, c)| format!("{n}: {c}"))
+                    .collect();
+                println!("       {}", per_class.join(", "));
+            }
+            Ok(())
+        }
+        Command::Data(DataCommand::Fetch { dataset, dest }) => {
+            let (base, files) = data::fetch::official(dataset)?;
+            let base =
+                std::env::var(data::fetch::FETCH_URL_ENV).unwrap_or_else(|_| base.to_string());
+            let dest = match dest.or_else(|| data::locate::cache_dir(dataset)) {
+                Some(d) => d,
+                None => {
+                    return Err(Error::Config(
+                        "no user cache folder on this system; pass --dest DIR".into(),
+                    ));
+                }
+            };
+            for path in data::fetch::fetch(&base, &files, &dest)? {
+                println!("verified {}", path.display());
+            }
+            println!(
+                "use it with --data {} (it is also found automatically)",
+                dest.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn check_count(n: usize, flag: &str) -> Result<()> {
+    if n == 0 {
+        return Err(Error::Config(format!("{flag} must be at least 1")));
+    }
+    Ok(())
+}
