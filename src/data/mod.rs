@@ -49,9 +49,8 @@ impl DatasetKind {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-            DatasetKind::Mnist | DatasetKind::Idx => {
-                (0..num_classes).map(|c| c.to_string()).collect()
-            }
+            DatasetKind::Mnist => (0..10).map(|c| c.to_string()).collect(),
+            DatasetKind::Idx => (0..num_classes).map(|c| c.to_string()).collect(),
         }
     }
 }
@@ -215,8 +214,14 @@ pub fn load_idx_dir(dir: &Path, kind: DatasetKind) -> Result<DataSplits> {
             images, labels, kind, &img_path, &lbl_path,
         )?);
     }
-    let test = splits.pop().expect("two splits");
-    let train = splits.pop().expect("two splits");
+    let mut test = splits.pop().expect("two splits");
+    let mut train = splits.pop().expect("two splits");
+    // A generic IDX set names classes by the labels it holds; both splits share one list.
+    if test.class_names.len() > train.class_names.len() {
+        train.class_names = test.class_names.clone();
+    } else {
+        test.class_names = train.class_names.clone();
+    }
     if (train.height, train.width) != (test.height, test.width) {
         return Err(Error::Data(format!(
             "{}: training images are {}x{} but test images are {}x{}",

@@ -1,0 +1,214 @@
+//! The `vae` binary: every command on a tiny real run, and one-line errors for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+mod common;
+
+fn vae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vae"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A failing command prints exactly one `error:` line and no panic.
+fn assert_fails_with(args: &[&str], expected: &str) {
+    let out = vae(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(err.contains(expected), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: one line expected: {err}"
+    );
+}
+
+#[test]
+fn impossible_settings_are_refused_with_the_fix() {
+    let data = common::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().join("run");
+    let out = out.to_str().unwrap();
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--beta", "-1"],
+        "beta must be a finite number >= 0",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--latent-dim", "0"],
+        "latent dimension must be at least 1",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--lr", "0"],
+        "learning rate must be > 0",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--device", "tpu"],
+        "unknown device 'tpu'",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--device", "cuda"],
+        "rebuild with `cargo build --release --features cuda`",
+    );
+    assert_fails_with(
+        &["train", "--data", "/nonexistent", "--out", out],
+        "--data points at /nonexistent",
+    );
+    assert_fails_with(
+        &["train", "--out", out, "--resume", "--data", data],
+        "nothing to resume",
+    );
+    assert!(!Path::new(out).join("checkpoint.bin").exists());
+}
+
+#[test]
+fn commands_on_a_missing_run_folder_say_so() {
+    for cmd in [
+        "eval",
+        "sample",
+        "reconstruct",
+        "interpolate",
+        "encode",
+        "report",
+    ] {
+        assert_fails_with(
+            &[cmd, "/nonexistent/run"],
+            "run folder /nonexistent/run does not exist",
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_file_names_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, "epochs = 3\nlatent_dims = 4\n").unwrap();
+    let out = dir.path().join("run");
+    assert_fails_with(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "unknown field `latent_dims`",
+    );
+}
+
+#[test]
+fn every_command_works_on_a_trained_run() {
+    let data = common::fashion_mnist_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        "arch = \"mlp\"\nlatent_dim = 2\nepochs = 2\nlimit = 600\nbinarize = \"dynamic\"\n",
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let out = vae(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        r,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for file in [
+        "config.toml",
+        "model.bpk",
+        "checkpoint.bin",
+        "metrics.jsonl",
+        "samples.png",
+        "reconstructions.png",
+        "interpolate_linear.png",
+        "interpolate_slerp.png",
+        "latent_scatter.png",
+        "manifold.png",
+        "loss_curves.png",
+        "report.html",
+    ] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        saved.contains("binarize = \"dynamic\"") && saved.contains("latent_dim = 2"),
+        "{saved}"
+    );
+
+    let out = vae(&["eval", r, "--json", "--iw-samples", "20", "--limit", "50"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "elbo",
+        "recon",
+        "kl",
+        "nll_iw",
+        "iw_samples",
+        "active_units",
+        "kl_per_dim",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {json}");
+    }
+    let (elbo, nll) = (
+        json["elbo"].as_f64().unwrap(),
+        json["nll_iw"].as_f64().unwrap(),
+    );
+    // The importance-weighted bound is tighter than the ELBO: -ELBO >= NLL estimate (up to noise).
+    assert!(nll <= -elbo + 1.0, "nll {nll} vs elbo {elbo}");
+    assert_eq!(json["kl_per_dim"].as_array().unwrap().len(), 2);
+
+    let out = vae(&["encode", r, "--limit", "30"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(run.join("latents.csv")).unwrap();
+    assert!(csv.starts_with("index,label,z_mean_0,z_mean_1,z_log_var_0,z_log_var_1\n"));
+    assert_eq!(csv.lines().count(), 31);
+
+    let out = vae(&["decode", r, run.join("latents.csv").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let decoded = image::open(run.join("decoded.png")).unwrap();
+    assert!(decoded.width() > 28 * 10 && decoded.height() > 28 * 3);
+
+    let zs = dir.path().join("z.csv");
+    std::fs::write(&zs, "0,0\n1.5,-2\n").unwrap();
+    assert!(vae(&["decode", r, zs.to_str().unwrap()]).status.success());
+    std::fs::write(&zs, "0,0,1\n").unwrap();
+    assert_fails_with(
+        &["decode", r, zs.to_str().unwrap()],
+        "3 values, but the model's latent dimension is 2",
+    );
+    std::fs::write(&zs, "0,nan\n").unwrap();
+    assert_fails_with(&["decode", r, zs.to_str().unwrap()], "z must be finite");
+
+    for args in [
+        vec!["sample", r, "--n", "16"],
+        vec!["reconstruct", r],
+        vec!["interpolate", r, "--steps", "6"],
+        vec!["report", r],
+    ] {
+        let out = vae(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert_fails_with(&["sample", r, "--n", "0"], "--n must be at least 1");
+    assert!(
+        std::fs::read_to_string(run.join("report.html"))
+            .unwrap()
+            .contains("NLL (IWAE, K=20)")
+    );
+
+    std::fs::write(run.join("model.bpk"), b"garbage").unwrap();
+    assert_fails_with(&["sample", r], "cannot load weights");
+}
