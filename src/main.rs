@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model into a run folder (config, weights, checkpoint, metrics, pictures, report).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Test ELBO, importance-weighted NLL, active units and KL per dimension.
     Eval {
         run: PathBuf,

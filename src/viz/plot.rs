@@ -119,7 +119,8 @@ pub fn scatter(
 pub fn loss_curves(path: &Path, epochs: &[EpochMetrics]) -> Result<()> {
     render(path, (1200, 420), |root| {
         let panels = root.split_evenly((1, 3));
-        let series: [(&str, fn(&EpochMetrics) -> (f64, f64)); 3] = [
+        type TrainTest = fn(&EpochMetrics) -> (f64, f64);
+        let series: [(&str, TrainTest); 3] = [
             ("total loss", |m| (m.train_total, m.test_total)),
             ("reconstruction", |m| (m.train_recon, m.test_recon)),
             ("KL", |m| (m.train_kl, m.test_kl)),
