@@ -101,7 +101,7 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
                 config_path.display()
             )));
         }
-    } else if config_path.exists() || checkpoint_path.exists() {
+    } else if checkpoint_path.exists() {
         return Err(Error::Config(format!(
             "{} already holds a run; pass --resume to continue it, or choose another --out",
             run_dir.display()
@@ -235,20 +235,12 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
                 lr,
             ));
         }
-        checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
-        let weights = model.valid().into_record();
-        let tmp = crate::fsutil::temp_path(&run_dir.join(MODEL_FILE));
-        weights
-            .save(&tmp)
-            .map_err(|e| Error::Config(format!("cannot write {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, run_dir.join(MODEL_FILE)).map_err(|e| {
-            Error::io(
-                format!("cannot write {}", run_dir.join(MODEL_FILE).display()),
-                e,
-            )
-        })?;
+        // The checkpoint is the commit point and is written last: a crash before it leaves the
+        // previous epoch's checkpoint, and resume drops metrics lines newer than the checkpoint.
         history.push(record.clone());
         metrics::write(&run_dir.join(METRICS_FILE), &history)?;
+        save_weights(&model, &run_dir.join(MODEL_FILE))?;
+        checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
         if options.verbose {
             eprintln!("{}", record.summary(config.epochs));
         }
@@ -257,6 +249,21 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
         epochs: history,
         model,
     })
+}
+
+/// Writes inference weights atomically.
+fn save_weights(model: &Vae, path: &Path) -> Result<()> {
+    let tmp = crate::fsutil::temp_path(path);
+    let saved = model.valid().into_record().save(&tmp);
+    if let Err(e) = saved {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::Config(format!(
+            "cannot write {}: {e}",
+            path.display()
+        )));
+    }
+    std::fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 fn diverged(
