@@ -39,3 +39,19 @@ pub fn temp_path(path: &Path) -> PathBuf {
 pub fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).ctx(|| format!("cannot create folder {}", dir.display()))
 }
+
+/// Deletes temporary files that a killed process left in `dir` (names from [`temp_path`]).
+pub fn remove_stale_temp_files(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).ctx(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_temp = name
+            .rsplit_once(".tmp")
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        if is_temp {
+            std::fs::remove_file(entry.path())
+                .ctx(|| format!("cannot remove stale {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use vae::data::{self, Binarize, DatasetKind};
 use vae::model::Arch;
 use vae::model::loss::Reconstruction;
-use vae::run::{EVAL_FILE, Run, TrainConfig};
+use vae::run::{EVAL_FILE, OnNan, Run, TrainConfig};
 use vae::{Error, Result, eval, train, viz};
 
 #[derive(Parser)]
@@ -158,12 +158,22 @@ struct TrainArgs {
     /// cpu (default), cuda, cuda:N, wgpu.
     #[arg(long)]
     device: Option<String>,
+    /// Clip the joint gradient norm to this value.
+    #[arg(long)]
+    grad_clip: Option<f64>,
+    /// On a NaN/Inf loss or gradient: stop, or roll back to the last checkpoint with lr / 10.
+    #[arg(long, value_enum)]
+    on_nan: Option<OnNan>,
 }
 
 impl TrainArgs {
-    fn config(&self) -> Result<TrainConfig> {
-        let mut c = match &self.config {
-            Some(path) => TrainConfig::from_file(path)?,
+    /// Defaults, then the `--config` file (or, with `--resume`, the run's own config), then flags.
+    fn config(&self, out: Option<&Path>) -> Result<TrainConfig> {
+        let saved = out
+            .map(|dir| dir.join(vae::run::CONFIG_FILE))
+            .filter(|p| self.resume && p.is_file());
+        let mut c = match self.config.clone().or(saved) {
+            Some(path) => TrainConfig::from_file(&path)?,
             None => TrainConfig::default(),
         };
         macro_rules! set {
@@ -180,12 +190,13 @@ impl TrainArgs {
             kl_warmup_epochs,
             epochs,
             seed,
-            device
+            device,
+            on_nan
         );
         macro_rules! set_opt {
             ($($field:ident),*) => {$(if self.$field.is_some() { c.$field = self.$field.clone(); })*};
         }
-        set_opt!(data, latent_dim, lr, batch_size, limit);
+        set_opt!(data, latent_dim, lr, batch_size, limit, grad_clip);
         c.autoencoder |= self.autoencoder;
         Ok(c)
     }
@@ -208,18 +219,23 @@ fn say(path: &Path) {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => {
-            let config = args.config()?;
+            let flags = args.config(None)?;
             let out = args.out.clone().unwrap_or_else(|| {
                 PathBuf::from("runs").join(format!(
                     "{}-{}-{}",
-                    config.dataset.name(),
-                    match config.arch {
+                    flags.dataset.name(),
+                    match flags.arch {
                         Arch::Mlp => "mlp",
                         Arch::Conv => "conv",
                     },
-                    if config.autoencoder { "ae" } else { "vae" }
+                    if flags.autoencoder { "ae" } else { "vae" }
                 ))
             });
+            let config = if args.resume {
+                args.config(Some(&out))?
+            } else {
+                flags
+            };
             let options = train::TrainOptions {
                 resume: args.resume,
                 progress: true,

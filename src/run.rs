@@ -44,6 +44,21 @@ pub struct TrainConfig {
     /// Train on the first N training images only.
     pub limit: Option<usize>,
     pub device: String,
+    /// Clip the joint norm of all gradients to this value (PyTorch's `clip_grad_norm_`).
+    pub grad_clip: Option<f64>,
+    /// What to do when the loss or a gradient stops being finite.
+    pub on_nan: OnNan,
+}
+
+/// Reaction to a non-finite loss or gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnNan {
+    /// Stop with a message; the last good checkpoint stays.
+    Stop,
+    /// Go back to the last good checkpoint, divide the learning rate by 10 and go on (3 times at
+    /// most).
+    Rollback,
 }
 
 impl Default for TrainConfig {
@@ -66,6 +81,8 @@ impl Default for TrainConfig {
             seed: 42,
             limit: None,
             device: "cpu".into(),
+            grad_clip: None,
+            on_nan: OnNan::Stop,
         }
     }
 }
@@ -125,6 +142,13 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
+        if let Some(c) = self.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad(format!(
+                "--grad-clip must be a norm > 0 (got {c}; try --grad-clip 10)"
+            ));
+        }
         if self.limit == Some(0) {
             return bad("--limit must be at least 1 image".into());
         }
@@ -161,6 +185,20 @@ impl TrainConfig {
             splits.train.truncate(limit);
         }
         Ok(splits)
+    }
+
+    /// The settings that define what a run computes; `--resume` must keep them. Epochs, device,
+    /// data folder, learning rate, clipping and the NaN policy may change when a run continues.
+    pub fn identity(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: 0,
+            device: String::new(),
+            data: None,
+            lr: None,
+            grad_clip: None,
+            on_nan: OnNan::Stop,
+            ..self.clone()
+        }
     }
 
     /// The TOML text saved in a run folder.

@@ -18,6 +18,10 @@ pub struct EpochMetrics {
     pub seconds: f64,
     pub eval_seconds: f64,
     pub images_per_second: f64,
+    /// Mean over steps of the joint gradient norm (before clipping).
+    pub grad_norm: f64,
+    /// Learning rate of the epoch.
+    pub lr: f64,
 }
 
 impl EpochMetrics {

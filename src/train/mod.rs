@@ -2,13 +2,16 @@
 //! exact resume, and a stop with a clear message if the loss stops being finite.
 
 pub mod checkpoint;
+pub mod gradients;
 pub mod metrics;
 
 use crate::data::{Binarize, Dataset, binarize_in_place};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::Vae;
-use crate::run::{self, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, TrainConfig};
+use crate::run::{
+    self, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE, OnNan, TrainConfig,
+};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -70,6 +73,29 @@ pub struct TrainOptions {
 pub struct TrainSummary {
     pub epochs: Vec<EpochMetrics>,
     pub model: Vae,
+    /// Learning rate at the end (lower than configured after a rollback).
+    pub lr: f64,
+}
+
+/// How many times `--on-nan rollback` may divide the learning rate before giving up.
+pub const MAX_ROLLBACKS: usize = 3;
+
+/// Where a run stopped being finite.
+struct Divergence {
+    epoch: usize,
+    step: usize,
+    what: String,
+}
+
+/// Everything that stays fixed while a run trains.
+struct Setup<'a> {
+    config: &'a TrainConfig,
+    train_set: &'a Dataset,
+    test_set: &'a Dataset,
+    device: Device,
+    ad_device: Device,
+    latent: usize,
+    progress: bool,
 }
 
 /// Trains `config` into `run_dir` and returns the per-epoch metrics and the trained model.
@@ -89,15 +115,9 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
             )));
         }
         let saved = TrainConfig::from_file(&config_path)?;
-        let comparable = |c: &TrainConfig| TrainConfig {
-            epochs: 0,
-            device: String::new(),
-            data: None,
-            ..c.clone()
-        };
-        if comparable(&saved) != comparable(&config) {
+        if saved.identity() != config.identity() {
             return Err(Error::Config(format!(
-                "--resume needs the run's own settings; {} differs from the flags given (only --epochs, --device and --data may change)",
+                "--resume needs the run's own settings; {} differs from the flags given (only --epochs, --device, --data, --lr, --grad-clip and --on-nan may change)",
                 config_path.display()
             )));
         }
@@ -111,7 +131,6 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
     let mut splits = config.load_data()?;
     let model_config = config.model_config(splits.train.height, splits.train.width);
     model_config.validate()?;
-    let batch_size = config.batch_size();
     if config.binarize == Binarize::Fixed {
         binarize_in_place(
             &mut splits.train.images,
@@ -119,135 +138,231 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
         );
     }
     prepare_test_set(&mut splits.test, &config);
-    let (train_set, test_set) = (splits.train, splits.test);
 
     crate::fsutil::create_dir(run_dir)?;
-    device.seed(config.seed);
-    let mut model = Vae::new(&model_config, &ad_device);
-    let mut optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
-    let mut history = Vec::new();
-    let mut start_epoch = 0;
-    if options.resume {
-        let (done, m, o) = checkpoint::load(&checkpoint_path, model, optimizer)?;
-        (model, optimizer, start_epoch) = (m, o, done);
-        history = metrics::read(&run_dir.join(METRICS_FILE))?;
-        history.retain(|m: &EpochMetrics| m.epoch <= done);
-    }
+    crate::fsutil::remove_stale_temp_files(run_dir)?;
     crate::fsutil::write_atomic(&config_path, config.to_toml().as_bytes())?;
     run::write_model_config(run_dir, &model_config)?;
 
-    let steps_per_epoch = train_set.len().div_ceil(batch_size);
-    let warmup_steps = config.kl_warmup_epochs * steps_per_epoch;
-    let pixels = train_set.pixels();
-    let latent = model_config.latent_dim;
-    let vae = !config.autoencoder;
-    let lr = config.lr();
-
-    for epoch in start_epoch + 1..=config.epochs {
-        let mut epoch_rng = rng(config.seed, stream::EPOCH_BASE + epoch as u64);
-        let mut order: Vec<usize> = (0..train_set.len()).collect();
-        order.shuffle(&mut epoch_rng);
-        let bar = progress_bar(options.progress, steps_per_epoch, epoch, config.epochs);
-        let started = Instant::now();
-        let mut sums = [0f64; 3];
-        for (step, indices) in order.chunks(batch_size).enumerate() {
-            let n = indices.len();
-            let mut pixels_batch = train_set.gather(indices);
-            if config.binarize == Binarize::Dynamic {
-                binarize_in_place(&mut pixels_batch, &mut epoch_rng);
-            }
-            let x = Tensor::<2>::from_data(TensorData::new(pixels_batch, [n, pixels]), &ad_device);
-            let eps = vae.then(|| {
-                let noise = normal_noise(&mut epoch_rng, n * latent);
-                Tensor::<2>::from_data(TensorData::new(noise, [n, latent]), &ad_device)
-            });
-            let global_step = (epoch - 1) * steps_per_epoch + step;
-            let beta = if warmup_steps > 0 {
-                config.beta * (global_step as f64 / warmup_steps as f64).min(1.0)
-            } else {
-                config.beta
-            };
-            let forward = model.forward(x.clone(), eps);
-            let loss = crate::model::loss::vae_loss(&forward, x, config.loss, beta);
-            let values: Vec<f32> = Tensor::cat(
-                vec![loss.total.clone(), loss.recon.clone(), loss.kl.clone()],
-                0,
-            )
-            .into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Numerical(format!("cannot read the loss: {e:?}")))?;
-            if values.iter().any(|v| !v.is_finite()) {
-                bar.abandon();
-                return Err(diverged(
-                    run_dir,
-                    epoch,
-                    step + 1,
-                    values[0],
-                    start_epoch.max(history.len()),
-                    lr,
-                ));
-            }
-            for (sum, v) in sums.iter_mut().zip(&values) {
-                *sum += *v as f64 * n as f64;
-            }
-            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
-            model = optimizer.step(lr, model, grads);
-            let seen = (step * batch_size + n) as f64;
-            bar.set_message(format!(
-                "loss {:.2}  {:.0} img/s",
-                sums[0] / seen,
-                seen / started.elapsed().as_secs_f64()
-            ));
-            bar.inc(1);
+    let setup = Setup {
+        config: &config,
+        train_set: &splits.train,
+        test_set: &splits.test,
+        device: device.clone(),
+        ad_device: ad_device.clone(),
+        latent: model_config.latent_dim,
+        progress: options.progress,
+    };
+    let fresh = || {
+        device.seed(config.seed);
+        let model = Vae::new(&model_config, &ad_device);
+        let optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        (model, optimizer)
+    };
+    let restore = |history: &mut Vec<EpochMetrics>| -> Result<(Vae, ModuleOptimizer, usize)> {
+        let (model, optimizer) = fresh();
+        if !checkpoint_path.is_file() {
+            history.clear();
+            return Ok((model, optimizer, 0));
         }
-        let train_seconds = started.elapsed().as_secs_f64();
-        bar.finish_and_clear();
+        let (done, model, optimizer) = checkpoint::load(&checkpoint_path, model, optimizer)?;
+        let mut saved = metrics::read(&run_dir.join(METRICS_FILE))?;
+        saved.retain(|m| m.epoch <= done);
+        *history = saved;
+        Ok((model, optimizer, done))
+    };
 
-        let eval_started = Instant::now();
-        let test = eval::test_loss(
-            &model.valid(),
-            &test_set,
-            config.loss,
-            config.beta,
-            &device,
-            config.seed,
-        )?;
-        let n = train_set.len() as f64;
-        let record = EpochMetrics {
-            epoch,
-            train_total: sums[0] / n,
-            train_recon: sums[1] / n,
-            train_kl: sums[2] / n,
-            test_total: test.total,
-            test_recon: test.recon,
-            test_kl: test.kl,
-            seconds: train_seconds,
-            eval_seconds: eval_started.elapsed().as_secs_f64(),
-            images_per_second: n / train_seconds,
-        };
-        if !record.test_total.is_finite() {
-            return Err(diverged(
-                run_dir,
-                epoch,
-                steps_per_epoch,
-                record.test_total as f32,
-                epoch - 1,
-                lr,
-            ));
-        }
-        // The checkpoint is the commit point and is written last: a crash before it leaves the
-        // previous epoch's checkpoint, and resume drops metrics lines newer than the checkpoint.
-        history.push(record.clone());
-        metrics::write(&run_dir.join(METRICS_FILE), &history)?;
-        save_weights(&model, &run_dir.join(MODEL_FILE))?;
-        checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
-        if options.verbose {
-            eprintln!("{}", record.summary(config.epochs));
+    let mut history = Vec::new();
+    let (mut model, mut optimizer, mut done) = if options.resume {
+        restore(&mut history)?
+    } else {
+        let (m, o) = fresh();
+        (m, o, 0)
+    };
+    let mut lr = config.lr();
+    let mut rollbacks = 0;
+    while done < config.epochs {
+        let epoch = done + 1;
+        match train_epoch(&setup, epoch, model, &mut optimizer, lr)? {
+            Ok((trained, sums)) => {
+                model = trained;
+                let record = finish_epoch(&setup, epoch, &model, &sums, lr)?;
+                history.push(record.clone());
+                // The checkpoint is the commit point and is written last: a crash before it
+                // leaves the previous epoch's checkpoint, and resume drops newer metrics lines.
+                metrics::write(&run_dir.join(METRICS_FILE), &history)?;
+                save_weights(&model, &run_dir.join(MODEL_FILE))?;
+                checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
+                if options.verbose {
+                    eprintln!("{}", record.summary(config.epochs));
+                }
+                done = epoch;
+            }
+            Err(divergence) => {
+                let message = diverged(run_dir, &divergence, done, lr);
+                if config.on_nan == OnNan::Stop || rollbacks == MAX_ROLLBACKS {
+                    return Err(Error::Numerical(message));
+                }
+                rollbacks += 1;
+                lr /= 10.0;
+                let lowered = TrainConfig {
+                    lr: Some(lr),
+                    ..config.clone()
+                };
+                crate::fsutil::write_atomic(&config_path, lowered.to_toml().as_bytes())?;
+                eprintln!(
+                    "{message}\nrolling back to epoch {done} with learning rate {lr} (rollback {rollbacks} of {MAX_ROLLBACKS})"
+                );
+                (model, optimizer, done) = restore(&mut history)?;
+            }
         }
     }
     Ok(TrainSummary {
         epochs: history,
         model,
+        lr,
+    })
+}
+
+/// Per-epoch sums over images: total, recon, kl; and the sum of gradient norms over steps.
+struct EpochSums {
+    losses: [f64; 3],
+    grad_norm: f64,
+    steps: usize,
+    seconds: f64,
+}
+
+/// One pass over the training set. The inner `Err` is a divergence, which the caller may
+/// recover from; the outer one is an error that ends the run.
+fn train_epoch(
+    setup: &Setup,
+    epoch: usize,
+    mut model: Vae,
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+) -> Result<std::result::Result<(Vae, EpochSums), Divergence>> {
+    let config = setup.config;
+    let data = setup.train_set;
+    let batch_size = config.batch_size();
+    let steps_per_epoch = data.len().div_ceil(batch_size);
+    let warmup_steps = config.kl_warmup_epochs * steps_per_epoch;
+    let pixels = data.pixels();
+    let vae = !config.autoencoder;
+
+    let mut epoch_rng = rng(config.seed, stream::EPOCH_BASE + epoch as u64);
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.shuffle(&mut epoch_rng);
+    let bar = progress_bar(setup.progress, steps_per_epoch, epoch, config.epochs);
+    let started = Instant::now();
+    let mut sums = EpochSums {
+        losses: [0.0; 3],
+        grad_norm: 0.0,
+        steps: 0,
+        seconds: 0.0,
+    };
+    for (step, indices) in order.chunks(batch_size).enumerate() {
+        let n = indices.len();
+        let mut batch = data.gather(indices);
+        if config.binarize == Binarize::Dynamic {
+            binarize_in_place(&mut batch, &mut epoch_rng);
+        }
+        let x = Tensor::<2>::from_data(TensorData::new(batch, [n, pixels]), &setup.ad_device);
+        let eps = vae.then(|| {
+            let noise = normal_noise(&mut epoch_rng, n * setup.latent);
+            Tensor::<2>::from_data(TensorData::new(noise, [n, setup.latent]), &setup.ad_device)
+        });
+        let global_step = (epoch - 1) * steps_per_epoch + step;
+        let beta = if warmup_steps > 0 {
+            config.beta * (global_step as f64 / warmup_steps as f64).min(1.0)
+        } else {
+            config.beta
+        };
+        let forward = model.forward(x.clone(), eps);
+        let loss = crate::model::loss::vae_loss(&forward, x, config.loss, beta);
+        let mut grads = GradientsParams::from_grads(loss.total.backward(), &model);
+        let grad_sq = gradients::squared_norm(&model, &grads)
+            .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
+        // One read per step: the three losses and the squared gradient norm.
+        let values: Vec<f32> = Tensor::cat(
+            vec![
+                loss.total.inner(),
+                loss.recon.inner(),
+                loss.kl.inner(),
+                grad_sq,
+            ],
+            0,
+        )
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Numerical(format!("cannot read the loss: {e:?}")))?;
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            bar.abandon();
+            let what = if i < 3 {
+                format!("the loss became {}", values[0])
+            } else {
+                "a gradient became NaN or infinite".to_string()
+            };
+            return Ok(Err(Divergence {
+                epoch,
+                step: step + 1,
+                what,
+            }));
+        }
+        for (sum, v) in sums.losses.iter_mut().zip(&values) {
+            *sum += *v as f64 * n as f64;
+        }
+        let grad_norm = (values[3] as f64).sqrt();
+        sums.grad_norm += grad_norm;
+        sums.steps += 1;
+        if let Some(max_norm) = config.grad_clip {
+            gradients::clip_to_norm(&model, &mut grads, grad_norm, max_norm);
+        }
+        model = optimizer.step(lr, model, grads);
+        let seen = (step * batch_size + n) as f64;
+        bar.set_message(format!(
+            "loss {:.2}  {:.0} img/s",
+            sums.losses[0] / seen,
+            seen / started.elapsed().as_secs_f64()
+        ));
+        bar.inc(1);
+    }
+    sums.seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    Ok(Ok((model, sums)))
+}
+
+/// Test loss and the metrics line of a finished epoch.
+fn finish_epoch(
+    setup: &Setup,
+    epoch: usize,
+    model: &Vae,
+    sums: &EpochSums,
+    lr: f64,
+) -> Result<EpochMetrics> {
+    let config = setup.config;
+    let started = Instant::now();
+    let test = eval::test_loss(
+        &model.valid(),
+        setup.test_set,
+        config.loss,
+        config.beta,
+        &setup.device,
+        config.seed,
+    )?;
+    let n = setup.train_set.len() as f64;
+    Ok(EpochMetrics {
+        epoch,
+        train_total: sums.losses[0] / n,
+        train_recon: sums.losses[1] / n,
+        train_kl: sums.losses[2] / n,
+        test_total: test.total,
+        test_recon: test.recon,
+        test_kl: test.kl,
+        seconds: sums.seconds,
+        eval_seconds: started.elapsed().as_secs_f64(),
+        images_per_second: n / sums.seconds,
+        grad_norm: sums.grad_norm / sums.steps.max(1) as f64,
+        lr,
     })
 }
 
@@ -266,14 +381,7 @@ fn save_weights(model: &Vae, path: &Path) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
-fn diverged(
-    run_dir: &Path,
-    epoch: usize,
-    step: usize,
-    value: f32,
-    last_good: usize,
-    lr: f64,
-) -> Error {
+fn diverged(run_dir: &Path, d: &Divergence, last_good: usize, lr: f64) -> String {
     let kept = if last_good > 0 {
         format!(
             "the checkpoint of epoch {last_good} in {} is kept",
@@ -282,11 +390,11 @@ fn diverged(
     } else {
         "no epoch had finished, so there is no checkpoint".to_string()
     };
-    Error::Numerical(format!(
-        "training diverged: loss became {value} at epoch {epoch}, step {step}; {kept}; lower --lr (was {lr}) or --beta and start again (or --resume from the checkpoint)"
-    ))
+    format!(
+        "training diverged: {} at epoch {}, step {}; {kept}; lower --lr (was {lr}), add --grad-clip, or pass --on-nan rollback",
+        d.what, d.epoch, d.step
+    )
 }
-
 fn progress_bar(show: bool, steps: usize, epoch: usize, epochs: usize) -> ProgressBar {
     if !show {
         return ProgressBar::hidden();
