@@ -37,6 +37,11 @@ pub fn to_csv(labels: &[u8], z_mean: &[f32], z_log_var: Option<&[f32]>, latent: 
 /// line that is not numeric is taken as a header.
 pub fn read_z_csv(path: &Path, latent: usize) -> Result<Vec<f32>> {
     let text = std::fs::read_to_string(path).ctx(|| format!("cannot read {}", path.display()))?;
+    parse_z_csv(&text, latent).map_err(|message| Error::file(path, message))
+}
+
+/// Parses the text of a z CSV (see [`read_z_csv`]); the error names the line.
+pub fn parse_z_csv(text: &str, latent: usize) -> std::result::Result<Vec<f32>, String> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -56,39 +61,28 @@ pub fn read_z_csv(path: &Path, latent: usize) -> Result<Vec<f32>> {
     for (n, line) in lines {
         let cells: Vec<&str> = line.split(',').collect();
         if skip == 0 && cells.len() != latent {
-            return Err(Error::file(
-                path,
-                format!(
-                    "line {}: {} values, but the model's latent dimension is {latent}",
-                    n + 1,
-                    cells.len()
-                ),
+            return Err(format!(
+                "line {}: {} values, but the model's latent dimension is {latent}",
+                n + 1,
+                cells.len()
             ));
         }
         if cells.len() < skip + latent {
-            return Err(Error::file(
-                path,
-                format!("line {}: too few columns", n + 1),
-            ));
+            return Err(format!("line {}: too few columns", n + 1));
         }
         for cell in &cells[skip..skip + latent] {
-            let v: f32 = cell.trim().parse().map_err(|_| {
-                Error::file(
-                    path,
-                    format!("line {}: '{}' is not a number", n + 1, cell.trim()),
-                )
-            })?;
+            let v: f32 = cell
+                .trim()
+                .parse()
+                .map_err(|_| format!("line {}: '{}' is not a number", n + 1, cell.trim()))?;
             if !v.is_finite() {
-                return Err(Error::file(
-                    path,
-                    format!("line {}: z must be finite, found {v}", n + 1),
-                ));
+                return Err(format!("line {}: z must be finite, found {v}", n + 1));
             }
             z.push(v);
         }
     }
     if z.is_empty() {
-        return Err(Error::file(path, "no z vectors found"));
+        return Err("no z vectors found".into());
     }
     Ok(z)
 }

@@ -20,24 +20,33 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// Largest decompressed IDX file we accept (EMNIST's largest is about 0.55 GB); a guard against
+/// gzip bombs.
+pub const MAX_IDX_BYTES: u64 = 4 << 30;
+
 /// Reads an IDX file, gzip-compressed or raw (detected from the content, not the name).
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
     let raw = std::fs::read(path).ctx(|| format!("cannot read {}", path.display()))?;
-    let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| {
-                Error::file(
-                    path,
-                    format!("corrupt or truncated gzip data ({e}); download the file again"),
-                )
-            })?;
-        out
-    } else {
-        raw
-    };
-    parse_idx(&bytes).map_err(|message| Error::file(path, message))
+    decode_idx(&raw, MAX_IDX_BYTES).map_err(|message| Error::file(path, message))
+}
+
+/// Decodes the bytes of an IDX file, gunzipping them first when they are gzip; at most
+/// `max_bytes` of decompressed data are accepted.
+pub fn decode_idx(raw: &[u8], max_bytes: u64) -> std::result::Result<IdxArray, String> {
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return parse_idx(raw);
+    }
+    let mut out = Vec::new();
+    GzDecoder::new(raw)
+        .take(max_bytes + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("corrupt or truncated gzip data ({e}); download the file again"))?;
+    if out.len() as u64 > max_bytes {
+        return Err(format!(
+            "decompresses to more than {max_bytes} bytes, larger than any IDX data set"
+        ));
+    }
+    parse_idx(&out)
 }
 
 /// Parses IDX bytes; the error says what is wrong, the caller adds the file name.

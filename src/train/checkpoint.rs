@@ -48,35 +48,44 @@ pub fn load(
     optimizer: ModuleOptimizer,
 ) -> Result<(usize, Vae, ModuleOptimizer)> {
     let bytes = std::fs::read(path).ctx(|| format!("cannot read checkpoint {}", path.display()))?;
-    let corrupt = |what: &str| {
+    decode(&bytes, model, optimizer).map_err(|what| {
         Error::file(
             path,
             format!("corrupt checkpoint ({what}); delete it to start over, or restore a copy"),
         )
-    };
+    })
+}
+
+/// Restores model and optimiser from checkpoint bytes; the error says what is wrong.
+pub fn decode(
+    bytes: &[u8],
+    model: Vae,
+    optimizer: ModuleOptimizer,
+) -> std::result::Result<(usize, Vae, ModuleOptimizer), String> {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
-        return Err(corrupt("bad header"));
+        return Err("bad header".into());
     }
     let field = |i: usize| {
         let start = 8 + 8 * i;
-        u64::from_le_bytes(bytes[start..start + 8].try_into().expect("8 bytes")) as usize
+        u64::from_le_bytes(bytes[start..start + 8].try_into().expect("8 bytes"))
     };
     let (epochs_done, model_len, optim_len) = (field(0), field(1), field(2));
-    let expected = HEADER
+    let expected = (HEADER as u64)
         .checked_add(model_len)
         .and_then(|n| n.checked_add(optim_len));
-    if expected != Some(bytes.len()) {
-        return Err(corrupt("length mismatch, the file is truncated"));
+    if expected != Some(bytes.len() as u64) {
+        return Err("length mismatch, the file is truncated".into());
     }
+    let model_len = model_len as usize;
     let model_part = bytes[HEADER..HEADER + model_len].to_vec();
     let optim_part = bytes[HEADER + model_len..].to_vec();
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(model_part))
-        .map_err(|e| corrupt(&format!("model record: {e}")))?;
+        .map_err(|e| format!("model record: {e}"))?;
     let model = model
         .try_load_record(record)
-        .map_err(|e| corrupt(&format!("model does not match the run's config: {e}")))?;
+        .map_err(|e| format!("model does not match the run's config: {e}"))?;
     let optimizer = optimizer
         .from_bytes(Bytes::from_bytes_vec(optim_part))
-        .map_err(|e| corrupt(&format!("optimiser record: {e}")))?;
-    Ok((epochs_done, model, optimizer))
+        .map_err(|e| format!("optimiser record: {e}"))?;
+    Ok((epochs_done as usize, model, optimizer))
 }
