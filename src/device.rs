@@ -51,3 +51,21 @@ fn wgpu() -> Result<Device> {
             .into(),
     ))
 }
+
+/// A `[rows, cols]` tensor on `device` from host values (row-major).
+pub fn to_device(
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> burn::tensor::Tensor<2> {
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, [rows, cols]), device)
+}
+
+/// A tensor's values on the host, row-major.
+pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Numerical(format!("cannot read a tensor back from the device: {e:?}")))
+}

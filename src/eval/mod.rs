@@ -2,6 +2,7 @@
 //! latent dimension.
 
 use crate::data::Dataset;
+use crate::device::{to_device, to_host};
 use crate::error::{Error, Result};
 use crate::model::Vae;
 use crate::model::loss::{
@@ -28,22 +29,6 @@ pub struct TestLoss {
     pub total: f64,
 }
 
-fn to_tensor(values: Vec<f32>, rows: usize, cols: usize, device: &Device) -> Tensor<2> {
-    Tensor::from_data(TensorData::new(values, [rows, cols]), device)
-}
-
-fn to_vec(t: Tensor<1>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Numerical(format!("cannot read a result tensor: {e:?}")))
-}
-
-fn to_vec2(t: Tensor<2>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Numerical(format!("cannot read a result tensor: {e:?}")))
-}
-
 /// Test loss with one reparameterised sample per image, drawn from a fixed stream so that the
 /// numbers of different epochs compare like with like.
 pub fn test_loss(
@@ -60,20 +45,20 @@ pub fn test_loss(
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
         let n = chunk.len();
-        let x = to_tensor(data.gather(chunk), n, pixels, device);
+        let x = to_device(data.gather(chunk), n, pixels, device);
         let (z_mean, z_log_var) = model.encode(x.clone());
         let z = match &z_log_var {
             Some(lv) => {
                 let latent = z_mean.dims()[1];
-                let eps = to_tensor(normal_noise(&mut noise_rng, n * latent), n, latent, device);
+                let eps = to_device(normal_noise(&mut noise_rng, n * latent), n, latent, device);
                 crate::model::reparameterize(z_mean.clone(), lv.clone(), eps)
             }
             None => z_mean.clone(),
         };
         let r = reconstruction_loss(kind, model.decode(z), x);
-        recon += to_vec(r.sum())?[0] as f64;
+        recon += to_host(r.sum())?[0] as f64;
         if let Some(lv) = z_log_var {
-            kl += to_vec(kl_divergence(z_mean, lv).sum())?[0] as f64;
+            kl += to_host(kl_divergence(z_mean, lv).sum())?[0] as f64;
         }
     }
     let n = data.len().max(1) as f64;
@@ -129,22 +114,18 @@ pub fn evaluate(
     let mut vae = false;
     for chunk in indices.chunks(EVAL_BATCH) {
         let n = chunk.len();
-        let x = to_tensor(data.gather(chunk), n, pixels, device);
+        let x = to_device(data.gather(chunk), n, pixels, device);
         let (z_mean, z_log_var) = model.encode(x);
         latent = z_mean.dims()[1];
         if let Some(lv) = z_log_var {
             vae = true;
-            let per_dim = to_vec(
-                kl_divergence_per_dim(z_mean.clone(), lv)
-                    .sum_dim(0)
-                    .squeeze_dim(0),
-            )?;
+            let per_dim = to_host(kl_divergence_per_dim(z_mean.clone(), lv).sum_dim(0))?;
             kl_sums.resize(latent, 0.0);
             for (s, v) in kl_sums.iter_mut().zip(per_dim) {
                 *s += v as f64;
             }
         }
-        z_means.extend(to_vec2(z_mean)?);
+        z_means.extend(to_host(z_mean)?);
     }
     let n = data.len() as f64;
     let active_units = (0..latent)
@@ -190,13 +171,13 @@ pub fn iwae_nll(
     let indices: Vec<usize> = (0..data.len()).collect();
     let mut total = 0f64;
     for chunk in indices.chunks(per_pass) {
-        let x = to_tensor(data.gather(chunk), chunk.len(), pixels, device);
+        let x = to_device(data.gather(chunk), chunk.len(), pixels, device);
         let (z_mean, z_log_var) = model.encode(x);
         let z_log_var = z_log_var
             .ok_or_else(|| Error::Config("a plain autoencoder has no likelihood bound".into()))?;
         let latent = z_mean.dims()[1];
-        let means = to_vec2(z_mean)?;
-        let log_vars = to_vec2(z_log_var)?;
+        let means = to_host(z_mean)?;
+        let log_vars = to_host(z_log_var)?;
         let rows = chunk.len() * samples;
         let mut z = Vec::with_capacity(rows * latent);
         let mut x_rep = Vec::with_capacity(rows * pixels);
@@ -218,11 +199,11 @@ pub fn iwae_nll(
                 x_rep.extend_from_slice(data.image(image));
             }
         }
-        let logits = model.decode(to_tensor(z, rows, latent, device));
-        let nll = to_vec(reconstruction_loss(
+        let logits = model.decode(to_device(z, rows, latent, device));
+        let nll = to_host(reconstruction_loss(
             kind,
             logits,
-            to_tensor(x_rep, rows, pixels, device),
+            to_device(x_rep, rows, pixels, device),
         ))?;
         for (w, r) in log_w.iter_mut().zip(nll) {
             *w -= r as f64;

@@ -6,6 +6,7 @@ pub mod gradients;
 pub mod metrics;
 
 use crate::data::{Binarize, Dataset, binarize_in_place};
+use crate::device::{to_device, to_host};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::Vae;
@@ -266,10 +267,10 @@ fn train_epoch(
         if config.binarize == Binarize::Dynamic {
             binarize_in_place(&mut batch, &mut epoch_rng);
         }
-        let x = Tensor::<2>::from_data(TensorData::new(batch, [n, pixels]), &setup.ad_device);
+        let x = to_device(batch, n, pixels, &setup.ad_device);
         let eps = vae.then(|| {
             let noise = normal_noise(&mut epoch_rng, n * setup.latent);
-            Tensor::<2>::from_data(TensorData::new(noise, [n, setup.latent]), &setup.ad_device)
+            to_device(noise, n, setup.latent, &setup.ad_device)
         });
         let global_step = (epoch - 1) * steps_per_epoch + step;
         let beta = if warmup_steps > 0 {
@@ -283,7 +284,7 @@ fn train_epoch(
         let grad_sq = gradients::squared_norm(&model, &grads)
             .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
         // One read per step: the three losses and the squared gradient norm.
-        let values: Vec<f32> = Tensor::cat(
+        let values = to_host(Tensor::cat(
             vec![
                 loss.total.inner(),
                 loss.recon.inner(),
@@ -291,10 +292,7 @@ fn train_epoch(
                 grad_sq,
             ],
             0,
-        )
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Numerical(format!("cannot read the loss: {e:?}")))?;
+        ))?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             bar.abandon();
             let what = if i < 3 {

@@ -6,7 +6,8 @@ pub mod plot;
 pub mod report;
 
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::device::{to_device, to_host};
+use crate::error::Result;
 use crate::model::Vae;
 use crate::model::loss::Reconstruction;
 use crate::run::Run;
@@ -28,11 +29,7 @@ pub const LOSS_CURVES_PNG: &str = "loss_curves.png";
 /// error that is sigmoid(l); for the continuous Bernoulli it is `sigmoid(l) / tanh(l/2) - 1/l`
 /// (0.5 + l/12 near 0), which differs from sigmoid(l) (Loaiza-Ganem & Cunningham 2019).
 pub fn mean_pixels(logits: Tensor<2>, kind: Reconstruction) -> Result<Vec<f32>> {
-    let values: Vec<f32> = logits
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| Error::Numerical(format!("cannot read decoder output: {e:?}")))?;
-    Ok(values
+    Ok(to_host(logits)?
         .into_iter()
         .map(|l| {
             let lambda = 1.0 / (1.0 + (-l).exp());
@@ -48,7 +45,7 @@ pub fn mean_pixels(logits: Tensor<2>, kind: Reconstruction) -> Result<Vec<f32>> 
 /// Decodes latents (`n` rows of `latent` values) to mean images.
 pub fn decode_to_images(run: &Run, z: Vec<f32>, n: usize) -> Result<Vec<f32>> {
     let latent = run.model_config.latent_dim;
-    let z = Tensor::<2>::from_data(TensorData::new(z, [n, latent]), &run.device);
+    let z = to_device(z, n, latent, &run.device);
     mean_pixels(run.model.decode(z), run.config.loss)
 }
 
@@ -60,14 +57,8 @@ pub fn encode_images(
     pixels: usize,
     device: &Device,
 ) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
-    let x = Tensor::<2>::from_data(TensorData::new(images, [n, pixels]), device);
-    let (m, lv) = model.encode(x);
-    let read = |t: Tensor<2>| -> Result<Vec<f32>> {
-        t.into_data()
-            .try_to_vec::<f32>()
-            .map_err(|e| Error::Numerical(format!("cannot read encoder output: {e:?}")))
-    };
-    Ok((read(m)?, lv.map(read).transpose()?))
+    let (m, lv) = model.encode(to_device(images, n, pixels, device));
+    Ok((to_host(m)?, lv.map(to_host).transpose()?))
 }
 
 /// z_mean of a whole data set, in chunks.
