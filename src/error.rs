@@ -61,3 +61,24 @@ impl<T> IoContext<T> for std::io::Result<T> {
         self.map_err(|e| Error::io(context(), e))
     }
 }
+
+/// Runs `f`, turning a panic into an error. Burn's record loaders assume well-formed input and
+/// panic on some crafted files (an `expect` on a missing parameter id in `ModuleOptimizer`); a
+/// file a user points us at must give an error instead. The panic message is silenced because
+/// it is reported as the error.
+pub fn without_panics<T>(
+    f: impl FnOnce() -> std::result::Result<T, String>,
+) -> std::result::Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".into());
+        Err(format!("malformed record: {message}"))
+    })
+}

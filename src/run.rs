@@ -254,14 +254,16 @@ impl Run {
                 dir.display()
             )));
         }
-        let model = Vae::new(&model_config, &device)
-            .try_load_file(&weights)
-            .map_err(|e| {
-                Error::file(
-                    &weights,
-                    format!("cannot load weights ({e}); the file is corrupt or from another model"),
-                )
-            })?;
+        let fresh = Vae::new(&model_config, &device);
+        let model = crate::error::without_panics(|| {
+            fresh.try_load_file(&weights).map_err(|e| e.to_string())
+        })
+        .map_err(|e| {
+            Error::file(
+                &weights,
+                format!("cannot load weights ({e}); the file is corrupt or from another model"),
+            )
+        })?;
         Ok(Run {
             dir: dir.to_path_buf(),
             config,
