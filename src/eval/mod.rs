@@ -165,7 +165,7 @@ pub fn iwae_nll(
     device: &Device,
     seed: u64,
 ) -> Result<f64> {
-    let mut noise_rng = rng(seed, stream::TEST_NOISE + 100);
+    let mut noise_rng = rng(seed, stream::IWAE_NOISE);
     let pixels = data.pixels();
     let per_pass = (IW_ROWS / samples).max(1);
     let indices: Vec<usize> = (0..data.len()).collect();

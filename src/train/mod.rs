@@ -31,6 +31,7 @@ pub mod stream {
     pub const TEST_BINARIZE: u64 = 2;
     pub const TEST_NOISE: u64 = 3;
     pub const PICTURES: u64 = 4;
+    pub const IWAE_NOISE: u64 = 5;
     /// Epoch `e` uses stream `EPOCH_BASE + e`.
     pub const EPOCH_BASE: u64 = 1000;
 }
