@@ -40,14 +40,20 @@ pub fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).ctx(|| format!("cannot create folder {}", dir.display()))
 }
 
-/// Deletes temporary files that a killed process left in `dir` (names from [`temp_path`]).
+/// Deletes temporary files that a killed process left in `dir`: ours (`NAME.tmpPID`, from
+/// [`temp_path`]) and Burn's burnpack writer's (`NAME.PID-N.tmp`).
 pub fn remove_stale_temp_files(dir: &Path) -> Result<()> {
     let entries = std::fs::read_dir(dir).ctx(|| format!("cannot list {}", dir.display()))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let is_temp = name
-            .rsplit_once(".tmp")
-            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()));
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let ours = name.rsplit_once(".tmp").is_some_and(|(_, pid)| digits(pid));
+        let burns = name
+            .strip_suffix(".tmp")
+            .and_then(|stem| stem.rsplit_once('.'))
+            .and_then(|(_, tag)| tag.split_once('-'))
+            .is_some_and(|(pid, n)| digits(pid) && digits(n));
+        let is_temp = ours || burns;
         if is_temp {
             std::fs::remove_file(entry.path())
                 .ctx(|| format!("cannot remove stale {}", entry.path().display()))?;

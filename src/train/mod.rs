@@ -365,19 +365,14 @@ fn finish_epoch(
     })
 }
 
-/// Writes inference weights atomically.
+/// Writes inference weights; Burn's burnpack writer is atomic itself (temporary file beside the
+/// destination, flushed, renamed).
 fn save_weights(model: &Vae, path: &Path) -> Result<()> {
-    let tmp = crate::fsutil::temp_path(path);
-    let saved = model.valid().into_record().save(&tmp);
-    if let Err(e) = saved {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Config(format!(
-            "cannot write {}: {e}",
-            path.display()
-        )));
-    }
-    std::fs::rename(&tmp, path)
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    model
+        .valid()
+        .into_record()
+        .save(path)
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
 }
 
 fn diverged(run_dir: &Path, d: &Divergence, last_good: usize, lr: f64) -> String {
