@@ -273,23 +273,22 @@ impl Run {
         })
     }
 
-    /// The run's test split (the same data it was trained on).
+    /// The run's test split (the same data it was trained on); the training split is not read.
     pub fn test_data(&self) -> Result<data::Dataset> {
-        let mut splits = self.config.load_data()?;
-        if (splits.test.height, splits.test.width)
-            != (self.model_config.height, self.model_config.width)
-        {
+        let dir = data::locate::locate(self.config.data.as_deref(), self.config.dataset)?;
+        let mut test = data::load_idx_split(&dir, self.config.dataset, data::Split::Test)?;
+        if (test.height, test.width) != (self.model_config.height, self.model_config.width) {
             return Err(Error::Data(format!(
                 "the data in {} has {}x{} images but this model was trained on {}x{}",
-                splits.source.display(),
-                splits.test.height,
-                splits.test.width,
+                dir.display(),
+                test.height,
+                test.width,
                 self.model_config.height,
                 self.model_config.width
             )));
         }
-        crate::train::prepare_test_set(&mut splits.test, &self.config);
-        Ok(splits.test)
+        crate::train::prepare_test_set(&mut test, &self.config);
+        Ok(test)
     }
 
     /// Path of a file inside the run folder.

@@ -167,12 +167,11 @@ pub fn binarize_in_place(pixels: &mut [f32], rng: &mut impl Rng) {
     }
 }
 
-/// Training and test splits of one data set, and the folder they came from.
+/// Training and test splits of one data set.
 #[derive(Debug, Clone)]
 pub struct DataSplits {
     pub train: Dataset,
     pub test: Dataset,
-    pub source: PathBuf,
 }
 
 /// The four standard file names of an IDX split, with or without `.gz`.
@@ -196,26 +195,33 @@ pub fn has_idx_files(dir: &Path) -> bool {
         .all(|(img, lbl)| find_file(dir, img).is_some() && find_file(dir, lbl).is_some())
 }
 
+/// One split of an IDX data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+/// Loads one split from a folder of IDX files.
+pub fn load_idx_split(dir: &Path, kind: DatasetKind, split: Split) -> Result<Dataset> {
+    let (img, lbl) = SPLIT_FILES[split as usize];
+    let missing = |name: &str| {
+        Error::Data(format!(
+            "{} has no {name} or {name}.gz; a data folder needs the four standard IDX files",
+            dir.display()
+        ))
+    };
+    let img_path = find_file(dir, img).ok_or_else(|| missing(img))?;
+    let lbl_path = find_file(dir, lbl).ok_or_else(|| missing(lbl))?;
+    let images = idx::read_images(&img_path)?;
+    let labels = idx::read_labels(&lbl_path)?;
+    Dataset::from_idx(images, labels, kind, &img_path, &lbl_path)
+}
+
 /// Loads train and test splits from a folder of IDX files.
 pub fn load_idx_dir(dir: &Path, kind: DatasetKind) -> Result<DataSplits> {
-    let mut splits = Vec::with_capacity(2);
-    for (img, lbl) in SPLIT_FILES {
-        let missing = |name: &str| {
-            Error::Data(format!(
-                "{} has no {name} or {name}.gz; a data folder needs the four standard IDX files",
-                dir.display()
-            ))
-        };
-        let img_path = find_file(dir, img).ok_or_else(|| missing(img))?;
-        let lbl_path = find_file(dir, lbl).ok_or_else(|| missing(lbl))?;
-        let images = idx::read_images(&img_path)?;
-        let labels = idx::read_labels(&lbl_path)?;
-        splits.push(Dataset::from_idx(
-            images, labels, kind, &img_path, &lbl_path,
-        )?);
-    }
-    let mut test = splits.pop().expect("two splits");
-    let mut train = splits.pop().expect("two splits");
+    let mut train = load_idx_split(dir, kind, Split::Train)?;
+    let mut test = load_idx_split(dir, kind, Split::Test)?;
     // A generic IDX set names classes by the labels it holds; both splits share one list.
     if test.class_names.len() > train.class_names.len() {
         train.class_names = test.class_names.clone();
@@ -232,11 +238,7 @@ pub fn load_idx_dir(dir: &Path, kind: DatasetKind) -> Result<DataSplits> {
             test.width
         )));
     }
-    Ok(DataSplits {
-        train,
-        test,
-        source: dir.to_path_buf(),
-    })
+    Ok(DataSplits { train, test })
 }
 
 /// Mean and standard deviation of all pixels, for `vae data info`.
