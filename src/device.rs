@@ -69,3 +69,15 @@ pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f3
         .try_to_vec::<f32>()
         .map_err(|e| Error::Numerical(format!("cannot read a tensor back from the device: {e:?}")))
 }
+
+/// Sizes the CPU thread pool that burn-flex and its matrix multiplications run on. Call it
+/// before any tensor work; the pool cannot be resized once it has started.
+pub fn set_cpu_threads(threads: usize) -> Result<()> {
+    if threads == 0 {
+        return Err(Error::Config("--threads must be at least 1".into()));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| Error::Config(format!("cannot set the number of CPU threads: {e}")))
+}

@@ -5,6 +5,7 @@
 //! [`viz`] draws it, and [`run`] ties a run folder's config, weights and outputs together. The
 //! `vae` binary is a thin command-line layer over these.
 
+pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;

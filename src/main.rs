@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use vae::bench::{self, BenchModel, BenchOptions};
 use vae::data::{self, Binarize, DatasetKind};
 use vae::model::Arch;
 use vae::model::loss::Reconstruction;
@@ -84,6 +85,33 @@ enum Command {
     /// Inspect or download data sets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Training images/s, peak memory, test loss and decode latency of the benchmark models
+    /// (the same measurements as bench/reference/vae_bench.py makes of PyTorch).
+    Bench {
+        #[arg(long, value_enum, default_value = "mlp")]
+        model: BenchModel,
+        /// Timed epochs (the median is reported).
+        #[arg(long, default_value_t = 1)]
+        epochs: usize,
+        /// Untimed optimiser steps first.
+        #[arg(long, default_value_t = 20)]
+        warmup_steps: usize,
+        /// Train on the first N training images only.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// CPU threads (default: all cores; also RAYON_NUM_THREADS).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -218,6 +246,39 @@ fn say(path: &Path) {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Bench {
+            model,
+            epochs,
+            warmup_steps,
+            limit,
+            threads,
+            data,
+            device,
+            seed,
+            json,
+        } => {
+            if let Some(n) = threads {
+                vae::device::set_cpu_threads(n)?;
+            }
+            let report = bench::bench(&BenchOptions {
+                model,
+                epochs,
+                warmup_steps,
+                limit,
+                data,
+                device,
+                seed,
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("report serialises")
+                );
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(())
+        }
         Command::Train(args) => {
             let flags = args.config(None)?;
             let out = args.out.clone().unwrap_or_else(|| {

@@ -83,21 +83,21 @@ pub struct TrainSummary {
 pub const MAX_ROLLBACKS: usize = 3;
 
 /// Where a run stopped being finite.
-struct Divergence {
-    epoch: usize,
-    step: usize,
-    what: String,
+pub(crate) struct Divergence {
+    pub epoch: usize,
+    pub step: usize,
+    pub what: String,
 }
 
 /// Everything that stays fixed while a run trains.
-struct Setup<'a> {
-    config: &'a TrainConfig,
-    train_set: &'a Dataset,
-    test_set: &'a Dataset,
-    device: Device,
-    ad_device: Device,
-    latent: usize,
-    progress: bool,
+pub(crate) struct Setup<'a> {
+    pub config: &'a TrainConfig,
+    pub train_set: &'a Dataset,
+    pub test_set: &'a Dataset,
+    pub device: Device,
+    pub ad_device: Device,
+    pub latent: usize,
+    pub progress: bool,
 }
 
 /// Trains `config` into `run_dir` and returns the per-epoch metrics and the trained model.
@@ -227,16 +227,16 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
 }
 
 /// Per-epoch sums over images: total, recon, kl; and the sum of gradient norms over steps.
-struct EpochSums {
-    losses: [f64; 3],
-    grad_norm: f64,
-    steps: usize,
-    seconds: f64,
+pub(crate) struct EpochSums {
+    pub losses: [f64; 3],
+    pub grad_norm: f64,
+    pub steps: usize,
+    pub seconds: f64,
 }
 
 /// One pass over the training set. The inner `Err` is a divergence, which the caller may
 /// recover from; the outer one is an error that ends the run.
-fn train_epoch(
+pub(crate) fn train_epoch(
     setup: &Setup,
     epoch: usize,
     mut model: Vae,
@@ -279,44 +279,23 @@ fn train_epoch(
         } else {
             config.beta
         };
-        let forward = model.forward(x.clone(), eps);
-        let loss = crate::model::loss::vae_loss(&forward, x, config.loss, beta);
-        let mut grads = GradientsParams::from_grads(loss.total.backward(), &model);
-        let grad_sq = gradients::squared_norm(&model, &grads)
-            .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
-        // One read per step: the three losses and the squared gradient norm.
-        let values = to_host(Tensor::cat(
-            vec![
-                loss.total.inner(),
-                loss.recon.inner(),
-                loss.kl.inner(),
-                grad_sq,
-            ],
-            0,
-        ))?;
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            bar.abandon();
-            let what = if i < 3 {
-                format!("the loss became {}", values[0])
-            } else {
-                "a gradient became NaN or infinite".to_string()
-            };
-            return Ok(Err(Divergence {
-                epoch,
-                step: step + 1,
-                what,
-            }));
-        }
-        for (sum, v) in sums.losses.iter_mut().zip(&values) {
+        let (trained, values) = match optimizer_step(setup, model, optimizer, x, eps, beta, lr)? {
+            Ok(done) => done,
+            Err(what) => {
+                bar.abandon();
+                return Ok(Err(Divergence {
+                    epoch,
+                    step: step + 1,
+                    what,
+                }));
+            }
+        };
+        model = trained;
+        for (sum, v) in sums.losses.iter_mut().zip(&values.losses) {
             *sum += *v as f64 * n as f64;
         }
-        let grad_norm = (values[3] as f64).sqrt();
-        sums.grad_norm += grad_norm;
+        sums.grad_norm += values.grad_norm;
         sums.steps += 1;
-        if let Some(max_norm) = config.grad_clip {
-            gradients::clip_to_norm(&model, &mut grads, grad_norm, max_norm);
-        }
-        model = optimizer.step(lr, model, grads);
         let seen = (step * batch_size + n) as f64;
         bar.set_message(format!(
             "loss {:.2}  {:.0} img/s",
@@ -328,6 +307,60 @@ fn train_epoch(
     sums.seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     Ok(Ok((model, sums)))
+}
+
+/// What one optimiser step measured: batch means of total, recon and KL, and the gradient norm
+/// before clipping.
+struct StepValues {
+    pub losses: [f32; 3],
+    pub grad_norm: f64,
+}
+
+/// Forward, loss, backward, gradient check, optional clipping and one Adam step: the whole of a
+/// training step, shared by `train` and `bench`. The inner `Err` says what stopped being finite.
+fn optimizer_step(
+    setup: &Setup,
+    model: Vae,
+    optimizer: &mut ModuleOptimizer,
+    x: Tensor<2>,
+    eps: Option<Tensor<2>>,
+    beta: f64,
+    lr: f64,
+) -> Result<std::result::Result<(Vae, StepValues), String>> {
+    let forward = model.forward(x.clone(), eps);
+    let loss = crate::model::loss::vae_loss(&forward, x, setup.config.loss, beta);
+    let mut grads = GradientsParams::from_grads(loss.total.backward(), &model);
+    let grad_sq = gradients::squared_norm(&model, &grads)
+        .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
+    // One read per step: the three losses and the squared gradient norm.
+    let values = to_host(Tensor::cat(
+        vec![
+            loss.total.inner(),
+            loss.recon.inner(),
+            loss.kl.inner(),
+            grad_sq,
+        ],
+        0,
+    ))?;
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        return Ok(Err(if i < 3 {
+            format!("the loss became {}", values[0])
+        } else {
+            "a gradient became NaN or infinite".to_string()
+        }));
+    }
+    let grad_norm = (values[3] as f64).sqrt();
+    if let Some(max_norm) = setup.config.grad_clip {
+        gradients::clip_to_norm(&model, &mut grads, grad_norm, max_norm);
+    }
+    let model = optimizer.step(lr, model, grads);
+    Ok(Ok((
+        model,
+        StepValues {
+            losses: [values[0], values[1], values[2]],
+            grad_norm,
+        },
+    )))
 }
 
 /// Test loss and the metrics line of a finished epoch.
