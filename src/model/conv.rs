@@ -3,11 +3,11 @@
 //! latent; the decoder mirrors it with transposed convolutions and a final 3x3 convolution.
 
 use super::config::ModelConfig;
+use super::im2col::{self, Grid, Window};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::ops::PadMode;
 
 /// Image geometry shared by encoder and decoder.
 #[derive(Module, Debug)]
@@ -76,23 +76,49 @@ impl ConvEncoder {
     pub fn forward(&self, x: Tensor<2>) -> (Tensor<2>, Option<Tensor<2>>) {
         let g = &self.geometry;
         let [batch, _] = x.dims();
-        let image = x.reshape([batch, 1, g.height, g.width]);
-        let (top, left) = (g.top(), g.left());
-        let image = image.pad(
-            [
-                (top, g.padded_height - g.height - top),
-                (left, g.padded_width - g.width - left),
-            ],
-            PadMode::Constant(0.0),
-        );
-        let h = self
-            .convs
-            .iter()
-            .fold(image, |h, conv| relu(conv.forward(h)));
-        let h: Tensor<2> = h.flatten(1, 3);
+        let mut grid = Grid {
+            batch,
+            height: g.height,
+            width: g.width,
+        };
+        let mut h = x.reshape([grid.rows(), 1]);
+        // The first window reaches into the zero border that pads the image to a multiple of
+        // 2^layers, as well as into the convolution's own padding of 1.
+        let mut offset = [-1 - g.top() as isize, -1 - g.left() as isize];
+        let (mut height, mut width) = (g.padded_height, g.padded_width);
+        for conv in &self.convs {
+            (height, width) = (height / 2, width / 2);
+            let next = Grid {
+                batch,
+                height,
+                width,
+            };
+            let window = Window { stride: 2, offset };
+            h = relu(im2col::conv2d(conv, h, grid, next, window));
+            (grid, offset) = (next, [-1, -1]);
+        }
+        let h = channels_first(h, grid);
         let z_log_var = self.z_log_var.as_ref().map(|l| l.forward(h.clone()));
         (self.z_mean.forward(h), z_log_var)
     }
+}
+
+/// Channels-last rows `[batch * height * width, channels]` to the `[batch, channels * height *
+/// width]` order of Burn's NCHW flatten, which the dense layers' weights were made for.
+fn channels_first(h: Tensor<2>, grid: Grid) -> Tensor<2> {
+    let [_, channels] = h.dims();
+    let pixels = grid.height * grid.width;
+    h.reshape([grid.batch, pixels, channels])
+        .swap_dims(1, 2)
+        .reshape([grid.batch, channels * pixels])
+}
+
+/// The inverse of [`channels_first`].
+fn channels_last(h: Tensor<2>, grid: Grid, channels: usize) -> Tensor<2> {
+    let pixels = grid.height * grid.width;
+    h.reshape([grid.batch, channels, pixels])
+        .swap_dims(1, 2)
+        .reshape([grid.rows(), channels])
 }
 
 /// z -> dense -> reshape -> transposed convs (ReLU) -> 3x3 conv -> crop -> pixel logits.
@@ -138,24 +164,36 @@ impl ConvDecoder {
         let g = &self.geometry;
         let [batch, _] = z.dims();
         let scale = 1usize << self.deconvs.len();
-        let h = self.dense.forward(z).reshape([
+        let mut grid = Grid {
             batch,
-            self.top_channels,
-            g.padded_height / scale,
-            g.padded_width / scale,
-        ]);
-        let h = self
-            .deconvs
-            .iter()
-            .fold(h, |h, deconv| relu(deconv.forward(h)));
-        let (top, left) = (g.top(), g.left());
-        let logits = self.output.forward(h).slice([
-            0..batch,
-            0..1,
-            top..top + g.height,
-            left..left + g.width,
-        ]);
-        logits.reshape([batch, g.height * g.width])
+            height: g.padded_height / scale,
+            width: g.padded_width / scale,
+        };
+        let mut h = channels_last(self.dense.forward(z), grid, self.top_channels);
+        for deconv in &self.deconvs {
+            let next = Grid {
+                batch,
+                height: grid.height * 2,
+                width: grid.width * 2,
+            };
+            let window = Window {
+                stride: 2,
+                offset: [-1, -1],
+            };
+            h = relu(im2col::conv_transpose2d(deconv, h, grid, next, window));
+            grid = next;
+        }
+        // The last 3x3 convolution is evaluated only on the pixels the crop keeps.
+        let cropped = Grid {
+            batch,
+            height: g.height,
+            width: g.width,
+        };
+        let window = Window {
+            stride: 1,
+            offset: [g.top() as isize - 1, g.left() as isize - 1],
+        };
+        im2col::conv2d(&self.output, h, grid, cropped, window).reshape([batch, g.height * g.width])
     }
 }
 

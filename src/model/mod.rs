@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod conv;
+pub mod im2col;
 pub mod loss;
 pub mod mlp;
 
