@@ -170,7 +170,7 @@ fn scatter_add_rows(values: Tensor<2>, rows: Tensor<1, Int>, len: usize) -> Tens
             values.reshape([n]),
             IndexingUpdateOp::Add,
         );
-        summed.slice([0..len]).reshape([len, 1])
+        summed.narrow(0, 0, len).reshape([len, 1])
     } else {
         let summed = Tensor::<2>::zeros([len + 1, width], &device).select_assign(
             0,
