@@ -29,10 +29,11 @@ impl Reconstruction {
 /// closed form is 0/0.
 const CB_TAYLOR_BELOW: f32 = 0.1;
 
-/// Binary cross-entropy from logits, per pixel: `max(l, 0) - l x + log(1 + exp(-|l|))`, which
-/// never takes the log of 0 or the exp of a large number.
+/// Binary cross-entropy from logits, per pixel: `softplus(l) - l x`, with softplus(l) written
+/// as `-log_sigmoid(-l)`, which Burn computes stably (never the log of 0 or the exp of a large
+/// number) in one fused pass with a fused gradient, `sigmoid(l) - x` in the end.
 pub fn bce_with_logits(logits: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
-    logits.clone().clamp_min(0.0) - logits.clone() * x + logits.abs().neg().exp().log1p()
+    burn::tensor::activation::log_sigmoid(logits.clone().neg()).neg() - logits * x
 }
 
 /// log C(l), the normaliser of the continuous Bernoulli with logit l:
