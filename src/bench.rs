@@ -106,6 +106,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     let batch_size = config.batch_size();
     let mut warmup = splits.train.clone();
     warmup.truncate(options.warmup_steps * batch_size);
+    let shards = train::cpu_shards(&config.device)?;
     let setup = |train_set| Setup {
         config: &config,
         train_set,
@@ -114,6 +115,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         ad_device: ad_device.clone(),
         latent: model_config.latent_dim,
         progress: false,
+        shards: shards.as_ref(),
     };
 
     device.seed(config.seed);

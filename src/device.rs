@@ -7,6 +7,11 @@ use burn::tensor::Device;
 /// Names accepted by `--device`.
 pub const DEVICE_NAMES: &str = "cpu (alias flex), cuda, cuda:N, wgpu";
 
+/// True for the names of the CPU backend.
+pub fn is_cpu(name: &str) -> bool {
+    matches!(name.trim().to_ascii_lowercase().as_str(), "cpu" | "flex")
+}
+
 /// Parses a device name into a Burn device (without autodiff).
 pub fn parse_device(name: &str) -> Result<Device> {
     let name = name.trim().to_ascii_lowercase();

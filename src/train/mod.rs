@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod gradients;
 pub mod metrics;
+pub mod shards;
 
 use crate::data::{Binarize, Dataset, binarize_in_place};
 use crate::device::{to_device, to_host};
@@ -21,6 +22,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, StandardNormal};
+use shards::Shards;
 use std::path::Path;
 use std::time::Instant;
 
@@ -98,6 +100,8 @@ pub(crate) struct Setup<'a> {
     pub ad_device: Device,
     pub latent: usize,
     pub progress: bool,
+    /// Data-parallel shards on the CPU (see `shards`); `None` runs each op on all threads.
+    pub shards: Option<&'a Shards>,
 }
 
 /// Trains `config` into `run_dir` and returns the per-epoch metrics and the trained model.
@@ -146,6 +150,7 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
     crate::fsutil::write_atomic(&config_path, config.to_toml().as_bytes())?;
     run::write_model_config(run_dir, &model_config)?;
 
+    let shards = cpu_shards(&config.device)?;
     let setup = Setup {
         config: &config,
         train_set: &splits.train,
@@ -154,6 +159,7 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
         ad_device: ad_device.clone(),
         latent: model_config.latent_dim,
         progress: options.progress,
+        shards: shards.as_ref(),
     };
     let fresh = || {
         device.seed(config.seed);
@@ -309,6 +315,16 @@ pub(crate) fn train_epoch(
     Ok(Ok((model, sums)))
 }
 
+/// One shard per thread of the CPU pool when training on the CPU with more than one thread.
+pub(crate) fn cpu_shards(device: &str) -> Result<Option<Shards>> {
+    let threads = rayon::current_num_threads();
+    if crate::device::is_cpu(device) && threads > 1 {
+        Ok(Some(Shards::new(threads)?))
+    } else {
+        Ok(None)
+    }
+}
+
 /// What one optimiser step measured: batch means of total, recon and KL, and the gradient norm
 /// before clipping.
 struct StepValues {
@@ -327,21 +343,21 @@ fn optimizer_step(
     beta: f64,
     lr: f64,
 ) -> Result<std::result::Result<(Vae, StepValues), String>> {
-    let forward = model.forward(x.clone(), eps);
-    let loss = crate::model::loss::vae_loss(&forward, x, setup.config.loss, beta);
-    let mut grads = GradientsParams::from_grads(loss.total.backward(), &model);
+    let kind = setup.config.loss;
+    let (mut grads, losses) = match setup.shards {
+        Some(shards) => shards::gradients(shards, &model, x, eps, kind, beta),
+        None => {
+            let forward = model.forward(x.clone(), eps);
+            let loss = crate::model::loss::vae_loss(&forward, x, kind, beta);
+            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
+            let losses = vec![loss.total.inner(), loss.recon.inner(), loss.kl.inner()];
+            (grads, Tensor::cat(losses, 0))
+        }
+    };
     let grad_sq = gradients::squared_norm(&model, &grads)
         .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
     // One read per step: the three losses and the squared gradient norm.
-    let values = to_host(Tensor::cat(
-        vec![
-            loss.total.inner(),
-            loss.recon.inner(),
-            loss.kl.inner(),
-            grad_sq,
-        ],
-        0,
-    ))?;
+    let values = to_host(Tensor::cat(vec![losses, grad_sq], 0))?;
     if let Some(i) = values.iter().position(|v| !v.is_finite()) {
         return Ok(Err(if i < 3 {
             format!("the loss became {}", values[0])

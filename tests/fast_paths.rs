@@ -1,6 +1,8 @@
-//! The conv model's convolutions run as gathers and matrix products (`model::im2col`); here they
-//! are checked against Burn's own `Conv2d`/`ConvTranspose2d` on NCHW tensors, values and
-//! gradients of every weight, including sizes that need asymmetric padding.
+//! The fast paths compute what the plain ones do. The conv model's convolutions run as gathers
+//! and matrix products (`model::im2col`): checked against Burn's own `Conv2d`/`ConvTranspose2d`
+//! on NCHW tensors, values and gradients of every weight, including sizes that need asymmetric
+//! padding. Training on the CPU splits batches into data-parallel shards (`train::shards`):
+//! checked against the gradient of the whole batch.
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -95,7 +97,7 @@ fn assert_close(a: &[f32], b: &[f32], what: &str) {
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!(
             (x - y).abs() <= 1e-4 * scale,
-            "{what}[{i}]: {x} vs Burn's {y} (scale {scale})"
+            "{what}[{i}]: {x} vs the reference {y} (scale {scale})"
         );
     }
 }
@@ -146,6 +148,71 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
         );
         for (i, (a, b)) in g_ours.iter().zip(&g_theirs).enumerate() {
             assert_close(a, b, &format!("{what} decoder gradient {i}"));
+        }
+    }
+}
+
+/// Every weight's gradient, looked up by parameter id.
+struct ById<'a> {
+    grads: &'a burn::optim::GradientsParams,
+    out: Vec<Vec<f32>>,
+}
+
+impl burn::module::ModuleVisitor for ById<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let g = self
+            .grads
+            .get::<D>(param.id)
+            .expect("a gradient per weight");
+        self.out.push(values(g));
+    }
+}
+
+#[test]
+fn data_parallel_shards_give_the_whole_batch_gradient() {
+    use vae::model::loss::{Reconstruction, vae_loss};
+    use vae::train::shards::{self, Shards};
+    let device = Device::flex().autodiff();
+    for arch in [Arch::Mlp, Arch::Conv] {
+        let config = ModelConfig {
+            latent_dim: 3,
+            channels: vec![4, 6, 5],
+            hidden: vec![16],
+            ..ModelConfig::default_for(arch)
+        };
+        device.seed(3);
+        let model = Vae::new(&config, &device);
+        // Pixels in [0, 1] and an odd batch, so the shards differ in size.
+        let x = burn::tensor::activation::sigmoid(random(7, 784, 5, &device));
+        let eps = random(7, 3, 6, &device);
+        let forward = model.forward(x.clone(), Some(eps.clone()));
+        let loss = vae_loss(&forward, x.clone(), Reconstruction::Bce, 2.0);
+        let whole = burn::optim::GradientsParams::from_grads(loss.total.backward(), &model);
+        let expected = values(loss.total.inner());
+
+        let (sharded, losses) = shards::gradients(
+            &Shards::new(3).unwrap(),
+            &model,
+            x,
+            Some(eps),
+            Reconstruction::Bce,
+            2.0,
+        );
+        let losses = values(losses);
+        assert_close(&losses[..1], &expected, &format!("{arch:?} loss"));
+        let mut a = ById {
+            grads: &whole,
+            out: Vec::new(),
+        };
+        let mut b = ById {
+            grads: &sharded,
+            out: Vec::new(),
+        };
+        model.visit(&mut a);
+        model.visit(&mut b);
+        assert!(a.out.len() >= 6, "{arch:?}");
+        for (i, (ga, gb)) in a.out.iter().zip(&b.out).enumerate() {
+            assert_close(gb, ga, &format!("{arch:?} gradient {i}"));
         }
     }
 }
