@@ -212,3 +212,11 @@ fn every_command_works_on_a_trained_run() {
     std::fs::write(run.join("model.bpk"), b"garbage").unwrap();
     assert_fails_with(&["sample", r], "cannot load weights");
 }
+
+#[test]
+fn impossible_bench_settings_get_one_line_errors() {
+    assert_fails_with(&["bench", "--epochs", "0"], "--epochs must be at least 1");
+    assert_fails_with(&["bench", "--threads", "0"], "--threads must be at least 1");
+    assert_fails_with(&["bench", "--limit", "0"], "--limit must be at least 1");
+    assert_fails_with(&["bench", "--device", "tpu"], "unknown device");
+}

@@ -210,11 +210,8 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<2>, input: Grid, output: Grid, window: Wi
             .val()
             .permute([1, 2, 3, 0])
             .reshape([c_in, KERNEL * KERNEL * c_out]);
-        let contributions = x
-            .matmul(weight)
-            .reshape([input.rows() * KERNEL * KERNEL, c_out]);
         let rows = index_tensor(Table::Contribution, input, output, window, &device);
-        scatter_add_rows(contributions, rows, output.rows())
+        add_contributions(x, weight, rows, output.rows())
     };
     with_bias(y, conv.bias.as_ref().map(|b| b.val()))
 }
@@ -239,16 +236,28 @@ pub fn conv_transpose2d(
         .val()
         .permute([0, 2, 3, 1])
         .reshape([c_in, KERNEL * KERNEL * c_out]);
-    let contributions = x
-        .matmul(weight)
-        .reshape([input.rows() * KERNEL * KERNEL, c_out]);
     // The window of the forward convolution from `output` to `input` says, for each tap, which
     // output row a contribution lands on; taps that fall outside go to the scratch row.
     let rows = index_tensor(Table::Window, output, input, window, &device);
     with_bias(
-        scatter_add_rows(contributions, rows, output.rows()),
+        add_contributions(x, weight, rows, output.rows()),
         deconv.bias.as_ref().map(|b| b.val()),
     )
+}
+
+/// `x @ weight`, with `weight` `[c_in, 9 * c_out]`, gives each input pixel's contributions to
+/// its 9 output pixels; they are summed into the `len` output rows that `rows` names.
+fn add_contributions(
+    x: Tensor<2>,
+    weight: Tensor<2>,
+    rows: Tensor<1, Int>,
+    len: usize,
+) -> Tensor<2> {
+    let [pixels, _] = x.dims();
+    let [_, columns] = weight.dims();
+    let taps = KERNEL * KERNEL;
+    let contributions = x.matmul(weight).reshape([pixels * taps, columns / taps]);
+    scatter_add_rows(contributions, rows, len)
 }
 
 fn with_bias(y: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {

@@ -1,4 +1,5 @@
-//! Global gradient norm, for divergence detection and clipping.
+//! Global gradient norm, for divergence detection and clipping, and the sum of two sets of
+//! gradients (data-parallel shards).
 //!
 //! Burn's own clipping scales each tensor by its own norm; PyTorch's `clip_grad_norm_`, which
 //! users expect, scales all gradients by their joint norm, so that needs every gradient at once
@@ -52,4 +53,26 @@ pub fn clip_to_norm<M: Module>(module: &M, grads: &mut GradientsParams, norm: f6
         let factor = (max_norm / norm) as f32;
         module.visit(&mut Scale { grads, factor });
     }
+}
+
+struct AddGradients<'a> {
+    into: &'a mut GradientsParams,
+    from: GradientsParams,
+}
+
+impl ModuleVisitor for AddGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.from.remove::<D>(param.id) {
+            let sum = match self.into.remove::<D>(param.id) {
+                Some(acc) => acc + g,
+                None => g,
+            };
+            self.into.register(param.id, sum);
+        }
+    }
+}
+
+/// Adds every gradient of `from` to `into`, parameter by parameter.
+pub fn add_into<M: Module>(module: &M, into: &mut GradientsParams, from: GradientsParams) {
+    module.visit(&mut AddGradients { into, from });
 }

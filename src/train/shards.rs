@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::model::Vae;
 use crate::model::loss::{Reconstruction, vae_loss};
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
@@ -79,10 +79,7 @@ pub fn gradients(
     let mut results = results.into_iter();
     let (mut grads, mut losses) = results.next().expect("at least one shard");
     for (g, l) in results {
-        model.visit(&mut AddGradients {
-            into: &mut grads,
-            from: g,
-        });
+        super::gradients::add_into(model, &mut grads, g);
         losses = losses + l;
     }
     (grads, losses)
@@ -116,22 +113,5 @@ struct NewLeaves;
 impl ModuleMapper for NewLeaves {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         param.map(|t| t.detach().require_grad())
-    }
-}
-
-struct AddGradients<'a> {
-    into: &'a mut GradientsParams,
-    from: GradientsParams,
-}
-
-impl ModuleVisitor for AddGradients<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.from.remove::<D>(param.id) {
-            let sum = match self.into.remove::<D>(param.id) {
-                Some(acc) => acc + g,
-                None => g,
-            };
-            self.into.register(param.id, sum);
-        }
     }
 }
