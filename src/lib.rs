@@ -14,6 +14,7 @@ pub mod fsutil;
 pub mod latents;
 pub mod model;
 pub mod run;
+pub mod serve;
 pub mod train;
 pub mod viz;
 

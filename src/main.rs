@@ -6,6 +6,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Args, Parser, Subcommand};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vae::bench::{self, BenchModel, BenchOptions};
@@ -13,6 +14,8 @@ use vae::data::{self, Binarize, DatasetKind};
 use vae::model::Arch;
 use vae::model::loss::Reconstruction;
 use vae::run::{EVAL_FILE, OnNan, Run, TrainConfig};
+use vae::serve::loadtest::LoadTestOptions;
+use vae::serve::{self, ServeOptions};
 use vae::{Error, Result, eval, train, viz};
 
 #[derive(Parser)]
@@ -116,6 +119,38 @@ enum Command {
         /// Print one JSON object instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// The latent-space explorer: a web page over one or more runs (latent map, sliders,
+    /// interpolation, samples side by side, PNG upload) and its JSON API.
+    Serve {
+        /// Run folders; the page switches between them.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Address to listen on; 127.0.0.1 keeps the explorer on this machine.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: IpAddr,
+        /// Port (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Test images encoded for the map.
+        #[arg(long, default_value_t = 10_000)]
+        map_limit: usize,
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Serve a run on a free loopback port and decode from many clients at once: errors,
+    /// requests/s and latency percentiles.
+    Loadtest {
+        run: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Print one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        device: Option<String>,
     },
 }
 
@@ -288,6 +323,73 @@ fn run(cli: Cli) -> Result<()> {
                 );
             } else {
                 print!("{}", report.table());
+            }
+            Ok(())
+        }
+        Command::Serve {
+            runs,
+            host,
+            port,
+            map_limit,
+            device,
+        } => {
+            let state = serve::load(&ServeOptions {
+                runs,
+                host,
+                port,
+                device,
+                map_limit,
+            })?;
+            serve::serve(state, SocketAddr::new(host, port), |addr| {
+                if !addr.ip().is_loopback() {
+                    eprintln!(
+                        "warning: listening on {addr}: anyone who can reach this machine can use the explorer"
+                    );
+                }
+                println!("vae explorer on http://{addr}/ (Ctrl-C stops it)");
+            })
+        }
+        Command::Loadtest {
+            run,
+            requests,
+            clients,
+            json,
+            device,
+        } => {
+            let state = serve::load(&ServeOptions {
+                runs: vec![run],
+                host: Ipv4Addr::LOCALHOST.into(),
+                port: 0,
+                device,
+                map_limit: 0,
+            })?;
+            let (name, latent_dim) = {
+                let info = &state.explorers[0].info;
+                (info.name.clone(), info.latent_dim)
+            };
+            let server = serve::Server::start(state, (Ipv4Addr::LOCALHOST, 0).into())?;
+            let report = serve::loadtest::load_test(
+                server.addr(),
+                &name,
+                latent_dim,
+                LoadTestOptions { requests, clients },
+            )?;
+            server.stop();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&report).expect("report serialises")
+                );
+            } else {
+                print!("{}", report.table());
+            }
+            if report.errors > 0 {
+                return Err(Error::Config(format!(
+                    "{} of {} requests failed; first: {}",
+                    report.errors,
+                    report.requests,
+                    report.first_error.unwrap_or_default()
+                )));
             }
             Ok(())
         }

@@ -3,6 +3,7 @@
 
 pub mod grid;
 pub mod plot;
+pub mod projection;
 pub mod report;
 
 use crate::data::Dataset;
@@ -14,6 +15,7 @@ use crate::run::Run;
 use crate::train::{normal_noise, rng, stream};
 use burn::prelude::*;
 use grid::{GridLayout, save_grid};
+use projection::LatentProjection;
 use std::path::PathBuf;
 
 /// Picture file names in a run folder.
@@ -122,9 +124,12 @@ pub fn reconstructions(run: &Run, test: &Dataset, n: usize) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Straight line from `a` to `b` at fraction `t`.
+/// Straight line from `a` to `b` at fraction `t` (exactly `a` at 0 and `b` at 1).
 pub fn lerp(a: &[f32], b: &[f32], t: f32) -> Vec<f32> {
-    a.iter().zip(b).map(|(x, y)| x + t * (y - x)).collect()
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (1.0 - t) * x + t * y)
+        .collect()
 }
 
 /// Spherical interpolation: follows the great circle, keeping the norm that typical N(0, I)
@@ -200,57 +205,11 @@ pub fn interpolations(
     Ok(written)
 }
 
-/// Projects `dim`-dimensional points onto their two principal components (covariance
-/// eigenvectors of largest eigenvalue, by nalgebra's symmetric eigen-solver).
-pub fn pca_2d(points: &[f32], dim: usize) -> Vec<(f32, f32)> {
-    let n = points.len() / dim.max(1);
-    if dim <= 2 || n == 0 {
-        return points
-            .chunks(dim.max(1))
-            .map(|p| (p[0], p.get(1).copied().unwrap_or(0.0)))
-            .collect();
-    }
-    let mut mean = vec![0f64; dim];
-    for p in points.chunks(dim) {
-        for (m, &v) in mean.iter_mut().zip(p) {
-            *m += v as f64 / n as f64;
-        }
-    }
-    let mut cov = nalgebra::DMatrix::<f64>::zeros(dim, dim);
-    for p in points.chunks(dim) {
-        let c: Vec<f64> = p.iter().zip(&mean).map(|(&v, m)| v as f64 - m).collect();
-        for i in 0..dim {
-            for j in 0..dim {
-                cov[(i, j)] += c[i] * c[j] / n as f64;
-            }
-        }
-    }
-    let eig = cov.symmetric_eigen();
-    let mut order: Vec<usize> = (0..dim).collect();
-    order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
-    let (u, v) = (
-        eig.eigenvectors.column(order[0]),
-        eig.eigenvectors.column(order[1]),
-    );
-    points
-        .chunks(dim)
-        .map(|p| {
-            let c = p.iter().zip(&mean).map(|(&x, m)| x as f64 - m);
-            let (mut a, mut b) = (0f64, 0f64);
-            for (k, x) in c.enumerate() {
-                a += x * u[k];
-                b += x * v[k];
-            }
-            (a as f32, b as f32)
-        })
-        .collect()
-}
-
 /// The test set's z_mean coloured by class: directly for 2-d latents, else a PCA projection.
 pub fn latent_scatter(run: &Run, test: &Dataset) -> Result<PathBuf> {
     let (z_mean, _) = encode_dataset(run, test)?;
     let latent = run.model_config.latent_dim;
-    let points = pca_2d(&z_mean, latent);
+    let points = LatentProjection::fit(&z_mean, latent).project_all(&z_mean);
     let (title, axes) = if latent <= 2 {
         ("Test set in latent space (z_mean)", ("z[0]", "z[1]"))
     } else {
