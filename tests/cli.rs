@@ -210,15 +210,29 @@ fn every_command_works_on_a_trained_run() {
     );
 
     // The explorer: a short load test passes; a taken port or no requests are refused.
-    let out = vae(&["loadtest", r, "--requests", "300", "--clients", "3", "--json"]);
+    let out = vae(&[
+        "loadtest",
+        r,
+        "--requests",
+        "300",
+        "--clients",
+        "3",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["errors"], 0);
     assert_eq!(report["requests"], 300);
-    assert_fails_with(&["loadtest", r, "--requests", "0"], "--requests and --clients");
+    assert_fails_with(
+        &["loadtest", r, "--requests", "0"],
+        "--requests and --clients",
+    );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    assert_fails_with(&["serve", r, "--port", &port], "cannot listen on 127.0.0.1:");
+    assert_fails_with(
+        &["serve", r, "--port", &port],
+        "cannot listen on 127.0.0.1:",
+    );
     assert_fails_with(&["serve", "/nonexistent/run"], "does not exist");
 
     std::fs::write(run.join("model.bpk"), b"garbage").unwrap();
