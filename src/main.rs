@@ -13,7 +13,7 @@ use vae::bench::{self, BenchModel, BenchOptions};
 use vae::data::{self, Binarize, DatasetKind};
 use vae::model::Arch;
 use vae::model::loss::Reconstruction;
-use vae::run::{EVAL_FILE, OnNan, Run, TrainConfig};
+use vae::run::{OnNan, Run, TrainConfig};
 use vae::serve::loadtest::LoadTestOptions;
 use vae::serve::{self, ServeOptions};
 use vae::{Error, Result, eval, train, viz};
@@ -47,6 +47,8 @@ enum Command {
         json: bool,
         #[arg(long)]
         device: Option<String>,
+        #[command(flatten)]
+        metrics: MetricArgs,
     },
     /// Decode z ~ N(0, I) into a grid of new images.
     Sample {
@@ -170,6 +172,31 @@ enum DataCommand {
         #[arg(long)]
         dest: Option<PathBuf>,
     },
+}
+
+/// Sizes of the disentanglement metrics (runs on shapes or dsprites only).
+#[derive(Args, Clone, Copy)]
+struct MetricArgs {
+    /// Observations for MIG.
+    #[arg(long, default_value_t = 10_000)]
+    mig_points: usize,
+    /// Training points of the beta-VAE and FactorVAE classifiers (64 observations each).
+    #[arg(long, default_value_t = 1_000)]
+    metric_train_points: usize,
+    /// Held-out points the beta-VAE and FactorVAE scores are measured on.
+    #[arg(long, default_value_t = 500)]
+    metric_eval_points: usize,
+}
+
+impl MetricArgs {
+    fn options(self) -> eval::disentanglement::MetricOptions {
+        eval::disentanglement::MetricOptions {
+            mig_points: self.mig_points,
+            train_points: self.metric_train_points,
+            eval_points: self.metric_eval_points,
+            ..Default::default()
+        }
+    }
 }
 
 #[derive(Args)]
@@ -439,25 +466,18 @@ fn run(cli: Cli) -> Result<()> {
             limit,
             json,
             device,
+            metrics,
         } => {
             let run = Run::load(&run, device.as_deref())?;
-            let mut test = run.test_data()?;
-            if let Some(n) = limit {
-                if n == 0 {
-                    return Err(Error::Config("--limit must be at least 1 image".into()));
-                }
-                test.truncate(n);
-            }
-            let report = eval::evaluate(
-                &run.model,
-                &test,
-                run.config.loss,
-                iw_samples,
-                &run.device,
-                run.config.seed,
+            let report = eval::evaluate_run(
+                &run,
+                eval::EvalOptions {
+                    iw_samples,
+                    limit,
+                    metrics: metrics.options(),
+                },
             )?;
             let text = serde_json::to_string(&report).expect("report serialises");
-            vae::fsutil::write_atomic(&run.path(EVAL_FILE), text.as_bytes())?;
             if json {
                 println!("{text}");
             } else {
@@ -477,6 +497,9 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|k| format!("{k:.2}"))
                     .collect();
                 println!("KL per dim      [{}]", kl.join(", "));
+                if let Some(d) = &report.disentanglement {
+                    print!("{}", eval::disentanglement::table(d));
+                }
             }
             Ok(())
         }
@@ -543,9 +566,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Data(DataCommand::Info { dataset, data }) => {
-            let dir = data::locate::locate(data.as_deref(), dataset)?;
-            let splits = data::load_idx_dir(&dir, dataset)?;
-            println!("{} from {}", dataset.name(), dir.display());
+            let splits = data::load_splits(dataset, data.as_deref())?;
+            println!(
+                "{} from {}",
+                dataset.name(),
+                data::describe_source(dataset, data.as_deref())?
+            );
             for (name, set) in [("train", &splits.train), ("test", &splits.test)] {
                 let (mean, std) = data::pixel_stats(set);
                 let mut counts = vec![0usize; set.class_names.len()];

@@ -179,8 +179,7 @@ impl TrainConfig {
 
     /// Loads the configured data set (train split cut to `limit`).
     pub fn load_data(&self) -> Result<DataSplits> {
-        let dir = data::locate::locate(self.data.as_deref(), self.dataset)?;
-        let mut splits = data::load_idx_dir(&dir, self.dataset)?;
+        let mut splits = data::load_splits(self.dataset, self.data.as_deref())?;
         if let Some(limit) = self.limit {
             splits.train.truncate(limit);
         }
@@ -275,12 +274,12 @@ impl Run {
 
     /// The run's test split (the same data it was trained on); the training split is not read.
     pub fn test_data(&self) -> Result<data::Dataset> {
-        let dir = data::locate::locate(self.config.data.as_deref(), self.config.dataset)?;
-        let mut test = data::load_idx_split(&dir, self.config.dataset, data::Split::Test)?;
+        let (kind, dir) = (self.config.dataset, self.config.data.as_deref());
+        let mut test = data::load_test(kind, dir)?;
         if (test.height, test.width) != (self.model_config.height, self.model_config.width) {
             return Err(Error::Data(format!(
                 "the data in {} has {}x{} images but this model was trained on {}x{}",
-                dir.display(),
+                data::describe_source(kind, dir)?,
                 test.height,
                 test.width,
                 self.model_config.height,

@@ -68,6 +68,12 @@ pub fn official(kind: DatasetKind) -> Result<(&'static str, Vec<RemoteFile>)> {
         DatasetKind::Idx => Err(Error::Config(
             "`vae data fetch` knows fashion-mnist and mnist; for other IDX data sets download the files and pass --data DIR".into(),
         )),
+        DatasetKind::Shapes => Err(Error::Config(
+            "shapes is built in and drawn on the fly; there is nothing to fetch".into(),
+        )),
+        DatasetKind::Dsprites => Err(Error::Config(
+            "`vae data fetch` does not download dSprites; get dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz from github.com/google-deepmind/dsprites-dataset and pass --data FILE, or use the built-in --dataset shapes".into(),
+        )),
     }
 }
 

@@ -1,13 +1,20 @@
-//! Data: IDX files on disk become [`Dataset`]s of grey-level images in [0, 1] with labels.
+//! Data: IDX files on disk, the built-in `shapes` and the dSprites file become [`Dataset`]s of
+//! grey-level images in [0, 1] with labels.
 
+pub mod dsprites;
+pub mod factors;
 pub mod fetch;
 pub mod idx;
 pub mod locate;
+pub mod shapes;
 
 use crate::error::{Error, Result};
+use factors::FactorImages;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Which IDX data set a folder holds; it decides the class names and the fetch URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -19,6 +26,10 @@ pub enum DatasetKind {
     Mnist,
     /// Any other IDX data set (KMNIST, EMNIST, ...): classes are named by their label number.
     Idx,
+    /// Built-in dSprites-like 64x64 shapes with known factors, drawn on the fly (no download).
+    Shapes,
+    /// The original dSprites .npz file (`--data` names it).
+    Dsprites,
 }
 
 impl DatasetKind {
@@ -28,7 +39,14 @@ impl DatasetKind {
             DatasetKind::FashionMnist => "fashion-mnist",
             DatasetKind::Mnist => "mnist",
             DatasetKind::Idx => "idx",
+            DatasetKind::Shapes => "shapes",
+            DatasetKind::Dsprites => "dsprites",
         }
+    }
+
+    /// True for the data sets with known generative factors (disentanglement metrics apply).
+    pub fn has_factors(self) -> bool {
+        matches!(self, DatasetKind::Shapes | DatasetKind::Dsprites)
     }
 
     /// Human names of the classes, indexed by label.
@@ -50,22 +68,61 @@ impl DatasetKind {
             .map(|s| s.to_string())
             .collect(),
             DatasetKind::Mnist => (0..10).map(|c| c.to_string()).collect(),
+            DatasetKind::Shapes | DatasetKind::Dsprites => {
+                shapes::SHAPE_NAMES.iter().map(|s| s.to_string()).collect()
+            }
             DatasetKind::Idx => (0..num_classes).map(|c| c.to_string()).collect(),
         }
     }
 }
 
-/// Grey-level images with labels, held as `f32` in [0, 1], row-major, one image after another.
+/// Grey-level images with labels, held as `f32` in [0, 1], row-major, one image after another,
+/// or made on demand from a factor grid.
 #[derive(Debug, Clone)]
 pub struct Dataset {
+    /// The pixels; empty when the images are made on demand from `factors`.
     pub images: Vec<f32>,
     pub labels: Vec<u8>,
     pub height: usize,
     pub width: usize,
     pub class_names: Vec<String>,
+    /// For factor data sets: each image's place in the factor grid.
+    pub factors: Option<FactorImages>,
 }
 
 impl Dataset {
+    /// Held pixels, no factors.
+    pub fn stored(
+        images: Vec<f32>,
+        labels: Vec<u8>,
+        height: usize,
+        width: usize,
+        class_names: Vec<String>,
+    ) -> Self {
+        Dataset {
+            images,
+            labels,
+            height,
+            width,
+            class_names,
+            factors: None,
+        }
+    }
+
+    /// True when images are drawn on demand rather than held.
+    pub fn is_generated(&self) -> bool {
+        self.images.is_empty() && self.factors.is_some() && !self.labels.is_empty()
+    }
+
+    /// Draws and holds every image (for test sets, which are read many times).
+    pub fn materialize(&mut self) {
+        if self.is_generated()
+            && let Some(f) = &self.factors
+        {
+            self.images = f.render(f.indices.iter().map(|&i| i as usize));
+        }
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -81,10 +138,13 @@ impl Dataset {
         self.height * self.width
     }
 
-    /// Image `i` as a slice of `pixels()` values.
-    pub fn image(&self, i: usize) -> &[f32] {
+    /// Image `i`: `pixels()` values.
+    pub fn image(&self, i: usize) -> Cow<'_, [f32]> {
+        if self.is_generated() {
+            return Cow::Owned(self.gather(&[i]));
+        }
         let p = self.pixels();
-        &self.images[i * p..(i + 1) * p]
+        Cow::Borrowed(&self.images[i * p..(i + 1) * p])
     }
 
     /// Keeps only the first `n` images.
@@ -92,13 +152,27 @@ impl Dataset {
         let n = n.min(self.len());
         self.images.truncate(n * self.pixels());
         self.labels.truncate(n);
+        if let Some(f) = &mut self.factors {
+            f.indices.truncate(n);
+        }
+    }
+
+    /// Factor classes of image `i` (factor data sets only).
+    pub fn factor_classes(&self, i: usize) -> Option<Vec<usize>> {
+        let f = self.factors.as_ref()?;
+        Some(f.source.classes(f.indices[i] as usize))
     }
 
     /// The images at `indices`, concatenated (a batch in row-major order).
     pub fn gather(&self, indices: &[usize]) -> Vec<f32> {
+        if self.is_generated()
+            && let Some(f) = &self.factors
+        {
+            return f.render(indices.iter().map(|&i| f.indices[i] as usize));
+        }
         let mut out = Vec::with_capacity(indices.len() * self.pixels());
         for &i in indices {
-            out.extend_from_slice(self.image(i));
+            out.extend_from_slice(&self.image(i));
         }
         out
     }
@@ -138,13 +212,13 @@ impl Dataset {
                 ),
             ));
         }
-        Ok(Dataset {
-            images: images.data.iter().map(|&b| b as f32 / 255.0).collect(),
-            labels: labels.data,
+        Ok(Dataset::stored(
+            images.data.iter().map(|&b| b as f32 / 255.0).collect(),
+            labels.data,
             height,
             width,
             class_names,
-        })
+        ))
     }
 }
 
@@ -241,12 +315,66 @@ pub fn load_idx_dir(dir: &Path, kind: DatasetKind) -> Result<DataSplits> {
     Ok(DataSplits { train, test })
 }
 
-/// Mean and standard deviation of all pixels, for `vae data info`.
+/// The factor grid of a factor data set.
+pub fn factor_source(
+    kind: DatasetKind,
+    data: Option<&Path>,
+) -> Result<Arc<dyn factors::FactorSource>> {
+    match kind {
+        DatasetKind::Shapes => Ok(Arc::new(shapes::Shapes)),
+        DatasetKind::Dsprites => Ok(Arc::new(dsprites::Dsprites::open(
+            &dsprites::Dsprites::locate(data)?,
+        )?)),
+        _ => Err(Error::Data(format!(
+            "{} has no known generative factors; use --dataset shapes or dsprites",
+            kind.name()
+        ))),
+    }
+}
+
+/// Loads both splits of any data set: IDX files from the located folder, or a factor grid.
+pub fn load_splits(kind: DatasetKind, data: Option<&Path>) -> Result<DataSplits> {
+    if kind.has_factors() {
+        let (train, test) = factors::split(factor_source(kind, data)?);
+        return Ok(DataSplits { train, test });
+    }
+    load_idx_dir(&locate::locate(data, kind)?, kind)
+}
+
+/// Loads the test split only (the training split of an IDX set is not read).
+pub fn load_test(kind: DatasetKind, data: Option<&Path>) -> Result<Dataset> {
+    if kind.has_factors() {
+        return Ok(load_splits(kind, data)?.test);
+    }
+    load_idx_split(&locate::locate(data, kind)?, kind, Split::Test)
+}
+
+/// Where a data set was found, for messages.
+pub fn describe_source(kind: DatasetKind, data: Option<&Path>) -> Result<String> {
+    Ok(match kind {
+        DatasetKind::Shapes => "the built-in generator".to_string(),
+        DatasetKind::Dsprites => dsprites::Dsprites::locate(data)?.display().to_string(),
+        _ => locate::locate(data, kind)?.display().to_string(),
+    })
+}
+
+/// Images looked at by [`pixel_stats`] in a data set drawn on demand.
+const STATS_SAMPLE: usize = 10_000;
+
+/// Mean and standard deviation of all pixels (of the first 10,000 images of a data set drawn
+/// on demand), for `vae data info`.
 pub fn pixel_stats(data: &Dataset) -> (f64, f64) {
-    let n = data.images.len().max(1) as f64;
-    let mean = data.images.iter().map(|&p| p as f64).sum::<f64>() / n;
-    let var = data
-        .images
+    let sample;
+    let images = if data.is_generated() {
+        let idx: Vec<usize> = (0..data.len().min(STATS_SAMPLE)).collect();
+        sample = data.gather(&idx);
+        &sample
+    } else {
+        &data.images
+    };
+    let n = images.len().max(1) as f64;
+    let mean = images.iter().map(|&p| p as f64).sum::<f64>() / n;
+    let var = images
         .iter()
         .map(|&p| (p as f64 - mean).powi(2))
         .sum::<f64>()

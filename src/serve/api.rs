@@ -450,7 +450,7 @@ async fn test_image(
     let pixels = explorer
         .test_image(index)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, e.to_string()))?;
-    let png = explorer.png(pixels)?;
+    let png = explorer.png(&pixels)?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),

@@ -201,9 +201,13 @@ impl Explorer {
     }
 
     /// Pixels of test image `index`.
-    pub fn test_image(&self, index: usize) -> Result<&[f32]> {
+    pub fn test_image(&self, index: usize) -> Result<std::borrow::Cow<'_, [f32]>> {
         self.check_index(index)?;
-        Ok(self.test.as_ref().map(|t| t.image(index)).unwrap_or(&[]))
+        Ok(self
+            .test
+            .as_ref()
+            .map(|t| t.image(index))
+            .unwrap_or_default())
     }
 
     /// z_mean of test image `index`.

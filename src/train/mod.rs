@@ -34,6 +34,7 @@ pub mod stream {
     pub const TEST_NOISE: u64 = 3;
     pub const PICTURES: u64 = 4;
     pub const IWAE_NOISE: u64 = 5;
+    pub const METRICS: u64 = 6;
     /// Epoch `e` uses stream `EPOCH_BASE + e`.
     pub const EPOCH_BASE: u64 = 1000;
 }

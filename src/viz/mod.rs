@@ -26,6 +26,14 @@ pub const INTERPOLATE_SLERP_PNG: &str = "interpolate_slerp.png";
 pub const LATENT_SCATTER_PNG: &str = "latent_scatter.png";
 pub const MANIFOLD_PNG: &str = "manifold.png";
 pub const LOSS_CURVES_PNG: &str = "loss_curves.png";
+pub const TRAVERSALS_PNG: &str = "traversals.png";
+
+/// Latent traversals sweep each dimension over [-TRAVERSAL_RANGE, TRAVERSAL_RANGE] ...
+pub const TRAVERSAL_RANGE: f32 = 3.0;
+/// ... in this many steps.
+pub const TRAVERSAL_STEPS: usize = 11;
+/// Test images whose KL ranks the latent dimensions for the traversals.
+const TRAVERSAL_RANK_IMAGES: usize = 2_000;
 
 /// The image a likelihood's logits stand for: the mean pixel value. For Bernoulli and squared
 /// error that is sigmoid(l); for the continuous Bernoulli it is `sigmoid(l) / tanh(l/2) - 1/l`
@@ -186,7 +194,7 @@ pub fn interpolations(
         let mut strip = Vec::new();
         for &(i, j) in &pairs {
             let mut ends = test.image(i).to_vec();
-            ends.extend_from_slice(test.image(j));
+            ends.extend_from_slice(&test.image(j));
             let (z, _) = encode_images(&run.model, ends, 2, test.pixels(), &run.device)?;
             let (za, zb) = z.split_at(latent);
             let mut zs = Vec::with_capacity(steps * latent);
@@ -194,9 +202,9 @@ pub fn interpolations(
                 zs.extend(path_fn(za, zb, s as f32 / (steps.max(2) - 1) as f32));
             }
             let decoded = decode_to_images(run, zs, steps)?;
-            strip.extend_from_slice(test.image(i));
+            strip.extend_from_slice(&test.image(i));
             strip.extend(decoded);
-            strip.extend_from_slice(test.image(j));
+            strip.extend_from_slice(&test.image(j));
         }
         let path = run.path(name);
         save_grid(&path, &strip, layout(run, steps + 2))?;
@@ -246,6 +254,56 @@ pub fn manifold(run: &Run, n: usize) -> Result<Option<PathBuf>> {
     Ok(Some(path))
 }
 
+/// Latent dimensions ordered by their mean KL over the first test images, largest first, with
+/// that KL (for a plain autoencoder, by the variance of z_mean, which it then holds).
+pub fn dims_by_kl(run: &Run, test: &Dataset) -> Result<Vec<(usize, f64)>> {
+    let mut sample = test.clone();
+    sample.truncate(TRAVERSAL_RANK_IMAGES);
+    let (z_mean, z_log_var) = encode_dataset(run, &sample)?;
+    let latent = run.model_config.latent_dim;
+    let n = (z_mean.len() / latent).max(1) as f64;
+    let mut score = vec![0f64; latent];
+    match &z_log_var {
+        Some(lv) => {
+            for (i, (m, v)) in z_mean.iter().zip(lv).enumerate() {
+                let (m, v) = (*m as f64, *v as f64);
+                score[i % latent] += -0.5 * (1.0 + v - m * m - v.exp()) / n;
+            }
+        }
+        None => {
+            for (d, s) in score.iter_mut().enumerate() {
+                let col = z_mean.iter().skip(d).step_by(latent).map(|&v| v as f64);
+                let mean = col.clone().sum::<f64>() / n;
+                *s = col.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+            }
+        }
+    }
+    let mut dims: Vec<(usize, f64)> = score.into_iter().enumerate().collect();
+    dims.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(dims)
+}
+
+/// The beta-VAE paper's figure: one row per latent dimension (largest KL first), decoding the
+/// z_mean of the first test image with that dimension swept over [-3, 3].
+pub fn traversals(run: &Run, test: &Dataset) -> Result<PathBuf> {
+    let latent = run.model_config.latent_dim;
+    let dims = dims_by_kl(run, test)?;
+    let (base, _) = encode_images(&run.model, test.gather(&[0]), 1, test.pixels(), &run.device)?;
+    let mut z = Vec::with_capacity(latent * TRAVERSAL_STEPS * latent);
+    for &(d, _) in &dims {
+        for s in 0..TRAVERSAL_STEPS {
+            let mut row = base.clone();
+            row[d] =
+                -TRAVERSAL_RANGE + 2.0 * TRAVERSAL_RANGE * s as f32 / (TRAVERSAL_STEPS - 1) as f32;
+            z.extend(row);
+        }
+    }
+    let images = decode_to_images(run, z, latent * TRAVERSAL_STEPS)?;
+    let path = run.path(TRAVERSALS_PNG);
+    save_grid(&path, &images, layout(run, TRAVERSAL_STEPS))?;
+    Ok(path)
+}
+
 /// Loss curves from the run's metrics.
 pub fn loss_curves(run: &Run) -> Result<Option<PathBuf>> {
     let metrics = crate::train::metrics::read(&run.path(crate::run::METRICS_FILE))?;
@@ -267,6 +325,7 @@ pub fn write_all(run: &Run) -> Result<Vec<PathBuf>> {
     written.extend(interpolations(run, &test, 5, 10)?);
     written.push(latent_scatter(run, &test)?);
     written.extend(manifold(run, 20)?);
+    written.push(traversals(run, &test)?);
     written.extend(loss_curves(run)?);
     written.push(report::write(run)?);
     Ok(written)

@@ -68,6 +68,33 @@ pub fn write(run: &Run) -> Result<PathBuf> {
                 "<p>KL per latent dimension (nats)</p><table><tr>{heads}</tr><tr>{cells}</tr></table>"
             );
         }
+        if let Some(d) = &eval.disentanglement {
+            let heads: String = d
+                .factors
+                .iter()
+                .map(|f| format!("<th>MIG {}</th>", esc(f)))
+                .collect();
+            let cells: String = d
+                .mig
+                .gaps
+                .iter()
+                .map(|g| format!("<td>{g:.3}</td>"))
+                .collect();
+            let o = &d.options;
+            let _ = write!(
+                h,
+                "<h2>Disentanglement</h2><table><tr><th>MIG</th><th>beta-VAE metric</th><th>FactorVAE metric</th>{heads}</tr>\
+                 <tr><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>{cells}</tr></table>\
+                 <p>MIG over {} observations; beta-VAE and FactorVAE metrics: held-out accuracy over {} points, classifiers trained on {}, {} observations per point.</p>",
+                d.mig.score,
+                d.beta_vae.eval,
+                d.factor_vae.eval,
+                o.mig_points,
+                o.eval_points,
+                o.train_points,
+                o.batch
+            );
+        }
     }
 
     let figures = [
@@ -91,6 +118,10 @@ pub fn write(run: &Run) -> Result<PathBuf> {
         (
             MANIFOLD_PNG,
             "The 2-d latent manifold: a grid of N(0, 1) quantiles decoded.",
+        ),
+        (
+            TRAVERSALS_PNG,
+            "Latent traversals: one row per latent dimension, largest KL first; the first test image's z_mean with that dimension swept from -3 to 3.",
         ),
         (
             LOSS_CURVES_PNG,
