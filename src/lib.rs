@@ -15,6 +15,7 @@ pub mod latents;
 pub mod model;
 pub mod run;
 pub mod serve;
+pub mod sweep;
 pub mod train;
 pub mod viz;
 

@@ -90,6 +90,9 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Train one run per beta (one after another, resumable), evaluate and draw each, and write
+    /// a sweep report: rate-distortion curve, metrics table, samples and traversals per beta.
+    Sweep(Box<SweepArgs>),
     /// (Re)draw every picture of a run and its report.html.
     Report { run: PathBuf },
     /// Inspect or download data sets.
@@ -201,9 +204,6 @@ impl MetricArgs {
 
 #[derive(Args)]
 struct TrainArgs {
-    /// TOML file with any of the settings below (flags override it).
-    #[arg(long)]
-    config: Option<PathBuf>,
     /// Run folder (default: runs/<dataset>-<arch>-<vae|ae>).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -213,9 +213,42 @@ struct TrainArgs {
     /// Skip the pictures and report after training.
     #[arg(long)]
     no_pictures: bool,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Betas to train, e.g. 0.5,1,2,4,8.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        allow_negative_numbers = true
+    )]
+    betas: Vec<f64>,
+    /// Sweep folder: one run folder per beta (beta-B) and the sweep report.
+    #[arg(long)]
+    out: PathBuf,
+    /// Importance samples per image for each run's NLL bound (0 skips it).
+    #[arg(long, default_value_t = 100)]
+    iw_samples: usize,
+    #[command(flatten)]
+    metrics: MetricArgs,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+/// The settings of a training run, shared by `train` and `sweep`.
+#[derive(Args)]
+struct Settings {
+    /// TOML file with any of the settings below (flags override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// shapes and dsprites have known factors (disentanglement metrics); dsprites needs --data.
     #[arg(long, value_enum)]
     dataset: Option<DatasetKind>,
-    /// Folder with the four IDX files.
+    /// Folder with the four IDX files (or the dSprites .npz file).
     #[arg(long)]
     data: Option<PathBuf>,
     #[arg(long, value_enum)]
@@ -247,7 +280,8 @@ struct TrainArgs {
     epochs: Option<usize>,
     #[arg(long)]
     seed: Option<u64>,
-    /// Use the first N training images.
+    /// Use the first N training images (for shapes and dsprites, whose training split is in a
+    /// fixed shuffled order: a random N).
     #[arg(long)]
     limit: Option<usize>,
     /// cpu (default), cuda, cuda:N, wgpu.
@@ -261,12 +295,12 @@ struct TrainArgs {
     on_nan: Option<OnNan>,
 }
 
-impl TrainArgs {
-    /// Defaults, then the `--config` file (or, with `--resume`, the run's own config), then flags.
-    fn config(&self, out: Option<&Path>) -> Result<TrainConfig> {
-        let saved = out
+impl Settings {
+    /// Defaults, then the `--config` file (or, when resuming, the run's own config), then flags.
+    fn config(&self, resume_from: Option<&Path>) -> Result<TrainConfig> {
+        let saved = resume_from
             .map(|dir| dir.join(vae::run::CONFIG_FILE))
-            .filter(|p| self.resume && p.is_file());
+            .filter(|p| p.is_file());
         let mut c = match self.config.clone().or(saved) {
             Some(path) => TrainConfig::from_file(&path)?,
             None => TrainConfig::default(),
@@ -421,7 +455,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(args) => {
-            let flags = args.config(None)?;
+            let flags = args.settings.config(None)?;
             let out = args.out.clone().unwrap_or_else(|| {
                 PathBuf::from("runs").join(format!(
                     "{}-{}-{}",
@@ -434,7 +468,7 @@ fn run(cli: Cli) -> Result<()> {
                 ))
             });
             let config = if args.resume {
-                args.config(Some(&out))?
+                args.settings.config(Some(&out))?
             } else {
                 flags
             };
@@ -557,6 +591,28 @@ fn run(cli: Cli) -> Result<()> {
             );
             viz::grid::save_grid(&out, &images, layout)?;
             say(&out);
+            Ok(())
+        }
+        Command::Sweep(args) => {
+            if args.settings.beta.is_some() {
+                return Err(Error::Config(
+                    "a sweep takes its betas from --betas; drop --beta".into(),
+                ));
+            }
+            let options = vae::sweep::SweepOptions {
+                betas: args.betas.clone(),
+                out: args.out.clone(),
+                base: args.settings.config(None)?,
+                eval: eval::EvalOptions {
+                    iw_samples: args.iw_samples,
+                    limit: None,
+                    metrics: args.metrics.options(),
+                },
+                verbose: true,
+            };
+            let report = vae::sweep::sweep(&options)?;
+            print!("{}", vae::sweep::table(&report));
+            say(&args.out.join("report.html"));
             Ok(())
         }
         Command::Report { run } => {

@@ -247,3 +247,189 @@ fn impossible_bench_settings_get_one_line_errors() {
     assert_fails_with(&["bench", "--limit", "0"], "--limit must be at least 1");
     assert_fails_with(&["bench", "--device", "tpu"], "unknown device");
 }
+
+#[test]
+fn a_beta_sweep_on_shapes_trains_evaluates_and_reports_every_beta() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let o = out.to_str().unwrap();
+    let args = [
+        "sweep",
+        "--betas",
+        "1,4",
+        "--out",
+        o,
+        "--dataset",
+        "shapes",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32",
+        "--latent-dim",
+        "3",
+        "--iw-samples",
+        "0",
+        "--mig-points",
+        "500",
+        "--metric-train-points",
+        "40",
+        "--metric-eval-points",
+        "40",
+    ];
+    let first = vae(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let table = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        table.contains("MIG") && table.contains("FactorVAE"),
+        "{table}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let entries = report["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for (entry, beta) in entries.iter().zip([1.0, 4.0]) {
+        assert_eq!(entry["beta"], beta);
+        let d = &entry["eval"]["disentanglement"];
+        assert_eq!(d["factors"].as_array().unwrap().len(), 5, "{d}");
+        for metric in [
+            &d["mig"]["score"],
+            &d["beta_vae"]["eval"],
+            &d["factor_vae"]["eval"],
+        ] {
+            assert!((0.0..=1.0).contains(&metric.as_f64().unwrap()), "{d}");
+        }
+        let run = out.join(entry["run"].as_str().unwrap());
+        for file in [
+            "model.bpk",
+            "eval.json",
+            "samples.png",
+            "traversals.png",
+            "report.html",
+        ] {
+            assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
+        }
+    }
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("beta-4/traversals.png") && page.contains("rate_distortion.png"));
+    assert!(out.join("rate_distortion.png").is_file());
+
+    // Run again: nothing is retrained or re-evaluated, and the numbers are the same.
+    let model = out.join("beta-1/model.bpk");
+    let before = std::fs::metadata(&model).unwrap().modified().unwrap();
+    let again = vae(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), table);
+    assert_eq!(
+        std::fs::metadata(&model).unwrap().modified().unwrap(),
+        before
+    );
+
+    // `vae eval` on a shapes run prints the disentanglement metrics.
+    let r = out.join("beta-4");
+    let eval = vae(&[
+        "eval",
+        r.to_str().unwrap(),
+        "--iw-samples",
+        "0",
+        "--mig-points",
+        "300",
+        "--metric-train-points",
+        "20",
+        "--metric-eval-points",
+        "20",
+    ]);
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success() && text.contains("beta-VAE metric"),
+        "{text}"
+    );
+
+    // Changing a setting of the sweep is refused rather than mixing runs.
+    let mut changed = args.to_vec();
+    let latent = changed.iter().position(|a| *a == "--latent-dim").unwrap() + 1;
+    changed[latent] = "4";
+    assert_fails_with(&changed, "was trained with other settings");
+}
+
+#[test]
+fn a_sweep_on_fashion_mnist_works_without_factor_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let data = common::fashion_mnist_dir();
+    let result = vae(&[
+        "sweep",
+        "--betas",
+        "0.5,2",
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--limit",
+        "500",
+        "--epochs",
+        "1",
+        "--iw-samples",
+        "5",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let table = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(
+        table.lines().filter(|l| !l.starts_with("wrote")).count(),
+        3,
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).unwrap().trim_end().ends_with("n/a"),
+        "{table}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let e = &report["entries"];
+    assert!(e[0]["eval"]["disentanglement"].is_null());
+    // Higher beta buys a cheaper code: less KL.
+    assert!(
+        e[1]["eval"]["kl"].as_f64() < e[0]["eval"]["kl"].as_f64(),
+        "{report}"
+    );
+}
+
+#[test]
+fn impossible_sweeps_and_factor_data_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("s");
+    let o = o.to_str().unwrap();
+    let shapes = ["--dataset", "shapes", "--limit", "10"];
+    let sweep = |extra: &[&str]| {
+        let mut a = vec!["sweep", "--out", o];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&shapes);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let check = |extra: &[&str], expected: &str| {
+        let args = sweep(extra);
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        assert_fails_with(&args, expected);
+    };
+    check(&["--betas", "1,-2"], "finite number >= 0");
+    check(&["--betas", "2,2"], "appears twice");
+    check(&["--betas", "1", "--beta", "2"], "drop --beta");
+    check(&["--betas", "1", "--autoencoder"], "drop --autoencoder");
+    check(
+        &["--betas", "1", "--mig-points", "1"],
+        "at least 2 MIG points",
+    );
+    assert_fails_with(&["train", "--dataset", "dsprites"], "needs --data");
+    assert_fails_with(
+        &[
+            "train",
+            "--dataset",
+            "dsprites",
+            "--data",
+            "/nonexistent.npz",
+        ],
+        "does not exist",
+    );
+    assert_fails_with(&["data", "fetch", "shapes"], "nothing to fetch");
+}

@@ -93,6 +93,23 @@ pub struct Disentanglement {
     pub options: MetricOptions,
 }
 
+impl MetricOptions {
+    /// Rejects sizes the metrics cannot be computed with.
+    pub fn validate(&self) -> Result<()> {
+        if self.mig_points < 2
+            || self.batch == 0
+            || self.train_points == 0
+            || self.eval_points == 0
+            || self.variance_points < 2
+        {
+            return Err(Error::Config(
+                "disentanglement metrics need at least 2 MIG points, 2 variance points and 1 point of 1 observation to train and evaluate on".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Runs the three metrics on `represent` over the factor grid `sizes`.
 pub fn evaluate(
     names: &[&str],
@@ -100,16 +117,7 @@ pub fn evaluate(
     represent: &mut Represent,
     options: MetricOptions,
 ) -> Result<Disentanglement> {
-    if options.mig_points < 2
-        || options.batch == 0
-        || options.train_points == 0
-        || options.eval_points == 0
-        || options.variance_points < 2
-    {
-        return Err(Error::Config(
-            "disentanglement metrics need at least 2 MIG points, 2 variance points and 1 point of 1 observation to train and evaluate on".into(),
-        ));
-    }
+    options.validate()?;
     let mut rng = crate::train::rng(options.seed, crate::train::stream::METRICS);
     let mig = mig(sizes, represent, options.mig_points, &mut rng)?;
     let beta_vae = beta_vae(sizes, represent, &options, &mut rng)?;

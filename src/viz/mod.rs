@@ -5,6 +5,7 @@ pub mod grid;
 pub mod plot;
 pub mod projection;
 pub mod report;
+pub mod sweep;
 
 use crate::data::Dataset;
 use crate::device::{to_device, to_host};

@@ -179,3 +179,43 @@ pub fn loss_curves(path: &Path, epochs: &[EpochMetrics]) -> Result<()> {
         Ok(())
     })
 }
+
+/// The rate-distortion curve of a beta sweep: KL (rate) against reconstruction (distortion),
+/// one labelled point per beta, joined in order of beta.
+pub fn rate_distortion(path: &Path, points: &[(f64, f64, f64)]) -> Result<()> {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(_, x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    let (px, py) = (((x1 - x0) * 0.12).max(1.0), ((y1 - y0) * 0.12).max(1.0));
+    render(path, (800, 600), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Rate and distortion per beta (test set)",
+                ("sans-serif", 22),
+            )
+            .margin(14)
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d(x0 - px..x1 + px, y0 - py..y1 + py)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("rate: KL(q(z|x) || p(z)), nats / image")
+            .y_desc("distortion: reconstruction, nats / image")
+            .draw()
+            .map_err(draw_err)?;
+        let line = points.iter().map(|&(_, x, y)| (x, y));
+        chart
+            .draw_series(LineSeries::new(line, BLUE.stroke_width(2)))
+            .map_err(draw_err)?;
+        chart
+            .draw_series(points.iter().map(|&(beta, x, y)| {
+                EmptyElement::at((x, y))
+                    + Circle::new((0, 0), 5, BLUE.filled())
+                    + Text::new(format!("beta {beta}"), (8, -16), ("sans-serif", 16))
+            }))
+            .map_err(draw_err)?;
+        Ok(())
+    })
+}

@@ -7,7 +7,7 @@ use crate::run::{EVAL_FILE, METRICS_FILE};
 use std::fmt::Write as _;
 
 /// HTML-escapes text.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
