@@ -156,7 +156,7 @@ fn the_explorer_page_works_in_a_real_browser() {
             vae::serve::explorer::Explorer::load(&runs.vae, "vae".into(), None, 20).unwrap();
         std::fs::write(
             &upload,
-            explorer.png(explorer.test_image(7).unwrap()).unwrap(),
+            explorer.png(&explorer.test_image(7).unwrap()).unwrap(),
         )
         .unwrap();
     }

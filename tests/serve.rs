@@ -261,7 +261,7 @@ fn samples_are_reproducible_by_seed() {
 #[test]
 fn an_uploaded_png_is_encoded_like_the_test_image_it_shows() {
     let e = explorer();
-    let png = e.png(e.test_image(12).unwrap()).unwrap();
+    let png = e.png(&e.test_image(12).unwrap()).unwrap();
     let (status, body) = request("POST", "/api/runs/vae/encode", "image/png", &png);
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -335,7 +335,7 @@ fn uploads_are_padded_resized_and_inverted_when_the_background_is_light() {
 #[test]
 fn bad_uploads_get_clear_errors() {
     let e = explorer();
-    let png = e.png(e.test_image(0).unwrap()).unwrap();
+    let png = e.png(&e.test_image(0).unwrap()).unwrap();
     assert!(matches!(
         prepare_png(b"GIF89a....", 28, 28, Invert::Auto),
         Err(UploadError::NotPng)
