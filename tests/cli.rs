@@ -311,6 +311,12 @@ fn a_beta_sweep_on_shapes_trains_evaluates_and_reports_every_beta() {
             assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
         }
     }
+    // Traversals: one row per latent dimension (3), 11 steps from -3 to 3, 64x64 cells at 2x.
+    let traversals = image::open(out.join("beta-1/traversals.png")).unwrap();
+    assert_eq!(
+        (traversals.width(), traversals.height()),
+        (2 + 11 * 130, 2 + 3 * 130)
+    );
     let page = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(page.contains("beta-4/traversals.png") && page.contains("rate_distortion.png"));
     assert!(out.join("rate_distortion.png").is_file());

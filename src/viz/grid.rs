@@ -1,5 +1,5 @@
-//! Image grids as PNG: many small grey images tiled on a white background, scaled up so that a
-//! 28x28 image is visible on a screen.
+//! Image grids as PNG: many small grey images tiled on a light grey background (so that the
+//! edges of images drawn on white show), scaled up so that a 28x28 image is visible on a screen.
 
 use crate::error::{Error, Result};
 use image::{GrayImage, ImageEncoder, Luma};
@@ -13,7 +13,7 @@ pub struct GridLayout {
     pub cols: usize,
     /// Integer up-scaling factor.
     pub scale: usize,
-    /// Pixels of white between cells (after scaling).
+    /// Pixels of light grey between cells (after scaling).
     pub gap: usize,
 }
 
@@ -46,7 +46,7 @@ pub fn grid(images: &[f32], layout: GridLayout) -> GrayImage {
     let mut img = GrayImage::from_pixel(
         (cols * cell_w + gap) as u32,
         (rows * cell_h + gap) as u32,
-        Luma([255]),
+        Luma([200]),
     );
     for (i, image) in images.chunks_exact(pixels).enumerate() {
         let (r, c) = (i / cols, i % cols);
