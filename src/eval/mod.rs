@@ -166,13 +166,9 @@ pub fn evaluate(
         z_means.extend(to_host(z_mean)?);
     }
     let n = data.len() as f64;
-    let active_units = (0..latent)
-        .filter(|&d| {
-            let column = z_means.iter().skip(d).step_by(latent).map(|&v| v as f64);
-            let mean = column.clone().sum::<f64>() / n;
-            let var = column.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-            var > ACTIVE_UNIT_THRESHOLD
-        })
+    let active_units = column_variances(&z_means, latent)
+        .into_iter()
+        .filter(|&var| var > ACTIVE_UNIT_THRESHOLD)
         .count();
     let likelihood = vae && kind.is_likelihood();
     let nll_iw = if likelihood && iw_samples > 0 {
@@ -192,6 +188,18 @@ pub fn evaluate(
         loss: kind,
         disentanglement: None,
     })
+}
+
+/// Variance of each column of a row-major `[rows, cols]` matrix (over the rows).
+pub fn column_variances(values: &[f32], cols: usize) -> Vec<f64> {
+    let n = (values.len() / cols.max(1)).max(1) as f64;
+    (0..cols)
+        .map(|d| {
+            let column = values.iter().skip(d).step_by(cols).map(|&v| v as f64);
+            let mean = column.clone().sum::<f64>() / n;
+            column.map(|v| (v - mean).powi(2)).sum::<f64>() / n
+        })
+        .collect()
 }
 
 /// What `vae eval` measures.

@@ -123,20 +123,14 @@ impl Explorer {
             _ => None,
         };
         let autoencoder = run.model_config.autoencoder;
+        let variances = (n > 0).then(|| crate::eval::column_variances(&z_means, latent));
         let mut dims: Vec<DimInfo> = (0..latent)
             .map(|d| {
-                let column: Vec<f64> = z_means
-                    .iter()
-                    .skip(d)
-                    .step_by(latent)
-                    .map(|&v| v as f64)
-                    .collect();
-                let stats = (!column.is_empty()).then(|| {
-                    let mean = column.iter().sum::<f64>() / n as f64;
-                    let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-                    let lo = column.iter().cloned().fold(f64::INFINITY, f64::min);
-                    let hi = column.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    (var, lo, hi)
+                let stats = variances.as_ref().map(|v| {
+                    let column = z_means.iter().skip(d).step_by(latent).map(|&v| v as f64);
+                    let lo = column.clone().fold(f64::INFINITY, f64::min);
+                    let hi = column.fold(f64::NEG_INFINITY, f64::max);
+                    (v[d], lo, hi)
                 });
                 let range = match stats {
                     Some((_, lo, hi)) if autoencoder => {

@@ -258,27 +258,20 @@ pub fn manifold(run: &Run, n: usize) -> Result<Option<PathBuf>> {
 /// Latent dimensions ordered by their mean KL over the first test images, largest first, with
 /// that KL (for a plain autoencoder, by the variance of z_mean, which it then holds).
 pub fn dims_by_kl(run: &Run, test: &Dataset) -> Result<Vec<(usize, f64)>> {
-    let mut sample = test.clone();
-    sample.truncate(TRAVERSAL_RANK_IMAGES);
-    let (z_mean, z_log_var) = encode_dataset(run, &sample)?;
-    let latent = run.model_config.latent_dim;
-    let n = (z_mean.len() / latent).max(1) as f64;
-    let mut score = vec![0f64; latent];
-    match &z_log_var {
-        Some(lv) => {
-            for (i, (m, v)) in z_mean.iter().zip(lv).enumerate() {
-                let (m, v) = (*m as f64, *v as f64);
-                score[i % latent] += -0.5 * (1.0 + v - m * m - v.exp()) / n;
-            }
+    let n = test.len().min(TRAVERSAL_RANK_IMAGES);
+    let idx: Vec<usize> = (0..n).collect();
+    let x = to_device(test.gather(&idx), n, test.pixels(), &run.device);
+    let score: Vec<f64> = match run.model.encode(x) {
+        (z_mean, Some(z_log_var)) => {
+            to_host(crate::model::loss::kl_divergence_per_dim(z_mean, z_log_var).mean_dim(0))?
+                .into_iter()
+                .map(f64::from)
+                .collect()
         }
-        None => {
-            for (d, s) in score.iter_mut().enumerate() {
-                let col = z_mean.iter().skip(d).step_by(latent).map(|&v| v as f64);
-                let mean = col.clone().sum::<f64>() / n;
-                *s = col.map(|v| (v - mean).powi(2)).sum::<f64>() / n;
-            }
+        (z_mean, None) => {
+            crate::eval::column_variances(&to_host(z_mean)?, run.model_config.latent_dim)
         }
-    }
+    };
     let mut dims: Vec<(usize, f64)> = score.into_iter().enumerate().collect();
     dims.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(dims)
