@@ -101,7 +101,11 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     let device = crate::device::parse_device(&config.device)?;
     let ad_device = device.clone().autodiff();
     let splits = config.load_data()?;
-    let model_config = config.model_config(splits.train.height, splits.train.width);
+    let model_config = config.model_config(
+        splits.train.height,
+        splits.train.width,
+        splits.train.channels,
+    );
     model_config.validate()?;
     let batch_size = config.batch_size();
     let mut warmup = splits.train.clone();
@@ -144,7 +148,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     let test = eval::test_loss(
         &model,
         &splits.test,
-        config.loss,
+        config.loss(),
         config.beta,
         &device,
         config.seed,
@@ -227,10 +231,10 @@ pub fn forward_macs(config: &ModelConfig) -> Vec<f64> {
             macs.extend(dense(&decoder));
             macs
         }
-        Arch::Conv => {
+        Arch::Conv | Arch::Celeba => {
             let (h, w) = config.padded_size();
             let mut macs = Vec::new();
-            let mut cin = 1;
+            let mut cin = config.image_channels;
             let (mut oh, mut ow) = (h, w);
             for &c in &config.channels {
                 (oh, ow) = (oh / 2, ow / 2);

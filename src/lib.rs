@@ -5,12 +5,14 @@
 //! [`viz`] draws it, and [`run`] ties a run folder's config, weights and outputs together. The
 //! `vae` binary is a thin command-line layer over these.
 
+pub mod arithmetic;
 pub mod bench;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod eval;
 pub mod fsutil;
+pub mod interop;
 pub mod latents;
 pub mod model;
 pub mod run;

@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use vae::arithmetic::{self, ArithmeticOptions, MorphEnd};
 use vae::bench::{self, BenchModel, BenchOptions};
-use vae::data::{self, Binarize, DatasetKind};
+use vae::data::folder::Color;
+use vae::data::{self, Binarize, DataSpec, DatasetKind};
 use vae::model::Arch;
 use vae::model::loss::Reconstruction;
 use vae::run::{OnNan, Run, TrainConfig};
@@ -95,6 +97,59 @@ enum Command {
     Sweep(Box<SweepArgs>),
     /// (Re)draw every picture of a run and its report.html.
     Report { run: PathBuf },
+    /// Add or remove an attribute: rows of test images decoded at z_mean + s * (attribute
+    /// vector) for each strength s. The vector is the mean z_mean of the test images with the
+    /// attribute minus the mean of those without; attributes are class names, or the columns
+    /// of --attributes for a folder data set.
+    Arithmetic {
+        run: PathBuf,
+        /// Attribute (a column of --attributes, or a class name such as Coat).
+        #[arg(long)]
+        attr: String,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            allow_negative_numbers = true,
+            default_value = "-3,-1.5,0,1.5,3"
+        )]
+        strengths: Vec<f32>,
+        /// CelebA list_attr_celeba.txt or a CSV (file,attr1,...) naming the folder's images.
+        #[arg(long)]
+        attributes: Option<PathBuf>,
+        /// Test images to edit (default: the first --rows without the attribute).
+        #[arg(long, value_delimiter = ',')]
+        images: Option<Vec<usize>>,
+        #[arg(long, default_value_t = 8)]
+        rows: usize,
+        /// Output PNG (default: RUN/arithmetic-ATTR.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Morph one image into another: decode the line between their z_mean.
+    Morph {
+        run: PathBuf,
+        /// A test image number or an image file.
+        #[arg(long)]
+        from: MorphEnd,
+        /// A test image number or an image file.
+        #[arg(long)]
+        to: MorphEnd,
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Output PNG (default: RUN/morph.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Write a run's weights as safetensors (PyTorch names and layouts, shape in metadata).
+    Export {
+        run: PathBuf,
+        /// Output file (default: RUN/model.safetensors).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Make a run folder from a safetensors file of `vae export`, or (--pytorch) from the state
+    /// dict of the pytorch/examples VAE.
+    Import(Box<ImportArgs>),
     /// Inspect or download data sets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -162,11 +217,19 @@ enum Command {
 #[derive(Subcommand)]
 enum DataCommand {
     /// Show where the data was found, counts, shapes and pixel statistics.
-    Info {
-        #[arg(long, value_enum, default_value = "fashion-mnist")]
-        dataset: DatasetKind,
+    Info(DataArgs),
+    /// Images/s of the training-data loader alone (decoding, cache), nothing else running.
+    Bench {
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value_t = 128)]
+        batch_size: usize,
+        /// Batches read (default: one pass over the training split).
         #[arg(long)]
-        data: Option<PathBuf>,
+        batches: Option<usize>,
+        /// Passes over the same batches (the second shows the cache at work).
+        #[arg(long, default_value_t = 1)]
+        passes: usize,
     },
     /// Download the official files (checksums verified) into the cache folder or --dest.
     Fetch {
@@ -175,6 +238,53 @@ enum DataCommand {
         #[arg(long)]
         dest: Option<PathBuf>,
     },
+}
+
+/// Which data set, for the `data` commands.
+#[derive(Args)]
+struct DataArgs {
+    #[arg(long, value_enum, default_value = "fashion-mnist")]
+    dataset: DatasetKind,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Folder data sets: side of the square images.
+    #[arg(long, default_value_t = 64)]
+    image_size: usize,
+    #[arg(long, value_enum, default_value = "rgb")]
+    color: Color,
+    #[arg(long, default_value_t = 0)]
+    split_seed: u64,
+    #[arg(long, default_value_t = 1024)]
+    cache_mb: usize,
+}
+
+impl DataArgs {
+    fn spec(&self) -> DataSpec {
+        DataSpec {
+            kind: self.dataset,
+            data: self.data.clone(),
+            image_size: self.image_size,
+            color: self.color,
+            split_seed: self.split_seed,
+            cache_mb: self.cache_mb,
+        }
+    }
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// A .safetensors file from `vae export`, or with --pytorch a .pt state dict.
+    file: PathBuf,
+    /// New run folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// FILE is the state dict of the pytorch/examples VAE (fc1, fc21, fc22, fc3, fc4).
+    #[arg(long)]
+    pytorch: bool,
+    /// Data and loss settings of the new run (a safetensors file from `vae export` brings its
+    /// own; flags override them).
+    #[command(flatten)]
+    settings: Settings,
 }
 
 /// Sizes of the disentanglement metrics (runs on shapes or dsprites only).
@@ -248,9 +358,22 @@ struct Settings {
     /// shapes and dsprites have known factors (disentanglement metrics); dsprites needs --data.
     #[arg(long, value_enum)]
     dataset: Option<DatasetKind>,
-    /// Folder with the four IDX files (or the dSprites .npz file).
+    /// Folder with the four IDX files, the dSprites .npz file, the CIFAR-10 batches, or your
+    /// images (--dataset folder).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Folder data sets: images are centre-cropped and resized to this side (default 64).
+    #[arg(long)]
+    image_size: Option<usize>,
+    /// Folder and CIFAR-10 data sets: rgb (default) or grey.
+    #[arg(long, value_enum)]
+    color: Option<Color>,
+    /// Folder data sets: seed of the held-out split (default 0).
+    #[arg(long)]
+    split_seed: Option<u64>,
+    /// Folder data sets: MiB of decoded training images cached in memory (default 1024).
+    #[arg(long)]
+    cache_mb: Option<usize>,
     #[arg(long, value_enum)]
     arch: Option<Arch>,
     #[arg(long)]
@@ -301,19 +424,30 @@ impl Settings {
         let saved = resume_from
             .map(|dir| dir.join(vae::run::CONFIG_FILE))
             .filter(|p| p.is_file());
-        let mut c = match self.config.clone().or(saved) {
+        let base = match saved {
             Some(path) => TrainConfig::from_file(&path)?,
             None => TrainConfig::default(),
+        };
+        self.config_over(base)
+    }
+
+    /// The `--config` file if given, else `base`, with the flags applied.
+    fn config_over(&self, base: TrainConfig) -> Result<TrainConfig> {
+        let mut c = match &self.config {
+            Some(path) => TrainConfig::from_file(path)?,
+            None => base,
         };
         macro_rules! set {
             ($($field:ident),*) => {$(if let Some(v) = &self.$field { c.$field = v.clone(); })*};
         }
         set!(
             dataset,
+            image_size,
+            color,
+            split_seed,
+            cache_mb,
             arch,
             hidden,
-            channels,
-            loss,
             binarize,
             beta,
             kl_warmup_epochs,
@@ -326,6 +460,12 @@ impl Settings {
             ($($field:ident),*) => {$(if self.$field.is_some() { c.$field = self.$field.clone(); })*};
         }
         set_opt!(data, latent_dim, lr, batch_size, limit, grad_clip);
+        if let Some(v) = &self.channels {
+            c.channels = Some(v.clone());
+        }
+        if let Some(v) = self.loss {
+            c.loss = Some(v);
+        }
         c.autoencoder |= self.autoencoder;
         Ok(c)
     }
@@ -460,10 +600,7 @@ fn run(cli: Cli) -> Result<()> {
                 PathBuf::from("runs").join(format!(
                     "{}-{}-{}",
                     flags.dataset.name(),
-                    match flags.arch {
-                        Arch::Mlp => "mlp",
-                        Arch::Conv => "conv",
-                    },
+                    flags.arch.name(),
                     if flags.autoencoder { "ae" } else { "vae" }
                 ))
             });
@@ -584,12 +721,7 @@ fn run(cli: Cli) -> Result<()> {
             let n = z.len() / latent;
             let images = viz::decode_to_images(&run, z, n)?;
             let out = out.unwrap_or_else(|| run.path("decoded.png"));
-            let layout = viz::grid::GridLayout::new(
-                run.model_config.height,
-                run.model_config.width,
-                n.min(10),
-            );
-            viz::grid::save_grid(&out, &images, layout)?;
+            viz::grid::save_grid(&out, &images, viz::layout(&run, n.min(10)))?;
             say(&out);
             Ok(())
         }
@@ -615,30 +747,128 @@ fn run(cli: Cli) -> Result<()> {
             say(&args.out.join("report.html"));
             Ok(())
         }
+        Command::Data(DataCommand::Bench {
+            data,
+            batch_size,
+            batches,
+            passes,
+        }) => {
+            check_count(batch_size, "--batch-size")?;
+            check_count(passes, "--passes")?;
+            let splits = data::load_splits(&data.spec())?;
+            let train = &splits.train;
+            let batches = batches.unwrap_or(train.len().div_ceil(batch_size));
+            check_count(batches, "--batches")?;
+            for pass in 1..=passes {
+                let r = data::loader_throughput(train, batch_size, batches, 0)?;
+                println!(
+                    "pass {pass}: {} images in {:.2} s: {:.0} images/s",
+                    r.images, r.seconds, r.images_per_second
+                );
+            }
+            Ok(())
+        }
+        Command::Arithmetic {
+            run,
+            attr,
+            strengths,
+            attributes,
+            images,
+            rows,
+            out,
+        } => {
+            check_count(rows, "--rows")?;
+            let run = Run::load(&run, None)?;
+            let table = attributes
+                .as_deref()
+                .map(data::attributes::read)
+                .transpose()?;
+            let report = arithmetic::arithmetic(
+                &run,
+                &ArithmeticOptions {
+                    attr,
+                    strengths,
+                    images,
+                    rows,
+                    table,
+                    out,
+                },
+            )?;
+            let v = &report.vector;
+            let norm = v.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            println!(
+                "attribute {}: {} test images with it, {} without; |vector| = {norm:.3}",
+                v.name, v.with, v.without
+            );
+            say(&report.path);
+            Ok(())
+        }
+        Command::Morph {
+            run,
+            from,
+            to,
+            steps,
+            out,
+        } => {
+            let run = Run::load(&run, None)?;
+            say(&arithmetic::morph(&run, &from, &to, steps, out.as_deref())?);
+            Ok(())
+        }
+        Command::Export { run, out } => {
+            let run = Run::load(&run, None)?;
+            let out = out.unwrap_or_else(|| run.path("model.safetensors"));
+            vae::interop::export_safetensors(
+                &run.model,
+                &run.model_config,
+                Some(&run.config),
+                &out,
+            )?;
+            say(&out);
+            Ok(())
+        }
+        Command::Import(args) => {
+            let device = vae::device::parse_device("cpu")?;
+            let imported = if args.pytorch {
+                vae::interop::import_pytorch_examples(&args.file, &device)?
+            } else {
+                vae::interop::import_safetensors(&args.file, &device)?
+            };
+            let base = imported.train_config.clone().unwrap_or_default();
+            let config = args.settings.config_over(base)?;
+            vae::interop::write_run(&args.out, &imported, &config)?;
+            println!(
+                "imported {} into {}",
+                args.file.display(),
+                args.out.display()
+            );
+            Ok(())
+        }
         Command::Report { run } => {
             for path in viz::write_all(&Run::load(&run, None)?)? {
                 say(&path);
             }
             Ok(())
         }
-        Command::Data(DataCommand::Info { dataset, data }) => {
-            let splits = data::load_splits(dataset, data.as_deref())?;
+        Command::Data(DataCommand::Info(args)) => {
+            let spec = args.spec();
+            let splits = data::load_splits(&spec)?;
             println!(
                 "{} from {}",
-                dataset.name(),
-                data::describe_source(dataset, data.as_deref())?
+                spec.kind.name(),
+                data::describe_source(&spec)?
             );
             for (name, set) in [("train", &splits.train), ("test", &splits.test)] {
-                let (mean, std) = data::pixel_stats(set);
+                let (mean, std) = data::pixel_stats(set)?;
                 let mut counts = vec![0usize; set.class_names.len()];
                 for &l in &set.labels {
                     counts[l as usize] += 1;
                 }
                 println!(
-                    "{name:5}  {} images of {}x{}, {} classes, pixel mean {mean:.4}, std {std:.4}",
+                    "{name:5}  {} images of {}x{}x{}, {} classes, pixel mean {mean:.4}, std {std:.4}",
                     set.len(),
                     set.height,
                     set.width,
+                    set.channels,
                     set.class_names.len()
                 );
                 let per_class: Vec<String> = set

@@ -1,7 +1,8 @@
 //! A run folder: `config.toml` (every setting of the run), `model.bpk` (weights), the
 //! checkpoint, `metrics.jsonl`, pictures and `report.html`.
 
-use crate::data::{self, Binarize, DataSplits, DatasetKind};
+use crate::data::folder::Color;
+use crate::data::{self, Binarize, DataSpec, DataSplits, DatasetKind};
 use crate::error::{Error, IoContext, Result};
 use crate::model::loss::Reconstruction;
 use crate::model::{Arch, ModelConfig, Vae};
@@ -24,13 +25,23 @@ pub struct TrainConfig {
     pub dataset: DatasetKind,
     /// Data folder; `None` searches the usual places (see `data::locate`).
     pub data: Option<PathBuf>,
+    /// Folder data sets: images are centre-cropped and resized to this side.
+    pub image_size: usize,
+    /// Folder and CIFAR-10 data sets: colour or grey.
+    pub color: Color,
+    /// Folder data sets: seed of the random held-out split.
+    pub split_seed: u64,
+    /// Folder data sets: MiB of decoded training images kept in memory.
+    pub cache_mb: usize,
     pub arch: Arch,
-    /// Defaults: 20 (mlp), 2 (conv).
+    /// Defaults: 20 (mlp), 2 (conv), 200 (celeba).
     pub latent_dim: Option<usize>,
     pub hidden: Vec<usize>,
-    pub channels: Vec<usize>,
+    /// Defaults: 32,64,128 (conv), 32,64,64,64 (celeba).
+    pub channels: Option<Vec<usize>>,
     pub autoencoder: bool,
-    pub loss: Reconstruction,
+    /// Defaults: bce, mse (celeba).
+    pub loss: Option<Reconstruction>,
     pub binarize: Binarize,
     pub beta: f64,
     /// Epochs over which beta rises linearly from 0 (0 = no warm-up).
@@ -66,12 +77,16 @@ impl Default for TrainConfig {
         TrainConfig {
             dataset: DatasetKind::FashionMnist,
             data: None,
+            image_size: 64,
+            color: Color::Rgb,
+            split_seed: 0,
+            cache_mb: 1024,
             arch: Arch::Mlp,
             latent_dim: None,
             hidden: vec![400],
-            channels: vec![32, 64, 128],
+            channels: None,
             autoencoder: false,
-            loss: Reconstruction::Bce,
+            loss: None,
             binarize: Binarize::None,
             beta: 1.0,
             kl_warmup_epochs: 0,
@@ -102,11 +117,34 @@ impl TrainConfig {
 
     /// Fills the architecture-dependent defaults, so the saved config says what was used.
     pub fn resolved(mut self) -> Self {
-        let conv = self.arch == Arch::Conv;
-        self.latent_dim.get_or_insert(if conv { 2 } else { 20 });
+        let conv = self.arch.is_conv();
+        self.latent_dim
+            .get_or_insert(self.arch.default_latent_dim());
+        self.channels.get_or_insert(self.arch.default_channels());
+        self.loss.get_or_insert(match self.arch {
+            Arch::Celeba => Reconstruction::Mse,
+            _ => Reconstruction::Bce,
+        });
         self.lr.get_or_insert(if conv { 5e-4 } else { 1e-3 });
         self.batch_size.get_or_insert(if conv { 100 } else { 128 });
         self
+    }
+
+    /// The reconstruction loss (resolved: bce, or mse for celeba).
+    pub fn loss(&self) -> Reconstruction {
+        self.clone().resolved().loss.unwrap_or(Reconstruction::Bce)
+    }
+
+    /// Where the data comes from and how it is prepared.
+    pub fn data_spec(&self) -> DataSpec {
+        DataSpec {
+            kind: self.dataset,
+            data: self.data.clone(),
+            image_size: self.image_size,
+            color: self.color,
+            split_seed: self.split_seed,
+            cache_mb: self.cache_mb,
+        }
     }
 
     pub fn lr(&self) -> f64 {
@@ -158,28 +196,30 @@ impl TrainConfig {
             );
         }
         crate::device::parse_device(&self.device)?;
-        self.model_config(28, 28).validate()
+        data::validate_spec(&self.data_spec())?;
+        self.model_config(28, 28, 1).validate()
     }
 
-    /// The model shape for images of `height` x `width`.
-    pub fn model_config(&self, height: usize, width: usize) -> ModelConfig {
+    /// The model shape for images of `height` x `width` with `image_channels` colours.
+    pub fn model_config(&self, height: usize, width: usize, image_channels: usize) -> ModelConfig {
         ModelConfig {
             arch: self.arch,
-            latent_dim: self.latent_dim.unwrap_or(match self.arch {
-                Arch::Mlp => 20,
-                Arch::Conv => 2,
-            }),
+            latent_dim: self.latent_dim.unwrap_or(self.arch.default_latent_dim()),
             hidden: self.hidden.clone(),
-            channels: self.channels.clone(),
+            channels: self
+                .channels
+                .clone()
+                .unwrap_or(self.arch.default_channels()),
             autoencoder: self.autoencoder,
             height,
             width,
+            image_channels,
         }
     }
 
     /// Loads the configured data set (train split cut to `limit`).
     pub fn load_data(&self) -> Result<DataSplits> {
-        let mut splits = data::load_splits(self.dataset, self.data.as_deref())?;
+        let mut splits = data::load_splits(&self.data_spec())?;
         if let Some(limit) = self.limit {
             splits.train.truncate(limit);
         }
@@ -193,6 +233,7 @@ impl TrainConfig {
             epochs: 0,
             device: String::new(),
             data: None,
+            cache_mb: 0,
             lr: None,
             grad_clip: None,
             on_nan: OnNan::Stop,
@@ -274,16 +315,19 @@ impl Run {
 
     /// The run's test split (the same data it was trained on); the training split is not read.
     pub fn test_data(&self) -> Result<data::Dataset> {
-        let (kind, dir) = (self.config.dataset, self.config.data.as_deref());
-        let mut test = data::load_test(kind, dir)?;
-        if (test.height, test.width) != (self.model_config.height, self.model_config.width) {
+        let spec = self.config.data_spec();
+        let mut test = data::load_test(&spec)?;
+        let m = &self.model_config;
+        if (test.height, test.width, test.channels) != (m.height, m.width, m.image_channels) {
             return Err(Error::Data(format!(
-                "the data in {} has {}x{} images but this model was trained on {}x{}",
-                data::describe_source(kind, dir)?,
+                "the data in {} has {}x{}x{} images but this model was trained on {}x{}x{}",
+                data::describe_source(&spec)?,
                 test.height,
                 test.width,
-                self.model_config.height,
-                self.model_config.width
+                test.channels,
+                m.height,
+                m.width,
+                m.image_channels
             )));
         }
         crate::train::prepare_test_set(&mut test, &self.config);

@@ -121,11 +121,13 @@ pub fn split(source: Arc<dyn FactorSource>) -> (Dataset, Dataset) {
             labels,
             height: source.height(),
             width: source.width(),
+            channels: 1,
             class_names: source.class_names(),
             factors: Some(FactorImages {
                 source: source.clone(),
                 indices,
             }),
+            files: None,
         }
     };
     let train = make(train_indices);

@@ -74,6 +74,12 @@ pub fn official(kind: DatasetKind) -> Result<(&'static str, Vec<RemoteFile>)> {
         DatasetKind::Dsprites => Err(Error::Config(
             "`vae data fetch` does not download dSprites; get dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz from github.com/google-deepmind/dsprites-dataset and pass --data FILE, or use the built-in --dataset shapes".into(),
         )),
+        DatasetKind::Folder => Err(Error::Config(
+            "a folder data set is your own pictures; pass --data DIR".into(),
+        )),
+        DatasetKind::Cifar10 => Err(Error::Config(
+            "`vae data fetch` does not download CIFAR-10 (it comes as a tar archive); get cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, unpack it and pass --data cifar-10-batches-bin".into(),
+        )),
     }
 }
 

@@ -1,15 +1,19 @@
-//! Data: IDX files on disk, the built-in `shapes` and the dSprites file become [`Dataset`]s of
-//! grey-level images in [0, 1] with labels.
+//! Data: IDX files, CIFAR-10 batches, folders of PNG/JPEG files, the built-in `shapes` and the
+//! dSprites file become [`Dataset`]s of images in [0, 1] with labels.
 
+pub mod attributes;
+pub mod cifar;
 pub mod dsprites;
 pub mod factors;
 pub mod fetch;
+pub mod folder;
 pub mod idx;
 pub mod locate;
 pub mod shapes;
 
 use crate::error::{Error, Result};
 use factors::FactorImages;
+use folder::{Color, FolderImages};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -30,6 +34,10 @@ pub enum DatasetKind {
     Shapes,
     /// The original dSprites .npz file (`--data` names it).
     Dsprites,
+    /// A folder of PNG/JPEG files (`--data DIR`), labelled by sub-folder, streamed from disk.
+    Folder,
+    /// CIFAR-10, binary version (`--data` names the `cifar-10-batches-bin` folder).
+    Cifar10,
 }
 
 impl DatasetKind {
@@ -41,7 +49,15 @@ impl DatasetKind {
             DatasetKind::Idx => "idx",
             DatasetKind::Shapes => "shapes",
             DatasetKind::Dsprites => "dsprites",
+            DatasetKind::Folder => "folder",
+            DatasetKind::Cifar10 => "cifar10",
         }
+    }
+
+    /// True for data sets of light objects on black, which pictures draw inverted (dark on
+    /// white, as the lecture's figures do); photographs are drawn as they are.
+    pub fn drawn_inverted(self) -> bool {
+        !matches!(self, DatasetKind::Folder | DatasetKind::Cifar10)
     }
 
     /// True for the data sets with known generative factors (disentanglement metrics apply).
@@ -71,23 +87,79 @@ impl DatasetKind {
             DatasetKind::Shapes | DatasetKind::Dsprites => {
                 shapes::SHAPE_NAMES.iter().map(|s| s.to_string()).collect()
             }
-            DatasetKind::Idx => (0..num_classes).map(|c| c.to_string()).collect(),
+            DatasetKind::Cifar10 => cifar::CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+            DatasetKind::Idx | DatasetKind::Folder => {
+                (0..num_classes).map(|c| c.to_string()).collect()
+            }
         }
     }
 }
 
-/// Grey-level images with labels, held as `f32` in [0, 1], row-major, one image after another,
-/// or made on demand from a factor grid.
+/// Side and colour of the square images a folder is resized to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSize {
+    pub side: usize,
+    pub color: Color,
+}
+
+impl ImageSize {
+    /// Values per image.
+    pub fn values(self) -> usize {
+        self.side * self.side * self.color.channels()
+    }
+}
+
+/// Which data a run reads, and how: everything `load_splits` needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSpec {
+    pub kind: DatasetKind,
+    /// `--data`: a folder or file; `None` searches the usual places (IDX sets only).
+    pub data: Option<PathBuf>,
+    /// Folders: the side images are resized to.
+    pub image_size: usize,
+    /// Folders and CIFAR-10: colour or grey.
+    pub color: Color,
+    /// Folders: the seed of the random test split.
+    pub split_seed: u64,
+    /// Folders: memory for decoded training images, in MiB.
+    pub cache_mb: usize,
+}
+
+impl DataSpec {
+    /// The defaults for `kind` at `data`: 64x64 RGB, split seed 0, 1 GiB of cache.
+    pub fn new(kind: DatasetKind, data: Option<&Path>) -> Self {
+        DataSpec {
+            kind,
+            data: data.map(Path::to_path_buf),
+            image_size: 64,
+            color: Color::Rgb,
+            split_seed: 0,
+            cache_mb: 1024,
+        }
+    }
+
+    fn data(&self) -> Option<&Path> {
+        self.data.as_deref()
+    }
+}
+
+/// Images with labels, held as `f32` in [0, 1], one image after another, each channel-planar
+/// (row-major grey, or all red rows, then green, then blue), or made on demand from a factor
+/// grid or read on demand from a folder.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// The pixels; empty when the images are made on demand from `factors`.
+    /// The pixels; empty when the images are made or read on demand.
     pub images: Vec<f32>,
     pub labels: Vec<u8>,
     pub height: usize,
     pub width: usize,
+    /// Colour channels: 1 (grey) or 3 (RGB).
+    pub channels: usize,
     pub class_names: Vec<String>,
     /// For factor data sets: each image's place in the factor grid.
     pub factors: Option<FactorImages>,
+    /// For folder data sets: each image's file.
+    pub files: Option<FolderImages>,
 }
 
 impl Dataset {
@@ -104,14 +176,18 @@ impl Dataset {
             labels,
             height,
             width,
+            channels: 1,
             class_names,
             factors: None,
+            files: None,
         }
     }
 
-    /// True when images are drawn on demand rather than held.
+    /// True when images are drawn or read on demand rather than held.
     pub fn is_generated(&self) -> bool {
-        self.images.is_empty() && self.factors.is_some() && !self.labels.is_empty()
+        self.images.is_empty()
+            && (self.factors.is_some() || self.files.is_some())
+            && !self.labels.is_empty()
     }
 
     /// Draws and holds every image (for test sets, which are read many times).
@@ -133,18 +209,18 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Pixels per image.
+    /// Values per image: pixels times colour channels.
     pub fn pixels(&self) -> usize {
-        self.height * self.width
+        self.height * self.width * self.channels
     }
 
     /// Image `i`: `pixels()` values.
-    pub fn image(&self, i: usize) -> Cow<'_, [f32]> {
+    pub fn image(&self, i: usize) -> Result<Cow<'_, [f32]>> {
         if self.is_generated() {
-            return Cow::Owned(self.gather(&[i]));
+            return Ok(Cow::Owned(self.gather(&[i])?));
         }
         let p = self.pixels();
-        Cow::Borrowed(&self.images[i * p..(i + 1) * p])
+        Ok(Cow::Borrowed(&self.images[i * p..(i + 1) * p]))
     }
 
     /// Keeps only the first `n` images.
@@ -155,6 +231,15 @@ impl Dataset {
         if let Some(f) = &mut self.factors {
             f.indices.truncate(n);
         }
+        if let Some(f) = &mut self.files {
+            f.files.truncate(n);
+        }
+    }
+
+    /// The file of image `i`, relative to the folder (folder data sets only).
+    pub fn file_name(&self, i: usize) -> Option<&Path> {
+        let f = self.files.as_ref()?;
+        Some(&f.index.files[f.files[i] as usize])
     }
 
     /// Factor classes of image `i` (factor data sets only).
@@ -163,18 +248,24 @@ impl Dataset {
         Some(f.source.classes(f.indices[i] as usize))
     }
 
-    /// The images at `indices`, concatenated (a batch in row-major order).
-    pub fn gather(&self, indices: &[usize]) -> Vec<f32> {
-        if self.is_generated()
-            && let Some(f) = &self.factors
-        {
-            return f.render(indices.iter().map(|&i| f.indices[i] as usize));
+    /// The images at `indices`, concatenated (a batch). Fails only when a file read on demand
+    /// turns out to be unreadable.
+    pub fn gather(&self, indices: &[usize]) -> Result<Vec<f32>> {
+        if self.is_generated() {
+            if let Some(f) = &self.factors {
+                return Ok(f.render(indices.iter().map(|&i| f.indices[i] as usize)));
+            }
+            if let Some(f) = &self.files {
+                let files: Vec<u32> = indices.iter().map(|&i| f.files[i]).collect();
+                return f.load(&files);
+            }
         }
-        let mut out = Vec::with_capacity(indices.len() * self.pixels());
+        let p = self.pixels();
+        let mut out = Vec::with_capacity(indices.len() * p);
         for &i in indices {
-            out.extend_from_slice(&self.image(i));
+            out.extend_from_slice(&self.images[i * p..(i + 1) * p]);
         }
-        out
+        Ok(out)
     }
 
     /// Builds a data set from an IDX image array and label array, checking they agree.
@@ -332,29 +423,117 @@ pub fn factor_source(
     }
 }
 
-/// Loads both splits of any data set: IDX files from the located folder, or a factor grid.
-pub fn load_splits(kind: DatasetKind, data: Option<&Path>) -> Result<DataSplits> {
-    if kind.has_factors() {
-        let (train, test) = factors::split(factor_source(kind, data)?);
-        return Ok(DataSplits { train, test });
+/// Checks the settings that only some data sets use.
+pub fn validate_spec(spec: &DataSpec) -> Result<()> {
+    if spec.kind == DatasetKind::Folder {
+        if !(4..=1024).contains(&spec.image_size) {
+            return Err(Error::Config(format!(
+                "--image-size must be 4 to 1024 pixels (got {}; try 64)",
+                spec.image_size
+            )));
+        }
+        if spec.cache_mb == 0 {
+            return Err(Error::Config(
+                "--cache-mb must be at least 1 (try 1024)".into(),
+            ));
+        }
+        if spec.data.is_none() {
+            return Err(Error::Data(
+                "--dataset folder needs --data DIR, a folder of PNG or JPEG files".into(),
+            ));
+        }
     }
-    load_idx_dir(&locate::locate(data, kind)?, kind)
+    Ok(())
 }
 
-/// Loads the test split only (the training split of an IDX set is not read).
-pub fn load_test(kind: DatasetKind, data: Option<&Path>) -> Result<Dataset> {
-    if kind.has_factors() {
-        return Ok(load_splits(kind, data)?.test);
+/// Loads both splits of any data set: IDX files from the located folder, CIFAR-10 batches, a
+/// folder of images (training split streamed) or a factor grid.
+pub fn load_splits(spec: &DataSpec) -> Result<DataSplits> {
+    validate_spec(spec)?;
+    let kind = spec.kind;
+    match kind {
+        DatasetKind::Shapes | DatasetKind::Dsprites => {
+            let (train, test) = factors::split(factor_source(kind, spec.data())?);
+            Ok(DataSplits { train, test })
+        }
+        DatasetKind::Cifar10 => {
+            let dir = cifar::locate(spec.data())?;
+            Ok(DataSplits {
+                train: cifar::read(&cifar::train_files(&dir), spec.color)?,
+                test: cifar::read(&[dir.join(cifar::TEST_FILE)], spec.color)?,
+            })
+        }
+        DatasetKind::Folder => {
+            let (train, test) = folder::split(
+                spec.data().expect("checked by validate_spec"),
+                ImageSize {
+                    side: spec.image_size,
+                    color: spec.color,
+                },
+                spec.split_seed,
+                spec.cache_mb << 20,
+            )?;
+            Ok(DataSplits { train, test })
+        }
+        _ => load_idx_dir(&locate::locate(spec.data(), kind)?, kind),
     }
-    load_idx_split(&locate::locate(data, kind)?, kind, Split::Test)
+}
+
+/// Loads the test split only (the training split of an IDX or CIFAR-10 set is not read).
+pub fn load_test(spec: &DataSpec) -> Result<Dataset> {
+    match spec.kind {
+        DatasetKind::Cifar10 => {
+            let dir = cifar::locate(spec.data())?;
+            cifar::read(&[dir.join(cifar::TEST_FILE)], spec.color)
+        }
+        kind if kind.has_factors() || kind == DatasetKind::Folder => Ok(load_splits(spec)?.test),
+        kind => load_idx_split(&locate::locate(spec.data(), kind)?, kind, Split::Test),
+    }
 }
 
 /// Where a data set was found, for messages.
-pub fn describe_source(kind: DatasetKind, data: Option<&Path>) -> Result<String> {
-    Ok(match kind {
+pub fn describe_source(spec: &DataSpec) -> Result<String> {
+    let data = spec.data();
+    Ok(match spec.kind {
         DatasetKind::Shapes => "the built-in generator".to_string(),
         DatasetKind::Dsprites => dsprites::Dsprites::locate(data)?.display().to_string(),
-        _ => locate::locate(data, kind)?.display().to_string(),
+        DatasetKind::Cifar10 => cifar::locate(data)?.display().to_string(),
+        DatasetKind::Folder => data.map(|d| d.display().to_string()).unwrap_or_default(),
+        kind => locate::locate(data, kind)?.display().to_string(),
+    })
+}
+
+/// What [`loader_throughput`] measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoaderReport {
+    pub images: usize,
+    pub seconds: f64,
+    pub images_per_second: f64,
+}
+
+/// Reads `batches` shuffled batches of `batch_size` training images through the same
+/// [`Dataset::gather`] the training loop uses, with nothing else running: how fast the loader
+/// alone is (for a folder, decoding and the cache; the first pass is cold).
+pub fn loader_throughput(
+    data: &Dataset,
+    batch_size: usize,
+    batches: usize,
+    seed: u64,
+) -> Result<LoaderReport> {
+    use rand::SeedableRng;
+    use rand::seq::SliceRandom;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    order.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let started = std::time::Instant::now();
+    let mut images = 0;
+    for chunk in order.chunks(batch_size.max(1)).take(batches) {
+        images += data.gather(chunk)?.len() / data.pixels();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(LoaderReport {
+        images,
+        seconds,
+        images_per_second: images as f64 / seconds.max(1e-9),
     })
 }
 
@@ -363,11 +542,11 @@ const STATS_SAMPLE: usize = 10_000;
 
 /// Mean and standard deviation of all pixels (of the first 10,000 images of a data set drawn
 /// on demand), for `vae data info`.
-pub fn pixel_stats(data: &Dataset) -> (f64, f64) {
+pub fn pixel_stats(data: &Dataset) -> Result<(f64, f64)> {
     let sample;
     let images = if data.is_generated() {
         let idx: Vec<usize> = (0..data.len().min(STATS_SAMPLE)).collect();
-        sample = data.gather(&idx);
+        sample = data.gather(&idx)?;
         &sample
     } else {
         &data.images
@@ -379,5 +558,5 @@ pub fn pixel_stats(data: &Dataset) -> (f64, f64) {
         .map(|&p| (p as f64 - mean).powi(2))
         .sum::<f64>()
         / n;
-    (mean, var.sqrt())
+    Ok((mean, var.sqrt()))
 }

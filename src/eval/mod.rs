@@ -42,21 +42,45 @@ pub fn test_loss(
     device: &Device,
     seed: u64,
 ) -> Result<TestLoss> {
-    let mut noise_rng = rng(seed, stream::TEST_NOISE);
+    test_loss_with(model, data, kind, beta, device, Some(seed))
+}
+
+/// Test loss with z = z_mean (no sampling): deterministic, the number to compare with another
+/// implementation of the same model (for a plain autoencoder it equals [`test_loss`]).
+pub fn test_loss_at_mean(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    beta: f64,
+    device: &Device,
+) -> Result<TestLoss> {
+    test_loss_with(model, data, kind, beta, device, None)
+}
+
+/// Test loss with z drawn from the stream of `seed`, or z = z_mean without one.
+fn test_loss_with(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    beta: f64,
+    device: &Device,
+    seed: Option<u64>,
+) -> Result<TestLoss> {
+    let mut noise_rng = seed.map(|s| rng(s, stream::TEST_NOISE));
     let (mut recon, mut kl) = (0f64, 0f64);
     let pixels = data.pixels();
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
         let n = chunk.len();
-        let x = to_device(data.gather(chunk), n, pixels, device);
+        let x = to_device(data.gather(chunk)?, n, pixels, device);
         let (z_mean, z_log_var) = model.encode(x.clone());
-        let z = match &z_log_var {
-            Some(lv) => {
+        let z = match (&z_log_var, &mut noise_rng) {
+            (Some(lv), Some(noise_rng)) => {
                 let latent = z_mean.dims()[1];
-                let eps = to_device(normal_noise(&mut noise_rng, n * latent), n, latent, device);
+                let eps = to_device(normal_noise(noise_rng, n * latent), n, latent, device);
                 crate::model::reparameterize(z_mean.clone(), lv.clone(), eps)
             }
-            None => z_mean.clone(),
+            _ => z_mean.clone(),
         };
         let r = reconstruction_loss(kind, model.decode(z), x);
         recon += to_host(r.sum())?[0] as f64;
@@ -152,7 +176,7 @@ pub fn evaluate(
     let mut vae = false;
     for chunk in indices.chunks(EVAL_BATCH) {
         let n = chunk.len();
-        let x = to_device(data.gather(chunk), n, pixels, device);
+        let x = to_device(data.gather(chunk)?, n, pixels, device);
         let (z_mean, z_log_var) = model.encode(x);
         latent = z_mean.dims()[1];
         if let Some(lv) = z_log_var {
@@ -226,7 +250,7 @@ pub fn evaluate_run(run: &crate::run::Run, options: EvalOptions) -> Result<EvalR
     let mut report = evaluate(
         &run.model,
         &test,
-        run.config.loss,
+        run.config.loss(),
         options.iw_samples,
         &run.device,
         run.config.seed,
@@ -260,7 +284,7 @@ pub fn iwae_nll(
     let indices: Vec<usize> = (0..data.len()).collect();
     let mut total = 0f64;
     for chunk in indices.chunks(per_pass) {
-        let x = to_device(data.gather(chunk), chunk.len(), pixels, device);
+        let x = to_device(data.gather(chunk)?, chunk.len(), pixels, device);
         let (z_mean, z_log_var) = model.encode(x);
         let z_log_var = z_log_var
             .ok_or_else(|| Error::Config("a plain autoencoder has no likelihood bound".into()))?;
@@ -285,7 +309,7 @@ pub fn iwae_nll(
                     w += 0.5 * (-(zd as f64).powi(2) + (eps[d] as f64).powi(2) + lv[d] as f64);
                 }
                 log_w.push(w);
-                x_rep.extend_from_slice(&data.image(image));
+                x_rep.extend_from_slice(&data.image(image)?);
             }
         }
         let logits = model.decode(to_device(z, rows, latent, device));

@@ -1,19 +1,46 @@
-//! Convolutional encoder and decoder of the Generative Deep Learning (ch. 3) VAE: images padded
+//! Convolutional encoder and decoder of the Generative Deep Learning (ch. 3) VAEs: images padded
 //! to a multiple of 2^layers (28x28 -> 32x32), 3x3 stride-2 convolutions 32/64/128, dense to the
 //! latent; the decoder mirrors it with transposed convolutions and a final 3x3 convolution.
+//! The CelebA variant puts batch norm and leaky ReLU after every (transposed) convolution.
+//!
+//! Activations travel channels-last, `[batch * height * width, channels]` (see `im2col`), so
+//! batch norm sees `[rows, channels]`, which Burn's `BatchNorm` normalises per channel.
 
 use super::config::ModelConfig;
 use super::im2col::{self, Grid, Window};
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{leaky_relu, relu};
+
+/// Slope of the leaky ReLU for x < 0: Keras' default (0.3), which the book's models use.
+pub const LEAKY_SLOPE: f64 = 0.3;
+
+/// The nonlinearity after a convolution: ReLU, or batch norm then leaky ReLU.
+fn activate(h: Tensor<2>, norm: Option<&BatchNorm>) -> Tensor<2> {
+    match norm {
+        Some(bn) => leaky_relu(bn.forward(h), LEAKY_SLOPE),
+        None => relu(h),
+    }
+}
+
+/// One batch norm per layer of `channels` for the CelebA family, none otherwise.
+fn batch_norms(config: &ModelConfig, channels: &[usize], device: &Device) -> Vec<BatchNorm> {
+    match config.arch {
+        super::Arch::Celeba => channels
+            .iter()
+            .map(|&c| BatchNormConfig::new(c).init(device))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
 
 /// Image geometry shared by encoder and decoder.
 #[derive(Module, Debug)]
 pub struct Geometry {
     pub height: usize,
     pub width: usize,
+    pub image_channels: usize,
     pub padded_height: usize,
     pub padded_width: usize,
 }
@@ -24,6 +51,7 @@ impl Geometry {
         Geometry {
             height: config.height,
             width: config.width,
+            image_channels: config.image_channels,
             padded_height,
             padded_width,
         }
@@ -38,11 +66,14 @@ impl Geometry {
     }
 }
 
-/// x -> padded image -> stride-2 convs (ReLU) -> flatten -> z_mean, z_log_var.
+/// x -> padded image -> stride-2 convs (ReLU, or batch norm and leaky ReLU) -> flatten ->
+/// z_mean, z_log_var.
 #[derive(Module, Debug)]
 pub struct ConvEncoder {
     pub geometry: Geometry,
     pub convs: Vec<Conv2d>,
+    /// One per conv for the CelebA family, else empty.
+    pub norms: Vec<BatchNorm>,
     pub z_mean: Linear,
     pub z_log_var: Option<Linear>,
 }
@@ -50,7 +81,7 @@ pub struct ConvEncoder {
 impl ConvEncoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         let geometry = Geometry::new(config);
-        let channels: Vec<usize> = std::iter::once(1)
+        let channels: Vec<usize> = std::iter::once(config.image_channels)
             .chain(config.channels.iter().copied())
             .collect();
         let convs = channels
@@ -66,6 +97,7 @@ impl ConvEncoder {
         ConvEncoder {
             geometry,
             convs,
+            norms: batch_norms(config, &config.channels, device),
             z_mean: LinearConfig::new(flat, config.latent_dim).init(device),
             z_log_var: (!config.autoencoder)
                 .then(|| LinearConfig::new(flat, config.latent_dim).init(device)),
@@ -81,12 +113,17 @@ impl ConvEncoder {
             height: g.height,
             width: g.width,
         };
-        let mut h = x.reshape([grid.rows(), 1]);
+        let colors = g.image_channels;
+        let mut h = if colors == 1 {
+            x.reshape([grid.rows(), 1])
+        } else {
+            channels_last(x, grid, colors)
+        };
         // The first window reaches into the zero border that pads the image to a multiple of
         // 2^layers, as well as into the convolution's own padding of 1.
         let mut offset = [-1 - g.top() as isize, -1 - g.left() as isize];
         let (mut height, mut width) = (g.padded_height, g.padded_width);
-        for conv in &self.convs {
+        for (layer, conv) in self.convs.iter().enumerate() {
             (height, width) = (height / 2, width / 2);
             let next = Grid {
                 batch,
@@ -94,7 +131,10 @@ impl ConvEncoder {
                 width,
             };
             let window = Window { stride: 2, offset };
-            h = relu(im2col::conv2d(conv, h, grid, next, window));
+            h = activate(
+                im2col::conv2d(conv, h, grid, next, window),
+                self.norms.get(layer),
+            );
             (grid, offset) = (next, [-1, -1]);
         }
         let h = channels_first(h, grid);
@@ -121,12 +161,15 @@ fn channels_last(h: Tensor<2>, grid: Grid, channels: usize) -> Tensor<2> {
         .reshape([grid.rows(), channels])
 }
 
-/// z -> dense -> reshape -> transposed convs (ReLU) -> 3x3 conv -> crop -> pixel logits.
+/// z -> dense -> reshape -> transposed convs (ReLU, or batch norm and leaky ReLU) -> 3x3 conv
+/// -> crop -> pixel logits.
 #[derive(Module, Debug)]
 pub struct ConvDecoder {
     pub geometry: Geometry,
     pub dense: Linear,
     pub deconvs: Vec<ConvTranspose2d>,
+    /// One per transposed conv for the CelebA family, else empty.
+    pub norms: Vec<BatchNorm>,
     pub output: Conv2d,
     pub top_channels: usize,
 }
@@ -152,7 +195,8 @@ impl ConvDecoder {
             geometry,
             dense: LinearConfig::new(config.latent_dim, flat_size(config)).init(device),
             deconvs,
-            output: Conv2dConfig::new([last, 1], [3, 3])
+            norms: batch_norms(config, &reversed, device),
+            output: Conv2dConfig::new([last, config.image_channels], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
                 .init(device),
             top_channels,
@@ -170,7 +214,7 @@ impl ConvDecoder {
             width: g.padded_width / scale,
         };
         let mut h = channels_last(self.dense.forward(z), grid, self.top_channels);
-        for deconv in &self.deconvs {
+        for (layer, deconv) in self.deconvs.iter().enumerate() {
             let next = Grid {
                 batch,
                 height: grid.height * 2,
@@ -180,7 +224,10 @@ impl ConvDecoder {
                 stride: 2,
                 offset: [-1, -1],
             };
-            h = relu(im2col::conv_transpose2d(deconv, h, grid, next, window));
+            h = activate(
+                im2col::conv_transpose2d(deconv, h, grid, next, window),
+                self.norms.get(layer),
+            );
             grid = next;
         }
         // The last 3x3 convolution is evaluated only on the pixels the crop keeps.
@@ -193,7 +240,11 @@ impl ConvDecoder {
             stride: 1,
             offset: [g.top() as isize - 1, g.left() as isize - 1],
         };
-        im2col::conv2d(&self.output, h, grid, cropped, window).reshape([batch, g.height * g.width])
+        let out = im2col::conv2d(&self.output, h, grid, cropped, window);
+        match g.image_channels {
+            1 => out.reshape([batch, g.height * g.width]),
+            _ => channels_first(out, cropped),
+        }
     }
 }
 

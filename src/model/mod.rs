@@ -93,7 +93,7 @@ impl Vae {
                     device,
                 )),
             },
-            Arch::Conv => Vae {
+            Arch::Conv | Arch::Celeba => Vae {
                 encoder: Encoder::Conv(ConvEncoder::new(config, device)),
                 decoder: Decoder::Conv(ConvDecoder::new(config, device)),
             },

@@ -172,7 +172,7 @@ fn data_url(png: &[u8]) -> String {
 }
 
 fn png_urls(explorer: &Explorer, images: &[f32]) -> ApiResult<Vec<String>> {
-    let pixels = explorer.info.height * explorer.info.width;
+    let pixels = explorer.info.height * explorer.info.width * explorer.info.channels;
     images
         .chunks(pixels)
         .map(|image| Ok(data_url(&explorer.png(image)?)))
@@ -390,6 +390,12 @@ async fn encode(
     if body.is_empty() {
         return Err(ApiError::bad(
             "the request body is empty; POST the bytes of a PNG image",
+        ));
+    }
+    if explorer.info.channels != 1 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "uploads are read as grey images, and this run models colour images; upload to a grey-level run",
         ));
     }
     let response = blocking(move || {

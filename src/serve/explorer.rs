@@ -10,7 +10,7 @@ use crate::model::Arch;
 use crate::model::loss::{Reconstruction, kl_divergence_per_dim};
 use crate::run::Run;
 use crate::train::{normal_noise, rng, stream};
-use crate::viz::grid::{GridLayout, grid, png_bytes_gray};
+use crate::viz::grid::{GridLayout, grid, png_bytes};
 use crate::viz::projection::LatentProjection;
 use crate::viz::{decode_to_images, encode_images, lerp, slerp};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,8 @@ pub struct RunInfo {
     pub latent_dim: usize,
     pub height: usize,
     pub width: usize,
+    /// Colour channels: 1 (grey) or 3 (RGB).
+    pub channels: usize,
     pub dataset: String,
     pub beta: f64,
     pub loss: Reconstruction,
@@ -171,9 +173,10 @@ impl Explorer {
             latent_dim: latent,
             height: run.model_config.height,
             width: run.model_config.width,
+            channels: run.model_config.image_channels,
             dataset: run.config.dataset.name().to_string(),
             beta: run.config.beta,
-            loss: run.config.loss,
+            loss: run.config.loss(),
             class_names,
             dims,
             projection,
@@ -201,6 +204,7 @@ impl Explorer {
             .test
             .as_ref()
             .map(|t| t.image(index))
+            .transpose()?
             .unwrap_or_default())
     }
 
@@ -277,16 +281,14 @@ impl Explorer {
         })
     }
 
-    /// One image as PNG, drawn like every picture of the project (dark on white), at its
-    /// own size: the page scales it up.
+    /// One image as PNG, drawn like every picture of the project (grey data sets dark on
+    /// white), at its own size: the page scales it up.
     pub fn png(&self, pixels: &[f32]) -> Result<Vec<u8>> {
         let layout = GridLayout {
-            height: self.info.height,
-            width: self.info.width,
-            cols: 1,
             scale: 1,
             gap: 0,
+            ..crate::viz::layout(&self.run, 1)
         };
-        png_bytes_gray(&grid(pixels, layout))
+        png_bytes(&grid(pixels, layout))
     }
 }

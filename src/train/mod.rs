@@ -136,7 +136,11 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
     }
 
     let mut splits = config.load_data()?;
-    let model_config = config.model_config(splits.train.height, splits.train.width);
+    let model_config = config.model_config(
+        splits.train.height,
+        splits.train.width,
+        splits.train.channels,
+    );
     model_config.validate()?;
     if config.binarize == Binarize::Fixed {
         binarize_in_place(
@@ -271,7 +275,7 @@ pub(crate) fn train_epoch(
     };
     for (step, indices) in order.chunks(batch_size).enumerate() {
         let n = indices.len();
-        let mut batch = data.gather(indices);
+        let mut batch = data.gather(indices)?;
         if config.binarize == Binarize::Dynamic {
             binarize_in_place(&mut batch, &mut epoch_rng);
         }
@@ -344,7 +348,7 @@ fn optimizer_step(
     beta: f64,
     lr: f64,
 ) -> Result<std::result::Result<(Vae, StepValues), String>> {
-    let kind = setup.config.loss;
+    let kind = setup.config.loss();
     let (mut grads, losses) = match setup.shards {
         Some(shards) => shards::gradients(shards, &model, x, eps, kind, beta),
         None => {
@@ -393,7 +397,7 @@ fn finish_epoch(
     let test = eval::test_loss(
         &model.valid(),
         setup.test_set,
-        config.loss,
+        config.loss(),
         config.beta,
         &setup.device,
         config.seed,

@@ -1,8 +1,8 @@
-//! Image grids as PNG: many small grey images tiled on a light grey background (so that the
-//! edges of images drawn on white show), scaled up so that a 28x28 image is visible on a screen.
+//! Image grids as PNG: many small images tiled on a light grey background (so that the edges of
+//! images drawn on white show), scaled up so that a 28x28 image is visible on a screen.
 
 use crate::error::{Error, Result};
-use image::{GrayImage, ImageEncoder, Luma};
+use image::{ImageEncoder, Rgb, RgbImage};
 use std::path::Path;
 
 /// Layout of a grid.
@@ -10,6 +10,10 @@ use std::path::Path;
 pub struct GridLayout {
     pub height: usize,
     pub width: usize,
+    /// Colour channels of each image (1 or 3), channel-planar.
+    pub channels: usize,
+    /// Draw grey images inverted (light objects on black become dark on white).
+    pub invert: bool,
     pub cols: usize,
     /// Integer up-scaling factor.
     pub scale: usize,
@@ -18,10 +22,13 @@ pub struct GridLayout {
 }
 
 impl GridLayout {
+    /// Grey images drawn inverted, as the lecture draws clothes.
     pub fn new(height: usize, width: usize, cols: usize) -> Self {
         GridLayout {
             height,
             width,
+            channels: 1,
+            invert: true,
             cols: cols.max(1),
             scale: if height.max(width) <= 32 { 3 } else { 2 },
             gap: 2,
@@ -29,55 +36,53 @@ impl GridLayout {
     }
 }
 
-/// Tiles `images` (each `height * width` values in [0, 1], concatenated) row by row.
-pub fn grid(images: &[f32], layout: GridLayout) -> GrayImage {
+/// Tiles `images` (each `channels * height * width` values in [0, 1], concatenated) row by row.
+pub fn grid(images: &[f32], layout: GridLayout) -> RgbImage {
     let GridLayout {
         height,
         width,
+        channels,
+        invert,
         cols,
         scale,
         gap,
     } = layout;
-    let pixels = height * width;
-    let count = images.len() / pixels.max(1);
+    let plane = height * width;
+    let values = plane * channels;
+    let count = images.len() / values.max(1);
     let rows = count.div_ceil(cols).max(1);
     let cell_w = width * scale + gap;
     let cell_h = height * scale + gap;
-    let mut img = GrayImage::from_pixel(
+    let mut img = RgbImage::from_pixel(
         (cols * cell_w + gap) as u32,
         (rows * cell_h + gap) as u32,
-        Luma([200]),
+        Rgb([200, 200, 200]),
     );
-    for (i, image) in images.chunks_exact(pixels).enumerate() {
+    let byte = |v: f32| (255.0 * v.clamp(0.0, 1.0)).round() as u8;
+    for (i, image) in images.chunks_exact(values).enumerate() {
         let (r, c) = (i / cols, i % cols);
         for y in 0..height * scale {
             for x in 0..width * scale {
-                let v = image[(y / scale) * width + x / scale].clamp(0.0, 1.0);
-                // Clothes are drawn dark on white, as in the lecture's figures.
-                let grey = (255.0 * (1.0 - v)).round() as u8;
+                let p = (y / scale) * width + x / scale;
+                let rgb = if channels == 3 {
+                    [
+                        byte(image[p]),
+                        byte(image[plane + p]),
+                        byte(image[2 * plane + p]),
+                    ]
+                } else {
+                    let v = if invert { 1.0 - image[p] } else { image[p] };
+                    [byte(v); 3]
+                };
                 img.put_pixel(
                     (gap + c * cell_w + x) as u32,
                     (gap + r * cell_h + y) as u32,
-                    Luma([grey]),
+                    Rgb(rgb),
                 );
             }
         }
     }
     img
-}
-
-/// Encodes a grey image as PNG bytes.
-pub fn png_bytes_gray(img: &GrayImage) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            img.as_raw(),
-            img.width(),
-            img.height(),
-            image::ExtendedColorType::L8,
-        )
-        .map_err(|e| Error::Config(format!("cannot encode PNG: {e}")))?;
-    Ok(out)
 }
 
 /// Encodes an RGB buffer as PNG bytes.
@@ -89,7 +94,12 @@ pub fn png_bytes_rgb(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Encodes a grid as PNG bytes.
+pub fn png_bytes(img: &RgbImage) -> Result<Vec<u8>> {
+    png_bytes_rgb(img.as_raw(), img.width(), img.height())
+}
+
 /// Writes a grid of images to `path` atomically.
 pub fn save_grid(path: &Path, images: &[f32], layout: GridLayout) -> Result<()> {
-    crate::fsutil::write_atomic(path, &png_bytes_gray(&grid(images, layout))?)
+    crate::fsutil::write_atomic(path, &png_bytes(&grid(images, layout))?)
 }

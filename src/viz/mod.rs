@@ -57,7 +57,7 @@ pub fn mean_pixels(logits: Tensor<2>, kind: Reconstruction) -> Result<Vec<f32>> 
 pub fn decode_to_images(run: &Run, z: Vec<f32>, n: usize) -> Result<Vec<f32>> {
     let latent = run.model_config.latent_dim;
     let z = to_device(z, n, latent, &run.device);
-    mean_pixels(run.model.decode(z), run.config.loss)
+    mean_pixels(run.model.decode(z), run.config.loss())
 }
 
 /// z_mean (and z_log_var when the model has one) of `images`, `[n, latent]` row-major.
@@ -80,7 +80,7 @@ pub fn encode_dataset(run: &Run, data: &Dataset) -> Result<(Vec<f32>, Option<Vec
     for chunk in idx.chunks(1000) {
         let (m, lv) = encode_images(
             &run.model,
-            data.gather(chunk),
+            data.gather(chunk)?,
             chunk.len(),
             data.pixels(),
             &run.device,
@@ -94,8 +94,15 @@ pub fn encode_dataset(run: &Run, data: &Dataset) -> Result<(Vec<f32>, Option<Vec
     Ok((means, has_var.then_some(log_vars)))
 }
 
-fn layout(run: &Run, cols: usize) -> GridLayout {
-    GridLayout::new(run.model_config.height, run.model_config.width, cols)
+/// The grid layout of the run's images: colour as it is, grey inverted for the data sets of
+/// light objects on black.
+pub fn layout(run: &Run, cols: usize) -> GridLayout {
+    let m = &run.model_config;
+    GridLayout {
+        channels: m.image_channels,
+        invert: run.config.dataset.drawn_inverted(),
+        ..GridLayout::new(m.height, m.width, cols)
+    }
 }
 
 /// `n` images decoded from z ~ N(0, I): what the model generates.
@@ -116,7 +123,7 @@ pub fn samples(run: &Run, n: usize, seed: u64) -> Result<PathBuf> {
 pub fn reconstructions(run: &Run, test: &Dataset, n: usize) -> Result<PathBuf> {
     let n = n.min(test.len());
     let idx: Vec<usize> = (0..n).collect();
-    let inputs = test.gather(&idx);
+    let inputs = test.gather(&idx)?;
     let (z_mean, _) = encode_images(&run.model, inputs.clone(), n, test.pixels(), &run.device)?;
     let outputs = decode_to_images(run, z_mean, n)?;
     let cols = n.min(10);
@@ -194,8 +201,8 @@ pub fn interpolations(
     ] {
         let mut strip = Vec::new();
         for &(i, j) in &pairs {
-            let mut ends = test.image(i).to_vec();
-            ends.extend_from_slice(&test.image(j));
+            let mut ends = test.image(i)?.to_vec();
+            ends.extend_from_slice(&test.image(j)?);
             let (z, _) = encode_images(&run.model, ends, 2, test.pixels(), &run.device)?;
             let (za, zb) = z.split_at(latent);
             let mut zs = Vec::with_capacity(steps * latent);
@@ -203,9 +210,9 @@ pub fn interpolations(
                 zs.extend(path_fn(za, zb, s as f32 / (steps.max(2) - 1) as f32));
             }
             let decoded = decode_to_images(run, zs, steps)?;
-            strip.extend_from_slice(&test.image(i));
+            strip.extend_from_slice(&test.image(i)?);
             strip.extend(decoded);
-            strip.extend_from_slice(&test.image(j));
+            strip.extend_from_slice(&test.image(j)?);
         }
         let path = run.path(name);
         save_grid(&path, &strip, layout(run, steps + 2))?;
@@ -260,7 +267,7 @@ pub fn manifold(run: &Run, n: usize) -> Result<Option<PathBuf>> {
 pub fn dims_by_kl(run: &Run, test: &Dataset) -> Result<Vec<(usize, f64)>> {
     let n = test.len().min(TRAVERSAL_RANK_IMAGES);
     let idx: Vec<usize> = (0..n).collect();
-    let x = to_device(test.gather(&idx), n, test.pixels(), &run.device);
+    let x = to_device(test.gather(&idx)?, n, test.pixels(), &run.device);
     let score: Vec<f64> = match run.model.encode(x) {
         (z_mean, Some(z_log_var)) => {
             to_host(crate::model::loss::kl_divergence_per_dim(z_mean, z_log_var).mean_dim(0))?
@@ -282,7 +289,13 @@ pub fn dims_by_kl(run: &Run, test: &Dataset) -> Result<Vec<(usize, f64)>> {
 pub fn traversals(run: &Run, test: &Dataset) -> Result<PathBuf> {
     let latent = run.model_config.latent_dim;
     let dims = dims_by_kl(run, test)?;
-    let (base, _) = encode_images(&run.model, test.gather(&[0]), 1, test.pixels(), &run.device)?;
+    let (base, _) = encode_images(
+        &run.model,
+        test.gather(&[0])?,
+        1,
+        test.pixels(),
+        &run.device,
+    )?;
     let mut z = Vec::with_capacity(latent * TRAVERSAL_STEPS * latent);
     for &(d, _) in &dims {
         for s in 0..TRAVERSAL_STEPS {
