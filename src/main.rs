@@ -106,10 +106,11 @@ enum Command {
         /// Attribute (a column of --attributes, or a class name such as Coat).
         #[arg(long)]
         attr: String,
+        /// Multiples of the attribute vector, e.g. -3,-1.5,0,1.5,3.
         #[arg(
             long,
             value_delimiter = ',',
-            allow_negative_numbers = true,
+            allow_hyphen_values = true,
             default_value = "-3,-1.5,0,1.5,3"
         )]
         strengths: Vec<f32>,
@@ -658,6 +659,7 @@ fn run(cli: Cli) -> Result<()> {
                 println!("reconstruction  {:.3}", report.recon);
                 println!("KL              {:.3}", report.kl);
                 println!("NLL (IWAE K={}) {}", report.iw_samples, opt(report.nll_iw));
+                println!("loss at z_mean  {}", opt(report.loss_at_mean));
                 println!(
                     "active units    {} of {}",
                     report.active_units, run.model_config.latent_dim

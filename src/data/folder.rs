@@ -165,10 +165,10 @@ pub fn prepare(image: &DynamicImage, size: usize, color: Color) -> Vec<u8> {
     // Triangle (bilinear) filtering, as torchvision's Resize does by default.
     let small = square.resize_exact(size as u32, size as u32, FilterType::Triangle);
     let pixels = size * size;
+    let rgb = small.to_rgb8().into_raw();
     match color {
-        Color::Grey => small.to_luma8().into_raw(),
+        Color::Grey => rgb.chunks_exact(3).map(luma).collect(),
         Color::Rgb => {
-            let rgb = small.to_rgb8().into_raw();
             let mut planar = vec![0u8; 3 * pixels];
             for (p, px) in rgb.chunks_exact(3).enumerate() {
                 for c in 0..3 {
@@ -178,6 +178,13 @@ pub fn prepare(image: &DynamicImage, size: usize, color: Color) -> Vec<u8> {
             planar
         }
     }
+}
+
+/// ITU-R 601 luma, as PIL's `convert("L")` computes it (the `image` crate uses Rec. 709), so
+/// grey images match what PyTorch users get from torchvision.
+pub fn luma(rgb: &[u8]) -> u8 {
+    let [r, g, b] = [rgb[0], rgb[1], rgb[2]].map(f32::from);
+    (0.299 * r + 0.587 * g + 0.114 * b).round() as u8
 }
 
 /// Decoded images by file number, bounded in bytes, least recently used first out.

@@ -117,6 +117,10 @@ pub struct EvalReport {
     /// Number of images evaluated.
     pub images: usize,
     pub loss: Reconstruction,
+    /// `recon + beta * KL` with z = z_mean instead of a sample: deterministic, what another
+    /// implementation of the same weights must reproduce (see `vae import --pytorch`).
+    #[serde(default)]
+    pub loss_at_mean: Option<f64>,
     /// MIG, beta-VAE and FactorVAE metrics, for data sets with known factors.
     #[serde(default)]
     pub disentanglement: Option<disentanglement::Disentanglement>,
@@ -210,6 +214,7 @@ pub fn evaluate(
         kl_per_dim: kl_sums.into_iter().map(|s| s / n).collect(),
         images: data.len(),
         loss: kind,
+        loss_at_mean: None,
         disentanglement: None,
     })
 }
@@ -255,6 +260,16 @@ pub fn evaluate_run(run: &crate::run::Run, options: EvalOptions) -> Result<EvalR
         &run.device,
         run.config.seed,
     )?;
+    report.loss_at_mean = Some(
+        test_loss_at_mean(
+            &run.model,
+            &test,
+            run.config.loss(),
+            run.config.beta,
+            &run.device,
+        )?
+        .total,
+    );
     if let Some(factors) = &test.factors {
         report.disentanglement = Some(disentanglement(
             &run.model,

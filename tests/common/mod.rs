@@ -59,3 +59,41 @@ pub fn explorer_runs(binary: &str) -> &'static ExplorerRuns {
         }
     })
 }
+
+/// Classes of [`image_folder`]: the colour of the disc.
+pub const FOLDER_CLASSES: [&str; 3] = ["blue", "green", "red"];
+
+/// Writes a labelled folder of `per_class` images per class under `root/<class>/`: 48x40 RGB
+/// pictures (not square, so the centre crop matters) of a disc of the class's colour on a grey
+/// background, big or small, left or right. Even-numbered images are PNG, odd ones JPEG.
+/// `root/attributes.csv` lists `big` and `left` for every image (path relative to `root`).
+pub fn image_folder(root: &std::path::Path, per_class: usize) -> Vec<String> {
+    let mut rows = vec!["file,big,left".to_string()];
+    let mut files = Vec::new();
+    for (c, class) in FOLDER_CLASSES.iter().enumerate() {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..per_class {
+            let big = i % 2 == 0;
+            let left = (i / 2) % 2 == 0;
+            let (cx, cy) = (if left { 16.0 } else { 32.0 }, 20.0 + (i % 5) as f32 - 2.0);
+            let r: f32 = if big { 9.0 } else { 5.0 };
+            let mut color = [40u8, 40, 40];
+            color[[2, 1, 0][c]] = 230;
+            let img = image::RgbImage::from_fn(48, 40, |x, y| {
+                let d = ((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)).sqrt();
+                if d <= r {
+                    image::Rgb(color)
+                } else {
+                    image::Rgb([128, 128, 128])
+                }
+            });
+            let ext = if i % 2 == 0 { "png" } else { "jpg" };
+            let name = format!("{class}/{i:04}.{ext}");
+            img.save(root.join(&name)).unwrap();
+            rows.push(format!("{name},{},{}", big as u8, left as u8));
+            files.push(name);
+        }
+    }
+    std::fs::write(root.join("attributes.csv"), rows.join("\n") + "\n").unwrap();
+    files
+}
