@@ -10,7 +10,7 @@ mod common;
 fn flop_counts_are_the_arithmetic_in_the_readme() {
     let model = |m: BenchModel| {
         let config = m.config();
-        config.model_config(28, 28)
+        config.model_config(28, 28, 1)
     };
     let mlp = model(BenchModel::Mlp);
     assert_eq!(

@@ -62,23 +62,26 @@ proptest! {
     #[test]
     fn any_valid_shape_maps_images_to_latents_and_back(
         batch in 1usize..4, latent in 1usize..5, height in 3usize..20, width in 3usize..20,
-        conv in any::<bool>(), layers in 1usize..4, autoencoder in any::<bool>(),
+        arch in 0usize..3, layers in 1usize..4, autoencoder in any::<bool>(), colour in any::<bool>(),
     ) {
         let config = ModelConfig {
-            arch: if conv { Arch::Conv } else { Arch::Mlp },
+            arch: [Arch::Mlp, Arch::Conv, Arch::Celeba][arch],
             latent_dim: latent,
             hidden: vec![7; layers],
             channels: (0..layers).map(|i| 2 + i).collect(),
             autoencoder,
             height,
             width,
+            image_channels: if colour { 3 } else { 1 },
         };
         prop_assert!(config.validate().is_ok());
+        let pixels = config.pixels();
+        prop_assert_eq!(pixels, height * width * config.image_channels);
         let device = Device::flex();
-        let out = Vae::new(&config, &device).forward(Tensor::zeros([batch, height * width], &device), Some(Tensor::zeros([batch, latent], &device)));
+        let out = Vae::new(&config, &device).forward(Tensor::zeros([batch, pixels], &device), Some(Tensor::zeros([batch, latent], &device)));
         prop_assert_eq!(out.z_mean.dims(), [batch, latent]);
         prop_assert_eq!(out.z_log_var.map(|t| t.dims()), (!autoencoder).then_some([batch, latent]));
-        prop_assert_eq!(out.logits.dims(), [batch, height * width]);
+        prop_assert_eq!(out.logits.dims(), [batch, pixels]);
     }
 
     #[test]

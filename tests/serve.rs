@@ -135,7 +135,7 @@ fn runs_are_listed_with_their_dimensions_ordered_by_kl() {
     let mut test = run.test_data().unwrap();
     test.truncate(MAP_LIMIT);
     let report =
-        vae::eval::evaluate(&run.model, &test, run.config.loss, 0, &run.device, 1).unwrap();
+        vae::eval::evaluate(&run.model, &test, run.config.loss(), 0, &run.device, 1).unwrap();
     for d in vae["dims"].as_array().unwrap() {
         let index = d["index"].as_u64().unwrap() as usize;
         let kl = d["kl"].as_f64().unwrap();

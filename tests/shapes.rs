@@ -133,7 +133,7 @@ fn the_split_is_fixed_disjoint_and_drawn_on_demand() {
         "train and test overlap"
     );
     // A batch drawn from the training split is exactly the grid's images, with matching labels.
-    let batch = train.gather(&[0, 5, 9]);
+    let batch = train.gather(&[0, 5, 9]).unwrap();
     let expected = render_grid(&Shapes, &[0, 5, 9].map(|i| trf.indices[i] as usize));
     assert_eq!(batch, expected);
     assert_eq!(
@@ -246,7 +246,7 @@ fn the_conv_model_trains_on_64x64_shapes() {
     let config = vae::run::TrainConfig {
         dataset: vae::data::DatasetKind::Shapes,
         arch: vae::model::Arch::Conv,
-        channels: vec![8, 16, 32, 32],
+        channels: Some(vec![8, 16, 32, 32]),
         latent_dim: Some(6),
         limit: Some(1_000),
         batch_size: Some(32),

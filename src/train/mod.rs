@@ -155,7 +155,12 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
     crate::fsutil::write_atomic(&config_path, config.to_toml().as_bytes())?;
     run::write_model_config(run_dir, &model_config)?;
 
-    let shards = cpu_shards(&config.device)?;
+    // Batch norm must see the whole batch: shards would normalise each part by its own
+    // statistics, a different model from the one configured.
+    let shards = match config.arch {
+        crate::model::Arch::Celeba => None,
+        _ => cpu_shards(&config.device)?,
+    };
     let setup = Setup {
         config: &config,
         train_set: &splits.train,
