@@ -121,7 +121,10 @@ fn a_folder_of_idx_files_loads_as_train_and_test_splits() {
     let splits = load_idx_dir(dir.path(), DatasetKind::Mnist).unwrap();
     assert_eq!((splits.train.len(), splits.test.len()), (7, 3));
     assert_eq!((splits.train.height, splits.train.width), (4, 5));
-    assert_eq!(splits.train.image(1).unwrap()[0], 20.0 * 7.0 % 256.0 / 255.0);
+    assert_eq!(
+        splits.train.image(1).unwrap()[0],
+        20.0 * 7.0 % 256.0 / 255.0
+    );
     assert!(splits.train.images.iter().all(|p| (0.0..=1.0).contains(p)));
     assert_eq!(splits.train.class_names.len(), 10);
 }

@@ -1,12 +1,13 @@
 //! The fast paths compute what the plain ones do. The conv model's convolutions run as gathers
 //! and matrix products (`model::im2col`): checked against Burn's own `Conv2d`/`ConvTranspose2d`
 //! on NCHW tensors, values and gradients of every weight, including sizes that need asymmetric
-//! padding. Training on the CPU splits batches into data-parallel shards (`train::shards`):
+//! padding, colour images, and the CelebA family's batch norm and leaky ReLU. Training on the CPU splits batches into data-parallel shards (`train::shards`):
 //! checked against the gradient of the whole batch.
 
 use burn::module::Module;
+use burn::nn::BatchNorm;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{leaky_relu, relu};
 use burn::tensor::ops::PadMode;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -26,6 +27,14 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
 }
 
+/// ReLU, or batch norm (over batch and pixels, per channel, of NCHW) and leaky ReLU.
+fn reference_activate(h: Tensor<4>, norm: Option<&BatchNorm>) -> Tensor<4> {
+    match norm {
+        Some(bn) => leaky_relu(bn.forward(h), vae::model::conv::LEAKY_SLOPE),
+        None => relu(h),
+    }
+}
+
 /// The encoder as Burn's modules compute it: pad to the multiple of 2^layers, NCHW convs.
 fn reference_encode(e: &ConvEncoder, x: Tensor<2>) -> Tensor<2> {
     let z_log_var = e.z_log_var.as_ref().expect("a VAE");
@@ -33,14 +42,16 @@ fn reference_encode(e: &ConvEncoder, x: Tensor<2>) -> Tensor<2> {
     let [batch, _] = x.dims();
     let top = (g.padded_height - g.height) / 2;
     let left = (g.padded_width - g.width) / 2;
-    let image = x.reshape([batch, 1, g.height, g.width]).pad(
+    let image = x.reshape([batch, g.image_channels, g.height, g.width]).pad(
         [
             (top, g.padded_height - g.height - top),
             (left, g.padded_width - g.width - left),
         ],
         PadMode::Constant(0.0),
     );
-    let h = e.convs.iter().fold(image, |h, c| relu(c.forward(h)));
+    let h = e.convs.iter().enumerate().fold(image, |h, (i, c)| {
+        reference_activate(c.forward(h), e.norms.get(i))
+    });
     let h: Tensor<2> = h.flatten(1, 3);
     Tensor::cat(vec![e.z_mean.forward(h.clone()), z_log_var.forward(h)], 1)
 }
@@ -56,13 +67,20 @@ fn reference_decode(d: &ConvDecoder, z: Tensor<2>) -> Tensor<2> {
         g.padded_height / scale,
         g.padded_width / scale,
     ]);
-    let h = d.deconvs.iter().fold(h, |h, c| relu(c.forward(h)));
+    let h = d.deconvs.iter().enumerate().fold(h, |h, (i, c)| {
+        reference_activate(c.forward(h), d.norms.get(i))
+    });
     let top = (g.padded_height - g.height) / 2;
     let left = (g.padded_width - g.width) / 2;
     d.output
         .forward(h)
-        .slice([0..batch, 0..1, top..top + g.height, left..left + g.width])
-        .reshape([batch, g.height * g.width])
+        .slice([
+            0..batch,
+            0..g.image_channels,
+            top..top + g.height,
+            left..left + g.width,
+        ])
+        .reshape([batch, g.image_channels * g.height * g.width])
 }
 
 /// All parameter gradients of `module` for `loss`, flattened in visiting order.
@@ -83,6 +101,10 @@ struct GradCollector<'a> {
 
 impl burn::module::ModuleVisitor for GradCollector<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        // Batch norm's running statistics are state, not weights.
+        if !param.val().is_require_grad() {
+            return;
+        }
         let g = param
             .val()
             .grad(self.grads)
@@ -92,8 +114,18 @@ impl burn::module::ModuleVisitor for GradCollector<'_> {
 }
 
 fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_close_at(a, b, largest(b), what);
+}
+
+fn largest(b: &[f32]) -> f32 {
+    b.iter().fold(1e-3f32, |m, v| m.max(v.abs()))
+}
+
+/// |a - b| <= 1e-4 * scale everywhere. Gradients are compared at the scale of all the module's
+/// gradients: a bias before batch norm has a gradient of 0 up to rounding, and rounding is
+/// relative to the gradients it was computed from.
+fn assert_close_at(a: &[f32], b: &[f32], scale: f32, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}");
-    let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
         assert!(
             (x - y).abs() <= 1e-4 * scale,
@@ -105,14 +137,22 @@ fn assert_close(a: &[f32], b: &[f32], what: &str) {
 #[test]
 fn conv_layers_match_burns_convolutions_values_and_gradients() {
     let device = Device::flex().autodiff();
-    for (height, width) in [(28, 28), (30, 21)] {
+    let cases = [
+        (Arch::Conv, 28, 28, 1),
+        (Arch::Conv, 30, 21, 1),
+        (Arch::Conv, 30, 21, 3),
+        (Arch::Celeba, 24, 20, 3),
+    ];
+    for (arch, height, width, image_channels) in cases {
         let config = ModelConfig {
             height,
             width,
+            image_channels,
             latent_dim: 3,
             channels: vec![4, 6, 5],
-            ..ModelConfig::default_for(Arch::Conv)
+            ..ModelConfig::default_for(arch)
         };
+        let pixels = config.pixels();
         device.seed(7);
         let model = Vae::new(&config, &device);
         let (vae::model::Encoder::Conv(encoder), vae::model::Decoder::Conv(decoder)) =
@@ -120,8 +160,8 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
         else {
             unreachable!("a conv config builds conv modules")
         };
-        let what = format!("{height}x{width}");
-        let x = random(3, height * width, 1, &device);
+        let what = format!("{arch:?} {height}x{width}x{image_channels}");
+        let x = random(3, pixels, 1, &device);
         let z = random(3, 3, 2, &device);
 
         let (z_mean, z_log_var) = encoder.forward(x.clone());
@@ -131,23 +171,26 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
         let target = random(3, 6, 3, &device);
         let g_ours = gradients(encoder, (ours - target.clone()).square().sum());
         let g_theirs = gradients(encoder, (theirs - target).square().sum());
+        let scale = largest(&g_theirs.concat());
         for (i, (a, b)) in g_ours.iter().zip(&g_theirs).enumerate() {
-            assert_close(a, b, &format!("{what} encoder gradient {i}"));
+            assert_close_at(a, b, scale, &format!("{what} encoder gradient {i}"));
         }
 
         let ours = decoder.forward(z.clone());
         let theirs = reference_decode(decoder, z);
         assert_close(&values(ours.clone()), &values(theirs.clone()), &what);
-        let target = random(3, height * width, 4, &device);
+        let target = random(3, pixels, 4, &device);
         let g_ours = gradients(decoder, (ours - target.clone()).square().sum());
         let g_theirs = gradients(decoder, (theirs - target).square().sum());
+        let norms = if arch == Arch::Celeba { 3 } else { 0 };
         assert_eq!(
             g_ours.len(),
-            10,
-            "dense, 3 deconvs, output conv: weight and bias each"
+            10 + 2 * norms,
+            "dense, 3 deconvs, output conv: weight and bias each; gamma and beta per batch norm"
         );
+        let scale = largest(&g_theirs.concat());
         for (i, (a, b)) in g_ours.iter().zip(&g_theirs).enumerate() {
-            assert_close(a, b, &format!("{what} decoder gradient {i}"));
+            assert_close_at(a, b, scale, &format!("{what} decoder gradient {i}"));
         }
     }
 }

@@ -44,13 +44,23 @@ fn a_folder_is_labelled_by_sub_folder_split_by_seed_and_streamed() {
     .unwrap();
     assert_ne!(other.test.labels.len(), 0);
     assert_ne!(
-        (0..6).map(|i| other.test.file_name(i).unwrap().to_path_buf()).collect::<Vec<_>>(),
-        (0..6).map(|i| test.file_name(i).unwrap().to_path_buf()).collect::<Vec<_>>()
+        (0..6)
+            .map(|i| other.test.file_name(i).unwrap().to_path_buf())
+            .collect::<Vec<_>>(),
+        (0..6)
+            .map(|i| test.file_name(i).unwrap().to_path_buf())
+            .collect::<Vec<_>>()
     );
     // Labels follow the sub-folder, and a streamed image equals the decoded file.
     for i in 0..train.len() {
         let name = train.file_name(i).unwrap();
-        let class = name.components().next().unwrap().as_os_str().to_str().unwrap();
+        let class = name
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_str()
+            .unwrap();
         assert_eq!(train.class_names[train.labels[i] as usize], class);
     }
     let path = dir.path().join(train.file_name(3).unwrap());
@@ -81,7 +91,10 @@ fn images_are_centre_cropped_resized_and_channel_planar() {
     assert!(rgb[32..].iter().all(|&v| v == 0), "blue plane {rgb:?}");
     let grey = folder::decode_file(&path, 4, Color::Grey).unwrap();
     assert_eq!(grey.len(), 16);
-    assert!(grey.iter().all(|&v| (v as i32 - 150).abs() <= 2), "{grey:?}");
+    assert!(
+        grey.iter().all(|&v| (v as i32 - 150).abs() <= 2),
+        "{grey:?}"
+    );
 }
 
 #[test]
@@ -208,7 +221,10 @@ fn bad_cifar10_files_give_clear_errors() {
     let batch = dir.path().join("data_batch_3.bin");
     std::fs::write(&batch, &cifar_batch(2)[..5000]).unwrap();
     let e = vae::data::load_splits(&spec).unwrap_err().to_string();
-    assert!(e.contains("data_batch_3.bin") && e.contains("truncated"), "{e}");
+    assert!(
+        e.contains("data_batch_3.bin") && e.contains("truncated"),
+        "{e}"
+    );
     let mut bad = cifar_batch(2);
     bad[cifar::RECORD] = 12;
     std::fs::write(&batch, bad).unwrap();
@@ -225,7 +241,10 @@ fn attribute_tables_in_celeba_and_csv_form() {
                   000001.jpg -1  1 -1\n000002.jpg  1 -1  1\n000003.jpg -1  1  1\n";
     let t = attributes::parse(celeba).unwrap();
     assert_eq!(t.names, ["5_o_Clock_Shadow", "Smiling", "Male"]);
-    let files = [Path::new("img_align_celeba/000003.jpg"), Path::new("000002.jpg")];
+    let files = [
+        Path::new("img_align_celeba/000003.jpg"),
+        Path::new("000002.jpg"),
+    ];
     assert_eq!(t.flags_for("Smiling", files).unwrap(), [true, false]);
     assert_eq!(t.flags_for("Male", files).unwrap(), [true, true]);
     let csv = "file,big,left\nred/1.png,1,0\nred/2.png,false,yes\n";
@@ -250,5 +269,8 @@ fn attribute_tables_in_celeba_and_csv_form() {
         .flags_for("big", [Path::new("red/1.png"), Path::new("blue/9.png")])
         .unwrap_err()
         .to_string();
-    assert!(e.contains("1 of 2 images") && e.contains("blue/9.png"), "{e}");
+    assert!(
+        e.contains("1 of 2 images") && e.contains("blue/9.png"),
+        "{e}"
+    );
 }

@@ -47,16 +47,49 @@ fn a_colour_folder_trains_the_celeba_architecture_and_every_command_reads_it() {
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
 
-    let info = ok(&["data", "info", "--dataset", "folder", "--data", d, "--image-size", "32"]);
+    let info = ok(&[
+        "data",
+        "info",
+        "--dataset",
+        "folder",
+        "--data",
+        d,
+        "--image-size",
+        "32",
+    ]);
     assert!(info.contains("108 images of 32x32x3, 3 classes"), "{info}");
     let bench = ok(&[
-        "data", "bench", "--dataset", "folder", "--data", d, "--image-size", "32", "--passes", "2",
+        "data",
+        "bench",
+        "--dataset",
+        "folder",
+        "--data",
+        d,
+        "--image-size",
+        "32",
+        "--passes",
+        "2",
     ]);
     assert_eq!(bench.matches("108 images").count(), 2, "{bench}");
 
     ok(&[
-        "train", "--dataset", "folder", "--data", d, "--image-size", "32", "--arch", "celeba",
-        "--latent-dim", "16", "--epochs", "3", "--batch-size", "16", "--out", r,
+        "train",
+        "--dataset",
+        "folder",
+        "--data",
+        d,
+        "--image-size",
+        "32",
+        "--arch",
+        "celeba",
+        "--latent-dim",
+        "16",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--out",
+        r,
     ]);
     let config = vae::run::TrainConfig::from_file(&run.join("config.toml")).unwrap();
     assert_eq!(config.loss, Some(vae::model::loss::Reconstruction::Mse));
@@ -66,20 +99,48 @@ fn a_colour_folder_trains_the_celeba_architecture_and_every_command_reads_it() {
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let losses: Vec<f64> = metrics
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["test_total"].as_f64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["test_total"]
+                .as_f64()
+                .unwrap()
+        })
         .collect();
     assert!(losses[2] < losses[0], "test loss should fall: {losses:?}");
     // Pictures are in colour.
     let samples = image::open(run.join("samples.png")).unwrap().to_rgb8();
     assert!(samples.pixels().any(|p| p[0] != p[1] || p[1] != p[2]));
 
+    // The explorer serves a colour run; uploads, read as grey, are refused with a reason.
+    let load = ok(&[
+        "loadtest",
+        r,
+        "--requests",
+        "40",
+        "--clients",
+        "2",
+        "--json",
+    ]);
+    let load: serde_json::Value = serde_json::from_str(&load).unwrap();
+    assert_eq!(load["errors"], 0);
+
     // Attributes from the CSV: the default picks images without the attribute.
     let table = data.join("attributes.csv");
     let out = ok(&[
-        "arithmetic", r, "--attr", "big", "--attributes", table.to_str().unwrap(), "--rows", "3",
-        "--strengths", "-1,0,1,2",
+        "arithmetic",
+        r,
+        "--attr",
+        "big",
+        "--attributes",
+        table.to_str().unwrap(),
+        "--rows",
+        "3",
+        "--strengths",
+        "-1,0,1,2",
     ]);
-    assert!(out.contains("attribute big:") && out.contains("with it"), "{out}");
+    assert!(
+        out.contains("attribute big:") && out.contains("with it"),
+        "{out}"
+    );
     let (w, h) = png_size(&run.join("arithmetic-big.png"));
     let cell = 32 * 3 + 2;
     assert_eq!((w, h), (5 * cell as u32 + 2, 3 * cell as u32 + 2));
@@ -87,29 +148,63 @@ fn a_colour_folder_trains_the_celeba_architecture_and_every_command_reads_it() {
     ok(&["arithmetic", r, "--attr", "red", "--images", "0,1"]);
     assert!(run.join("arithmetic-red.png").is_file());
     assert_fails_with(
-        &["arithmetic", r, "--attr", "tall", "--attributes", table.to_str().unwrap()],
+        &[
+            "arithmetic",
+            r,
+            "--attr",
+            "tall",
+            "--attributes",
+            table.to_str().unwrap(),
+        ],
         "no attribute \"tall\"",
     );
     assert_fails_with(&["arithmetic", r, "--attr", "purple"], "blue, green, red");
-    assert_fails_with(&["arithmetic", r, "--attr", "red", "--images", "999"], "out of range");
+    assert_fails_with(
+        &["arithmetic", r, "--attr", "red", "--images", "999"],
+        "out of range",
+    );
     let partial = dir.path().join("partial.csv");
     std::fs::write(&partial, "file,big\nred/0000.png,1\n").unwrap();
     assert_fails_with(
-        &["arithmetic", r, "--attr", "big", "--attributes", partial.to_str().unwrap()],
+        &[
+            "arithmetic",
+            r,
+            "--attr",
+            "big",
+            "--attributes",
+            partial.to_str().unwrap(),
+        ],
         "have no row in the attribute table",
     );
 
     // Morphing between a test image and a file.
     let file = data.join("blue/0001.jpg");
-    ok(&["morph", r, "--from", "0", "--to", file.to_str().unwrap(), "--steps", "5"]);
+    ok(&[
+        "morph",
+        r,
+        "--from",
+        "0",
+        "--to",
+        file.to_str().unwrap(),
+        "--steps",
+        "5",
+    ]);
     assert_eq!(png_size(&run.join("morph.png")).0, 7 * (32 * 3 + 2) + 2);
-    assert_fails_with(&["morph", r, "--from", "0", "--to", "/no/such.png"], "cannot open");
+    assert_fails_with(
+        &["morph", r, "--from", "0", "--to", "/no/such.png"],
+        "cannot open",
+    );
 
     // Export and import: the imported run decodes the same pictures.
     let st = dir.path().join("model.safetensors");
     ok(&["export", r, "--out", st.to_str().unwrap()]);
     let copy = dir.path().join("copy");
-    ok(&["import", st.to_str().unwrap(), "--out", copy.to_str().unwrap()]);
+    ok(&[
+        "import",
+        st.to_str().unwrap(),
+        "--out",
+        copy.to_str().unwrap(),
+    ]);
     ok(&["sample", r, "--n", "8", "--seed", "3"]);
     ok(&["sample", copy.to_str().unwrap(), "--n", "8", "--seed", "3"]);
     assert_eq!(
@@ -117,18 +212,34 @@ fn a_colour_folder_trains_the_celeba_architecture_and_every_command_reads_it() {
         std::fs::read(copy.join("samples.png")).unwrap()
     );
     assert_fails_with(
-        &["import", st.to_str().unwrap(), "--out", copy.to_str().unwrap()],
+        &[
+            "import",
+            st.to_str().unwrap(),
+            "--out",
+            copy.to_str().unwrap(),
+        ],
         "already holds a run",
     );
 
     // Errors about the data.
     assert_fails_with(&["train", "--dataset", "folder"], "needs --data DIR");
     assert_fails_with(
-        &["train", "--dataset", "folder", "--data", d, "--image-size", "1"],
+        &[
+            "train",
+            "--dataset",
+            "folder",
+            "--data",
+            d,
+            "--image-size",
+            "1",
+        ],
         "--image-size must be 4 to 1024",
     );
     assert_fails_with(&["data", "fetch", "cifar10"], "cifar-10-binary.tar.gz");
-    assert_fails_with(&["data", "info", "--dataset", "cifar10", "--data", d], "test_batch.bin");
+    assert_fails_with(
+        &["data", "info", "--dataset", "cifar10", "--data", d],
+        "test_batch.bin",
+    );
 }
 
 #[test]
@@ -138,7 +249,12 @@ fn pytorch_examples_weights_import_into_a_run() {
     let run = dir.path().join("imported");
     let pt = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pytorch-vae/vae.pt");
     ok(&[
-        "import", pt.to_str().unwrap(), "--pytorch", "--out", run.to_str().unwrap(), "--data",
+        "import",
+        pt.to_str().unwrap(),
+        "--pytorch",
+        "--out",
+        run.to_str().unwrap(),
+        "--data",
         data.to_str().unwrap(),
     ]);
     let eval = ok(&["eval", run.to_str().unwrap(), "--iw-samples", "0", "--json"]);
@@ -154,7 +270,13 @@ fn pytorch_examples_weights_import_into_a_run() {
     let junk = dir.path().join("junk.pt");
     std::fs::write(&junk, b"junk").unwrap();
     assert_fails_with(
-        &["import", junk.to_str().unwrap(), "--pytorch", "--out", dir.path().join("x").to_str().unwrap()],
+        &[
+            "import",
+            junk.to_str().unwrap(),
+            "--pytorch",
+            "--out",
+            dir.path().join("x").to_str().unwrap(),
+        ],
         "not a readable PyTorch state dict",
     );
 }
@@ -179,7 +301,10 @@ fn fashion_mnist_classes_work_as_attributes() {
     assert_eq!((v.with, v.without), (1000, 9000));
     // Moving shirts along the Coat vector and re-encoding the decoded pictures lands nearer the
     // coats' mean than the shirts started: the decoder drew something more coat-like.
-    let shirts: Vec<usize> = (0..test.len()).filter(|&i| test.labels[i] == 6).take(50).collect();
+    let shirts: Vec<usize> = (0..test.len())
+        .filter(|&i| test.labels[i] == 6)
+        .take(50)
+        .collect();
     let coat_mean: Vec<f32> = {
         let mut m = vec![0f32; latent];
         for i in (0..test.len()).filter(|&i| coat[i]) {
@@ -189,23 +314,102 @@ fn fashion_mnist_classes_work_as_attributes() {
         }
         m
     };
-    let dist = |a: &[f32]| a.iter().zip(&coat_mean).map(|(x, y)| (x - y).powi(2)).sum::<f32>();
+    let dist = |a: &[f32]| {
+        a.iter()
+            .zip(&coat_mean)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f32>()
+    };
     let mut moved = Vec::new();
     for &i in &shirts {
-        moved.extend(z[i * latent..(i + 1) * latent].iter().zip(&v.vector).map(|(a, b)| a + b));
+        moved.extend(
+            z[i * latent..(i + 1) * latent]
+                .iter()
+                .zip(&v.vector)
+                .map(|(a, b)| a + b),
+        );
     }
     let images = vae::viz::decode_to_images(&run, moved, shirts.len()).unwrap();
-    let (back, _) = vae::viz::encode_images(
-        &run.model,
-        images,
-        shirts.len(),
-        test.pixels(),
-        &run.device,
-    )
-    .unwrap();
-    let before: f32 = shirts.iter().map(|&i| dist(&z[i * latent..(i + 1) * latent])).sum();
+    let (back, _) =
+        vae::viz::encode_images(&run.model, images, shirts.len(), test.pixels(), &run.device)
+            .unwrap();
+    let before: f32 = shirts
+        .iter()
+        .map(|&i| dist(&z[i * latent..(i + 1) * latent]))
+        .sum();
     let after: f32 = back.chunks(latent).map(dist).sum();
     assert!(after < 0.7 * before, "before {before}, after {after}");
-    let e = attribute_flags(&test, "Cardigan", None).unwrap_err().to_string();
+    let e = attribute_flags(&test, "Cardigan", None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("T-shirt/top, Trouser"), "{e}");
+}
+
+#[test]
+fn the_explorer_draws_colour_runs_in_colour_and_refuses_grey_uploads_for_them() {
+    use std::net::Ipv4Addr;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("pictures");
+    common::image_folder(&data, 10);
+    // An untrained colour model is enough to check what the server sends.
+    let config = vae::run::TrainConfig {
+        dataset: vae::data::DatasetKind::Folder,
+        data: Some(data.clone()),
+        image_size: 16,
+        arch: vae::model::Arch::Celeba,
+        latent_dim: Some(4),
+        ..Default::default()
+    };
+    let model_config = config.model_config(16, 16, 3);
+    let device = vae::device::parse_device("cpu").unwrap();
+    let imported = vae::interop::Imported {
+        model: vae::model::Vae::new(&model_config, &device),
+        model_config,
+        train_config: None,
+    };
+    let run = dir.path().join("colour");
+    vae::interop::write_run(&run, &imported, &config).unwrap();
+    let state = vae::serve::load(&vae::serve::ServeOptions {
+        runs: vec![run],
+        host: Ipv4Addr::LOCALHOST.into(),
+        port: 0,
+        device: None,
+        map_limit: 100,
+    })
+    .unwrap();
+    let server = vae::serve::Server::start(state, (Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = |p: &str| format!("http://{}/api/runs/colour{p}", server.addr());
+    let mut r = agent
+        .post(&url("/decode"))
+        .header("content-type", "application/json")
+        .send(r#"{"z": [[0, 0, 0, 0]]}"#)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: serde_json::Value =
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    let url0 = body["images"][0].as_str().unwrap();
+    let png = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        url0.trim_start_matches("data:image/png;base64,"),
+    )
+    .unwrap();
+    let img = image::load_from_memory(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (16, 16));
+    assert_eq!(img.color(), image::ColorType::Rgb8);
+    let upload = std::fs::read(data.join("red/0000.png")).unwrap();
+    let mut r = agent
+        .post(&url("/encode"))
+        .header("content-type", "image/png")
+        .send(&upload[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert!(
+        r.body_mut().read_to_string().unwrap().contains("colour"),
+        "a reason is given"
+    );
+    server.stop();
 }

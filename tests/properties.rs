@@ -84,6 +84,28 @@ proptest! {
         prop_assert_eq!(out.logits.dims(), [batch, pixels]);
     }
 
+    /// Any bytes are a CIFAR-10 batch or a one-line error, never a panic; a batch keeps every
+    /// record.
+    #[test]
+    fn cifar10_batches_parse_or_fail_cleanly(bytes in proptest::collection::vec(any::<u8>(), 0..8000)) {
+        match vae::data::cifar::parse(&bytes) {
+            Ok((labels, images)) => {
+                prop_assert_eq!(labels.len() * vae::data::cifar::RECORD, bytes.len());
+                prop_assert_eq!(images.len(), labels.len() * 3072);
+            }
+            Err(e) => prop_assert!(!e.contains('\n')),
+        }
+    }
+
+    /// Any text is an attribute table or a one-line error, never a panic.
+    #[test]
+    fn attribute_tables_parse_or_fail_cleanly(text in "[0-9a-z,. \n-]{0,200}") {
+        match vae::data::attributes::parse(&text) {
+            Ok(table) => prop_assert!(table.rows.values().all(|r| r.len() == table.names.len())),
+            Err(e) => prop_assert!(!e.contains('\n'), "{}", e),
+        }
+    }
+
     #[test]
     fn idx_encoding_round_trips(dims in proptest::collection::vec(0usize..6, 1..4), fill in any::<u8>()) {
         let n: usize = dims.iter().product();
