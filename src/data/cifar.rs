@@ -59,7 +59,7 @@ pub fn locate(data: Option<&Path>) -> Result<PathBuf> {
 
 /// Parses the records of one batch file into labels and channel-planar bytes.
 pub fn parse(bytes: &[u8]) -> std::result::Result<(Vec<u8>, Vec<u8>), String> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(format!(
             "{} bytes is not a whole number of {RECORD}-byte CIFAR-10 records (truncated or not a CIFAR-10 binary batch)",
             bytes.len()
