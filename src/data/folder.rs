@@ -300,12 +300,10 @@ pub fn split(
     let train = make(train_files);
     let mut test = make(order);
     // The test split is held, and decoded here so that a bad file in it is reported at once.
-    let test_images = {
-        let f = test.files.take().expect("made with files");
-        let images = f.load(&f.files)?;
-        test.files = Some(f);
-        images
+    let images = {
+        let f = test.files.as_ref().expect("made with files");
+        f.load(&f.files)?
     };
-    test.images = test_images;
+    test.images = images;
     Ok((train, test))
 }
