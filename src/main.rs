@@ -97,10 +97,11 @@ enum Command {
     Sweep(Box<SweepArgs>),
     /// (Re)draw every picture of a run and its report.html.
     Report { run: PathBuf },
-    /// Add or remove an attribute: rows of test images decoded at z_mean + s * (attribute
-    /// vector) for each strength s. The vector is the mean z_mean of the test images with the
-    /// attribute minus the mean of those without; attributes are class names, or the columns
-    /// of --attributes for a folder data set.
+    /// Add or remove an attribute: test images decoded at z_mean + s * (attribute vector).
+    ///
+    /// The vector is the mean z_mean of the test images with the attribute minus the mean of
+    /// those without; attributes are class names, or the columns of --attributes for a folder
+    /// data set. One row per image: the image, then one column per strength.
     Arithmetic {
         run: PathBuf,
         /// Attribute (a column of --attributes, or a class name such as Coat).
