@@ -94,6 +94,20 @@ fn mismatch(result: &ApplyResult) -> Option<String> {
     (!parts.is_empty()).then(|| parts.join("; "))
 }
 
+/// Loads the tensors of `store` into `model`; every tensor must find its place and every
+/// weight a tensor, else one line naming the misfits (`what` says what the file should be).
+fn load_all<S: ModuleStore>(model: &mut Vae, store: &mut S, path: &Path, what: &str) -> Result<()>
+where
+    S::Error: std::fmt::Display,
+{
+    let result = without_panics(|| model.load_from(store).map_err(|e| e.to_string()))
+        .map_err(|e| Error::file(path, format!("cannot load the tensors ({e})")))?;
+    match mismatch(&result) {
+        Some(m) => Err(Error::file(path, format!("{what}: {m}"))),
+        None => Ok(()),
+    }
+}
+
 /// Reads a safetensors file written by [`export_safetensors`] (or by PyTorch with the same
 /// names and a [`MODEL_KEY`] entry).
 pub fn import_safetensors(path: &Path, device: &Device) -> Result<Imported> {
@@ -129,14 +143,12 @@ pub fn import_safetensors(path: &Path, device: &Device) -> Result<Imported> {
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .skip_enum_variants(true)
         .with_from_adapter(PyTorchToBurnAdapter);
-    let result = without_panics(|| model.load_from(&mut store).map_err(|e| e.to_string()))
-        .map_err(|e| Error::file(path, format!("cannot load the tensors ({e})")))?;
-    if let Some(m) = mismatch(&result) {
-        return Err(Error::file(
-            path,
-            format!("tensors do not fit the model in its metadata: {m}"),
-        ));
-    }
+    load_all(
+        &mut model,
+        &mut store,
+        path,
+        "tensors do not fit the model in its metadata",
+    )?;
     Ok(Imported {
         model_config,
         train_config,
@@ -222,14 +234,12 @@ pub fn import_pytorch_examples(path: &Path, device: &Device) -> Result<Imported>
     };
     model_config.validate()?;
     let mut model = Vae::new(&model_config, device);
-    let result = without_panics(|| model.load_from(&mut store).map_err(|e| e.to_string()))
-        .map_err(|e| Error::file(path, format!("cannot load the tensors ({e})")))?;
-    if let Some(m) = mismatch(&result) {
-        return Err(Error::file(
-            path,
-            format!("does not match the pytorch/examples VAE: {m}"),
-        ));
-    }
+    load_all(
+        &mut model,
+        &mut store,
+        path,
+        "does not match the pytorch/examples VAE",
+    )?;
     Ok(Imported {
         model_config,
         train_config: None,

@@ -121,10 +121,7 @@ impl TrainConfig {
         self.latent_dim
             .get_or_insert(self.arch.default_latent_dim());
         self.channels.get_or_insert(self.arch.default_channels());
-        self.loss.get_or_insert(match self.arch {
-            Arch::Celeba => Reconstruction::Mse,
-            _ => Reconstruction::Bce,
-        });
+        self.loss.get_or_insert(self.arch.default_loss());
         self.lr.get_or_insert(if conv { 5e-4 } else { 1e-3 });
         self.batch_size.get_or_insert(if conv { 100 } else { 128 });
         self
@@ -132,7 +129,7 @@ impl TrainConfig {
 
     /// The reconstruction loss (resolved: bce, or mse for celeba).
     pub fn loss(&self) -> Reconstruction {
-        self.clone().resolved().loss.unwrap_or(Reconstruction::Bce)
+        self.loss.unwrap_or(self.arch.default_loss())
     }
 
     /// Where the data comes from and how it is prepared.

@@ -39,6 +39,15 @@ impl Arch {
         }
     }
 
+    /// The reconstruction loss used when none is given: squared error for the photographs
+    /// of the CelebA family, Bernoulli otherwise.
+    pub fn default_loss(self) -> super::loss::Reconstruction {
+        match self {
+            Arch::Celeba => super::loss::Reconstruction::Mse,
+            _ => super::loss::Reconstruction::Bce,
+        }
+    }
+
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
