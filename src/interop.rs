@@ -21,17 +21,25 @@ pub const MODEL_KEY: &str = "vae.model";
 /// Metadata key holding the run's training settings as TOML.
 pub const TRAIN_KEY: &str = "vae.train";
 
-/// The model's tensors by their exported names, with their shapes as stored (PyTorch layout).
-pub fn tensor_names(model: &Vae) -> Result<Vec<(String, Vec<usize>)>> {
+/// The safetensors bytes of `model` with PyTorch's names and layouts and `metadata`.
+fn safetensors_bytes(model: &Vae, metadata: Vec<(&str, String)>) -> Result<Vec<u8>> {
     let mut store = SafetensorsStore::from_bytes(None)
         .skip_enum_variants(true)
         .with_to_adapter(BurnToPyTorchAdapter);
+    for (key, value) in metadata {
+        store = store.metadata(key, value);
+    }
     model
         .save_into(&mut store)
         .map_err(|e| Error::Config(format!("cannot collect the model's tensors: {e}")))?;
-    let bytes = store
+    store
         .get_bytes()
-        .map_err(|e| Error::Config(format!("cannot serialise the model: {e}")))?;
+        .map_err(|e| Error::Config(format!("cannot serialise the model: {e}")))
+}
+
+/// The model's tensors by their exported names, with their shapes as stored (PyTorch layout).
+pub fn tensor_names(model: &Vae) -> Result<Vec<(String, Vec<usize>)>> {
+    let bytes = safetensors_bytes(model, Vec::new())?;
     let tensors = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| Error::Config(format!("cannot read back the model's tensors: {e}")))?;
     let mut names: Vec<(String, Vec<usize>)> = tensors
@@ -52,20 +60,11 @@ pub fn export_safetensors(
     path: &Path,
 ) -> Result<()> {
     let model_json = serde_json::to_string(model_config).expect("a ModelConfig serialises");
-    let mut store = SafetensorsStore::from_bytes(None)
-        .skip_enum_variants(true)
-        .with_to_adapter(BurnToPyTorchAdapter)
-        .metadata(MODEL_KEY, model_json);
+    let mut metadata = vec![(MODEL_KEY, model_json)];
     if let Some(c) = train_config {
-        store = store.metadata(TRAIN_KEY, c.to_toml());
+        metadata.push((TRAIN_KEY, c.to_toml()));
     }
-    model
-        .save_into(&mut store)
-        .map_err(|e| Error::Config(format!("cannot collect the model's tensors: {e}")))?;
-    let bytes = store
-        .get_bytes()
-        .map_err(|e| Error::Config(format!("cannot serialise the model: {e}")))?;
-    crate::fsutil::write_atomic(path, &bytes)
+    crate::fsutil::write_atomic(path, &safetensors_bytes(model, metadata)?)
 }
 
 /// A model read from a file, with what the file says about it.
