@@ -1,4 +1,4 @@
-"""Makes tests/fixtures/pytorch-vae: the pytorch/examples MLP VAE trained briefly on
+"""Makes crates/vae/tests/fixtures/pytorch-vae: the pytorch/examples MLP VAE trained briefly on
 Fashion-MNIST, its state dict, and the test loss PyTorch computes for it.
 
 The model and loss_function are those of pytorch/examples vae/main.py, unchanged. The one
@@ -6,7 +6,7 @@ difference from the example's test loop: z = mu instead of a random sample, so t
 deterministic and `vae import-pytorch` can be checked against it to 1e-3 nats per image.
 
 Usage: python3 scripts/pytorch_vae_fixture.py [--data /usr/share/datasets/fashion-mnist]
-       [--out tests/fixtures/pytorch-vae] [--epochs 1]
+       [--out crates/vae/tests/fixtures/pytorch-vae] [--epochs 1]
 """
 
 import argparse
@@ -66,7 +66,7 @@ def read_idx(path):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--out", default="tests/fixtures/pytorch-vae")
+    p.add_argument("--out", default="crates/vae/tests/fixtures/pytorch-vae")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()

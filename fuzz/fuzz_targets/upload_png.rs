@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vae::serve::upload::{Invert, prepare_png};
+use vae_serve::upload::{Invert, prepare_png};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(prepared) = prepare_png(data, 28, 28, Invert::Auto) {

@@ -1,0 +1,57 @@
+//! `vae bench`: training throughput, memory and decode latency of the benchmark models.
+
+use crate::flags::choice;
+use std::path::PathBuf;
+use vae::bench::{BenchModel, BenchOptions, bench};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// mlp (M, default) or conv (C).
+    #[arg(long, value_parser = choice::<BenchModel>, default_value = "mlp")]
+    model: BenchModel,
+    /// Timed epochs (the median is reported).
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Untimed optimiser steps first.
+    #[arg(long, default_value_t = 20)]
+    warmup_steps: usize,
+    /// Train on the first N training images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// CPU threads (default: all cores; also RAYON_NUM_THREADS).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    data: Option<PathBuf>,
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> vae::Result<()> {
+    if let Some(n) = args.threads {
+        vae::device::set_cpu_threads(n)?;
+    }
+    let report = bench(&BenchOptions {
+        model: args.model,
+        epochs: args.epochs,
+        warmup_steps: args.warmup_steps,
+        limit: args.limit,
+        data: args.data,
+        device: args.device,
+        seed: args.seed,
+    })?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serialises")
+        );
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

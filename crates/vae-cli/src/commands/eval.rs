@@ -1,0 +1,45 @@
+//! `vae eval`: measure a trained run on its test set.
+
+use crate::flags::MetricFlags;
+use std::path::PathBuf;
+use vae::Run;
+use vae::eval::{EvalOptions, evaluate_run};
+
+#[derive(clap::Args)]
+pub struct Args {
+    run: PathBuf,
+    /// Importance samples per image for the NLL bound (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    iw_samples: usize,
+    /// Evaluate the first N test images only.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    device: Option<String>,
+    #[command(flatten)]
+    metrics: MetricFlags,
+}
+
+pub fn run(args: Args) -> vae::Result<()> {
+    let run = Run::load(&args.run, args.device.as_deref())?;
+    let report = evaluate_run(
+        &run,
+        EvalOptions {
+            iw_samples: args.iw_samples,
+            limit: args.limit,
+            metrics: args.metrics.options(),
+        },
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serialises")
+        );
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! `vae loadtest`: serve a run on loopback and decode from many clients at once.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use vae::Error;
+use vae_serve::loadtest::{LoadTestOptions, load_test};
+use vae_serve::{ServeOptions, Server, load};
+
+#[derive(clap::Args)]
+pub struct Args {
+    run: PathBuf,
+    #[arg(long, default_value_t = 10_000)]
+    requests: usize,
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn run(args: Args) -> vae::Result<()> {
+    let state = load(&ServeOptions {
+        runs: vec![args.run],
+        host: Ipv4Addr::LOCALHOST.into(),
+        port: 0,
+        device: args.device,
+        map_limit: 0,
+    })?;
+    let (name, latent_dim) = {
+        let info = &state.explorers[0].info;
+        (info.name.clone(), info.latent_dim)
+    };
+    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into())?;
+    let report = load_test(
+        server.addr(),
+        &name,
+        latent_dim,
+        LoadTestOptions {
+            requests: args.requests,
+            clients: args.clients,
+        },
+    )?;
+    server.stop();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serialises")
+        );
+    } else {
+        print!("{report}");
+    }
+    if report.errors > 0 {
+        return Err(Error::Config(format!(
+            "{} of {} requests failed; first: {}",
+            report.errors,
+            report.requests,
+            report.first_error.unwrap_or_default()
+        )));
+    }
+    Ok(())
+}

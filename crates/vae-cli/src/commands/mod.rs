@@ -1,0 +1,27 @@
+//! One module per `vae` command: its flags (`Args`) and `run`, which calls the libraries and
+//! prints what they return.
+
+pub mod arithmetic;
+pub mod bench;
+pub mod data;
+pub mod decode;
+pub mod encode;
+pub mod eval;
+pub mod export;
+pub mod import;
+pub mod interpolate;
+pub mod loadtest;
+pub mod morph;
+pub mod reconstruct;
+pub mod report;
+pub mod sample;
+pub mod serve;
+pub mod sweep;
+pub mod train;
+
+use std::path::Path;
+
+/// The line each written file gets.
+pub fn say(path: &Path) {
+    println!("wrote {}", path.display());
+}

@@ -1,0 +1,41 @@
+//! `vae serve`: the latent-space explorer.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use vae_serve::{ServeOptions, load, serve};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run folders; the page switches between them.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Address to listen on; 127.0.0.1 keeps the explorer on this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+    /// Test images encoded for the map.
+    #[arg(long, default_value_t = 10_000)]
+    map_limit: usize,
+    #[arg(long)]
+    device: Option<String>,
+}
+
+pub fn run(args: Args) -> vae::Result<()> {
+    let state = load(&ServeOptions {
+        runs: args.runs,
+        host: args.host,
+        port: args.port,
+        device: args.device,
+        map_limit: args.map_limit,
+    })?;
+    serve(state, SocketAddr::new(args.host, args.port), |addr| {
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: listening on {addr}: anyone who can reach this machine can use the explorer"
+            );
+        }
+        println!("vae explorer on http://{addr}/ (Ctrl-C stops it)");
+    })
+}

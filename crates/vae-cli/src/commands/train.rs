@@ -1,0 +1,54 @@
+//! `vae train`: fit a model into a run folder, then draw its pictures and report.
+
+use super::say;
+use crate::flags::TrainFlags;
+use crate::progress::Terminal;
+use std::path::PathBuf;
+use vae::Run;
+use vae::train::{TrainOptions, train_with};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Run folder (default: runs/<dataset>-<arch>-<vae|ae>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    resume: bool,
+    /// Skip the pictures and report after training.
+    #[arg(long)]
+    no_pictures: bool,
+    #[command(flatten)]
+    settings: TrainFlags,
+}
+
+pub fn run(args: Args) -> vae::Result<()> {
+    let flags = args.settings.config(None)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(flags.run_name()));
+    let config = if args.resume {
+        args.settings.config(Some(&out))?
+    } else {
+        flags
+    };
+    let options = TrainOptions {
+        resume: args.resume,
+    };
+    let summary = train_with(&config, &out, options, &mut Terminal::default())?;
+    if let Some(last) = summary.epochs.last() {
+        println!(
+            "trained {} epochs into {}: test loss {:.2} per image",
+            last.epoch,
+            out.display(),
+            last.test.total
+        );
+    }
+    if !args.no_pictures {
+        for path in vae_viz::write_all(&Run::load(&out, None)?)? {
+            say(&path);
+        }
+    }
+    Ok(())
+}

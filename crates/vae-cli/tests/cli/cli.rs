@@ -1,0 +1,439 @@
+//! The `vae` binary: every command on a tiny real run, and one-line errors for bad input.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn vae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vae"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A failing command prints exactly one `error:` line and no panic.
+fn assert_fails_with(args: &[&str], expected: &str) {
+    let out = vae(args);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(err.contains(expected), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_eq!(
+        err.trim_end().lines().count(),
+        1,
+        "{args:?}: one line expected: {err}"
+    );
+}
+
+#[test]
+fn impossible_settings_are_refused_with_the_fix() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out = out.path().join("run");
+    let out = out.to_str().unwrap();
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--beta", "-1"],
+        "beta must be a finite number >= 0",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--latent-dim", "0"],
+        "latent dimension must be at least 1",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--lr", "0"],
+        "learning rate must be > 0",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--device", "tpu"],
+        "unknown device 'tpu'",
+    );
+    assert_fails_with(
+        &["train", "--data", data, "--out", out, "--device", "cuda"],
+        "rebuild with `cargo build --release --features cuda`",
+    );
+    assert_fails_with(
+        &["train", "--data", "/nonexistent", "--out", out],
+        "--data points at /nonexistent",
+    );
+    assert_fails_with(
+        &["train", "--out", out, "--resume", "--data", data],
+        "nothing to resume",
+    );
+    assert!(!Path::new(out).join("checkpoint.bin").exists());
+}
+
+#[test]
+fn commands_on_a_missing_run_folder_say_so() {
+    for cmd in [
+        "eval",
+        "sample",
+        "reconstruct",
+        "interpolate",
+        "encode",
+        "report",
+    ] {
+        assert_fails_with(
+            &[cmd, "/nonexistent/run"],
+            "run folder /nonexistent/run does not exist",
+        );
+    }
+}
+
+#[test]
+fn a_bad_config_file_names_the_file_and_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(&config, "epochs = 3\nlatent_dims = 4\n").unwrap();
+    let out = dir.path().join("run");
+    assert_fails_with(
+        &[
+            "train",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "unknown field `latent_dims`",
+    );
+}
+
+#[test]
+fn every_command_works_on_a_trained_run() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        "arch = \"mlp\"\nlatent_dim = 2\nepochs = 2\nlimit = 600\nbinarize = \"dynamic\"\n",
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let out = vae(&[
+        "train",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        r,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for file in [
+        "config.toml",
+        "model.bpk",
+        "checkpoint.bin",
+        "metrics.jsonl",
+        "samples.png",
+        "reconstructions.png",
+        "interpolate_linear.png",
+        "interpolate_slerp.png",
+        "latent_scatter.png",
+        "manifold.png",
+        "loss_curves.png",
+        "report.html",
+    ] {
+        assert!(run.join(file).is_file(), "missing {file}");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 2);
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        saved.contains("binarize = \"dynamic\"") && saved.contains("latent_dim = 2"),
+        "{saved}"
+    );
+
+    let out = vae(&["eval", r, "--json", "--iw-samples", "20", "--limit", "50"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "elbo",
+        "recon",
+        "kl",
+        "nll_iw",
+        "iw_samples",
+        "active_units",
+        "kl_per_dim",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {json}");
+    }
+    let (elbo, nll) = (
+        json["elbo"].as_f64().unwrap(),
+        json["nll_iw"].as_f64().unwrap(),
+    );
+    // The importance-weighted bound is tighter than the ELBO: -ELBO >= NLL estimate (up to noise).
+    assert!(nll <= -elbo + 1.0, "nll {nll} vs elbo {elbo}");
+    assert_eq!(json["kl_per_dim"].as_array().unwrap().len(), 2);
+
+    let out = vae(&["encode", r, "--limit", "30"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(run.join("latents.csv")).unwrap();
+    assert!(csv.starts_with("index,label,z_mean_0,z_mean_1,z_log_var_0,z_log_var_1\n"));
+    assert_eq!(csv.lines().count(), 31);
+
+    let out = vae(&["decode", r, run.join("latents.csv").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let decoded = image::open(run.join("decoded.png")).unwrap();
+    assert!(decoded.width() > 28 * 10 && decoded.height() > 28 * 3);
+
+    let zs = dir.path().join("z.csv");
+    std::fs::write(&zs, "0,0\n1.5,-2\n").unwrap();
+    assert!(vae(&["decode", r, zs.to_str().unwrap()]).status.success());
+    std::fs::write(&zs, "0,0,1\n").unwrap();
+    assert_fails_with(
+        &["decode", r, zs.to_str().unwrap()],
+        "3 values, but the model's latent dimension is 2",
+    );
+    std::fs::write(&zs, "0,nan\n").unwrap();
+    assert_fails_with(&["decode", r, zs.to_str().unwrap()], "z must be finite");
+
+    for args in [
+        vec!["sample", r, "--n", "16"],
+        vec!["reconstruct", r],
+        vec!["interpolate", r, "--steps", "6"],
+        vec!["report", r],
+    ] {
+        let out = vae(&args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    assert_fails_with(&["sample", r, "--n", "0"], "--n must be at least 1");
+    assert!(
+        std::fs::read_to_string(run.join("report.html"))
+            .unwrap()
+            .contains("NLL (IWAE, K=20)")
+    );
+
+    // The explorer: a short load test passes; a taken port or no requests are refused.
+    let out = vae(&[
+        "loadtest",
+        r,
+        "--requests",
+        "300",
+        "--clients",
+        "3",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["requests"], 300);
+    assert_fails_with(
+        &["loadtest", r, "--requests", "0"],
+        "--requests and --clients",
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    assert_fails_with(
+        &["serve", r, "--port", &port],
+        "cannot listen on 127.0.0.1:",
+    );
+    assert_fails_with(&["serve", "/nonexistent/run"], "does not exist");
+
+    std::fs::write(run.join("model.bpk"), b"garbage").unwrap();
+    assert_fails_with(&["sample", r], "cannot load weights");
+    assert_fails_with(&["serve", r], "cannot load weights");
+}
+
+#[test]
+fn impossible_bench_settings_get_one_line_errors() {
+    assert_fails_with(&["bench", "--epochs", "0"], "--epochs must be at least 1");
+    assert_fails_with(&["bench", "--threads", "0"], "--threads must be at least 1");
+    assert_fails_with(&["bench", "--limit", "0"], "--limit must be at least 1");
+    assert_fails_with(&["bench", "--device", "tpu"], "unknown device");
+}
+
+#[test]
+fn a_beta_sweep_on_shapes_trains_evaluates_and_reports_every_beta() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let o = out.to_str().unwrap();
+    let args = [
+        "sweep",
+        "--betas",
+        "1,4",
+        "--out",
+        o,
+        "--dataset",
+        "shapes",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--hidden",
+        "32",
+        "--latent-dim",
+        "3",
+        "--iw-samples",
+        "0",
+        "--mig-points",
+        "500",
+        "--metric-train-points",
+        "40",
+        "--metric-eval-points",
+        "40",
+    ];
+    let first = vae(&args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let table = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert!(
+        table.contains("MIG") && table.contains("FactorVAE"),
+        "{table}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let entries = report["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    for (entry, beta) in entries.iter().zip([1.0, 4.0]) {
+        assert_eq!(entry["beta"], beta);
+        let d = &entry["eval"]["disentanglement"];
+        assert_eq!(d["factors"].as_array().unwrap().len(), 5, "{d}");
+        for metric in [
+            &d["mig"]["score"],
+            &d["beta_vae"]["eval"],
+            &d["factor_vae"]["eval"],
+        ] {
+            assert!((0.0..=1.0).contains(&metric.as_f64().unwrap()), "{d}");
+        }
+        let run = out.join(entry["run"].as_str().unwrap());
+        for file in [
+            "model.bpk",
+            "eval.json",
+            "samples.png",
+            "traversals.png",
+            "report.html",
+        ] {
+            assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
+        }
+    }
+    // Traversals: one row per latent dimension (3), 11 steps from -3 to 3, 64x64 cells at 2x.
+    let traversals = image::open(out.join("beta-1/traversals.png")).unwrap();
+    assert_eq!(
+        (traversals.width(), traversals.height()),
+        (2 + 11 * 130, 2 + 3 * 130)
+    );
+    let page = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(page.contains("beta-4/traversals.png") && page.contains("rate_distortion.png"));
+    assert!(out.join("rate_distortion.png").is_file());
+
+    // Run again: nothing is retrained or re-evaluated, and the numbers are the same.
+    let model = out.join("beta-1/model.bpk");
+    let before = std::fs::metadata(&model).unwrap().modified().unwrap();
+    let again = vae(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(String::from_utf8_lossy(&again.stdout), table);
+    assert_eq!(
+        std::fs::metadata(&model).unwrap().modified().unwrap(),
+        before
+    );
+
+    // `vae eval` on a shapes run prints the disentanglement metrics.
+    let r = out.join("beta-4");
+    let eval = vae(&[
+        "eval",
+        r.to_str().unwrap(),
+        "--iw-samples",
+        "0",
+        "--mig-points",
+        "300",
+        "--metric-train-points",
+        "20",
+        "--metric-eval-points",
+        "20",
+    ]);
+    let text = String::from_utf8_lossy(&eval.stdout);
+    assert!(
+        eval.status.success() && text.contains("beta-VAE metric"),
+        "{text}"
+    );
+
+    // Changing a setting of the sweep is refused rather than mixing runs.
+    let mut changed = args.to_vec();
+    let latent = changed.iter().position(|a| *a == "--latent-dim").unwrap() + 1;
+    changed[latent] = "4";
+    assert_fails_with(&changed, "was trained with other settings");
+}
+
+#[test]
+fn a_sweep_on_fashion_mnist_works_without_factor_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let data = vae_testkit::fashion_mnist_dir();
+    let result = vae(&[
+        "sweep",
+        "--betas",
+        "0.5,2",
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--limit",
+        "500",
+        "--epochs",
+        "1",
+        "--iw-samples",
+        "5",
+    ]);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let table = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(
+        table.lines().filter(|l| !l.starts_with("wrote")).count(),
+        3,
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(1).unwrap().trim_end().ends_with("n/a"),
+        "{table}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("sweep.json")).unwrap()).unwrap();
+    let e = &report["entries"];
+    assert!(e[0]["eval"]["disentanglement"].is_null());
+    // Higher beta buys a cheaper code: less KL.
+    assert!(
+        e[1]["eval"]["kl"].as_f64() < e[0]["eval"]["kl"].as_f64(),
+        "{report}"
+    );
+}
+
+#[test]
+fn impossible_sweeps_and_factor_data_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dir.path().join("s");
+    let o = o.to_str().unwrap();
+    let shapes = ["--dataset", "shapes", "--limit", "10"];
+    let sweep = |extra: &[&str]| {
+        let mut a = vec!["sweep", "--out", o];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&shapes);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let check = |extra: &[&str], expected: &str| {
+        let args = sweep(extra);
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        assert_fails_with(&args, expected);
+    };
+    check(&["--betas", "1,-2"], "finite number >= 0");
+    check(&["--betas", "2,2"], "appears twice");
+    check(&["--betas", "1", "--beta", "2"], "drop --beta");
+    check(&["--betas", "1", "--autoencoder"], "drop --autoencoder");
+    check(
+        &["--betas", "1", "--mig-points", "1"],
+        "at least 2 MIG points",
+    );
+    assert_fails_with(&["train", "--dataset", "dsprites"], "needs --data");
+    assert_fails_with(
+        &[
+            "train",
+            "--dataset",
+            "dsprites",
+            "--data",
+            "/nonexistent.npz",
+        ],
+        "does not exist",
+    );
+    assert_fails_with(&["data", "fetch", "shapes"], "nothing to fetch");
+}

@@ -1,0 +1,9 @@
+//! The `vae` binary's tests, one binary: every command from the outside, crash and disk-full
+//! safety, benchmarks, your own pictures, downloads.
+
+mod bench;
+mod cli;
+mod crash;
+mod disk;
+mod fetch;
+mod own_images;

@@ -1,0 +1,125 @@
+//! The sweep report: `rate_distortion.png` and `report.html` with the table of test ELBO,
+//! active units and disentanglement metrics per beta, and every run's samples and traversals
+//! side by side.
+
+use super::{SAMPLES_PNG, TRAVERSALS_PNG, plot};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use vae::Result;
+use vae::sweep::SweepReport;
+
+pub const RATE_DISTORTION_PNG: &str = "rate_distortion.png";
+
+/// Writes the chart and the page into the sweep folder.
+pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
+    let points: Vec<(f64, f64, f64)> = report
+        .entries
+        .iter()
+        .map(|e| (e.beta, e.eval.kl, e.eval.recon))
+        .collect();
+    let chart = dir.join(RATE_DISTORTION_PNG);
+    plot::rate_distortion(&chart, &points)?;
+
+    let c = &report.config;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>beta sweep: {title}</title>\
+         <style>body{{font-family:sans-serif;max-width:1400px;margin:2em auto;color:#222}}\
+         table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
+         th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #ddd}}\
+         .side{{display:flex;gap:12px;align-items:flex-start}}.side figure{{flex:1;margin:0}}</style></head><body>\
+         <h1>beta sweep: {title}</h1><p>{dataset} &middot; {arch:?} &middot; latent {latent} &middot; loss {loss:?} &middot; \
+         {epochs} epochs &middot; {limit} &middot; seed {seed}</p>",
+        title = super::report::esc(&dir.display().to_string()),
+        dataset = c.dataset.name(),
+        arch = c.arch,
+        latent = report.entries.first().map_or(0, |e| e.latent_dim),
+        loss = c.loss(),
+        epochs = c.epochs,
+        limit = c
+            .limit
+            .map_or("all training images".to_string(), |n| format!(
+                "{n} training images"
+            )),
+        seed = c.seed,
+    );
+    let factors = report
+        .entries
+        .iter()
+        .find_map(|e| e.eval.disentanglement.as_ref());
+    h.push_str(
+        "<h2>Per beta (test set)</h2><table><tr><th>beta</th><th>ELBO</th><th>reconstruction</th>\
+         <th>KL (rate)</th><th>active units</th><th>KL per active unit</th>",
+    );
+    if factors.is_some() {
+        h.push_str("<th>MIG</th><th>beta-VAE metric</th><th>FactorVAE metric</th>");
+    }
+    h.push_str("</tr>");
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+    for e in &report.entries {
+        let _ = write!(
+            h,
+            "<tr><td><a href=\"{run}/report.html\">{beta}</a></td><td>{}</td><td>{:.2}</td><td>{:.2}</td>\
+             <td>{} / {}</td><td>{}</td>",
+            opt(e.eval.elbo),
+            e.eval.recon,
+            e.eval.kl,
+            e.eval.active_units,
+            e.latent_dim,
+            opt(e.kl_per_active_dim),
+            run = e.run,
+            beta = e.beta,
+        );
+        if let Some(d) = &e.eval.disentanglement {
+            let _ = write!(
+                h,
+                "<td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>",
+                d.mig.score, d.beta_vae.eval, d.factor_vae.eval
+            );
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</table>");
+    if let Some(d) = factors {
+        let o = &d.options;
+        let _ = write!(
+            h,
+            "<p>MIG over {} observations; beta-VAE and FactorVAE metrics: held-out accuracy over {} points, \
+             classifiers trained on {}, {} observations per point. Factors: {}.</p>",
+            o.mig_points,
+            o.eval_points,
+            o.train_points,
+            o.batch,
+            d.factors.join(", ")
+        );
+    }
+    let _ = write!(
+        h,
+        "<figure><img src=\"{RATE_DISTORTION_PNG}\" alt=\"rate and distortion\"><figcaption>Rate (KL) \
+         against distortion (reconstruction): higher beta buys a cheaper code with worse reconstructions.\
+         </figcaption></figure>"
+    );
+    for (file, title) in [
+        (SAMPLES_PNG, "Samples from N(0, I)"),
+        (
+            TRAVERSALS_PNG,
+            "Latent traversals (rows: dimensions by decreasing KL; columns: -3 to 3)",
+        ),
+    ] {
+        let _ = write!(h, "<h2>{title}</h2><div class=\"side\">");
+        for e in &report.entries {
+            let _ = write!(
+                h,
+                "<figure><img src=\"{run}/{file}\" alt=\"{file}\"><figcaption>beta {beta}</figcaption></figure>",
+                run = e.run,
+                beta = e.beta
+            );
+        }
+        h.push_str("</div>");
+    }
+    h.push_str("</body></html>");
+    let page = dir.join("report.html");
+    vae::fsutil::write_atomic(&page, h.as_bytes())?;
+    Ok(vec![chart, page])
+}

@@ -1,0 +1,283 @@
+//! The settings of a training run: what `--config run.toml` holds, what flags override, and
+//! what a run folder's `config.toml` records, resolved.
+
+use crate::data::{
+    self, Binarize, Color, DataSpec, DataSplits, Dataset, DatasetKind, binarize_in_place,
+};
+use crate::error::{Error, IoContext, Result};
+use crate::model::loss::Reconstruction;
+use crate::model::{Arch, ModelConfig};
+use crate::rng::{rng, stream};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Every setting of a training run. A `--config run.toml` file uses these keys; flags override
+/// it; the run folder's `config.toml` holds the resolved values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub dataset: DatasetKind,
+    /// Data folder; `None` searches the usual places (see `data::locate`).
+    pub data: Option<PathBuf>,
+    /// Folder data sets: images are centre-cropped and resized to this side.
+    pub image_size: usize,
+    /// Folder and CIFAR-10 data sets: colour or grey.
+    pub color: Color,
+    /// Folder data sets: seed of the random held-out split.
+    pub split_seed: u64,
+    /// Folder data sets: MiB of decoded training images kept in memory.
+    pub cache_mb: usize,
+    pub arch: Arch,
+    /// Defaults: 20 (mlp), 2 (conv), 200 (celeba).
+    pub latent_dim: Option<usize>,
+    pub hidden: Vec<usize>,
+    /// Defaults: 32,64,128 (conv), 32,64,64,64 (celeba).
+    pub channels: Option<Vec<usize>>,
+    pub autoencoder: bool,
+    /// Defaults: bce, mse (celeba).
+    pub loss: Option<Reconstruction>,
+    pub binarize: Binarize,
+    pub beta: f64,
+    /// Epochs over which beta rises linearly from 0 (0 = no warm-up).
+    pub kl_warmup_epochs: usize,
+    /// Defaults: 1e-3 (mlp), 5e-4 (conv).
+    pub lr: Option<f64>,
+    /// Defaults: 128 (mlp), 100 (conv).
+    pub batch_size: Option<usize>,
+    pub epochs: usize,
+    pub seed: u64,
+    /// Train on the first N training images only.
+    pub limit: Option<usize>,
+    pub device: String,
+    /// Clip the joint norm of all gradients to this value (PyTorch's `clip_grad_norm_`).
+    pub grad_clip: Option<f64>,
+    /// What to do when the loss or a gradient stops being finite.
+    pub on_nan: OnNan,
+}
+
+/// Reaction to a non-finite loss or gradient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnNan {
+    /// Stop with a message; the last good checkpoint stays.
+    Stop,
+    /// Go back to the last good checkpoint, divide the learning rate by 10 and go on (3 times at
+    /// most).
+    Rollback,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            dataset: DatasetKind::FashionMnist,
+            data: None,
+            image_size: 64,
+            color: Color::Rgb,
+            split_seed: 0,
+            cache_mb: 1024,
+            arch: Arch::Mlp,
+            latent_dim: None,
+            hidden: vec![400],
+            channels: None,
+            autoencoder: false,
+            loss: None,
+            binarize: Binarize::None,
+            beta: 1.0,
+            kl_warmup_epochs: 0,
+            lr: None,
+            batch_size: None,
+            epochs: 10,
+            seed: 42,
+            limit: None,
+            device: "cpu".into(),
+            grad_clip: None,
+            on_nan: OnNan::Stop,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a TOML config file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .ctx(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            Error::file(
+                path,
+                format!("invalid config: {}", e.message().replace('\n', " ")),
+            )
+        })
+    }
+
+    /// `self` with the keys of `settings` (the same keys as a config file) replaced: how flags
+    /// and files override defaults. Unknown keys and values of the wrong type are errors that
+    /// name `origin`.
+    pub fn with_settings(self, settings: toml::Table, origin: &str) -> Result<Self> {
+        let mut table = toml::Table::try_from(&self).map_err(|e| {
+            Error::Config(format!(
+                "{origin}: settings that TOML cannot hold ({e}); paths must be UTF-8"
+            ))
+        })?;
+        table.extend(settings);
+        toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| {
+                Error::Config(format!("{origin}: {}", e.message().replace('\n', " ")))
+            })
+    }
+
+    /// Fills the architecture-dependent defaults, so the saved config says what was used.
+    pub fn resolved(mut self) -> Self {
+        let conv = self.arch.is_conv();
+        self.latent_dim
+            .get_or_insert(self.arch.default_latent_dim());
+        self.channels.get_or_insert(self.arch.default_channels());
+        self.loss.get_or_insert(self.arch.default_loss());
+        self.lr.get_or_insert(if conv { 5e-4 } else { 1e-3 });
+        self.batch_size.get_or_insert(if conv { 100 } else { 128 });
+        self
+    }
+
+    /// The reconstruction loss (resolved: bce, or mse for celeba).
+    pub fn loss(&self) -> Reconstruction {
+        self.loss.unwrap_or(self.arch.default_loss())
+    }
+
+    /// Where the data comes from and how it is prepared.
+    pub fn data_spec(&self) -> DataSpec {
+        DataSpec {
+            kind: self.dataset,
+            data: self.data.clone(),
+            image_size: self.image_size,
+            color: self.color,
+            split_seed: self.split_seed,
+            cache_mb: self.cache_mb,
+        }
+    }
+
+    pub fn lr(&self) -> f64 {
+        self.lr.unwrap_or(1e-3)
+    }
+
+    pub fn batch_size(&self) -> usize {
+        self.batch_size.unwrap_or(128)
+    }
+
+    /// Rejects impossible hyperparameters with the fix.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if !(self.beta.is_finite() && self.beta >= 0.0) {
+            return bad(format!(
+                "beta must be a finite number >= 0 (got {}); beta = 1 is the VAE, < 1 favours reconstruction, > 1 structure",
+                self.beta
+            ));
+        }
+        if self.latent_dim == Some(0) {
+            return bad("latent dimension must be at least 1 (try --latent-dim 2 or 20)".into());
+        }
+        if let Some(lr) = self.lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return bad(format!(
+                "learning rate must be > 0 (got {lr}; try --lr 1e-3)"
+            ));
+        }
+        if self.batch_size == Some(0) {
+            return bad("batch size must be at least 1 (try --batch-size 128)".into());
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if let Some(c) = self.grad_clip
+            && !(c.is_finite() && c > 0.0)
+        {
+            return bad(format!(
+                "--grad-clip must be a norm > 0 (got {c}; try --grad-clip 10)"
+            ));
+        }
+        if self.limit == Some(0) {
+            return bad("--limit must be at least 1 image".into());
+        }
+        if self.autoencoder && (self.beta != 1.0 || self.kl_warmup_epochs != 0) {
+            return bad(
+                "a plain autoencoder has no KL term, so --beta and --kl-warmup-epochs do not apply; drop them or drop --autoencoder".into(),
+            );
+        }
+        if let Some(data) = &self.data
+            && data.to_str().is_none()
+        {
+            return bad(format!(
+                "--data {} is not a UTF-8 path, which a run's config.toml cannot record; rename or link it",
+                data.display()
+            ));
+        }
+        crate::device::parse_device(&self.device)?;
+        data::validate_spec(&self.data_spec())?;
+        self.model_config(28, 28, 1).validate()
+    }
+
+    /// The model shape for images of `height` x `width` with `image_channels` colours.
+    pub fn model_config(&self, height: usize, width: usize, image_channels: usize) -> ModelConfig {
+        ModelConfig {
+            arch: self.arch,
+            latent_dim: self.latent_dim.unwrap_or(self.arch.default_latent_dim()),
+            hidden: self.hidden.clone(),
+            channels: self
+                .channels
+                .clone()
+                .unwrap_or(self.arch.default_channels()),
+            autoencoder: self.autoencoder,
+            height,
+            width,
+            image_channels,
+        }
+    }
+
+    /// Loads the configured data set (train split cut to `limit`, test split prepared).
+    pub fn load_data(&self) -> Result<DataSplits> {
+        let mut splits = data::load_splits(&self.data_spec())?;
+        if let Some(limit) = self.limit {
+            splits.train.truncate(limit);
+        }
+        self.prepare_test_set(&mut splits.test);
+        Ok(splits)
+    }
+
+    /// Binarizes the test set once with a fixed stream when the run models binary pixels, so
+    /// test numbers are comparable across epochs and runs.
+    pub fn prepare_test_set(&self, test: &mut Dataset) {
+        if self.binarize != Binarize::None {
+            binarize_in_place(&mut test.images, &mut rng(self.seed, stream::TEST_BINARIZE));
+        }
+    }
+
+    /// The settings that define what a run computes; `--resume` must keep them. Epochs, device,
+    /// data folder, learning rate, clipping and the NaN policy may change when a run continues.
+    pub fn identity(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: 0,
+            device: String::new(),
+            data: None,
+            cache_mb: 0,
+            lr: None,
+            grad_clip: None,
+            on_nan: OnNan::Stop,
+            ..self.clone()
+        }
+    }
+
+    /// The name a run gets when no folder is given: `<dataset>-<arch>-<vae|ae>`.
+    pub fn run_name(&self) -> String {
+        format!(
+            "{}-{}-{}",
+            self.dataset.name(),
+            self.arch.name(),
+            if self.autoencoder { "ae" } else { "vae" }
+        )
+    }
+
+    /// The TOML text saved in a run folder.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a TrainConfig always serialises")
+    }
+}

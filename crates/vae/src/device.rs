@@ -1,0 +1,115 @@
+//! `--device`: the backend is picked at run time; GPU backends exist only in builds with the
+//! `cuda` or `wgpu` feature, so the default build needs no GPU library.
+
+use crate::error::{Error, Result};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Device, Tensor};
+use std::sync::Mutex;
+
+/// Names accepted by `--device`.
+pub const DEVICE_NAMES: &str = "cpu (alias flex), cuda, cuda:N, wgpu";
+
+/// True for the names of the CPU backend.
+pub fn is_cpu(name: &str) -> bool {
+    matches!(name.trim().to_ascii_lowercase().as_str(), "cpu" | "flex")
+}
+
+/// Parses a device name into a Burn device (without autodiff).
+pub fn parse_device(name: &str) -> Result<Device> {
+    let name = name.trim().to_ascii_lowercase();
+    match name.as_str() {
+        "cpu" | "flex" => Ok(Device::flex()),
+        _ if name == "cuda" || name.starts_with("cuda:") => cuda(&name),
+        "wgpu" => wgpu(),
+        _ => Err(Error::Config(format!(
+            "unknown device '{name}'; use one of: {DEVICE_NAMES}"
+        ))),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(name: &str) -> Result<Device> {
+    let index = match name.strip_prefix("cuda:") {
+        Some(i) => i.parse::<usize>().map_err(|_| {
+            Error::Config(format!("bad CUDA device index in '{name}' (try cuda:0)"))
+        })?,
+        None => 0,
+    };
+    Ok(Device::cuda(index))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_name: &str) -> Result<Device> {
+    Err(Error::Config(
+        "this build has no CUDA backend; rebuild with `cargo build --release --features cuda`"
+            .into(),
+    ))
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu() -> Result<Device> {
+    Ok(Device::wgpu(Default::default()))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu() -> Result<Device> {
+    Err(Error::Config(
+        "this build has no wgpu backend; rebuild with `cargo build --release --features wgpu`"
+            .into(),
+    ))
+}
+
+/// A `[rows, cols]` tensor on `device` from host values (row-major).
+pub fn to_device(
+    values: Vec<f32>,
+    rows: usize,
+    cols: usize,
+    device: &Device,
+) -> burn::tensor::Tensor<2> {
+    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, [rows, cols]), device)
+}
+
+/// A tensor's values on the host, row-major.
+pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    tensor
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| Error::Numerical(format!("cannot read a tensor back from the device: {e:?}")))
+}
+
+/// Sizes the CPU thread pool that burn-flex and its matrix multiplications run on. Call it
+/// before any tensor work; the pool cannot be resized once it has started.
+pub fn set_cpu_threads(threads: usize) -> Result<()> {
+    if threads == 0 {
+        return Err(Error::Config("--threads must be at least 1".into()));
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| Error::Config(format!("cannot set the number of CPU threads: {e}")))
+}
+
+/// The module `init` builds, with its random weights drawn from Burn's generator seeded with
+/// `seed`, in the order of the module's fields, so that they follow from the seed alone. Burn
+/// draws a weight when it is first used, and has one generator per process: so every weight is
+/// drawn here, under a lock, and two models made at once in one process (tests, a program
+/// training several) still get their own seed's weights.
+pub fn seeded<M: Module>(device: &Device, seed: u64, init: impl FnOnce() -> M) -> M {
+    static GENERATOR: Mutex<()> = Mutex::new(());
+    let _guard = GENERATOR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    let module = init();
+    module.visit(&mut DrawWeights);
+    module
+}
+
+/// Reads every weight, which makes Burn draw the ones not drawn yet.
+struct DrawWeights;
+
+impl ModuleVisitor for DrawWeights {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        param.val();
+    }
+}

@@ -1,0 +1,568 @@
+//! Disentanglement metrics for data sets with known factors, following the published
+//! definitions as disentanglement_lib implements them (Locatello et al. 2019):
+//!
+//! - MIG (Chen et al. 2018): each code dimension is discretised into 20 bins; for each factor,
+//!   the gap between the two largest mutual informations with a code dimension, divided by the
+//!   factor's entropy, averaged over factors.
+//! - beta-VAE metric (Higgins et al. 2017): pick a factor, draw pairs of observations that share
+//!   its value, average |r(x1) - r(x2)| over a batch of pairs; a linear classifier must tell from
+//!   that vector which factor was fixed. Score: its accuracy on held-out points.
+//! - FactorVAE metric (Kim & Mnih 2018): fix one factor over a batch, divide the codes by their
+//!   global standard deviation, take the dimension of least variance; a majority-vote classifier
+//!   maps dimensions to factors. Score: its accuracy on held-out points.
+//!
+//! A representation is any function from factor classes to codes, so the metrics are tested on
+//! synthetic representations with known answers and then run on a model's encoder.
+
+use crate::error::{Error, Result};
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// Histogram bins per code dimension for MIG (disentanglement_lib's default).
+pub const MIG_BINS: usize = 20;
+/// Code dimensions whose variance over the data is below this take no part in the FactorVAE
+/// vote (they have collapsed to the prior); the same threshold as active units.
+pub const FACTOR_VAE_MIN_VARIANCE: f64 = crate::latent::ACTIVE_UNIT_THRESHOLD;
+/// Rows handed to the representation at once.
+const CHUNK: usize = 4096;
+
+/// Maps rows of factor classes to rows of codes.
+pub type Represent<'a> = dyn FnMut(&[Vec<usize>]) -> Result<Vec<Vec<f64>>> + 'a;
+
+/// How many points each metric uses. disentanglement_lib uses 10,000 for MIG and 10,000 / 5,000
+/// training / evaluation points of 64 observations for the other two; the defaults here are
+/// smaller so that a CPU evaluates a model in seconds, and every report states them.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MetricOptions {
+    pub mig_points: usize,
+    /// Observations (or pairs) per point of the beta-VAE and FactorVAE metrics.
+    pub batch: usize,
+    pub train_points: usize,
+    pub eval_points: usize,
+    /// Observations for the FactorVAE metric's global variances.
+    pub variance_points: usize,
+    pub seed: u64,
+}
+
+impl Default for MetricOptions {
+    fn default() -> Self {
+        MetricOptions {
+            mig_points: 10_000,
+            batch: 64,
+            train_points: 1_000,
+            eval_points: 500,
+            variance_points: 10_000,
+            seed: 0,
+        }
+    }
+}
+
+/// A classifier's accuracy on its training points and on held-out points (the score).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    pub train: f64,
+    pub eval: f64,
+}
+
+/// MIG and what it is made of.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mig {
+    pub score: f64,
+    /// Per factor (those with more than one value): the normalised gap.
+    pub gaps: Vec<f64>,
+    /// `mutual_information[factor][dim]` in nats.
+    pub mutual_information: Vec<Vec<f64>>,
+}
+
+/// All three metrics and the options they ran with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disentanglement {
+    /// Names of the factors the metrics are over (those with more than one value).
+    pub factors: Vec<String>,
+    pub mig: Mig,
+    pub beta_vae: Accuracy,
+    pub factor_vae: Accuracy,
+    /// Code dimensions that took part in the FactorVAE vote.
+    pub factor_vae_active_dims: usize,
+    pub options: MetricOptions,
+}
+
+impl MetricOptions {
+    /// Rejects sizes the metrics cannot be computed with.
+    pub fn validate(&self) -> Result<()> {
+        if self.mig_points < 2
+            || self.batch == 0
+            || self.train_points == 0
+            || self.eval_points == 0
+            || self.variance_points < 2
+        {
+            return Err(Error::Config(
+                "disentanglement metrics need at least 2 MIG points, 2 variance points and 1 point of 1 observation to train and evaluate on".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the three metrics on `represent` over the factor grid `sizes`.
+pub fn evaluate(
+    names: &[&str],
+    sizes: &[usize],
+    represent: &mut Represent,
+    options: MetricOptions,
+) -> Result<Disentanglement> {
+    options.validate()?;
+    let mut rng = crate::rng::rng(options.seed, crate::rng::stream::METRICS);
+    let mig = mig(sizes, represent, options.mig_points, &mut rng)?;
+    let beta_vae = beta_vae(sizes, represent, &options, &mut rng)?;
+    let (factor_vae, factor_vae_active_dims) = factor_vae(sizes, represent, &options, &mut rng)?;
+    Ok(Disentanglement {
+        factors: variable_factors(sizes)
+            .iter()
+            .map(|&f| names.get(f).map_or(f.to_string(), |n| n.to_string()))
+            .collect(),
+        mig,
+        beta_vae,
+        factor_vae,
+        factor_vae_active_dims,
+        options,
+    })
+}
+
+/// The metrics as the lines `vae eval` prints.
+impl std::fmt::Display for Disentanglement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let d = self;
+        let gaps: Vec<String> = d
+            .factors
+            .iter()
+            .zip(&d.mig.gaps)
+            .map(|(name, g)| format!("{name} {g:.2}"))
+            .collect();
+        let o = &d.options;
+        write!(
+            f,
+            "MIG             {:.3} ({} points; per factor: {})\n\
+         beta-VAE metric {:.3} (held-out accuracy; {} / {} points of {} pairs)\n\
+         FactorVAE       {:.3} (held-out accuracy; {} / {} points of {}; {} dims voted)\n",
+            d.mig.score,
+            o.mig_points,
+            gaps.join(", "),
+            d.beta_vae.eval,
+            o.train_points,
+            o.eval_points,
+            o.batch,
+            d.factor_vae.eval,
+            o.train_points,
+            o.eval_points,
+            o.batch,
+            d.factor_vae_active_dims,
+        )
+    }
+}
+
+/// Factors with more than one value; a constant factor carries no information to find.
+pub fn variable_factors(sizes: &[usize]) -> Vec<usize> {
+    (0..sizes.len()).filter(|&f| sizes[f] > 1).collect()
+}
+
+/// Factor classes drawn uniformly from the grid.
+fn sample_classes(sizes: &[usize], rng: &mut ChaCha8Rng) -> Vec<usize> {
+    sizes.iter().map(|&s| rng.random_range(0..s)).collect()
+}
+
+/// The representation of many rows, handed over in chunks.
+fn represent_all(represent: &mut Represent, rows: &[Vec<usize>]) -> Result<Vec<Vec<f64>>> {
+    let mut codes = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(CHUNK) {
+        let got = represent(chunk)?;
+        if got.len() != chunk.len() || got.iter().any(|c| c.len() != got[0].len()) {
+            return Err(Error::Numerical(
+                "the representation returned the wrong number of codes".into(),
+            ));
+        }
+        codes.extend(got);
+    }
+    if codes.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(Error::Numerical(
+            "the representation produced NaN or infinite codes; the model is broken".into(),
+        ));
+    }
+    Ok(codes)
+}
+
+/// Entropy in nats of a discrete variable given its counts.
+fn entropy(counts: &[usize]) -> f64 {
+    let n: usize = counts.iter().sum();
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n as f64;
+            -p * p.ln()
+        })
+        .sum()
+}
+
+/// Mutual information in nats between two discrete variables given as class indices
+/// (the plug-in estimate of sklearn's `mutual_info_score`).
+pub fn mutual_information(a: &[usize], b: &[usize]) -> f64 {
+    let (na, nb) = (
+        a.iter().max().map_or(0, |m| m + 1),
+        b.iter().max().map_or(0, |m| m + 1),
+    );
+    let mut joint = vec![0usize; na * nb];
+    for (&x, &y) in a.iter().zip(b) {
+        joint[x * nb + y] += 1;
+    }
+    let n = a.len() as f64;
+    let mut pa = vec![0usize; na];
+    let mut pb = vec![0usize; nb];
+    for x in 0..na {
+        for y in 0..nb {
+            pa[x] += joint[x * nb + y];
+            pb[y] += joint[x * nb + y];
+        }
+    }
+    let mut mi = 0.0;
+    for x in 0..na {
+        for y in 0..nb {
+            let c = joint[x * nb + y];
+            if c > 0 {
+                let p = c as f64 / n;
+                mi += p * (c as f64 * n / (pa[x] as f64 * pb[y] as f64)).ln();
+            }
+        }
+    }
+    mi.max(0.0)
+}
+
+/// `values` put into `bins` equal-width bins between their minimum and maximum (numpy's
+/// `digitize` against `histogram` edges, as disentanglement_lib discretises codes).
+pub fn discretize(values: &[f64], bins: usize) -> Vec<usize> {
+    let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let width = (max - min) / bins as f64;
+    values
+        .iter()
+        .map(|&v| {
+            if width > 0.0 {
+                (((v - min) / width) as usize).min(bins - 1)
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// The mutual information gap over `points` observations drawn uniformly from the grid.
+pub fn mig(
+    sizes: &[usize],
+    represent: &mut Represent,
+    points: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Mig> {
+    let rows: Vec<Vec<usize>> = (0..points).map(|_| sample_classes(sizes, rng)).collect();
+    let codes = represent_all(represent, &rows)?;
+    let dims = codes[0].len();
+    let binned: Vec<Vec<usize>> = (0..dims)
+        .map(|d| discretize(&codes.iter().map(|c| c[d]).collect::<Vec<_>>(), MIG_BINS))
+        .collect();
+    let mut gaps = Vec::new();
+    let mut mutual = Vec::new();
+    for f in variable_factors(sizes) {
+        let factor: Vec<usize> = rows.iter().map(|r| r[f]).collect();
+        let mut counts = vec![0usize; sizes[f]];
+        for &c in &factor {
+            counts[c] += 1;
+        }
+        let h = entropy(&counts);
+        let mi: Vec<f64> = binned
+            .iter()
+            .map(|b| mutual_information(b, &factor))
+            .collect();
+        let mut sorted = mi.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let second = sorted.get(1).copied().unwrap_or(0.0);
+        gaps.push(if h > 0.0 {
+            (sorted[0] - second) / h
+        } else {
+            0.0
+        });
+        mutual.push(mi);
+    }
+    Ok(Mig {
+        score: gaps.iter().sum::<f64>() / gaps.len().max(1) as f64,
+        gaps,
+        mutual_information: mutual,
+    })
+}
+
+/// One beta-VAE-metric point: the mean absolute code difference of `batch` pairs sharing the
+/// value of a random factor, and that factor's position among the variable factors.
+fn beta_vae_points(
+    sizes: &[usize],
+    represent: &mut Represent,
+    n: usize,
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Vec<Vec<f64>>, Vec<usize>)> {
+    let factors = variable_factors(sizes);
+    let labels: Vec<usize> = (0..n).map(|_| rng.random_range(0..factors.len())).collect();
+    let mut rows = Vec::with_capacity(2 * n * batch);
+    for &label in &labels {
+        for _ in 0..batch {
+            let first = sample_classes(sizes, rng);
+            let mut second = sample_classes(sizes, rng);
+            second[factors[label]] = first[factors[label]];
+            rows.push(first);
+            rows.push(second);
+        }
+    }
+    let codes = represent_all(represent, &rows)?;
+    let features = codes
+        .chunks(2 * batch)
+        .map(|point| {
+            let mut mean = vec![0.0; point[0].len()];
+            for pair in point.chunks(2) {
+                for (m, (a, b)) in mean.iter_mut().zip(pair[0].iter().zip(&pair[1])) {
+                    *m += (a - b).abs() / batch as f64;
+                }
+            }
+            mean
+        })
+        .collect();
+    Ok((features, labels))
+}
+
+/// The beta-VAE metric: accuracy of a linear classifier that predicts the fixed factor.
+pub fn beta_vae(
+    sizes: &[usize],
+    represent: &mut Represent,
+    options: &MetricOptions,
+    rng: &mut ChaCha8Rng,
+) -> Result<Accuracy> {
+    let classes = variable_factors(sizes).len();
+    let (x_train, y_train) =
+        beta_vae_points(sizes, represent, options.train_points, options.batch, rng)?;
+    let (x_eval, y_eval) =
+        beta_vae_points(sizes, represent, options.eval_points, options.batch, rng)?;
+    let probe = LinearProbe::fit(&x_train, &y_train, classes);
+    Ok(Accuracy {
+        train: probe.accuracy(&x_train, &y_train),
+        eval: probe.accuracy(&x_eval, &y_eval),
+    })
+}
+
+/// Softmax regression on standardised features (standardising is an affine change that keeps
+/// linear separability and makes one learning rate fit every representation's scale), trained
+/// full-batch with Adam. disentanglement_lib uses scikit-learn's logistic regression here.
+#[derive(Module, Debug)]
+struct Probe {
+    linear: Linear,
+}
+
+struct LinearProbe {
+    probe: Probe,
+    mean: Vec<f64>,
+    std: Vec<f64>,
+    device: Device,
+}
+
+/// Adam steps of the linear probe.
+const PROBE_STEPS: usize = 500;
+
+impl LinearProbe {
+    fn fit(x: &[Vec<f64>], y: &[usize], classes: usize) -> Self {
+        let dims = x[0].len();
+        let n = x.len() as f64;
+        let mean: Vec<f64> = (0..dims)
+            .map(|d| x.iter().map(|r| r[d]).sum::<f64>() / n)
+            .collect();
+        let std: Vec<f64> = (0..dims)
+            .map(|d| {
+                let var = x.iter().map(|r| (r[d] - mean[d]).powi(2)).sum::<f64>() / n;
+                var.sqrt().max(1e-12)
+            })
+            .collect();
+        let device = Device::flex();
+        let ad = device.clone().autodiff();
+        let mut probe = LinearProbe {
+            probe: crate::device::seeded(&ad, 0, || Probe {
+                linear: LinearConfig::new(dims, classes).init(&ad),
+            }),
+            mean,
+            std,
+            device,
+        };
+        let inputs = probe.tensor(x, &ad);
+        let mut one_hot = vec![0f32; y.len() * classes];
+        for (i, &c) in y.iter().enumerate() {
+            one_hot[i * classes + c] = 1.0;
+        }
+        let targets = crate::device::to_device(one_hot, y.len(), classes, &ad);
+        let mut optimizer = AdamConfig::new().init();
+        let mut model = probe.probe;
+        for _ in 0..PROBE_STEPS {
+            let log_p = log_softmax(model.linear.forward(inputs.clone()), 1);
+            let loss = (log_p * targets.clone())
+                .sum()
+                .neg()
+                .div_scalar(y.len() as f32);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(0.05, model, grads);
+        }
+        probe.probe = model.valid();
+        probe
+    }
+
+    fn tensor(&self, x: &[Vec<f64>], device: &Device) -> Tensor<2> {
+        let dims = self.mean.len();
+        let values = x
+            .iter()
+            .flat_map(|r| (0..dims).map(|d| ((r[d] - self.mean[d]) / self.std[d]) as f32))
+            .collect();
+        crate::device::to_device(values, x.len(), dims, device)
+    }
+
+    fn accuracy(&self, x: &[Vec<f64>], y: &[usize]) -> f64 {
+        let logits = self.probe.linear.forward(self.tensor(x, &self.device));
+        let classes = logits.dims()[1];
+        let Ok(values) = crate::device::to_host(logits) else {
+            return 0.0;
+        };
+        let correct = values
+            .chunks(classes)
+            .zip(y)
+            .filter(|(row, label)| {
+                let best = (0..classes)
+                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                    .unwrap_or(0);
+                best == **label
+            })
+            .count();
+        correct as f64 / y.len() as f64
+    }
+}
+
+/// Per-dimension variance of rows of codes.
+fn variances(codes: &[Vec<f64>]) -> Vec<f64> {
+    let n = codes.len() as f64;
+    (0..codes[0].len())
+        .map(|d| {
+            let mean = codes.iter().map(|c| c[d]).sum::<f64>() / n;
+            codes.iter().map(|c| (c[d] - mean).powi(2)).sum::<f64>() / n
+        })
+        .collect()
+}
+
+/// FactorVAE-metric votes: for each point, (dimension of least normalised variance, factor).
+fn factor_vae_votes(
+    sizes: &[usize],
+    represent: &mut Represent,
+    n: usize,
+    batch: usize,
+    scale: &[f64],
+    active: &[usize],
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<(usize, usize)>> {
+    let factors = variable_factors(sizes);
+    let labels: Vec<usize> = (0..n).map(|_| rng.random_range(0..factors.len())).collect();
+    let mut rows = Vec::with_capacity(n * batch);
+    for &label in &labels {
+        let fixed = rng.random_range(0..sizes[factors[label]]);
+        for _ in 0..batch {
+            let mut row = sample_classes(sizes, rng);
+            row[factors[label]] = fixed;
+            rows.push(row);
+        }
+    }
+    let codes = represent_all(represent, &rows)?;
+    Ok(codes
+        .chunks(batch)
+        .zip(labels)
+        .map(|(point, label)| {
+            let local = variances(point);
+            let dim = active
+                .iter()
+                .copied()
+                .min_by(|&a, &b| (local[a] / scale[a]).total_cmp(&(local[b] / scale[b])))
+                .unwrap_or(0);
+            (dim, label)
+        })
+        .collect())
+}
+
+/// The FactorVAE metric: accuracy of the majority-vote classifier, and the number of code
+/// dimensions that voted (collapsed ones are left out).
+pub fn factor_vae(
+    sizes: &[usize],
+    represent: &mut Represent,
+    options: &MetricOptions,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Accuracy, usize)> {
+    let rows: Vec<Vec<usize>> = (0..options.variance_points)
+        .map(|_| sample_classes(sizes, rng))
+        .collect();
+    let global = variances(&represent_all(represent, &rows)?);
+    let active: Vec<usize> = (0..global.len())
+        .filter(|&d| global[d] > FACTOR_VAE_MIN_VARIANCE)
+        .collect();
+    if active.is_empty() {
+        return Ok((
+            Accuracy {
+                train: 0.0,
+                eval: 0.0,
+            },
+            0,
+        ));
+    }
+    let factors = variable_factors(sizes).len();
+    let (batch, dims) = (options.batch, global.len());
+    let train = factor_vae_votes(
+        sizes,
+        represent,
+        options.train_points,
+        batch,
+        &global,
+        &active,
+        rng,
+    )?;
+    let mut votes = vec![vec![0usize; factors]; dims];
+    for &(d, f) in &train {
+        votes[d][f] += 1;
+    }
+    let classify: Vec<usize> = votes
+        .iter()
+        .map(|v| {
+            (0..factors)
+                .max_by_key(|&f| (v[f], usize::MAX - f))
+                .unwrap_or(0)
+        })
+        .collect();
+    let eval = factor_vae_votes(
+        sizes,
+        represent,
+        options.eval_points,
+        batch,
+        &global,
+        &active,
+        rng,
+    )?;
+    let accuracy = |points: &[(usize, usize)]| {
+        points.iter().filter(|&&(d, f)| classify[d] == f).count() as f64 / points.len() as f64
+    };
+    Ok((
+        Accuracy {
+            train: accuracy(&train),
+            eval: accuracy(&eval),
+        },
+        active.len(),
+    ))
+}

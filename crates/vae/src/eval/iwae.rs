@@ -1,0 +1,76 @@
+//! The importance-weighted bound on `-log p(x)` (Burda et al. 2016): K samples of q(z|x) per
+//! image, each weighted by `p(x|z) p(z) / q(z|x)`.
+
+use crate::data::Dataset;
+use crate::device::{to_device, to_host};
+use crate::error::{Error, Result};
+use crate::latent;
+use crate::model::Vae;
+use crate::model::loss::{Reconstruction, reconstruction_loss};
+use crate::rng::{normal_noise, rng, stream};
+use burn::prelude::*;
+
+/// Decoder rows per pass (images x samples).
+const ROWS_PER_PASS: usize = 5000;
+
+/// `-log p(x)` estimated as `-log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`, `z_k ~ q(z|x)`,
+/// averaged over images. Log-sum-exp in f64 on the host.
+pub fn nll(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    samples: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<f64> {
+    let mut noise_rng = rng(seed, stream::IWAE_NOISE);
+    let pixels = data.pixels();
+    let per_pass = (ROWS_PER_PASS / samples).max(1);
+    let indices: Vec<usize> = (0..data.len()).collect();
+    let mut total = 0f64;
+    for chunk in indices.chunks(per_pass) {
+        let images = data.gather(chunk)?;
+        let latents = latent::encode_images(model, &images, pixels, device)?;
+        let log_vars = latents
+            .z_log_var
+            .as_ref()
+            .ok_or_else(|| Error::Config("a plain autoencoder has no likelihood bound".into()))?;
+        let latent = latents.latent_dim;
+        let rows = chunk.len() * samples;
+        let mut z = Vec::with_capacity(rows * latent);
+        let mut x_rep = Vec::with_capacity(rows * pixels);
+        // log p(z) - log q(z|x) per row; the Gaussian constants cancel:
+        // -z^2/2 - (-(z - m)^2 / (2 s^2) - log s) = -z^2/2 + eps^2/2 + log_var/2.
+        let mut log_w = Vec::with_capacity(rows);
+        for i in 0..chunk.len() {
+            let m = latents.z_mean_of(i);
+            let lv = &log_vars[i * latent..(i + 1) * latent];
+            for _ in 0..samples {
+                let eps = normal_noise(&mut noise_rng, latent);
+                let mut w = 0f64;
+                for d in 0..latent {
+                    let zd = m[d] + (0.5 * lv[d]).exp() * eps[d];
+                    z.push(zd);
+                    w += 0.5 * (-(zd as f64).powi(2) + (eps[d] as f64).powi(2) + lv[d] as f64);
+                }
+                log_w.push(w);
+                x_rep.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
+            }
+        }
+        let logits = model.decode(to_device(z, rows, latent, device));
+        let nll = to_host(reconstruction_loss(
+            kind,
+            logits,
+            to_device(x_rep, rows, pixels, device),
+        ))?;
+        for (w, r) in log_w.iter_mut().zip(nll) {
+            *w -= r as f64;
+        }
+        for image_w in log_w.chunks(samples) {
+            let max = image_w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + image_w.iter().map(|w| (w - max).exp()).sum::<f64>().ln();
+            total -= lse - (samples as f64).ln();
+        }
+    }
+    Ok(total / data.len() as f64)
+}

@@ -1,0 +1,247 @@
+//! `vae eval`: test ELBO, the importance-weighted NLL bound ([`iwae`]), active units and KL per
+//! latent dimension; on data sets with known factors, the disentanglement metrics.
+
+pub mod disentanglement;
+pub mod iwae;
+
+use crate::data::Dataset;
+use crate::data::factors::{FactorSource, render_grid};
+use crate::device::to_device;
+use crate::error::{Error, Result};
+use crate::latent::{self, ENCODE_BATCH};
+use crate::model::Vae;
+use crate::model::loss::{Loss, Reconstruction, vae_loss};
+use crate::rng::{normal_noise, rng, stream};
+use crate::run::{EVAL_FILE, Run};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Test loss per image with one reparameterised sample per image, drawn from a fixed stream so
+/// that the numbers of different epochs compare like with like.
+pub fn test_loss(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    beta: f64,
+    device: &Device,
+    seed: u64,
+) -> Result<Loss> {
+    test_loss_with(model, data, kind, beta, device, Some(seed))
+}
+
+/// Test loss per image with z = z_mean (no sampling): deterministic, the number to compare with
+/// another implementation of the same model (for a plain autoencoder it equals [`test_loss`]).
+pub fn test_loss_at_mean(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    beta: f64,
+    device: &Device,
+) -> Result<Loss> {
+    test_loss_with(model, data, kind, beta, device, None)
+}
+
+/// [`vae_loss`] over the whole data set, with z drawn from the stream of `seed`, or z = z_mean
+/// without one.
+fn test_loss_with(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    beta: f64,
+    device: &Device,
+    seed: Option<u64>,
+) -> Result<Loss> {
+    let mut noise_rng = seed
+        .filter(|_| model.is_vae())
+        .map(|s| rng(s, stream::TEST_NOISE));
+    let mut sums = Loss::default();
+    let pixels = data.pixels();
+    let indices: Vec<usize> = (0..data.len()).collect();
+    for chunk in indices.chunks(ENCODE_BATCH) {
+        let n = chunk.len();
+        let x = to_device(data.gather(chunk)?, n, pixels, device);
+        let eps = noise_rng.as_mut().map(|noise_rng| {
+            let latent = model.latent_dim();
+            to_device(normal_noise(noise_rng, n * latent), n, latent, device)
+        });
+        let forward = model.forward(x.clone(), eps);
+        let batch = vae_loss(&forward, x, kind, beta).to_host()?;
+        sums = sums + batch.map(|v| v * n as f64);
+    }
+    let n = data.len().max(1) as f64;
+    // The parts are summed over images; the total is recombined from their means, exactly.
+    Ok(Loss::new(sums.recon / n, sums.kl / n, beta))
+}
+
+/// The full evaluation of a model on a data set; all losses in nats per image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// Evidence lower bound E_q[log p(x|z)] - KL, per image (higher is better). `None` for a
+    /// plain autoencoder or a non-likelihood loss.
+    pub elbo: Option<f64>,
+    /// Reconstruction term, -E_q[log p(x|z)] (or squared error for `mse`).
+    pub recon: f64,
+    /// KL(q(z|x) || p(z)) (0 for a plain autoencoder).
+    pub kl: f64,
+    /// Importance-weighted estimate of -log p(x) (lower is better), `None` where undefined.
+    pub nll_iw: Option<f64>,
+    pub iw_samples: usize,
+    /// Dimensions whose z_mean varies over the data by more than 0.01.
+    pub active_units: usize,
+    /// Size of z.
+    #[serde(default)]
+    pub latent_dim: usize,
+    /// Mean KL of each latent dimension (empty for a plain autoencoder).
+    pub kl_per_dim: Vec<f64>,
+    /// Number of images evaluated.
+    pub images: usize,
+    pub loss: Reconstruction,
+    /// `recon + beta * KL` with z = z_mean instead of a sample: deterministic, what another
+    /// implementation of the same weights must reproduce (see `vae import --pytorch`).
+    #[serde(default)]
+    pub loss_at_mean: Option<f64>,
+    /// MIG, beta-VAE and FactorVAE metrics, for data sets with known factors.
+    #[serde(default)]
+    pub disentanglement: Option<disentanglement::Disentanglement>,
+}
+
+/// The table `vae eval` prints.
+impl fmt::Display for EvalReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+        writeln!(f, "test images     {}", self.images)?;
+        writeln!(f, "ELBO            {} nats/image", opt(self.elbo))?;
+        writeln!(f, "reconstruction  {:.3}", self.recon)?;
+        writeln!(f, "KL              {:.3}", self.kl)?;
+        writeln!(f, "NLL (IWAE K={}) {}", self.iw_samples, opt(self.nll_iw))?;
+        writeln!(f, "loss at z_mean  {}", opt(self.loss_at_mean))?;
+        writeln!(
+            f,
+            "active units    {} of {}",
+            self.active_units, self.latent_dim
+        )?;
+        let kl: Vec<String> = self.kl_per_dim.iter().map(|k| format!("{k:.2}")).collect();
+        writeln!(f, "KL per dim      [{}]", kl.join(", "))?;
+        if let Some(d) = &self.disentanglement {
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The disentanglement metrics of `model`'s z_mean on a factor grid: every observation the
+/// metrics ask for is drawn from the grid and encoded.
+pub fn disentanglement(
+    model: &Vae,
+    source: &dyn FactorSource,
+    device: &Device,
+    options: disentanglement::MetricOptions,
+) -> Result<disentanglement::Disentanglement> {
+    let pixels = source.height() * source.width();
+    let mut represent = |rows: &[Vec<usize>]| -> Result<Vec<Vec<f64>>> {
+        let indices: Vec<usize> = rows.iter().map(|r| source.index_of(r)).collect();
+        let latents = latent::encode_batches(model, rows.len(), pixels, device, |chunk| {
+            let grid: Vec<usize> = chunk.iter().map(|&i| indices[i]).collect();
+            Ok(render_grid(source, &grid))
+        })?;
+        Ok((0..latents.len())
+            .map(|i| latents.z_mean_of(i).iter().map(|&v| v as f64).collect())
+            .collect())
+    };
+    disentanglement::evaluate(
+        source.factor_names(),
+        source.factor_sizes(),
+        &mut represent,
+        options,
+    )
+}
+
+/// Evaluates `model` on `data`: ELBO with one sample, the IWAE bound with `iw_samples`
+/// samples per image (skipped when 0), active units and KL per dimension.
+pub fn evaluate(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    iw_samples: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<EvalReport> {
+    if data.is_empty() {
+        return Err(Error::Data("no images to evaluate".into()));
+    }
+    let test = test_loss(model, data, kind, 1.0, device, seed)?;
+    let latents = latent::encode(model, data, device)?;
+    let likelihood = model.is_vae() && kind.is_likelihood();
+    let nll_iw = if likelihood && iw_samples > 0 {
+        Some(iwae::nll(model, data, kind, iw_samples, device, seed)?)
+    } else {
+        None
+    };
+    Ok(EvalReport {
+        elbo: likelihood.then_some(-test.total),
+        recon: test.recon,
+        kl: test.kl,
+        nll_iw,
+        iw_samples: if nll_iw.is_some() { iw_samples } else { 0 },
+        active_units: latents.active_units(),
+        latent_dim: latents.latent_dim,
+        kl_per_dim: latents.kl_per_dim().unwrap_or_default(),
+        images: data.len(),
+        loss: kind,
+        loss_at_mean: None,
+        disentanglement: None,
+    })
+}
+
+/// What `vae eval` measures.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalOptions {
+    /// Importance samples per image for the NLL bound (0 skips it).
+    pub iw_samples: usize,
+    /// Evaluate the first N test images only.
+    pub limit: Option<usize>,
+    /// Points of the disentanglement metrics (factor data sets only).
+    pub metrics: disentanglement::MetricOptions,
+}
+
+/// Evaluates a trained run on its test split, adds the disentanglement metrics when its data
+/// set has known factors, and saves the report as the run's `eval.json`.
+pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
+    if options.limit == Some(0) {
+        return Err(Error::Config("--limit must be at least 1 image".into()));
+    }
+    let mut test = run.test_data()?;
+    if let Some(n) = options.limit {
+        test.truncate(n);
+    }
+    let mut report = evaluate(
+        &run.model,
+        &test,
+        run.config.loss(),
+        options.iw_samples,
+        &run.device,
+        run.config.seed,
+    )?;
+    report.loss_at_mean = Some(
+        test_loss_at_mean(
+            &run.model,
+            &test,
+            run.config.loss(),
+            run.config.beta,
+            &run.device,
+        )?
+        .total,
+    );
+    if let Some(factors) = &test.factors {
+        report.disentanglement = Some(disentanglement(
+            &run.model,
+            factors.source.as_ref(),
+            &run.device,
+            options.metrics,
+        )?);
+    }
+    let text = serde_json::to_string(&report).expect("report serialises");
+    crate::fsutil::write_atomic(&run.path(EVAL_FILE), text.as_bytes())?;
+    Ok(report)
+}

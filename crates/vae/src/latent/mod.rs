@@ -1,0 +1,162 @@
+//! Latent space: every image's posterior on the host ([`Latents`], made by the one batched
+//! [`encode`] that evaluation, pictures, sweeps and the explorer share), paths between latents
+//! ([`interpolate`]) and latents as CSV ([`csv`]).
+
+pub mod csv;
+pub mod interpolate;
+
+use crate::data::Dataset;
+use crate::device::{to_device, to_host};
+use crate::error::Result;
+use crate::model::{Posterior, Vae};
+use burn::prelude::*;
+
+/// Images per forward pass when encoding many.
+pub const ENCODE_BATCH: usize = 500;
+
+/// A latent dimension is active when the variance of its `z_mean` over the data exceeds this
+/// (Burda et al. 2016).
+pub const ACTIVE_UNIT_THRESHOLD: f64 = 0.01;
+
+/// The posterior of each of a set of images, on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Latents {
+    pub latent_dim: usize,
+    /// `[images, latent_dim]`, row-major.
+    pub z_mean: Vec<f32>,
+    /// `[images, latent_dim]`; `None` for a plain autoencoder.
+    pub z_log_var: Option<Vec<f32>>,
+    /// KL(q(z|x) || N(0, I)) per dimension summed over the images, from
+    /// [`Posterior::kl_per_dim`]; `None` for a plain autoencoder.
+    kl_sums: Option<Vec<f64>>,
+}
+
+impl Latents {
+    /// No images yet.
+    pub fn empty(latent_dim: usize) -> Self {
+        Latents {
+            latent_dim,
+            z_mean: Vec::new(),
+            z_log_var: None,
+            kl_sums: None,
+        }
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.z_mean.len() / self.latent_dim.max(1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.z_mean.is_empty()
+    }
+
+    /// `z_mean` of image `i`.
+    pub fn z_mean_of(&self, i: usize) -> &[f32] {
+        &self.z_mean[i * self.latent_dim..(i + 1) * self.latent_dim]
+    }
+
+    /// Adds one batch's posterior.
+    fn push(&mut self, posterior: &Posterior) -> Result<()> {
+        self.z_mean.extend(to_host(posterior.z_mean().clone())?);
+        if let Some(z_log_var) = posterior.z_log_var() {
+            let kl = to_host(posterior.kl_per_dim().sum_dim(0))?;
+            let sums = self.kl_sums.get_or_insert_with(|| vec![0.0; kl.len()]);
+            for (s, v) in sums.iter_mut().zip(kl) {
+                *s += v as f64;
+            }
+            self.z_log_var
+                .get_or_insert_with(Vec::new)
+                .extend(to_host(z_log_var.clone())?);
+        }
+        Ok(())
+    }
+
+    /// Mean KL of each latent dimension over the images, in nats (`None` for a plain
+    /// autoencoder, which has no KL term).
+    pub fn kl_per_dim(&self) -> Option<Vec<f64>> {
+        let n = self.len().max(1) as f64;
+        self.kl_sums
+            .as_ref()
+            .map(|sums| sums.iter().map(|s| s / n).collect())
+    }
+
+    /// Variance of each dimension's `z_mean` over the images.
+    pub fn variances(&self) -> Vec<f64> {
+        column_variances(&self.z_mean, self.latent_dim)
+    }
+
+    /// Dimensions whose `z_mean` varies by more than [`ACTIVE_UNIT_THRESHOLD`]: the ones the
+    /// decoder can use.
+    pub fn active_units(&self) -> usize {
+        self.variances()
+            .into_iter()
+            .filter(|&v| v > ACTIVE_UNIT_THRESHOLD)
+            .count()
+    }
+
+    /// Latent dimensions, most informative first, with their score: mean KL for a VAE, variance
+    /// of `z_mean` for a plain autoencoder (which has no KL). Ties keep dimension order.
+    pub fn dims_by_information(&self) -> Vec<(usize, f64)> {
+        let score = self.kl_per_dim().unwrap_or_else(|| self.variances());
+        let mut dims: Vec<(usize, f64)> = score.into_iter().enumerate().collect();
+        dims.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        dims
+    }
+}
+
+/// Variance of each column of a row-major `[rows, cols]` matrix (over the rows).
+pub fn column_variances(values: &[f32], cols: usize) -> Vec<f64> {
+    let n = (values.len() / cols.max(1)).max(1) as f64;
+    (0..cols)
+        .map(|d| {
+            let column = values.iter().skip(d).step_by(cols).map(|&v| v as f64);
+            let mean = column.clone().sum::<f64>() / n;
+            column.map(|v| (v - mean).powi(2)).sum::<f64>() / n
+        })
+        .collect()
+}
+
+/// Encodes `count` images, [`ENCODE_BATCH`] at a time, whose pixels `images` gives for a range
+/// of indices (`pixels` values per image): the one encode loop of the project.
+pub fn encode_batches(
+    model: &Vae,
+    count: usize,
+    pixels: usize,
+    device: &Device,
+    mut images: impl FnMut(&[usize]) -> Result<Vec<f32>>,
+) -> Result<Latents> {
+    let indices: Vec<usize> = (0..count).collect();
+    let mut latents = None;
+    for chunk in indices.chunks(ENCODE_BATCH) {
+        let x = to_device(images(chunk)?, chunk.len(), pixels, device);
+        let posterior = model.encode(x);
+        latents
+            .get_or_insert_with(|| Latents::empty(posterior.dims()[1]))
+            .push(&posterior)?;
+    }
+    Ok(latents.unwrap_or_else(|| Latents::empty(model.latent_dim())))
+}
+
+/// The posterior of every image of `data`.
+pub fn encode(model: &Vae, data: &Dataset, device: &Device) -> Result<Latents> {
+    encode_batches(model, data.len(), data.pixels(), device, |chunk| {
+        data.gather(chunk)
+    })
+}
+
+/// The posterior of `images`, `pixels` values each, concatenated.
+pub fn encode_images(
+    model: &Vae,
+    images: &[f32],
+    pixels: usize,
+    device: &Device,
+) -> Result<Latents> {
+    encode_batches(
+        model,
+        images.len() / pixels.max(1),
+        pixels,
+        device,
+        |chunk| Ok(images[chunk[0] * pixels..(chunk[chunk.len() - 1] + 1) * pixels].to_vec()),
+    )
+}

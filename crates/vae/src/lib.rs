@@ -1,0 +1,31 @@
+//! `vae`: variational autoencoders, beta-VAEs and plain autoencoders on Burn.
+//!
+//! The modules follow the pipeline, each using only those listed before it:
+//! [`error`], [`fsutil`], [`device`] and [`rng`] (random streams) underpin everything;
+//! [`data`] loads images; [`model`] holds the `Encoder`, the [`model::Posterior`] it returns,
+//! `reparameterize`, the `Decoder` and the loss; [`latent`] encodes data sets and walks latent
+//! space; [`config`] is a run's settings and [`run`] its folder; [`eval`] measures a model,
+//! [`train`] fits one; [`arithmetic`], [`sweep`], [`interop`] and [`bench`] build on those.
+//!
+//! Pictures and reports are in the `vae-viz` crate, the explorer in `vae-serve`, and the `vae`
+//! binary in `vae-cli`; this crate has no CLI, HTTP or plotting dependency.
+
+pub mod arithmetic;
+pub mod bench;
+pub mod config;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod eval;
+pub mod fsutil;
+pub mod interop;
+pub mod latent;
+pub mod model;
+pub mod rng;
+pub mod run;
+pub mod sweep;
+pub mod train;
+
+pub use config::TrainConfig;
+pub use error::{Error, Result};
+pub use run::Run;

@@ -1,0 +1,444 @@
+//! The conv layers of the conv models as two layers with the API of Burn's modules (`forward`
+//! on NCHW tensors), so that the models read like the book's Keras code:
+//!
+//! - [`ConvStack`]: `Conv2D(c, 3, strides=2, padding="same")` for each of the channels, each
+//!   followed by ReLU (`conv`) or batch norm and leaky ReLU (`celeba`). The image is first
+//!   padded with zeros to a multiple of 2^layers, as the book pads 28x28 to 32x32.
+//! - [`DeconvStack`]: `Conv2DTranspose(c, 3, strides=2, padding="same")` for each of the
+//!   channels reversed, with the same activations, then `Conv2D(image channels, 3,
+//!   padding="same")` to logits, cropped back to the image's size.
+//!
+//! Each runs one of two ways ([`ConvPath`]): Burn's `Conv2d`/`ConvTranspose2d` on NCHW tensors
+//! (the reference, and what GPUs run), or the gathers and matrix products of [`im2col`] on
+//! channels-last rows, which is what pays on burn-flex. The weights stay fields of the encoder
+//! and decoder (so saved runs keep their layout); a stack is a view of them with the
+//! [`StackPlan`] that the model owns: the image geometry and the index tables of the im2col
+//! path, made per batch size on first use.
+
+use super::config::{Arch, ModelConfig};
+use super::im2col::{self, Grid, Table, Window};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::Int;
+use burn::tensor::activation::{leaky_relu, relu};
+use burn::tensor::ops::PadMode;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+/// Slope of the leaky ReLU for x < 0: Keras' default (0.3), which the book's models use.
+pub const LEAKY_SLOPE: f64 = 0.3;
+
+/// How the stacks compute their convolutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvPath {
+    /// Burn's own convolution modules on NCHW tensors.
+    Nchw,
+    /// Gathers, scatter-adds and matrix products on channels-last rows ([`im2col`]).
+    Im2col,
+}
+
+impl ConvPath {
+    /// The faster path on `device`: im2col on burn-flex, Burn's convolutions elsewhere.
+    pub fn for_device(device: &Device) -> Self {
+        // Devices compare by hardware, with or without autodiff.
+        if *device == Device::flex() {
+            ConvPath::Im2col
+        } else {
+            ConvPath::Nchw
+        }
+    }
+}
+
+/// The nonlinearity after a convolution: ReLU, or batch norm then leaky ReLU. Batch norm
+/// normalises dimension 1, the channels, of NCHW tensors and of channels-last rows alike.
+fn activate<const D: usize>(h: Tensor<D>, norm: Option<&BatchNorm>) -> Tensor<D> {
+    match norm {
+        Some(bn) => leaky_relu(bn.forward(h), LEAKY_SLOPE),
+        None => relu(h),
+    }
+}
+
+/// One batch norm per layer of `channels` for the CelebA family, none otherwise.
+pub fn batch_norms(config: &ModelConfig, channels: &[usize], device: &Device) -> Vec<BatchNorm> {
+    match config.arch {
+        Arch::Celeba => channels
+            .iter()
+            .map(|&c| BatchNormConfig::new(c).init(device))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The stride-2 convolutions from the image's channels through `config.channels`.
+pub fn strided_convs(config: &ModelConfig, device: &Device) -> Vec<Conv2d> {
+    let mut channels = vec![config.image_channels];
+    channels.extend(&config.channels);
+    channels
+        .windows(2)
+        .map(|c| {
+            Conv2dConfig::new([c[0], c[1]], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        })
+        .collect()
+}
+
+/// The stride-2 transposed convolutions through `config.channels` reversed (the first keeps
+/// the width of the last encoder layer).
+pub fn strided_deconvs(config: &ModelConfig, device: &Device) -> Vec<ConvTranspose2d> {
+    let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();
+    std::iter::once(reversed[0])
+        .chain(reversed.iter().copied())
+        .zip(reversed.iter().copied())
+        .map(|(c_in, c_out)| {
+            ConvTranspose2dConfig::new([c_in, c_out], [3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .with_padding_out([1, 1])
+                .init(device)
+        })
+        .collect()
+}
+
+/// The final 3x3 convolution from the decoder's last channels to the image's.
+pub fn output_conv(config: &ModelConfig, device: &Device) -> Conv2d {
+    let last = config.channels[0];
+    Conv2dConfig::new([last, config.image_channels], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+/// What a stack needs besides its weights: the image geometry, which path to take, and the
+/// im2col index tables it has made.
+#[derive(Debug, Clone)]
+pub struct StackPlan {
+    height: usize,
+    width: usize,
+    padded_height: usize,
+    padded_width: usize,
+    layers: usize,
+    /// `None` picks by device ([`ConvPath::for_device`]).
+    path: Option<ConvPath>,
+    tables: Tables,
+}
+
+impl StackPlan {
+    pub fn new(config: &ModelConfig) -> Self {
+        let (padded_height, padded_width) = config.padded_size();
+        StackPlan {
+            height: config.height,
+            width: config.width,
+            padded_height,
+            padded_width,
+            layers: config.channels.len(),
+            path: None,
+            tables: Tables::default(),
+        }
+    }
+
+    /// Forces one path for every device (tests hold the two against each other).
+    pub fn set_path(&mut self, path: Option<ConvPath>) {
+        self.path = path;
+    }
+
+    fn path(&self, device: &Device) -> ConvPath {
+        self.path.unwrap_or_else(|| ConvPath::for_device(device))
+    }
+
+    /// Rows and columns of zeros above and left of the image in the padded frame.
+    fn top_left(&self) -> (usize, usize) {
+        (
+            (self.padded_height - self.height) / 2,
+            (self.padded_width - self.width) / 2,
+        )
+    }
+
+    /// `[height, width]` of the features after the last stride-2 layer.
+    pub fn feature_size(&self) -> [usize; 2] {
+        let scale = 1usize << self.layers;
+        [self.padded_height / scale, self.padded_width / scale]
+    }
+}
+
+/// Batch size, device, and whether it is the autodiff device.
+type TableKey = (usize, Device, bool);
+
+/// The index tables of a stack's layers for each key, oldest first.
+type Kept = VecDeque<(TableKey, Vec<Tensor<1, Int>>)>;
+
+/// Index tables kept across steps: they depend only on the batch size, and building and
+/// uploading them each step was 4% of a conv training step. Shared by the copies of a model
+/// that the data-parallel shards make.
+#[derive(Debug, Clone, Default)]
+struct Tables(Arc<Mutex<Kept>>);
+
+/// Batch sizes whose tables a stack keeps (training's whole and last batches per shard,
+/// evaluation, a few decode sizes). Bounded, because each table holds 9 indices per pixel of
+/// its batch; the oldest is made again when it is needed again.
+const KEPT_BATCH_SIZES: usize = 8;
+
+impl Tables {
+    fn get(
+        &self,
+        batch: usize,
+        device: &Device,
+        build: impl FnOnce() -> Vec<Tensor<1, Int>>,
+    ) -> Vec<Tensor<1, Int>> {
+        let key = (batch, device.clone(), device.is_autodiff());
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, tables)) = kept.iter().find(|(k, _)| *k == key) {
+            return tables.clone();
+        }
+        let tables = build();
+        if kept.len() == KEPT_BATCH_SIZES {
+            kept.pop_front();
+        }
+        kept.push_back((key, tables.clone()));
+        tables
+    }
+}
+
+/// One im2col layer: which table, between which grids.
+struct Step {
+    table: Table,
+    input: Grid,
+    output: Grid,
+    window: Window,
+}
+
+impl Step {
+    fn index_table(&self, device: &Device) -> Tensor<1, Int> {
+        im2col::index_table(self.table, self.input, self.output, self.window, device)
+    }
+}
+
+/// NCHW images to channels-last rows `[batch * height * width, channels]`.
+fn to_rows(x: Tensor<4>) -> Tensor<2> {
+    let [batch, channels, height, width] = x.dims();
+    let rows = batch * height * width;
+    if channels == 1 {
+        return x.reshape([rows, 1]);
+    }
+    x.reshape([batch, channels, height * width])
+        .swap_dims(1, 2)
+        .reshape([rows, channels])
+}
+
+/// Channels-last rows on `grid` back to NCHW.
+fn from_rows(h: Tensor<2>, grid: Grid) -> Tensor<4> {
+    let [_, channels] = h.dims();
+    let Grid {
+        batch,
+        height,
+        width,
+    } = grid;
+    if channels == 1 {
+        return h.reshape([batch, 1, height, width]);
+    }
+    h.reshape([batch, height * width, channels])
+        .swap_dims(1, 2)
+        .reshape([batch, channels, height, width])
+}
+
+/// The encoder's convolutions as one layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvStack<'a> {
+    pub convs: &'a [Conv2d],
+    /// One per conv for the CelebA family, else empty.
+    pub norms: &'a [BatchNorm],
+    pub plan: &'a StackPlan,
+}
+
+impl ConvStack<'_> {
+    /// `[batch, image channels, height, width]` to the features `[batch, last channels,
+    /// padded height / 2^layers, padded width / 2^layers]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self.plan.path(&x.device()) {
+            ConvPath::Nchw => self.forward_nchw(x),
+            ConvPath::Im2col => self.forward_im2col(x),
+        }
+    }
+
+    fn forward_nchw(&self, x: Tensor<4>) -> Tensor<4> {
+        let p = self.plan;
+        let (top, left) = p.top_left();
+        let x = x.pad(
+            [
+                (top, p.padded_height - p.height - top),
+                (left, p.padded_width - p.width - left),
+            ],
+            PadMode::Constant(0.0),
+        );
+        self.convs.iter().enumerate().fold(x, |h, (i, conv)| {
+            activate(conv.forward(h), self.norms.get(i))
+        })
+    }
+
+    /// The layers of the im2col path for `batch` images.
+    fn steps(&self, batch: usize, image_channels: usize) -> Vec<Step> {
+        let p = self.plan;
+        let (top, left) = p.top_left();
+        let mut input = Grid {
+            batch,
+            height: p.height,
+            width: p.width,
+        };
+        // The first window reaches into the zero border that pads the image to a multiple of
+        // 2^layers, as well as into the convolution's own padding of 1.
+        let mut offset = [-1 - top as isize, -1 - left as isize];
+        let (mut height, mut width) = (p.padded_height, p.padded_width);
+        let mut c_in = image_channels;
+        let mut steps = Vec::with_capacity(self.convs.len());
+        for conv in self.convs {
+            (height, width) = (height / 2, width / 2);
+            let output = Grid {
+                batch,
+                height,
+                width,
+            };
+            let [c_out, ..] = conv.weight.dims();
+            steps.push(Step {
+                table: im2col::conv2d_table(c_in, c_out),
+                input,
+                output,
+                window: Window { stride: 2, offset },
+            });
+            (input, offset, c_in) = (output, [-1, -1], c_out);
+        }
+        steps
+    }
+
+    fn forward_im2col(&self, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let [batch, image_channels, ..] = x.dims();
+        let steps = self.steps(batch, image_channels);
+        let tables = self.plan.tables.get(batch, &device, || {
+            steps.iter().map(|s| s.index_table(&device)).collect()
+        });
+        let mut h = to_rows(x);
+        for (i, ((conv, step), rows)) in self.convs.iter().zip(&steps).zip(tables).enumerate() {
+            h = activate(
+                im2col::conv2d(conv, h, rows, step.output.rows()),
+                self.norms.get(i),
+            );
+        }
+        let last = steps.last().expect("at least one conv layer").output;
+        from_rows(h, last)
+    }
+}
+
+/// The decoder's transposed convolutions and output convolution as one layer.
+#[derive(Debug, Clone, Copy)]
+pub struct DeconvStack<'a> {
+    pub deconvs: &'a [ConvTranspose2d],
+    /// One per transposed conv for the CelebA family, else empty.
+    pub norms: &'a [BatchNorm],
+    pub output: &'a Conv2d,
+    pub plan: &'a StackPlan,
+}
+
+impl DeconvStack<'_> {
+    /// Features `[batch, channels, padded height / 2^layers, padded width / 2^layers]` to pixel
+    /// logits `[batch, image channels, height, width]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        match self.plan.path(&x.device()) {
+            ConvPath::Nchw => self.forward_nchw(x),
+            ConvPath::Im2col => self.forward_im2col(x),
+        }
+    }
+
+    fn forward_nchw(&self, x: Tensor<4>) -> Tensor<4> {
+        let p = self.plan;
+        let (top, left) = p.top_left();
+        let [batch, ..] = x.dims();
+        let [_, image_channels, ..] = self.output.weight.dims();
+        let h = self.deconvs.iter().enumerate().fold(x, |h, (i, deconv)| {
+            activate(deconv.forward(h), self.norms.get(i))
+        });
+        self.output.forward(h).slice([
+            0..batch,
+            0..image_channels,
+            top..top + p.height,
+            left..left + p.width,
+        ])
+    }
+
+    /// The layers of the im2col path for `batch` images: the transposed convolutions, then the
+    /// output convolution, evaluated only on the pixels the crop keeps.
+    fn steps(&self, batch: usize) -> Vec<Step> {
+        let p = self.plan;
+        let (top, left) = p.top_left();
+        let [height, width] = p.feature_size();
+        let mut input = Grid {
+            batch,
+            height,
+            width,
+        };
+        let mut steps = Vec::with_capacity(self.deconvs.len() + 1);
+        for _ in self.deconvs {
+            let output = Grid {
+                batch,
+                height: input.height * 2,
+                width: input.width * 2,
+            };
+            // A transposed convolution reads the window table of the convolution that runs
+            // the other way, from its output grid to its input grid.
+            steps.push(Step {
+                table: Table::Window,
+                input: output,
+                output: input,
+                window: Window {
+                    stride: 2,
+                    offset: [-1, -1],
+                },
+            });
+            input = output;
+        }
+        let [image_channels, c_in, ..] = self.output.weight.dims();
+        steps.push(Step {
+            table: im2col::conv2d_table(c_in, image_channels),
+            input,
+            output: Grid {
+                batch,
+                height: p.height,
+                width: p.width,
+            },
+            window: Window {
+                stride: 1,
+                offset: [top as isize - 1, left as isize - 1],
+            },
+        });
+        steps
+    }
+
+    fn forward_im2col(&self, x: Tensor<4>) -> Tensor<4> {
+        let device = x.device();
+        let [batch, ..] = x.dims();
+        let steps = self.steps(batch);
+        let mut tables = self
+            .plan
+            .tables
+            .get(batch, &device, || {
+                steps.iter().map(|s| s.index_table(&device)).collect()
+            })
+            .into_iter();
+        let mut h = to_rows(x);
+        for (i, (deconv, step)) in self.deconvs.iter().zip(&steps).enumerate() {
+            let rows = tables.next().expect("one table per layer");
+            // The step describes the forward convolution, so the deconvolution's output is
+            // the step's input grid.
+            h = activate(
+                im2col::conv_transpose2d(deconv, h, rows, step.input.rows()),
+                self.norms.get(i),
+            );
+        }
+        let last = steps.last().expect("the output convolution");
+        let rows = tables.next().expect("one table per layer");
+        from_rows(
+            im2col::conv2d(self.output, h, rows, last.output.rows()),
+            last.output,
+        )
+    }
+}

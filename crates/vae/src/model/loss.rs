@@ -1,0 +1,166 @@
+//! The VAE objective: reconstruction (negative log-likelihood of x under the decoder, summed over
+//! pixels) + beta * KL(q(z|x) || N(0, I)), averaged over the batch. [`vae_loss`] is the one
+//! place that combines the two; training, evaluation and benchmarks all call it.
+
+use super::Forward;
+use crate::device::to_host;
+use crate::error::Result;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::ops::{Add, Mul};
+
+/// Likelihood of the pixels given the decoder's logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reconstruction {
+    /// Bernoulli: binary cross-entropy from logits.
+    Bce,
+    /// Continuous Bernoulli: Bernoulli plus its normaliser, a proper density on [0, 1].
+    Cb,
+    /// Gaussian-style squared error on sigmoid(logits); not a normalised likelihood.
+    Mse,
+}
+
+impl Reconstruction {
+    /// True when the loss is a normalised negative log-likelihood, so nats per image mean
+    /// something and the importance-weighted bound applies.
+    pub fn is_likelihood(self) -> bool {
+        !matches!(self, Reconstruction::Mse)
+    }
+}
+
+/// Below this |logit| the continuous-Bernoulli normaliser uses its Taylor series, where the
+/// closed form is 0/0.
+const CB_TAYLOR_BELOW: f32 = 0.1;
+
+/// Binary cross-entropy from logits, per pixel: `softplus(l) - l x`, with softplus(l) written
+/// as `-log_sigmoid(-l)`, which Burn computes stably (never the log of 0 or the exp of a large
+/// number) in one fused pass with a fused gradient, `sigmoid(l) - x` in the end.
+pub fn bce_with_logits(logits: Tensor<2>, x: Tensor<2>) -> Tensor<2> {
+    burn::tensor::activation::log_sigmoid(logits.clone().neg()).neg() - logits * x
+}
+
+/// log C(l), the normaliser of the continuous Bernoulli with logit l:
+/// `C = l / tanh(l / 2)`, which tends to 2 at l = 0 (series `2 (1 + l^2/12 - l^4/720)`).
+pub fn continuous_bernoulli_log_norm(logits: Tensor<2>) -> Tensor<2> {
+    let a = logits.abs();
+    let small = a.clone().lower_elem(CB_TAYLOR_BELOW);
+    // Each branch sees only inputs where it is accurate, so neither produces NaN or Inf that
+    // could leak into the gradient of the other.
+    let s = a.clone().clamp_max(CB_TAYLOR_BELOW);
+    let s2 = s.clone() * s;
+    let series = (s2.clone().div_scalar(12.0) - (s2.clone() * s2).div_scalar(720.0))
+        .log1p()
+        .add_scalar(std::f32::consts::LN_2);
+    let b = a.clamp_min(CB_TAYLOR_BELOW);
+    let closed = b.clone().log() - b.div_scalar(2.0).tanh().log();
+    closed.mask_where(small, series)
+}
+
+/// Per-image reconstruction loss in nats (for `mse`, squared error), summed over pixels: `[batch]`.
+pub fn reconstruction_loss(kind: Reconstruction, logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
+    let per_pixel = match kind {
+        Reconstruction::Bce => bce_with_logits(logits, x),
+        Reconstruction::Cb => {
+            bce_with_logits(logits.clone(), x) - continuous_bernoulli_log_norm(logits)
+        }
+        Reconstruction::Mse => (burn::tensor::activation::sigmoid(logits) - x).square(),
+    };
+    per_pixel.sum_dim(1).squeeze_dim(1)
+}
+
+/// The image a likelihood's logits stand for: the mean pixel value. For Bernoulli and squared
+/// error that is sigmoid(l); for the continuous Bernoulli it is `sigmoid(l) / tanh(l/2) - 1/l`
+/// (0.5 + l/12 near 0), which differs from sigmoid(l) (Loaiza-Ganem & Cunningham 2019).
+pub fn mean_pixels(kind: Reconstruction, logits: Tensor<2>) -> Result<Vec<f32>> {
+    Ok(to_host(logits)?
+        .into_iter()
+        .map(|l| {
+            let lambda = 1.0 / (1.0 + (-l).exp());
+            match kind {
+                Reconstruction::Cb if l.abs() < 1e-3 => 0.5 + l / 12.0,
+                Reconstruction::Cb => lambda / (l / 2.0).tanh() - 1.0 / l,
+                _ => lambda,
+            }
+        })
+        .collect())
+}
+
+/// The objective's parts, always together: reconstruction, KL and `total = recon + beta * kl`,
+/// the number the optimiser minimises. Batch means as one-element tensors while training
+/// (`Loss<Tensor<1>>`), numbers per image in reports (`Loss<f64>`).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Loss<T = f64> {
+    pub recon: T,
+    /// Zero for a plain autoencoder.
+    pub kl: T,
+    pub total: T,
+}
+
+impl<T: Clone + Add<Output = T> + Mul<f64, Output = T>> Loss<T> {
+    /// The beta-VAE combination of the two parts.
+    pub fn new(recon: T, kl: T, beta: f64) -> Self {
+        Loss {
+            total: recon.clone() + kl.clone() * beta,
+            recon,
+            kl,
+        }
+    }
+}
+
+impl<T> Loss<T> {
+    /// Applies `f` to each of the three values.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Loss<U> {
+        Loss {
+            recon: f(self.recon),
+            kl: f(self.kl),
+            total: f(self.total),
+        }
+    }
+}
+
+impl Loss<Tensor<1>> {
+    /// `[recon, kl, total]` as one tensor, so that a single device read fetches all three.
+    pub fn values(self) -> Tensor<1> {
+        Tensor::cat(vec![self.recon, self.kl, self.total], 0)
+    }
+
+    /// The three numbers, in one device read.
+    pub fn to_host(self) -> Result<Loss<f64>> {
+        Ok(Loss::from_values(&to_host(self.values())?))
+    }
+}
+
+impl Loss<f64> {
+    /// The inverse of [`Loss::values`]: `[recon, kl, total]`.
+    pub fn from_values(values: &[f32]) -> Self {
+        Loss {
+            recon: values[0] as f64,
+            kl: values[1] as f64,
+            total: values[2] as f64,
+        }
+    }
+}
+
+impl Add for Loss<f64> {
+    type Output = Self;
+    fn add(self, other: Self) -> Self {
+        Loss {
+            recon: self.recon + other.recon,
+            kl: self.kl + other.kl,
+            total: self.total + other.total,
+        }
+    }
+}
+
+/// The beta-VAE loss of one batch, as batch means: the decoder's reconstruction of `x` and the
+/// KL of the posterior it was drawn from.
+pub fn vae_loss(
+    forward: &Forward,
+    x: Tensor<2>,
+    kind: Reconstruction,
+    beta: f64,
+) -> Loss<Tensor<1>> {
+    let recon = reconstruction_loss(kind, forward.logits.clone(), x).mean();
+    Loss::new(recon, forward.posterior.kl().mean(), beta)
+}

@@ -1,0 +1,94 @@
+//! Dense encoder and decoder, as in pytorch/examples `vae/main.py`:
+//!
+//! ```text
+//! encoder: x -> Linear(pixels, 400) -> ReLU -> z_mean = Linear(400, latent), z_log_var = Linear(400, latent)
+//! decoder: z -> Linear(latent, 400) -> ReLU -> Linear(400, pixels) (logits)
+//! ```
+//!
+//! Any list of hidden sizes works (`--hidden 512,256`); the decoder mirrors it.
+
+use super::config::ModelConfig;
+use super::posterior::Posterior;
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+/// Dense layers between consecutive `sizes`.
+fn dense_layers(sizes: &[usize], device: &Device) -> Vec<Linear> {
+    sizes
+        .windows(2)
+        .map(|w| LinearConfig::new(w[0], w[1]).init(device))
+        .collect()
+}
+
+/// x -> hidden (ReLU) -> z_mean, z_log_var.
+#[derive(Module, Debug)]
+pub struct MlpEncoder {
+    pub hidden: Vec<Linear>,
+    pub z_mean: Linear,
+    /// `None` for a plain autoencoder.
+    pub z_log_var: Option<Linear>,
+}
+
+impl MlpEncoder {
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let mut sizes = vec![config.pixels()];
+        sizes.extend(&config.hidden);
+        let last = *sizes.last().expect("at least the input size");
+        let head = || LinearConfig::new(last, config.latent_dim).init(device);
+        MlpEncoder {
+            hidden: dense_layers(&sizes, device),
+            z_mean: head(),
+            z_log_var: (!config.autoencoder).then(head),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<2>) -> Posterior {
+        let h = self
+            .hidden
+            .iter()
+            .fold(x, |h, layer| relu(layer.forward(h)));
+        posterior_heads(&self.z_mean, self.z_log_var.as_ref(), h)
+    }
+}
+
+/// The two dense heads on the encoder's features: `z_mean` and, for a VAE, `z_log_var`.
+pub fn posterior_heads(z_mean: &Linear, z_log_var: Option<&Linear>, h: Tensor<2>) -> Posterior {
+    match z_log_var {
+        Some(z_log_var) => Posterior::Gaussian {
+            z_log_var: z_log_var.forward(h.clone()),
+            z_mean: z_mean.forward(h),
+        },
+        None => Posterior::Point {
+            z_mean: z_mean.forward(h),
+        },
+    }
+}
+
+/// z -> hidden (ReLU, mirrored) -> pixel logits.
+#[derive(Module, Debug)]
+pub struct MlpDecoder {
+    pub hidden: Vec<Linear>,
+    pub output: Linear,
+}
+
+impl MlpDecoder {
+    pub fn new(config: &ModelConfig, device: &Device) -> Self {
+        let mut sizes = vec![config.latent_dim];
+        sizes.extend(config.hidden.iter().rev());
+        let last = *sizes.last().expect("at least the latent size");
+        MlpDecoder {
+            hidden: dense_layers(&sizes, device),
+            output: LinearConfig::new(last, config.pixels()).init(device),
+        }
+    }
+
+    /// Pixel logits `[batch, pixels]`.
+    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        let h = self
+            .hidden
+            .iter()
+            .fold(z, |h, layer| relu(layer.forward(h)));
+        self.output.forward(h)
+    }
+}

@@ -1,0 +1,178 @@
+//! A run folder: `config.toml` (every setting of the run), `model.toml` and `model.bpk` (shape
+//! and weights), the checkpoint, `metrics.jsonl`, `eval.json`, pictures and `report.html`. A
+//! [`Run`] is such a folder loaded back: its settings, its model on a device, and what the
+//! commands ask of it (its test images, encoding them, decoding latents to images).
+
+use crate::config::TrainConfig;
+use crate::data;
+use crate::device::to_device;
+use crate::error::{Error, IoContext, Result};
+use crate::latent::{self, Latents};
+use crate::model::loss::mean_pixels;
+use crate::model::{ModelConfig, Vae};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// File names inside a run folder.
+pub const CONFIG_FILE: &str = "config.toml";
+pub const MODEL_FILE: &str = "model.bpk";
+pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const EVAL_FILE: &str = "eval.json";
+
+/// A trained run loaded back from its folder.
+#[derive(Debug)]
+pub struct Run {
+    pub dir: PathBuf,
+    pub config: TrainConfig,
+    pub model_config: ModelConfig,
+    pub model: Vae,
+    pub device: Device,
+}
+
+/// The model shape saved beside the weights, so a run loads without reading its data.
+#[derive(Debug, Serialize, Deserialize)]
+struct ModelFile {
+    model: ModelConfig,
+}
+
+/// Path of the model-shape file.
+pub const MODEL_CONFIG_FILE: &str = "model.toml";
+
+impl Run {
+    /// Loads `dir`'s config and weights onto the device named in the config (or `device`).
+    pub fn load(dir: &Path, device: Option<&str>) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(Error::Config(format!(
+                "run folder {} does not exist; train one with `vae train --out {}`",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let config_path = dir.join(CONFIG_FILE);
+        if !config_path.is_file() {
+            return Err(Error::Config(format!(
+                "{} is not a run folder (no {CONFIG_FILE}); pass the --out folder of `vae train`",
+                dir.display()
+            )));
+        }
+        let config = TrainConfig::from_file(&config_path)?;
+        let model_config = read_model_config(dir)?;
+        let device = crate::device::parse_device(device.unwrap_or(&config.device))?;
+        let weights = dir.join(MODEL_FILE);
+        if !weights.is_file() {
+            return Err(Error::Config(format!(
+                "{} has no {MODEL_FILE} yet; training has not finished an epoch (continue with `vae train --resume --out {}`)",
+                dir.display(),
+                dir.display()
+            )));
+        }
+        let fresh = Vae::new(&model_config, &device);
+        let model = crate::error::without_panics(|| {
+            fresh.try_load_file(&weights).map_err(|e| e.to_string())
+        })
+        .map_err(|e| {
+            Error::file(
+                &weights,
+                format!("cannot load weights ({e}); the file is corrupt or from another model"),
+            )
+        })?;
+        Ok(Run {
+            dir: dir.to_path_buf(),
+            config,
+            model_config,
+            model,
+            device,
+        })
+    }
+
+    /// The run's test split (the same data it was trained on); the training split is not read.
+    pub fn test_data(&self) -> Result<data::Dataset> {
+        let spec = self.config.data_spec();
+        let mut test = data::load_test(&spec)?;
+        let m = &self.model_config;
+        if (test.height, test.width, test.channels) != (m.height, m.width, m.image_channels) {
+            return Err(Error::Data(format!(
+                "the data in {} has {}x{}x{} images but this model was trained on {}x{}x{}",
+                data::describe_source(&spec)?,
+                test.height,
+                test.width,
+                test.channels,
+                m.height,
+                m.width,
+                m.image_channels
+            )));
+        }
+        self.config.prepare_test_set(&mut test);
+        Ok(test)
+    }
+
+    /// The posterior of every image of `data`.
+    pub fn encode(&self, data: &data::Dataset) -> Result<Latents> {
+        latent::encode(&self.model, data, &self.device)
+    }
+
+    /// The posterior of `images` (the model's pixels each, concatenated).
+    pub fn encode_images(&self, images: &[f32]) -> Result<Latents> {
+        latent::encode_images(
+            &self.model,
+            images,
+            self.model_config.pixels(),
+            &self.device,
+        )
+    }
+
+    /// The images (mean pixel values under the run's likelihood) that latents `z` decode to,
+    /// `latent_dim` values per latent.
+    pub fn decode(&self, z: Vec<f32>) -> Result<Vec<f32>> {
+        let latent = self.model_config.latent_dim;
+        let n = z.len() / latent;
+        let logits = self.model.decode(to_device(z, n, latent, &self.device));
+        mean_pixels(self.config.loss(), logits)
+    }
+
+    /// Path of a file inside the run folder.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+/// Writes the run's settings.
+pub fn write_config(dir: &Path, config: &TrainConfig) -> Result<()> {
+    crate::fsutil::write_atomic(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())
+}
+
+/// Writes inference weights (no autodiff state); Burn's burnpack writer is atomic itself
+/// (temporary file beside the destination, flushed, renamed).
+pub fn write_weights(dir: &Path, model: &Vae) -> Result<()> {
+    let path = dir.join(MODEL_FILE);
+    model
+        .valid()
+        .into_record()
+        .save(&path)
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Writes the model shape beside the weights.
+pub fn write_model_config(dir: &Path, model: &ModelConfig) -> Result<()> {
+    let text = toml::to_string_pretty(&ModelFile {
+        model: model.clone(),
+    })
+    .expect("a ModelConfig always serialises");
+    crate::fsutil::write_atomic(&dir.join(MODEL_CONFIG_FILE), text.as_bytes())
+}
+
+/// Reads the model shape saved beside the weights.
+pub fn read_model_config(dir: &Path) -> Result<ModelConfig> {
+    let path = dir.join(MODEL_CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).ctx(|| format!("cannot read {}", path.display()))?;
+    let file: ModelFile = toml::from_str(&text).map_err(|e| {
+        Error::file(
+            &path,
+            format!("invalid model config: {}", e.message().replace('\n', " ")),
+        )
+    })?;
+    file.model.validate()?;
+    Ok(file.model)
+}

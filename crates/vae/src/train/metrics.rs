@@ -1,0 +1,129 @@
+//! `metrics.jsonl`: one JSON object per finished epoch.
+
+use crate::error::{Error, IoContext, Result};
+use crate::model::loss::Loss;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The numbers of one epoch; losses are per image (nats for likelihood losses).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "MetricsLine", into = "MetricsLine")]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    /// Mean over the epoch's steps, each with the beta in force at that step.
+    pub train: Loss,
+    /// After the epoch, one sample per test image from a fixed stream.
+    pub test: Loss,
+    /// Wall-clock seconds of the training pass (evaluation excluded).
+    pub seconds: f64,
+    pub eval_seconds: f64,
+    pub images_per_second: f64,
+    /// Mean over steps of the joint gradient norm (before clipping).
+    pub grad_norm: f64,
+    /// Learning rate of the epoch.
+    pub lr: f64,
+}
+
+/// The flat layout of a `metrics.jsonl` line (`train_recon`, `test_total`, ...).
+#[derive(Serialize, Deserialize)]
+struct MetricsLine {
+    epoch: usize,
+    train_recon: f64,
+    train_kl: f64,
+    train_total: f64,
+    test_recon: f64,
+    test_kl: f64,
+    test_total: f64,
+    seconds: f64,
+    eval_seconds: f64,
+    images_per_second: f64,
+    grad_norm: f64,
+    lr: f64,
+}
+
+impl From<MetricsLine> for EpochMetrics {
+    fn from(l: MetricsLine) -> Self {
+        EpochMetrics {
+            epoch: l.epoch,
+            train: Loss {
+                recon: l.train_recon,
+                kl: l.train_kl,
+                total: l.train_total,
+            },
+            test: Loss {
+                recon: l.test_recon,
+                kl: l.test_kl,
+                total: l.test_total,
+            },
+            seconds: l.seconds,
+            eval_seconds: l.eval_seconds,
+            images_per_second: l.images_per_second,
+            grad_norm: l.grad_norm,
+            lr: l.lr,
+        }
+    }
+}
+
+impl From<EpochMetrics> for MetricsLine {
+    fn from(m: EpochMetrics) -> Self {
+        MetricsLine {
+            epoch: m.epoch,
+            train_recon: m.train.recon,
+            train_kl: m.train.kl,
+            train_total: m.train.total,
+            test_recon: m.test.recon,
+            test_kl: m.test.kl,
+            test_total: m.test.total,
+            seconds: m.seconds,
+            eval_seconds: m.eval_seconds,
+            images_per_second: m.images_per_second,
+            grad_norm: m.grad_norm,
+            lr: m.lr,
+        }
+    }
+}
+
+impl EpochMetrics {
+    /// One human line for the terminal.
+    pub fn summary(&self, epochs: usize) -> String {
+        let (train, test) = (&self.train, &self.test);
+        format!(
+            "epoch {}/{epochs}  train {:.2} (recon {:.2}, kl {:.2})  test {:.2} (recon {:.2}, kl {:.2})  {:.1} s, {:.0} img/s",
+            self.epoch,
+            train.total,
+            train.recon,
+            train.kl,
+            test.total,
+            test.recon,
+            test.kl,
+            self.seconds,
+            self.images_per_second
+        )
+    }
+}
+
+/// Reads all epochs of a metrics file (empty if it does not exist).
+pub fn read(path: &Path) -> Result<Vec<EpochMetrics>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let text = std::fs::read_to_string(path).ctx(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
+/// Rewrites the metrics file atomically with `epochs`.
+pub fn write(path: &Path, epochs: &[EpochMetrics]) -> Result<()> {
+    let mut text = String::new();
+    for m in epochs {
+        text.push_str(&serde_json::to_string(m).expect("metrics serialise"));
+        text.push('\n');
+    }
+    crate::fsutil::write_atomic(path, text.as_bytes())
+}

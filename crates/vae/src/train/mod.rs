@@ -1,0 +1,239 @@
+//! `vae train`: Adam on the beta-VAE loss, one run folder per run, a checkpoint every epoch,
+//! exact resume, and a stop with a clear message if the loss stops being finite.
+
+pub mod checkpoint;
+pub mod epoch;
+pub mod gradients;
+pub mod metrics;
+pub mod progress;
+pub mod shards;
+
+use crate::config::{OnNan, TrainConfig};
+use crate::data::{Binarize, binarize_in_place};
+use crate::error::{Error, Result};
+use crate::eval;
+use crate::model::Vae;
+use crate::rng::{rng, stream};
+use crate::run::{self, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
+use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::prelude::*;
+use epoch::{Divergence, EpochSums, Setup, train_epoch};
+pub use metrics::EpochMetrics;
+pub use progress::{Progress, Quiet};
+use std::path::Path;
+use std::time::Instant;
+
+/// How the run is driven.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrainOptions {
+    /// Continue from the run folder's checkpoint.
+    pub resume: bool,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    pub epochs: Vec<EpochMetrics>,
+    pub model: Vae,
+    /// Learning rate at the end (lower than configured after a rollback).
+    pub lr: f64,
+}
+
+/// How many times `--on-nan rollback` may divide the learning rate before giving up.
+pub const MAX_ROLLBACKS: usize = 3;
+
+/// A fresh model with its weights from the run's seed, and a fresh Adam (epsilon 1e-8, as
+/// PyTorch).
+pub fn fresh(
+    config: &TrainConfig,
+    model_config: &crate::model::ModelConfig,
+    ad_device: &burn::tensor::Device,
+) -> (Vae, ModuleOptimizer) {
+    let model = Vae::init(model_config, ad_device, config.seed);
+    let optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    (model, optimizer)
+}
+
+/// Trains `config` into `run_dir` and returns the per-epoch metrics and the trained model.
+pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Result<TrainSummary> {
+    train_with(config, run_dir, options, &mut Quiet)
+}
+
+/// [`train`], telling `progress` how it goes.
+pub fn train_with(
+    config: &TrainConfig,
+    run_dir: &Path,
+    options: TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<TrainSummary> {
+    let config = config.clone().resolved();
+    config.validate()?;
+    let device = crate::device::parse_device(&config.device)?;
+    let ad_device = device.clone().autodiff();
+
+    let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
+    let config_path = run_dir.join(CONFIG_FILE);
+    if options.resume {
+        if !checkpoint_path.is_file() {
+            return Err(Error::Config(format!(
+                "nothing to resume: {} has no {CHECKPOINT_FILE}; start the run without --resume",
+                run_dir.display()
+            )));
+        }
+        let saved = TrainConfig::from_file(&config_path)?;
+        if saved.identity() != config.identity() {
+            return Err(Error::Config(format!(
+                "--resume needs the run's own settings; {} differs from the flags given (only --epochs, --device, --data, --lr, --grad-clip and --on-nan may change)",
+                config_path.display()
+            )));
+        }
+    } else if checkpoint_path.exists() {
+        return Err(Error::Config(format!(
+            "{} already holds a run; pass --resume to continue it, or choose another --out",
+            run_dir.display()
+        )));
+    }
+
+    let mut splits = config.load_data()?;
+    let model_config = config.model_config(
+        splits.train.height,
+        splits.train.width,
+        splits.train.channels,
+    );
+    model_config.validate()?;
+    if config.binarize == Binarize::Fixed {
+        binarize_in_place(
+            &mut splits.train.images,
+            &mut rng(config.seed, stream::TRAIN_BINARIZE),
+        );
+    }
+
+    crate::fsutil::create_dir(run_dir)?;
+    crate::fsutil::remove_stale_temp_files(run_dir)?;
+    run::write_config(run_dir, &config)?;
+    run::write_model_config(run_dir, &model_config)?;
+
+    // Batch norm must see the whole batch: shards would normalise each part by its own
+    // statistics, a different model from the one configured.
+    let shards = match config.arch {
+        crate::model::Arch::Celeba => None,
+        _ => epoch::cpu_shards(&config.device)?,
+    };
+    let setup = Setup {
+        config: &config,
+        train_set: &splits.train,
+        device: device.clone(),
+        ad_device: ad_device.clone(),
+        latent: model_config.latent_dim,
+        shards: shards.as_ref(),
+    };
+    let restore = |history: &mut Vec<EpochMetrics>| -> Result<(Vae, ModuleOptimizer, usize)> {
+        let (model, optimizer) = fresh(&config, &model_config, &ad_device);
+        if !checkpoint_path.is_file() {
+            history.clear();
+            return Ok((model, optimizer, 0));
+        }
+        let (done, model, optimizer) = checkpoint::load(&checkpoint_path, model, optimizer)?;
+        let mut saved = metrics::read(&run_dir.join(METRICS_FILE))?;
+        saved.retain(|m| m.epoch <= done);
+        *history = saved;
+        Ok((model, optimizer, done))
+    };
+
+    let mut history = Vec::new();
+    let (mut model, mut optimizer, mut done) = if options.resume {
+        restore(&mut history)?
+    } else {
+        let (m, o) = fresh(&config, &model_config, &ad_device);
+        (m, o, 0)
+    };
+    let mut lr = config.lr();
+    let mut rollbacks = 0;
+    while done < config.epochs {
+        let epoch = done + 1;
+        match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
+            Ok((trained, sums)) => {
+                model = trained;
+                let record = finish_epoch(&setup, &splits.test, epoch, &model, &sums, lr)?;
+                history.push(record.clone());
+                // The checkpoint is the commit point and is written last: a crash before it
+                // leaves the previous epoch's checkpoint, and resume drops newer metrics lines.
+                metrics::write(&run_dir.join(METRICS_FILE), &history)?;
+                run::write_weights(run_dir, &model)?;
+                checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
+                progress.epoch_finished(&record, config.epochs);
+                done = epoch;
+            }
+            Err(divergence) => {
+                let message = diverged(run_dir, &divergence, done, lr);
+                if config.on_nan == OnNan::Stop || rollbacks == MAX_ROLLBACKS {
+                    return Err(Error::Numerical(message));
+                }
+                rollbacks += 1;
+                lr /= 10.0;
+                let lowered = TrainConfig {
+                    lr: Some(lr),
+                    ..config.clone()
+                };
+                run::write_config(run_dir, &lowered)?;
+                progress.message(&format!(
+                    "{message}\nrolling back to epoch {done} with learning rate {lr} (rollback {rollbacks} of {MAX_ROLLBACKS})"
+                ));
+                (model, optimizer, done) = restore(&mut history)?;
+            }
+        }
+    }
+    Ok(TrainSummary {
+        epochs: history,
+        model,
+        lr,
+    })
+}
+
+/// Test loss and the metrics line of a finished epoch. The test loss weighs the KL with the
+/// run's beta (not the warm-up's), so epochs compare.
+fn finish_epoch(
+    setup: &Setup,
+    test_set: &crate::data::Dataset,
+    epoch: usize,
+    model: &Vae,
+    sums: &EpochSums,
+    lr: f64,
+) -> Result<EpochMetrics> {
+    let config = setup.config;
+    let started = Instant::now();
+    let test = eval::test_loss(
+        &model.valid(),
+        test_set,
+        config.loss(),
+        config.beta,
+        &setup.device,
+        config.seed,
+    )?;
+    let n = setup.train_set.len() as f64;
+    Ok(EpochMetrics {
+        epoch,
+        train: sums.loss.map(|v| v / n),
+        test,
+        seconds: sums.seconds,
+        eval_seconds: started.elapsed().as_secs_f64(),
+        images_per_second: n / sums.seconds,
+        grad_norm: sums.grad_norm / sums.steps.max(1) as f64,
+        lr,
+    })
+}
+
+fn diverged(run_dir: &Path, d: &Divergence, last_good: usize, lr: f64) -> String {
+    let kept = if last_good > 0 {
+        format!(
+            "the checkpoint of epoch {last_good} in {} is kept",
+            run_dir.display()
+        )
+    } else {
+        "no epoch had finished, so there is no checkpoint".to_string()
+    };
+    format!(
+        "training diverged: {} at epoch {}, step {}; {kept}; lower --lr (was {lr}), add --grad-clip, or pass --on-nan rollback",
+        d.what, d.epoch, d.step
+    )
+}

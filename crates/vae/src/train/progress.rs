@@ -1,0 +1,24 @@
+//! What a training run tells while it runs.
+
+use super::metrics::EpochMetrics;
+
+/// What a run tells while it trains. The `vae` binary draws a progress bar and prints a line
+/// per epoch; [`Quiet`] tells nothing.
+pub trait Progress {
+    /// Epoch `epoch` of `epochs` starts, with `steps` optimiser steps.
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
+    /// A step ended; `mean_loss` and `images_per_second` are over the epoch so far.
+    fn step(&mut self, _mean_loss: f64, _images_per_second: f64) {}
+    /// The epoch ended (also after a divergence, before its message).
+    fn epoch_ended(&mut self) {}
+    /// An epoch's metrics, saved.
+    fn epoch_finished(&mut self, _metrics: &EpochMetrics, _epochs: usize) {}
+    /// Something the user should know (a rollback, the next run of a sweep).
+    fn message(&mut self, _text: &str) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl Progress for Quiet {}

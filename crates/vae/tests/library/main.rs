@@ -1,0 +1,25 @@
+//! The library's tests, one binary (each test binary links Burn): the maths of the lecture, the
+//! fast paths against the plain computations, data formats and their errors, training on real
+//! Fashion-MNIST, checkpoints, evaluation metrics, interop and properties.
+
+mod checkpoint;
+mod data;
+mod disentanglement;
+mod fast_paths;
+mod fetch;
+mod folder;
+mod interop;
+mod layout;
+mod model_math;
+mod numerics;
+mod properties;
+mod readme;
+mod shapes;
+mod training;
+
+use std::path::PathBuf;
+
+/// A file under this crate's folder (tests run from anywhere).
+pub fn crate_file(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}

@@ -1,0 +1,185 @@
+//! Training on real Fashion-MNIST (release mode, a few hundred steps): the loss falls,
+//! checkpoints resume exactly, runs are never overwritten, divergence stops cleanly.
+
+use burn::prelude::*;
+use vae::model::Arch;
+use vae::run::Run;
+use vae::train::{TrainOptions, train};
+
+/// What the trained model computes on fixed inputs: equal weights give bit-equal outputs.
+fn fingerprint(run_dir: &std::path::Path) -> Vec<f32> {
+    let run = Run::load(run_dir, None).unwrap();
+    let x = Tensor::<2>::from_data(
+        TensorData::new((0..784).map(|i| (i % 17) as f32 / 17.0).collect(), [1, 784]),
+        &run.device,
+    );
+    let q = run.model.encode(x);
+    let (z_mean, z_log_var) = (q.z_mean().clone(), q.z_log_var().unwrap().clone());
+    let logits = run.model.decode(z_mean.clone());
+    [z_mean, z_log_var, logits]
+        .into_iter()
+        .flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+        .collect()
+}
+
+#[test]
+fn mlp_vae_loss_falls_on_real_fashion_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = vae_testkit::small_config(12_800, 2);
+    let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let (first, last) = (&summary.epochs[0], &summary.epochs[1]);
+    // An untrained decoder costs about 784 * ln 2 = 543 nats; 200 Adam steps must do far better.
+    assert!(first.test.total < 400.0, "{first:?}");
+    assert!(
+        last.test.total < first.test.total - 10.0,
+        "{first:?} -> {last:?}"
+    );
+    assert!(last.test.kl > 1.0, "the KL term must be in use: {last:?}");
+    assert!((last.test.total - (last.test.recon + last.test.kl)).abs() < 1e-6);
+}
+
+#[test]
+fn conv_vae_loss_falls_on_real_fashion_mnist() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = vae::TrainConfig {
+        arch: Arch::Conv,
+        ..vae_testkit::small_config(2_000, 2)
+    };
+    let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let (first, last) = (&summary.epochs[0], &summary.epochs[1]);
+    assert!(last.test.total < first.test.total, "{first:?} -> {last:?}");
+    assert!(last.test.total < 450.0, "{last:?}");
+}
+
+#[test]
+fn resume_continues_exactly_where_the_run_stopped() {
+    let straight = tempfile::tempdir().unwrap();
+    let resumed = tempfile::tempdir().unwrap();
+    let config = vae_testkit::small_config(1_000, 3);
+    let full = train(&config, straight.path(), TrainOptions::default()).unwrap();
+
+    let first_part = vae::TrainConfig {
+        epochs: 1,
+        ..config.clone()
+    };
+    train(&first_part, resumed.path(), TrainOptions::default()).unwrap();
+    let resume = TrainOptions { resume: true };
+    let rest = train(&config, resumed.path(), resume).unwrap();
+
+    assert_eq!(
+        rest.epochs.len(),
+        3,
+        "metrics keep the epochs before the resume"
+    );
+    for (a, b) in full.epochs.iter().zip(&rest.epochs) {
+        assert_eq!(a.epoch, b.epoch);
+        assert_eq!(
+            (a.train.total, a.test.total),
+            (b.train.total, b.test.total),
+            "epoch {}",
+            a.epoch
+        );
+    }
+    assert_eq!(fingerprint(straight.path()), fingerprint(resumed.path()));
+}
+
+#[test]
+fn an_existing_run_is_never_overwritten_without_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = vae_testkit::small_config(300, 1);
+    train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let before = std::fs::read(dir.path().join("checkpoint.bin")).unwrap();
+    let message = train(&config, dir.path(), TrainOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("already holds a run; pass --resume"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("checkpoint.bin")).unwrap(),
+        before
+    );
+
+    let other = vae::TrainConfig {
+        beta: 4.0,
+        ..config
+    };
+    let resume = TrainOptions { resume: true };
+    let message = train(&other, dir.path(), resume).unwrap_err().to_string();
+    assert!(
+        message.contains("--resume needs the run's own settings"),
+        "{message}"
+    );
+}
+
+#[test]
+fn divergence_stops_with_a_clear_message_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = vae_testkit::small_config(256, 1);
+    train(&good, dir.path(), TrainOptions::default()).unwrap();
+    let checkpoint = std::fs::read(dir.path().join("checkpoint.bin")).unwrap();
+    let metrics = std::fs::read(dir.path().join("metrics.jsonl")).unwrap();
+
+    // Continue the run with an absurd learning rate: epoch 2 diverges.
+    let bad = vae::TrainConfig {
+        lr: Some(1e30),
+        epochs: 2,
+        ..good
+    };
+    let resume = TrainOptions { resume: true };
+    let message = train(&bad, dir.path(), resume).unwrap_err().to_string();
+    // The first step applies the absurd update, a following one sees its result.
+    assert!(message.starts_with("training diverged: "), "{message}");
+    assert!(message.contains(" at epoch 2, step "), "{message}");
+    assert!(
+        message.contains("the checkpoint of epoch 1 in"),
+        "{message}"
+    );
+    assert!(message.contains("lower --lr"), "{message}");
+    assert_eq!(
+        std::fs::read(dir.path().join("checkpoint.bin")).unwrap(),
+        checkpoint
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("metrics.jsonl")).unwrap(),
+        metrics
+    );
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_reported_not_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = vae_testkit::small_config(256, 1);
+    train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let path = dir.path().join("checkpoint.bin");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+    let more = vae::TrainConfig {
+        epochs: 2,
+        ..config
+    };
+    let resume = TrainOptions { resume: true };
+    let message = train(&more, dir.path(), resume).unwrap_err().to_string();
+    assert!(
+        message.contains("corrupt checkpoint (length mismatch"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_autoencoder_trains_without_kl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = vae::TrainConfig {
+        autoencoder: true,
+        ..vae_testkit::small_config(1_000, 1)
+    };
+    let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
+    assert_eq!(
+        (summary.epochs[0].train.kl, summary.epochs[0].test.kl),
+        (0.0, 0.0)
+    );
+    let run = Run::load(dir.path(), None).unwrap();
+    let q = run.model.encode(Tensor::zeros([1, 784], &run.device));
+    assert!(q.z_log_var().is_none());
+}
