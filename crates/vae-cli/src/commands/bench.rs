@@ -45,13 +45,6 @@ pub fn run(args: Args) -> vae::Result<()> {
         device: args.device,
         seed: args.seed,
     })?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serialises")
-        );
-    } else {
-        print!("{report}");
-    }
+    super::print_report(&report, args.json);
     Ok(())
 }

@@ -33,13 +33,6 @@ pub fn run(args: Args) -> vae::Result<()> {
             metrics: args.metrics.options(),
         },
     )?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serialises")
-        );
-    } else {
-        print!("{report}");
-    }
+    super::print_report(&report, args.json);
     Ok(())
 }

@@ -43,14 +43,7 @@ pub fn run(args: Args) -> vae::Result<()> {
         },
     )?;
     server.stop();
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).expect("report serialises")
-        );
-    } else {
-        print!("{report}");
-    }
+    super::print_report(&report, args.json);
     if report.errors > 0 {
         return Err(Error::Config(format!(
             "{} of {} requests failed; first: {}",

@@ -19,9 +19,23 @@ pub mod serve;
 pub mod sweep;
 pub mod train;
 
+use serde::Serialize;
+use std::fmt::Display;
 use std::path::Path;
 
 /// The line each written file gets.
 pub fn say(path: &Path) {
     println!("wrote {}", path.display());
+}
+
+/// A report as one line of JSON (`--json`), or as the library formats it for people.
+pub fn print_report(report: &(impl Serialize + Display), json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("reports serialise")
+        );
+    } else {
+        print!("{report}");
+    }
 }

@@ -29,8 +29,9 @@ pub fn nll(
     let indices: Vec<usize> = (0..data.len()).collect();
     let mut total = 0f64;
     for chunk in indices.chunks(per_pass) {
-        let images = data.gather(chunk)?;
-        let latents = latent::encode_images(model, &images, pixels, device)?;
+        let latents = latent::encode_batches(model, chunk.len(), pixels, device, |part| {
+            data.gather(&part.iter().map(|&i| chunk[i]).collect::<Vec<_>>())
+        })?;
         let log_vars = latents
             .z_log_var
             .as_ref()
@@ -42,9 +43,10 @@ pub fn nll(
         // log p(z) - log q(z|x) per row; the Gaussian constants cancel:
         // -z^2/2 - (-(z - m)^2 / (2 s^2) - log s) = -z^2/2 + eps^2/2 + log_var/2.
         let mut log_w = Vec::with_capacity(rows);
-        for i in 0..chunk.len() {
+        for (i, &image) in chunk.iter().enumerate() {
             let m = latents.z_mean_of(i);
             let lv = &log_vars[i * latent..(i + 1) * latent];
+            let x = data.image(image)?;
             for _ in 0..samples {
                 let eps = normal_noise(&mut noise_rng, latent);
                 let mut w = 0f64;
@@ -54,7 +56,7 @@ pub fn nll(
                     w += 0.5 * (-(zd as f64).powi(2) + (eps[d] as f64).powi(2) + lv[d] as f64);
                 }
                 log_w.push(w);
-                x_rep.extend_from_slice(&images[i * pixels..(i + 1) * pixels]);
+                x_rep.extend_from_slice(&x);
             }
         }
         let logits = model.decode(to_device(z, rows, latent, device));

@@ -155,6 +155,16 @@ impl StackPlan {
         )
     }
 
+    /// The index tables of `steps` for `batch` images on `device`: made once, then kept.
+    fn index_tables(&self, steps: &[Step], batch: usize, device: &Device) -> Vec<Tensor<1, Int>> {
+        self.tables.get(batch, device, || {
+            steps
+                .iter()
+                .map(|s| im2col::index_table(s.table, s.input, s.output, s.window, device))
+                .collect()
+        })
+    }
+
     /// `[height, width]` of the features after the last stride-2 layer.
     pub fn feature_size(&self) -> [usize; 2] {
         let scale = 1usize << self.layers;
@@ -206,12 +216,6 @@ struct Step {
     input: Grid,
     output: Grid,
     window: Window,
-}
-
-impl Step {
-    fn index_table(&self, device: &Device) -> Tensor<1, Int> {
-        im2col::index_table(self.table, self.input, self.output, self.window, device)
-    }
 }
 
 /// NCHW images to channels-last rows `[batch * height * width, channels]`.
@@ -314,9 +318,7 @@ impl ConvStack<'_> {
         let device = x.device();
         let [batch, image_channels, ..] = x.dims();
         let steps = self.steps(batch, image_channels);
-        let tables = self.plan.tables.get(batch, &device, || {
-            steps.iter().map(|s| s.index_table(&device)).collect()
-        });
+        let tables = self.plan.index_tables(&steps, batch, &device);
         let mut h = to_rows(x);
         for (i, ((conv, step), rows)) in self.convs.iter().zip(&steps).zip(tables).enumerate() {
             h = activate(
@@ -417,13 +419,7 @@ impl DeconvStack<'_> {
         let device = x.device();
         let [batch, ..] = x.dims();
         let steps = self.steps(batch);
-        let mut tables = self
-            .plan
-            .tables
-            .get(batch, &device, || {
-                steps.iter().map(|s| s.index_table(&device)).collect()
-            })
-            .into_iter();
+        let mut tables = self.plan.index_tables(&steps, batch, &device).into_iter();
         let mut h = to_rows(x);
         for (i, (deconv, step)) in self.deconvs.iter().zip(&steps).enumerate() {
             let rows = tables.next().expect("one table per layer");
