@@ -127,6 +127,12 @@ impl Run {
     /// `latent_dim` values per latent.
     pub fn decode(&self, z: Vec<f32>) -> Result<Vec<f32>> {
         let latent = self.model_config.latent_dim;
+        if z.is_empty() || !z.len().is_multiple_of(latent) {
+            return Err(Error::Config(format!(
+                "z has {} values, which is not a whole number of {latent}-dimensional latents",
+                z.len()
+            )));
+        }
         let n = z.len() / latent;
         let logits = self.model.decode(to_device(z, n, latent, &self.device));
         mean_pixels(self.config.loss(), logits)
