@@ -1,4 +1,4 @@
-//! The JSON API behind the page (documented in README, "Latent-space explorer"). Every request
+//! The JSON API behind the page (documented in docs/explorer.md). Every request
 //! is validated before it reaches a model; every failure is a 4xx or 5xx answer with a body
 //! `{"error": "..."}`. No request names a file: runs are looked up by name among those loaded
 //! at start, test images by index, and the page's files are compiled into the binary.
@@ -488,7 +488,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "no such page or API route; see README, \"Latent-space explorer\"",
+        "no such page or API route; see docs/explorer.md",
     )
 }
 

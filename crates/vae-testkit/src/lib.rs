@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-/// The real Fashion-MNIST from Debian's `dataset-fashion-mnist` (installed by `.ci/run`).
+/// The real Fashion-MNIST from Debian's `dataset-fashion-mnist` (which `scripts/test.sh` installs).
 pub fn fashion_mnist_dir() -> PathBuf {
     let dir = PathBuf::from(vae::data::locate::DEBIAN_FASHION_MNIST);
     assert!(
         vae::data::has_idx_files(&dir),
-        "these tests train on real Fashion-MNIST: run `apt-get install dataset-fashion-mnist` (as .ci/run does)"
+        "these tests train on real Fashion-MNIST: run `apt-get install dataset-fashion-mnist` (scripts/test.sh does)"
     );
     dir
 }

@@ -2,7 +2,7 @@
 //! state dict of the pytorch/examples VAE.
 //!
 //! Tensor names are the model's own field paths without Burn's enum variant names (see
-//! [`tensor_names`] and README, "Interop"), and dense weights are stored `[out, in]` as PyTorch
+//! [`tensor_names`] and docs/interop.md), and dense weights are stored `[out, in]` as PyTorch
 //! stores them, so `torch.nn.Linear` loads them as they are. The model shape travels in the
 //! file's metadata under [`MODEL_KEY`] and the run's settings under [`TRAIN_KEY`].
 

@@ -1,5 +1,5 @@
-// The explorer page: plain JavaScript over the JSON API of `vae serve` (README, "Latent-space
-// explorer"). State: the selected run, its map, the current latent z (sliders), and the two
+// The explorer page: plain JavaScript over the JSON API of `vae serve` (docs/explorer.md).
+// State: the selected run, its map, the current latent z (sliders), and the two
 // interpolation ends A and B.
 "use strict";
 
@@ -79,7 +79,7 @@ const fromCanvas = (px, py) => [
   view.y0 + ((SIZE - py) / SIZE) * (view.y1 - view.y0),
 ];
 
-// Map position of a latent, and the latent at a map position (README: projection).
+// Map position of a latent, and the latent at a map position (docs/explorer.md: projection).
 function project(v) {
   const p = info.projection;
   const along = (axis) => v.reduce((s, vi, i) => s + (vi - p.center[i]) * axis[i], 0);

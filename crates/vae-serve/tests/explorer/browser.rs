@@ -1,5 +1,5 @@
 //! The explorer page end to end in a real headless browser: Debian's `chromium`, driven over
-//! WebDriver by `chromedriver` (both installed by `.ci/run`), against `vae serve` on loopback.
+//! WebDriver by `chromedriver` (both installed by `scripts/test.sh`), against `vae serve` on loopback.
 //! The page loads, a slider move and a click on the map re-decode, an upload shows its
 //! reconstruction, samples show side by side, and the run menu switches runs.
 //! `VAE_SCREENSHOT=path.png` also saves a screenshot of the page.
@@ -27,7 +27,7 @@ impl Driver {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 Path::new(tool).exists(),
-                "{tool} is missing: these tests need `apt-get install -y chromium chromium-driver` (as .ci/run does)"
+                "{tool} is missing: these tests need `apt-get install -y chromium chromium-driver` (scripts/test.sh does)"
             );
         }
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
