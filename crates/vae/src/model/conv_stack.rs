@@ -184,10 +184,16 @@ type Kept = VecDeque<(TableKey, Vec<Tensor<1, Int>>)>;
 #[derive(Debug, Clone, Default)]
 struct Tables(Arc<Mutex<Kept>>);
 
-/// Batch sizes whose tables a stack keeps (training's whole and last batches per shard,
-/// evaluation, a few decode sizes). Bounded, because each table holds 9 indices per pixel of
-/// its batch; the oldest is made again when it is needed again.
-const KEPT_BATCH_SIZES: usize = 8;
+/// Bytes of index tables a stack keeps (training's whole and last batches per shard,
+/// evaluation, a few decode sizes fit). Bounded, because a table holds 9 indices of 8 bytes per
+/// pixel of its batch, more than the activations themselves: the oldest tables go first, and
+/// tables larger than this alone are made for their call and not kept.
+const KEPT_TABLE_BYTES: usize = 256 << 20;
+
+/// Bytes of a set of index tables.
+fn table_bytes(tables: &[Tensor<1, Int>]) -> usize {
+    tables.iter().map(|t| t.dims()[0] * size_of::<i64>()).sum()
+}
 
 impl Tables {
     fn get(
@@ -202,10 +208,14 @@ impl Tables {
             return tables.clone();
         }
         let tables = build();
-        if kept.len() == KEPT_BATCH_SIZES {
-            kept.pop_front();
+        let bytes = table_bytes(&tables);
+        if bytes <= KEPT_TABLE_BYTES {
+            while kept.iter().map(|(_, t)| table_bytes(t)).sum::<usize>() + bytes > KEPT_TABLE_BYTES
+            {
+                kept.pop_front();
+            }
+            kept.push_back((key, tables.clone()));
         }
-        kept.push_back((key, tables.clone()));
         tables
     }
 }
