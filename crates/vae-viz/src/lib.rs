@@ -99,19 +99,23 @@ pub fn interpolations(
     pairs: usize,
     steps: usize,
 ) -> Result<Vec<PathBuf>> {
-    let pairs = interpolation_pairs(test, pairs);
+    // Each pair's two images, and their latents, once for both paths.
+    let mut ends = Vec::new();
+    for (i, j) in interpolation_pairs(test, pairs) {
+        let (a, b) = (test.image(i)?.into_owned(), test.image(j)?.into_owned());
+        let z = run.encode_images(&[a.as_slice(), b.as_slice()].concat())?;
+        ends.push((a, b, z));
+    }
     let mut written = Vec::new();
     for (name, method) in [
         (INTERPOLATE_LINEAR_PNG, Interpolation::Linear),
         (INTERPOLATE_SLERP_PNG, Interpolation::Slerp),
     ] {
         let mut strip = Vec::new();
-        for &(i, j) in &pairs {
-            let ends = run.encode_images(&[test.image(i)?, test.image(j)?].concat())?;
-            let zs = path(ends.z_mean_of(0), ends.z_mean_of(1), steps, method);
-            strip.extend_from_slice(&test.image(i)?);
-            strip.extend(run.decode(zs)?);
-            strip.extend_from_slice(&test.image(j)?);
+        for (a, b, z) in &ends {
+            strip.extend_from_slice(a);
+            strip.extend(run.decode(path(z.z_mean_of(0), z.z_mean_of(1), steps, method))?);
+            strip.extend_from_slice(b);
         }
         let path = run.path(name);
         save_grid(&path, &strip, layout(run, steps + 2))?;
