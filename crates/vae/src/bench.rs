@@ -11,8 +11,9 @@ use crate::device::{to_device, to_host};
 use crate::error::{Error, Result};
 use crate::eval;
 use crate::model::{Arch, ModelConfig, Vae};
+use crate::parallel::Shards;
 use crate::rng::{normal_noise, rng, stream};
-use crate::train::epoch::{Setup, cpu_shards, train_epoch};
+use crate::train::epoch::{Setup, train_epoch};
 use crate::train::{self, Quiet};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -110,16 +111,17 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     );
     model_config.validate()?;
     let batch_size = config.batch_size();
+    crate::model::memory::Footprint::of(&model_config).check_training(batch_size)?;
     let mut warmup = splits.train.clone();
     warmup.truncate(options.warmup_steps * batch_size);
-    let shards = cpu_shards(&config.device)?;
+    let shards = Shards::shared(&device);
     let setup = |train_set| Setup {
         config: &config,
         train_set,
         device: device.clone(),
         ad_device: ad_device.clone(),
         latent: model_config.latent_dim,
-        shards: shards.as_ref(),
+        shards,
     };
 
     let (mut model, mut optimizer) = train::fresh(&config, &model_config, &ad_device);

@@ -9,9 +9,9 @@ use std::sync::Mutex;
 /// Names accepted by `--device`.
 pub const DEVICE_NAMES: &str = "cpu (alias flex), cuda, cuda:N, wgpu";
 
-/// True for the names of the CPU backend.
-pub fn is_cpu(name: &str) -> bool {
-    matches!(name.trim().to_ascii_lowercase().as_str(), "cpu" | "flex")
+/// True for the CPU backend's device, with or without autodiff (devices compare by hardware).
+pub fn is_cpu_device(device: &Device) -> bool {
+    *device == Device::flex()
 }
 
 /// Parses a device name into a Burn device (without autodiff).
@@ -75,6 +75,21 @@ pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f3
         .into_data()
         .try_to_vec::<f32>()
         .map_err(|e| Error::Numerical(format!("cannot read a tensor back from the device: {e:?}")))
+}
+
+/// Bytes of memory this process can still take: the system's available memory, or less
+/// where a cgroup (a container, a Slurm job) limits it; `None` where the system does not say.
+pub fn available_memory() -> Option<u64> {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    let available = system.available_memory();
+    if available == 0 {
+        return None;
+    }
+    Some(match system.cgroup_limits() {
+        Some(limits) => available.min(limits.free_memory),
+        None => available,
+    })
 }
 
 /// Sizes the CPU thread pool that burn-flex and its matrix multiplications run on. Call it

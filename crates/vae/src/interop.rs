@@ -132,6 +132,7 @@ pub fn import_safetensors(path: &Path, device: &Device) -> Result<Imported> {
                 .map_err(|e| Error::file(path, format!("bad {MODEL_KEY:?} metadata: {e}")))
         })?;
     model_config.validate()?;
+    crate::model::memory::Footprint::of(&model_config).check_inference()?;
     let train_config = meta
         .get(TRAIN_KEY)
         .map(|text| {
@@ -233,6 +234,7 @@ pub fn import_pytorch_examples(path: &Path, device: &Device) -> Result<Imported>
         image_channels: 1,
     };
     model_config.validate()?;
+    crate::model::memory::Footprint::of(&model_config).check_inference()?;
     let mut model = Vae::new(&model_config, device);
     load_all(
         &mut model,

@@ -1,7 +1,8 @@
 //! `vae`: variational autoencoders, beta-VAEs and plain autoencoders on Burn.
 //!
 //! The modules follow the pipeline, each using only those listed before it:
-//! [`error`], [`fsutil`], [`device`] and [`rng`] (random streams) underpin everything;
+//! [`error`], [`fsutil`], [`device`], [`parallel`] (the CPU's cores as data-parallel shards)
+//! and [`rng`] (random streams) underpin everything;
 //! [`data`] loads images; [`model`] holds the `Encoder`, the [`model::Posterior`] it returns,
 //! `reparameterize`, the `Decoder` and the loss; [`latent`] encodes data sets and walks latent
 //! space; [`config`] is a run's settings and [`run`] its folder; [`eval`] measures a model,
@@ -21,6 +22,7 @@ pub mod fsutil;
 pub mod interop;
 pub mod latent;
 pub mod model;
+pub mod parallel;
 pub mod rng;
 pub mod run;
 pub mod sweep;

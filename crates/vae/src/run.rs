@@ -68,6 +68,7 @@ impl Run {
                 dir.display()
             )));
         }
+        crate::model::memory::Footprint::of(&model_config).check_inference()?;
         let fresh = Vae::new(&model_config, &device);
         let model = crate::error::without_panics(|| {
             fresh.try_load_file(&weights).map_err(|e| e.to_string())
@@ -124,7 +125,8 @@ impl Run {
     }
 
     /// The images (mean pixel values under the run's likelihood) that latents `z` decode to,
-    /// `latent_dim` values per latent.
+    /// `latent_dim` values per latent, in bounded passes ([`Vae::rows_per_pass`]) over the
+    /// CPU's shards: the one decode of the pictures, the explorer and the arithmetic.
     pub fn decode(&self, z: Vec<f32>) -> Result<Vec<f32>> {
         let latent = self.model_config.latent_dim;
         if z.is_empty() || !z.len().is_multiple_of(latent) {
@@ -133,9 +135,21 @@ impl Run {
                 z.len()
             )));
         }
-        let n = z.len() / latent;
-        let logits = self.model.decode(to_device(z, n, latent, &self.device));
-        mean_pixels(self.config.loss(), logits)
+        let mut pixels = Vec::new();
+        for chunk in z.chunks(latent * self.model.rows_per_pass(latent::ENCODE_BATCH)) {
+            let n = chunk.len() / latent;
+            let z = to_device(chunk.to_vec(), n, latent, &self.device);
+            let parts = crate::parallel::over_rows(&self.device, n, |rows| {
+                let logits = self
+                    .model
+                    .decode(z.clone().narrow(0, rows.start, rows.len()));
+                mean_pixels(self.config.loss(), logits)
+            });
+            for part in parts {
+                pixels.extend(part?);
+            }
+        }
+        Ok(pixels)
     }
 
     /// Path of a file inside the run folder.

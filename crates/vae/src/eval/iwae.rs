@@ -10,7 +10,8 @@ use crate::model::loss::{Reconstruction, reconstruction_loss};
 use crate::rng::{normal_noise, rng, stream};
 use burn::prelude::*;
 
-/// Decoder rows per pass (images x samples).
+/// The most decoder rows per pass (images x samples); fewer where the model's pass would take
+/// more than [`crate::model::memory::INFERENCE_BYTES`] ([`Vae::rows_per_pass`]).
 const ROWS_PER_PASS: usize = 5000;
 
 /// `-log p(x)` estimated as `-log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`, `z_k ~ q(z|x)`,
@@ -25,7 +26,8 @@ pub fn nll(
 ) -> Result<f64> {
     let mut noise_rng = rng(seed, stream::IWAE_NOISE);
     let pixels = data.pixels();
-    let per_pass = (ROWS_PER_PASS / samples).max(1);
+    let decode_rows = model.rows_per_pass(ROWS_PER_PASS);
+    let per_pass = (decode_rows / samples).max(1);
     let indices: Vec<usize> = (0..data.len()).collect();
     let mut total = 0f64;
     for chunk in indices.chunks(per_pass) {
@@ -39,14 +41,12 @@ pub fn nll(
         let latent = latents.latent_dim;
         let rows = chunk.len() * samples;
         let mut z = Vec::with_capacity(rows * latent);
-        let mut x_rep = Vec::with_capacity(rows * pixels);
         // log p(z) - log q(z|x) per row; the Gaussian constants cancel:
         // -z^2/2 - (-(z - m)^2 / (2 s^2) - log s) = -z^2/2 + eps^2/2 + log_var/2.
         let mut log_w = Vec::with_capacity(rows);
-        for (i, &image) in chunk.iter().enumerate() {
+        for i in 0..chunk.len() {
             let m = latents.z_mean_of(i);
             let lv = &log_vars[i * latent..(i + 1) * latent];
-            let x = data.image(image)?;
             for _ in 0..samples {
                 let eps = normal_noise(&mut noise_rng, latent);
                 let mut w = 0f64;
@@ -56,17 +56,38 @@ pub fn nll(
                     w += 0.5 * (-(zd as f64).powi(2) + (eps[d] as f64).powi(2) + lv[d] as f64);
                 }
                 log_w.push(w);
-                x_rep.extend_from_slice(&x);
             }
         }
-        let logits = model.decode(to_device(z, rows, latent, device));
-        let nll = to_host(reconstruction_loss(
-            kind,
-            logits,
-            to_device(x_rep, rows, pixels, device),
-        ))?;
-        for (w, r) in log_w.iter_mut().zip(nll) {
-            *w -= r as f64;
+        let images: Vec<_> = chunk
+            .iter()
+            .map(|&i| data.image(i))
+            .collect::<Result<_>>()?;
+        // One image's K samples may need several passes when K exceeds a pass.
+        for start in (0..rows).step_by(decode_rows) {
+            let n = decode_rows.min(rows - start);
+            let mut x_rep = Vec::with_capacity(n * pixels);
+            for row in start..start + n {
+                x_rep.extend_from_slice(&images[row / samples]);
+            }
+            let z = to_device(
+                z[start * latent..(start + n) * latent].to_vec(),
+                n,
+                latent,
+                device,
+            );
+            let x_rep = to_device(x_rep, n, pixels, device);
+            let parts = crate::parallel::over_rows(device, n, |range| {
+                let logits = model.decode(z.clone().narrow(0, range.start, range.len()));
+                let x = x_rep.clone().narrow(0, range.start, range.len());
+                to_host(reconstruction_loss(kind, logits, x))
+            });
+            let mut row = start;
+            for part in parts {
+                for r in part? {
+                    log_w[row] -= r as f64;
+                    row += 1;
+                }
+            }
         }
         for image_w in log_w.chunks(samples) {
             let max = image_w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);

@@ -58,16 +58,22 @@ fn test_loss_with(
     let mut sums = Loss::default();
     let pixels = data.pixels();
     let indices: Vec<usize> = (0..data.len()).collect();
-    for chunk in indices.chunks(ENCODE_BATCH) {
+    for chunk in indices.chunks(model.rows_per_pass(ENCODE_BATCH)) {
         let n = chunk.len();
         let x = to_device(data.gather(chunk)?, n, pixels, device);
         let eps = noise_rng.as_mut().map(|noise_rng| {
             let latent = model.latent_dim();
             to_device(normal_noise(noise_rng, n * latent), n, latent, device)
         });
-        let forward = model.forward(x.clone(), eps);
-        let batch = vae_loss(&forward, x, kind, beta).to_host()?;
-        sums = sums + batch.map(|v| v * n as f64);
+        let parts = crate::parallel::over_rows(device, n, |rows| {
+            let x = x.clone().narrow(0, rows.start, rows.len());
+            let eps = eps.clone().map(|e| e.narrow(0, rows.start, rows.len()));
+            let forward = model.forward(x.clone(), eps);
+            (rows.len(), vae_loss(&forward, x, kind, beta).to_host())
+        });
+        for (rows, part) in parts {
+            sums = sums + part?.map(|v| v * rows as f64);
+        }
     }
     let n = data.len().max(1) as f64;
     // The parts are summed over images; the total is recombined from their means, exactly.

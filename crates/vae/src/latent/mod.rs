@@ -11,7 +11,8 @@ use crate::error::Result;
 use crate::model::{Posterior, Vae};
 use burn::prelude::*;
 
-/// Images per forward pass when encoding many.
+/// The most images per forward pass when encoding many; fewer where a pass of 500 would take
+/// more than [`crate::model::memory::INFERENCE_BYTES`] ([`Vae::rows_per_pass`]).
 pub const ENCODE_BATCH: usize = 500;
 
 /// A latent dimension is active when the variance of its `z_mean` over the data exceeds this
@@ -117,8 +118,10 @@ pub fn column_variances(values: &[f32], cols: usize) -> Vec<f64> {
         .collect()
 }
 
-/// Encodes `count` images, [`ENCODE_BATCH`] at a time, whose pixels `images` gives for a range
-/// of indices (`pixels` values per image): the one encode loop of the project.
+/// Encodes `count` images, a bounded pass at a time ([`Vae::rows_per_pass`], at most
+/// [`ENCODE_BATCH`]) split over the CPU's shards, whose pixels `images` gives for a range of
+/// indices (`pixels` values per image): the one encode loop of the project. Its memory is one
+/// pass plus the codes, whatever `count` is.
 pub fn encode_batches(
     model: &Vae,
     count: usize,
@@ -127,15 +130,17 @@ pub fn encode_batches(
     mut images: impl FnMut(&[usize]) -> Result<Vec<f32>>,
 ) -> Result<Latents> {
     let indices: Vec<usize> = (0..count).collect();
-    let mut latents = None;
-    for chunk in indices.chunks(ENCODE_BATCH) {
+    let mut latents = Latents::empty(model.latent_dim());
+    for chunk in indices.chunks(model.rows_per_pass(ENCODE_BATCH)) {
         let x = to_device(images(chunk)?, chunk.len(), pixels, device);
-        let posterior = model.encode(x);
-        latents
-            .get_or_insert_with(|| Latents::empty(posterior.dims()[1]))
-            .push(&posterior)?;
+        let posteriors = crate::parallel::over_rows(device, chunk.len(), |rows| {
+            model.encode(x.clone().narrow(0, rows.start, rows.len()))
+        });
+        for posterior in &posteriors {
+            latents.push(posterior)?;
+        }
     }
-    Ok(latents.unwrap_or_else(|| Latents::empty(model.latent_dim())))
+    Ok(latents)
 }
 
 /// The posterior of every image of `data`.

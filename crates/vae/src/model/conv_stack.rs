@@ -41,8 +41,7 @@ pub enum ConvPath {
 impl ConvPath {
     /// The faster path on `device`: im2col on burn-flex, Burn's convolutions elsewhere.
     pub fn for_device(device: &Device) -> Self {
-        // Devices compare by hardware, with or without autodiff.
-        if *device == Device::flex() {
+        if crate::device::is_cpu_device(device) {
             ConvPath::Im2col
         } else {
             ConvPath::Nchw

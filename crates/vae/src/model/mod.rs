@@ -7,6 +7,7 @@ pub mod conv;
 pub mod conv_stack;
 pub mod im2col;
 pub mod loss;
+pub mod memory;
 pub mod mlp;
 pub mod posterior;
 
@@ -66,6 +67,9 @@ pub struct Forward {
 pub struct Vae {
     pub encoder: Encoder,
     pub decoder: Decoder,
+    /// The shape it was built from.
+    #[module(skip)]
+    pub config: ModelConfig,
 }
 
 impl Vae {
@@ -76,10 +80,12 @@ impl Vae {
             Arch::Mlp => Vae {
                 encoder: Encoder::Mlp(MlpEncoder::new(config, device)),
                 decoder: Decoder::Mlp(MlpDecoder::new(config, device)),
+                config: config.clone(),
             },
             Arch::Conv | Arch::Celeba => Vae {
                 encoder: Encoder::Conv(ConvEncoder::new(config, device)),
                 decoder: Decoder::Conv(ConvDecoder::new(config, device)),
+                config: config.clone(),
             },
         }
     }
@@ -87,6 +93,16 @@ impl Vae {
     /// A model whose initial weights follow from `seed` alone (see [`crate::device::seeded`]).
     pub fn init(config: &ModelConfig, device: &Device, seed: u64) -> Self {
         crate::device::seeded(device, seed, || Vae::new(config, device))
+    }
+
+    /// Its parameters and per-image activations ([`memory::Footprint`]).
+    pub fn footprint(&self) -> memory::Footprint {
+        memory::Footprint::of(&self.config)
+    }
+
+    /// Images per inference pass within [`memory::INFERENCE_BYTES`], at most `most`.
+    pub fn rows_per_pass(&self, most: usize) -> usize {
+        self.footprint().rows_per_pass(most)
     }
 
     /// Size of z.

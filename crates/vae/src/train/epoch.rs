@@ -3,13 +3,14 @@
 
 use super::gradients;
 use super::progress::Progress;
-use super::shards::{self, Shards};
+use super::shards;
 use crate::config::TrainConfig;
 use crate::data::{Binarize, Dataset, binarize_in_place};
 use crate::device::{to_device, to_host};
 use crate::error::Result;
 use crate::model::Vae;
 use crate::model::loss::{Loss, vae_loss};
+use crate::parallel::Shards;
 use crate::rng::{normal_noise, rng, stream};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -40,16 +41,6 @@ pub struct EpochSums {
     pub grad_norm: f64,
     pub steps: usize,
     pub seconds: f64,
-}
-
-/// One shard per thread of the CPU pool when training on the CPU with more than one thread.
-pub fn cpu_shards(device: &str) -> Result<Option<Shards>> {
-    let threads = rayon::current_num_threads();
-    if crate::device::is_cpu(device) && threads > 1 {
-        Ok(Some(Shards::new(threads)?))
-    } else {
-        Ok(None)
-    }
 }
 
 /// The beta in force at `step` of the run (0-based over all epochs): rising linearly from 0

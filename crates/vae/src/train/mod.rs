@@ -101,6 +101,8 @@ pub fn train_with(
         splits.train.channels,
     );
     model_config.validate()?;
+    crate::model::memory::Footprint::of(&model_config)
+        .check_training(config.batch_size().min(splits.train.len()).max(1))?;
     if config.binarize == Binarize::Fixed {
         binarize_in_place(
             &mut splits.train.images,
@@ -117,7 +119,7 @@ pub fn train_with(
     // statistics, a different model from the one configured.
     let shards = match config.arch {
         crate::model::Arch::Celeba => None,
-        _ => epoch::cpu_shards(&config.device)?,
+        _ => crate::parallel::Shards::shared(&device),
     };
     let setup = Setup {
         config: &config,
@@ -125,7 +127,7 @@ pub fn train_with(
         device: device.clone(),
         ad_device: ad_device.clone(),
         latent: model_config.latent_dim,
-        shards: shards.as_ref(),
+        shards,
     };
     let restore = |history: &mut Vec<EpochMetrics>| -> Result<(Vae, ModuleOptimizer, usize)> {
         let (model, optimizer) = fresh(&config, &model_config, &ad_device);

@@ -160,7 +160,8 @@ impl burn::module::ModuleVisitor for ById<'_> {
 #[test]
 fn data_parallel_shards_give_the_whole_batch_gradient() {
     use vae::model::loss::{Loss, Reconstruction, vae_loss};
-    use vae::train::shards::{self, Shards};
+    use vae::parallel::Shards;
+    use vae::train::shards;
     let device = Device::flex().autodiff();
     for arch in [Arch::Mlp, Arch::Conv] {
         let config = ModelConfig {

@@ -5,10 +5,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The library's top-level modules, lowest first (the order of the crate's documentation).
-const LAYERS: [&str; 15] = [
+const LAYERS: [&str; 16] = [
     "error",
     "fsutil",
     "device",
+    "parallel",
     "rng",
     "data",
     "model",

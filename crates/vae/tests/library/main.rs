@@ -10,6 +10,7 @@ mod fetch;
 mod folder;
 mod interop;
 mod layout;
+mod memory;
 mod model_math;
 mod numerics;
 mod properties;
