@@ -8,6 +8,10 @@ Loss per batch = mean over images of (BCE summed over pixels + KL), exactly as `
 
     python vae_bench.py --model mlp --threads 2 --data /usr/share/datasets/fashion-mnist
     python vae_bench.py --peak --threads 2     # float32 matmul 2048^3, GFLOP/s
+    python vae_bench.py --model conv --device cuda   # on a GPU (bench/gpu.sh)
+
+On a GPU, batches are gathered on the host and copied to the device each step, as `vae` does, and
+the timers wait for the device (torch.cuda.synchronize) before they read the clock.
 """
 
 import argparse
@@ -100,7 +104,7 @@ class ConvVae(nn.Module):
 
 def loss_fn(model, x, generator=None):
     z_mean, z_log_var = model.encode(x)
-    eps = torch.randn(z_mean.shape, generator=generator)
+    eps = torch.randn(z_mean.shape, generator=generator).to(x.device)
     z = z_mean + torch.exp(0.5 * z_log_var) * eps
     logits = model.decode(z)
     recon = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1)
@@ -108,11 +112,17 @@ def loss_fn(model, x, generator=None):
     return recon, kl
 
 
-def run_epoch(model, optimizer, images, batch, generator):
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_epoch(model, optimizer, images, batch, generator, device):
     order = torch.randperm(len(images), generator=generator)
+    sync(device)
     started = time.perf_counter()
     for start in range(0, len(images), batch):
-        x = images[order[start : start + batch]]
+        x = images[order[start : start + batch]].to(device)
         recon, kl = loss_fn(model, x)
         loss = (recon + kl).mean()
         optimizer.zero_grad(set_to_none=True)
@@ -120,14 +130,17 @@ def run_epoch(model, optimizer, images, batch, generator):
         optimizer.step()
         if not torch.isfinite(loss).item():
             raise SystemExit("error: the loss became non-finite")
+    sync(device)
     return time.perf_counter() - started
 
 
-def median_ms(fn, repeats):
+def median_ms(fn, repeats, device=torch.device("cpu")):
     times = []
     for _ in range(repeats):
+        sync(device)
         started = time.perf_counter()
         fn()
+        sync(device)
         times.append((time.perf_counter() - started) * 1e3)
     return statistics.median(times)
 
@@ -153,12 +166,16 @@ def bench(args):
         model, lr, batch, latent = MlpVae(), 1e-3, 128, 20
     else:
         model, lr, batch, latent = ConvVae(), 5e-4, 100, 2
+    device = torch.device(args.device)
+    model = model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, eps=1e-8)
     generator = torch.Generator().manual_seed(args.seed)
     model.train()
     if args.warmup_steps:
-        run_epoch(model, optimizer, train[: args.warmup_steps * batch], batch, generator)
-    seconds = [run_epoch(model, optimizer, train, batch, generator) for _ in range(args.epochs)]
+        run_epoch(model, optimizer, train[: args.warmup_steps * batch], batch, generator, device)
+    seconds = [
+        run_epoch(model, optimizer, train, batch, generator, device) for _ in range(args.epochs)
+    ]
     per_epoch = statistics.median(seconds)
 
     model.eval()
@@ -166,23 +183,24 @@ def bench(args):
         test_gen = torch.Generator().manual_seed(args.seed)
         total = 0.0
         for start in range(0, len(test), 500):
-            recon, kl = loss_fn(model, test[start : start + 500], test_gen)
+            recon, kl = loss_fn(model, test[start : start + 500].to(device), test_gen)
             total += (recon + kl).sum().item()
         test_loss = total / len(test)
 
         def decode(n):
             z = torch.randn(n, latent)
-            return lambda: torch.sigmoid(model.decode(z)).numpy()
+            return lambda: torch.sigmoid(model.decode(z.to(device))).cpu().numpy()
 
-        median_ms(decode(1), 20)
-        decode1 = median_ms(decode(1), 500)
-        decode256 = median_ms(decode(256), 30) / 256
+        median_ms(decode(1), 20, device)
+        decode1 = median_ms(decode(1), 500, device)
+        decode256 = median_ms(decode(256), 30, device) / 256
 
     ips = len(train) / per_epoch
     flops = flops_per_image(args.model)
     return {
         "framework": f"pytorch {torch.__version__}",
         "model": args.model,
+        "device": args.device,
         "threads": torch.get_num_threads(),
         "batch_size": batch,
         "train_images": len(train),
@@ -215,6 +233,7 @@ def main():
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--peak", action="store_true", help="measure float32 matmul GFLOP/s and exit")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
