@@ -32,11 +32,11 @@ measure() {
   read -r kb seconds <"$work/time"
   printf '| `%s` | %d MB | %.0f s |\n' "$shown" $((kb * 1024 / 1000000)) "$seconds"
 }
-# Trains a run unless WORK_DIR already has it.
+# Trains a run afresh (a run left by an earlier pass, finished or not, is removed first).
 train() {
   local name=$1
   shift
-  [ -f "$work/$name/model.bpk" ] && rm -rf "${work:?}/$name"
+  rm -rf "${work:?}/$name"
   measure "vae train $* --out runs/$name" "$vae" train "$@" --out "$work/$name"
 }
 
