@@ -77,6 +77,12 @@ enum Command {
 }
 
 fn run(cli: Cli) -> vae::Result<()> {
+    let ranks = vae::distributed::launched_ranks();
+    if ranks > 1 && !matches!(cli.command, Command::Train(_)) {
+        return Err(vae::Error::Config(format!(
+            "only `vae train` runs on several MPI ranks, and this was started on {ranks}; run other commands without mpirun"
+        )));
+    }
     match cli.command {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
@@ -104,9 +110,18 @@ fn main() -> ExitCode {
     // SAFETY: sets a process-wide allocator option before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => {
+            vae::distributed::finalize();
+            ExitCode::SUCCESS
+        }
+        // Under MPI: another rank failed and prints why.
+        Err(vae::Error::Stopped) => {
+            vae::distributed::finalize();
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e}");
+            vae::distributed::abort_others();
             ExitCode::FAILURE
         }
     }

@@ -122,6 +122,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         ad_device: ad_device.clone(),
         latent: model_config.latent_dim,
         shards,
+        world: crate::distributed::World::single(),
     };
 
     let (mut model, mut optimizer) = train::fresh(&config, &model_config, &ad_device);

@@ -27,13 +27,15 @@ pub fn parse_device(name: &str) -> Result<Device> {
     }
 }
 
+/// `cuda:N` is GPU N; plain `cuda` is the GPU of this process's local MPI rank (GPU 0 outside
+/// MPI), so `mpirun -n 8` on a machine with 8 GPUs uses all 8.
 #[cfg(feature = "cuda")]
 fn cuda(name: &str) -> Result<Device> {
     let index = match name.strip_prefix("cuda:") {
         Some(i) => i.parse::<usize>().map_err(|_| {
             Error::Config(format!("bad CUDA device index in '{name}' (try cuda:0)"))
         })?,
-        None => 0,
+        None => crate::distributed::World::get()?.local_rank,
     };
     Ok(Device::cuda(index))
 }

@@ -28,6 +28,9 @@ pub enum Error {
     /// A download failed or did not match its checksum.
     #[error("{0}")]
     Fetch(String),
+    /// Another MPI rank failed and said why; this one stops with it and prints nothing.
+    #[error("stopped because another rank failed")]
+    Stopped,
 }
 
 /// Shorthand used across the crate.

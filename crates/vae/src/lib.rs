@@ -1,8 +1,8 @@
 //! `vae`: variational autoencoders, beta-VAEs and plain autoencoders on Burn.
 //!
 //! The modules follow the pipeline, each using only those listed before it:
-//! [`error`], [`fsutil`], [`device`], [`parallel`] (the CPU's cores as data-parallel shards)
-//! and [`rng`] (random streams) underpin everything;
+//! [`error`], [`fsutil`], [`distributed`] (the MPI ranks of a run), [`device`], [`parallel`]
+//! (the CPU's cores as data-parallel shards) and [`rng`] (random streams) underpin everything;
 //! [`data`] loads images; [`model`] holds the `Encoder`, the [`model::Posterior`] it returns,
 //! `reparameterize`, the `Decoder` and the loss; [`latent`] encodes data sets and walks latent
 //! space; [`config`] is a run's settings and [`run`] its folder; [`eval`] measures a model,
@@ -16,6 +16,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod fsutil;

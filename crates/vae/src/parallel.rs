@@ -6,11 +6,17 @@
 //! fast on 1 thread as on 2, the conv VAE 1.1x faster (docs/benchmarks.md). Shards keep every
 //! core busy with whole passes instead. Training sums the shards' gradients (`train::shards`);
 //! evaluation and encoding concatenate their outputs.
+//!
+//! Batch norm needs the statistics of the whole batch, not of one shard: the shards of a
+//! training pass ([`Shards::run_together`]) and the ranks of an MPI run sum them with
+//! [`sum_over_batch`], as SyncBatchNorm does.
 
+use crate::distributed::World;
 use crate::error::{Error, Result};
 use burn::tensor::Device;
+use std::cell::RefCell;
 use std::ops::Range;
-use std::sync::OnceLock;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// One single-thread pool per shard.
 pub struct Shards {
@@ -67,14 +73,28 @@ impl Shards {
     /// rows) and runs `work` on each range in its shard's pool, all at once; the results come
     /// back in row order.
     pub fn run<T: Send>(&self, rows: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
-        let n = self.len().min(rows).max(1);
+        self.run_parts(rows, |_, range| work(range))
+    }
+
+    /// How many parts `rows` rows are split into.
+    fn parts(&self, rows: usize) -> usize {
+        self.len().min(rows).max(1)
+    }
+
+    /// [`Shards::run`], telling `work` the number of its part too.
+    fn run_parts<T: Send>(
+        &self,
+        rows: usize,
+        work: impl Fn(usize, Range<usize>) -> T + Sync,
+    ) -> Vec<T> {
+        let n = self.parts(rows);
         let work = &work;
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..n)
                 .zip(&self.pools)
                 .map(|(i, pool)| {
                     let range = i * rows / n..(i + 1) * rows / n;
-                    scope.spawn(move || pool.install(|| work(range)))
+                    scope.spawn(move || pool.install(|| work(i, range)))
                 })
                 .collect();
             handles
@@ -82,6 +102,114 @@ impl Shards {
                 .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
                 .collect()
         })
+    }
+
+    /// [`Shards::run`] for the parts of one batch that must see each other: inside `work`,
+    /// [`sum_over_batch`] sums over every part (and every MPI rank).
+    pub fn run_together<T: Send>(
+        &self,
+        rows: usize,
+        work: impl Fn(Range<usize>) -> T + Sync,
+    ) -> Vec<T> {
+        let group = Arc::new(Group::new(self.parts(rows)));
+        self.run_parts(rows, |index, range| {
+            MEMBER.with(|m| *m.borrow_mut() = Some((group.clone(), index)));
+            let out = work(range);
+            MEMBER.with(|m| *m.borrow_mut() = None);
+            out
+        })
+    }
+}
+
+/// The parts of one batch being processed at once, which meet at each [`sum_over_batch`].
+struct Group {
+    size: usize,
+    state: Mutex<Meeting>,
+    all_arrived: Condvar,
+}
+
+/// One meeting of a group: the values brought so far, then the sum everyone takes away.
+#[derive(Default)]
+struct Meeting {
+    round: u64,
+    brought: Vec<Option<Vec<f32>>>,
+    arrived: usize,
+    sum: Arc<Vec<f32>>,
+}
+
+impl Group {
+    fn new(size: usize) -> Self {
+        Group {
+            size,
+            state: Mutex::new(Meeting {
+                brought: vec![None; size],
+                ..Meeting::default()
+            }),
+            all_arrived: Condvar::new(),
+        }
+    }
+
+    /// Waits for every member's `values`, sums them in member order (the same bits for all),
+    /// over the MPI ranks too, and gives each member the sum.
+    fn sum(&self, member: usize, values: Vec<f32>) -> Vec<f32> {
+        let mut meeting = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let round = meeting.round;
+        meeting.brought[member] = Some(values);
+        meeting.arrived += 1;
+        if meeting.arrived == self.size {
+            let mut parts = meeting
+                .brought
+                .iter_mut()
+                .map(|v| v.take().expect("every member"));
+            let mut sum = parts.next().expect("one member at least");
+            for part in parts {
+                sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
+            }
+            sum_over_ranks(&mut sum);
+            meeting.sum = Arc::new(sum);
+            meeting.arrived = 0;
+            meeting.round += 1;
+            self.all_arrived.notify_all();
+        } else {
+            while meeting.round == round {
+                meeting = self
+                    .all_arrived
+                    .wait(meeting)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        meeting.sum.as_ref().clone()
+    }
+}
+
+thread_local! {
+    /// The group this thread's part of a batch belongs to, and its place in it.
+    static MEMBER: RefCell<Option<(Arc<Group>, usize)>> = const { RefCell::new(None) };
+}
+
+fn sum_over_ranks(values: &mut [f32]) {
+    if let Ok(world) = World::get() {
+        world.sum_f32(values);
+    }
+}
+
+/// True in the first part of a [`Shards::run_together`] pass, and outside one: the part that
+/// records what every part computed alike (batch norm's running statistics), once.
+pub fn is_first_part() -> bool {
+    MEMBER.with(|m| m.borrow().as_ref().is_none_or(|(_, index)| *index == 0))
+}
+
+/// `values` summed over every part of the batch this thread computes: the other shards of a
+/// [`Shards::run_together`] pass and the other MPI ranks. Outside both it returns `values`.
+/// Every part must call it the same number of times, in the same order.
+pub fn sum_over_batch(mut values: Vec<f32>) -> Vec<f32> {
+    let member = MEMBER.with(|m| m.borrow().clone());
+    match member {
+        Some((group, index)) => group.sum(index, values),
+        None => {
+            sum_over_ranks(&mut values);
+            values
+        }
     }
 }
 

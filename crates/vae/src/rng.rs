@@ -14,8 +14,24 @@ pub mod stream {
     pub const PICTURES: u64 = 4;
     pub const IWAE_NOISE: u64 = 5;
     pub const METRICS: u64 = 6;
-    /// Epoch `e` uses stream `EPOCH_BASE + e`.
+    /// Epoch `e` shuffles with stream `EPOCH_BASE + e`.
     pub const EPOCH_BASE: u64 = 1000;
+    /// The reparameterisation noise of epoch `e`'s steps: stream `NOISE_BASE + e`.
+    pub const NOISE_BASE: u64 = 1 << 32;
+    /// The dynamic binarization of epoch `e`'s steps: stream `BINARIZE_BASE + e`.
+    pub const BINARIZE_BASE: u64 = 2 << 32;
+}
+
+/// Words of a stream reserved for each training step (2^48: far more than any batch draws).
+const STEP_WORDS: u128 = 1 << 48;
+
+/// The draws of training step `step` from `stream`, starting `offset` words into the step's
+/// share (one word per binarized pixel): any MPI rank can draw its own rows of a batch without
+/// drawing the rows before them, and the draws are the ones a single process makes.
+pub fn step_rng(seed: u64, stream: u64, step: usize, offset: u128) -> ChaCha8Rng {
+    let mut r = rng(seed, stream);
+    r.set_word_pos(step as u128 * STEP_WORDS + offset);
+    r
 }
 
 /// A ChaCha generator for one named stream of `seed`.

@@ -37,6 +37,10 @@ pub fn run(args: Args) -> vae::Result<()> {
         resume: args.resume,
     };
     let summary = train_with(&config, &out, options, &mut Terminal::default())?;
+    // Under MPI rank 0 alone writes and prints.
+    if !vae::distributed::World::get()?.is_root() {
+        return Ok(());
+    }
     if let Some(last) = summary.epochs.last() {
         println!(
             "trained {} epochs into {}: test loss {:.2} per image",

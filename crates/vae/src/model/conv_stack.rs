@@ -50,10 +50,11 @@ impl ConvPath {
 }
 
 /// The nonlinearity after a convolution: ReLU, or batch norm then leaky ReLU. Batch norm
-/// normalises dimension 1, the channels, of NCHW tensors and of channels-last rows alike.
+/// normalises dimension 1, the channels, of NCHW tensors and of channels-last rows alike, over
+/// the whole batch however it is split ([`super::batch_norm`]).
 fn activate<const D: usize>(h: Tensor<D>, norm: Option<&BatchNorm>) -> Tensor<D> {
     match norm {
-        Some(bn) => leaky_relu(bn.forward(h), LEAKY_SLOPE),
+        Some(bn) => leaky_relu(super::batch_norm::batch_norm(bn, h), LEAKY_SLOPE),
         None => relu(h),
     }
 }

@@ -2,6 +2,7 @@
 //! `z_mean` and `z_log_var`, or a point for a plain autoencoder), a sample of it goes to the
 //! `Decoder`, which maps z back to pixel logits; [`loss::vae_loss`] scores the two.
 
+pub mod batch_norm;
 pub mod config;
 pub mod conv;
 pub mod conv_stack;

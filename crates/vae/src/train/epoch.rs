@@ -7,14 +7,17 @@ use super::shards;
 use crate::config::TrainConfig;
 use crate::data::{Binarize, Dataset, binarize_in_place};
 use crate::device::{to_device, to_host};
-use crate::error::Result;
+use crate::distributed::World;
+use crate::error::{Error, Result};
 use crate::model::Vae;
 use crate::model::loss::{Loss, vae_loss};
 use crate::parallel::Shards;
-use crate::rng::{normal_noise, rng, stream};
+use crate::rng::{normal_noise, rng, step_rng, stream};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use rand::seq::SliceRandom;
+use std::ops::Range;
 use std::time::Instant;
 
 /// Everything that stays fixed while a run trains.
@@ -26,6 +29,8 @@ pub struct Setup<'a> {
     pub latent: usize,
     /// Data-parallel shards on the CPU (see `shards`); `None` runs each op on all threads.
     pub shards: Option<&'a Shards>,
+    /// The MPI ranks that share each batch (one process: [`World::single`]).
+    pub world: World,
 }
 
 /// Where a run stopped being finite.
@@ -54,8 +59,17 @@ pub fn beta_at(config: &TrainConfig, step: usize, steps_per_epoch: usize) -> f64
     }
 }
 
+/// The rows of a batch of `n` that this rank computes: its share of the global batch.
+pub fn rank_rows(world: &World, n: usize) -> Range<usize> {
+    world.rank * n / world.size..(world.rank + 1) * n / world.size
+}
+
 /// One pass over the training set. The inner `Err` is a divergence, which the caller may
 /// recover from; the outer one is an error that ends the run.
+///
+/// Under MPI every rank walks the same shuffled order of global batches, computes its own rows
+/// of each ([`rank_rows`]) with the noise and binarization a single process would draw for them,
+/// and the ranks sum their gradients and losses before every rank takes the same Adam step.
 pub fn train_epoch(
     setup: &Setup,
     epoch: usize,
@@ -68,12 +82,9 @@ pub fn train_epoch(
     let data = setup.train_set;
     let batch_size = config.batch_size();
     let steps_per_epoch = data.len().div_ceil(batch_size);
-    let pixels = data.pixels();
-    let vae = !config.autoencoder;
 
-    let mut epoch_rng = rng(config.seed, stream::EPOCH_BASE + epoch as u64);
     let mut order: Vec<usize> = (0..data.len()).collect();
-    order.shuffle(&mut epoch_rng);
+    order.shuffle(&mut rng(config.seed, stream::EPOCH_BASE + epoch as u64));
     progress.epoch_started(epoch, config.epochs, steps_per_epoch);
     let started = Instant::now();
     let mut sums = EpochSums {
@@ -84,21 +95,13 @@ pub fn train_epoch(
     };
     for (step, indices) in order.chunks(batch_size).enumerate() {
         let n = indices.len();
-        let mut batch = data.gather(indices)?;
-        if config.binarize == Binarize::Dynamic {
-            binarize_in_place(&mut batch, &mut epoch_rng);
-        }
-        let x = to_device(batch, n, pixels, &setup.ad_device);
-        let eps = vae.then(|| {
-            let noise = normal_noise(&mut epoch_rng, n * setup.latent);
-            to_device(noise, n, setup.latent, &setup.ad_device)
-        });
+        let part = batch_part(setup, epoch, step, indices);
         let beta = beta_at(
             config,
             (epoch - 1) * steps_per_epoch + step,
             steps_per_epoch,
         );
-        let (trained, values) = match optimizer_step(setup, model, optimizer, x, eps, beta, lr)? {
+        let (trained, values) = match optimizer_step(setup, model, optimizer, part, n, beta, lr)? {
             Ok(done) => done,
             Err(what) => {
                 progress.epoch_ended();
@@ -124,6 +127,40 @@ pub fn train_epoch(
     Ok(Ok((model, sums)))
 }
 
+/// This rank's rows of one batch on the device: the images (binarized if the run says so) and
+/// the reparameterisation noise.
+struct Part {
+    x: Tensor<2>,
+    eps: Option<Tensor<2>>,
+}
+
+/// Gathers and prepares this rank's rows of the batch `indices` (step `step` of `epoch`).
+fn batch_part(setup: &Setup, epoch: usize, step: usize, indices: &[usize]) -> Result<Part> {
+    let config = setup.config;
+    let pixels = setup.train_set.pixels();
+    let rows = rank_rows(&setup.world, indices.len());
+    let mut batch = setup.train_set.gather(&indices[rows.clone()])?;
+    if config.binarize == Binarize::Dynamic {
+        let offset = (rows.start * pixels) as u128;
+        let stream = stream::BINARIZE_BASE + epoch as u64;
+        binarize_in_place(&mut batch, &mut step_rng(config.seed, stream, step, offset));
+    }
+    let x = to_device(batch, rows.len(), pixels, &setup.ad_device);
+    let eps = (!config.autoencoder).then(|| {
+        // The whole batch's noise (a few thousand draws) keeps each row's draw the same
+        // whichever rank computes it.
+        let stream = stream::NOISE_BASE + epoch as u64;
+        let latent = setup.latent;
+        let noise = normal_noise(
+            &mut step_rng(config.seed, stream, step, 0),
+            indices.len() * latent,
+        );
+        let mine = noise[rows.start * latent..rows.end * latent].to_vec();
+        to_device(mine, rows.len(), latent, &setup.ad_device)
+    });
+    Ok(Part { x, eps })
+}
+
 /// What one optimiser step measured: the batch means of the loss, and the gradient norm before
 /// clipping.
 struct StepValues {
@@ -131,26 +168,40 @@ struct StepValues {
     grad_norm: f64,
 }
 
-/// Forward, loss, backward, gradient check, optional clipping and one Adam step: the whole of a
-/// training step. The inner `Err` says what stopped being finite.
+/// Forward, loss, backward, the sum over ranks, gradient check, optional clipping and one Adam
+/// step: the whole of a training step on a batch of `n` images of which `part` is this rank's.
+/// The inner `Err` says what stopped being finite.
 fn optimizer_step(
     setup: &Setup,
     model: Vae,
     optimizer: &mut ModuleOptimizer,
-    x: Tensor<2>,
-    eps: Option<Tensor<2>>,
+    part: Result<Part>,
+    n: usize,
     beta: f64,
     lr: f64,
 ) -> Result<std::result::Result<(Vae, StepValues), String>> {
     let kind = setup.config.loss();
-    let (mut grads, losses) = match setup.shards {
-        Some(shards) => shards::gradients(shards, &model, x, eps, kind, beta),
-        None => {
-            let forward = model.forward(x.clone(), eps);
-            let loss = vae_loss(&forward, x, kind, beta);
-            let grads = GradientsParams::from_grads(loss.total.backward(), &model);
-            (grads, loss.map(|v| v.inner()).values())
+    let world = &setup.world;
+    let local = part.map(|Part { x, eps }| {
+        let [rows, _] = x.dims();
+        match setup.shards {
+            Some(shards) => shards::gradients(shards, &model, x, eps, kind, beta, n),
+            None => {
+                let forward = model.forward(x.clone(), eps);
+                let loss = vae_loss(&forward, x, kind, beta);
+                let weight = rows as f64 / n as f64;
+                let grads = GradientsParams::from_grads(
+                    loss.total.clone().mul_scalar(weight).backward(),
+                    &model,
+                );
+                (grads, loss.map(|v| v.inner()).values().mul_scalar(weight))
+            }
         }
+    });
+    let (mut grads, losses) = if world.size > 1 {
+        sum_over_ranks(setup, &model, local)?
+    } else {
+        local?
     };
     let grad_sq = gradients::squared_norm(&model, &grads)
         .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
@@ -170,4 +221,42 @@ fn optimizer_step(
     }
     let model = optimizer.step(lr, model, grads);
     Ok(Ok((model, StepValues { loss, grad_norm })))
+}
+
+/// The gradients and loss parts of every rank summed, in one flat buffer and one MPI call per
+/// step, with a last element that counts the ranks whose part failed (a corrupt image, say):
+/// then every rank stops together ([`World::agree`]) instead of waiting for the one that left.
+fn sum_over_ranks(
+    setup: &Setup,
+    model: &Vae,
+    local: Result<(GradientsParams, Tensor<1>)>,
+) -> Result<(GradientsParams, Tensor<1>)> {
+    let layout = gradients::Layout::of(model);
+    let mut buffer = match &local {
+        Ok((grads, losses)) => {
+            let flat = layout.flatten(model, grads, &setup.device);
+            let mut buffer = to_host(Tensor::cat(vec![flat, losses.clone()], 0))?;
+            buffer.push(0.0);
+            buffer
+        }
+        Err(_) => {
+            let mut buffer = vec![0.0; layout.len() + 4];
+            buffer[layout.len() + 3] = 1.0;
+            buffer
+        }
+    };
+    setup.world.sum_f32(&mut buffer);
+    if buffer[layout.len() + 3] > 0.0 {
+        return Err(setup
+            .world
+            .agree(local.map(|_| ()))
+            .err()
+            .unwrap_or(Error::Stopped));
+    }
+    let losses = Tensor::from_data(
+        TensorData::new(buffer[layout.len()..layout.len() + 3].to_vec(), [3]),
+        &setup.device,
+    );
+    let grads = layout.unflatten(model, &buffer[..layout.len()], &setup.device);
+    Ok((grads, losses))
 }

@@ -10,7 +10,8 @@ pub mod shards;
 
 use crate::config::{OnNan, TrainConfig};
 use crate::data::{Binarize, binarize_in_place};
-use crate::error::{Error, Result};
+use crate::distributed::World;
+use crate::error::{Error, IoContext, Result};
 use crate::eval;
 use crate::model::Vae;
 use crate::rng::{rng, stream};
@@ -60,17 +61,195 @@ pub fn train(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Res
 }
 
 /// [`train`], telling `progress` how it goes.
+///
+/// Under MPI ([`World`]) every rank calls this with the same settings: rank 0 alone reads and
+/// writes the run folder and reports progress, and hands the checkpoint to the others.
 pub fn train_with(
     config: &TrainConfig,
     run_dir: &Path,
     options: TrainOptions,
     progress: &mut dyn Progress,
 ) -> Result<TrainSummary> {
-    let config = config.clone().resolved();
-    config.validate()?;
+    let world = World::get()?;
+    let mut quiet = Quiet;
+    let progress: &mut dyn Progress = if world.is_root() {
+        progress
+    } else {
+        &mut quiet
+    };
+    let prepared = world.agree(prepare(config, run_dir, options, &world))?;
+    let Prepared {
+        config,
+        splits,
+        model_config,
+    } = &prepared;
     let device = crate::device::parse_device(&config.device)?;
     let ad_device = device.clone().autodiff();
+    let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
 
+    let setup = Setup {
+        config,
+        train_set: &splits.train,
+        device: device.clone(),
+        ad_device: ad_device.clone(),
+        latent: model_config.latent_dim,
+        shards: crate::parallel::Shards::shared(&device),
+        world,
+    };
+    // The last checkpoint, from rank 0 to every rank: the weights and Adam state to go on from.
+    let restore = |history: &mut Vec<EpochMetrics>| -> Result<(Vae, ModuleOptimizer, usize)> {
+        let (model, optimizer) = fresh(config, model_config, &ad_device);
+        let saved = world.agree(if world.is_root() && checkpoint_path.is_file() {
+            std::fs::read(&checkpoint_path)
+                .ctx(|| format!("cannot read checkpoint {}", checkpoint_path.display()))
+        } else {
+            Ok(Vec::new())
+        })?;
+        let saved = world.broadcast(world.is_root().then_some(saved));
+        if saved.is_empty() {
+            history.clear();
+            return Ok((model, optimizer, 0));
+        }
+        let (done, model, optimizer) = world.agree(
+            checkpoint::decode(&saved, model, optimizer).map_err(|what| {
+                Error::file(
+                    &checkpoint_path,
+                    format!(
+                        "corrupt checkpoint ({what}); delete it to start over, or restore a copy"
+                    ),
+                )
+            }),
+        )?;
+        if world.is_root() {
+            let mut saved = metrics::read(&run_dir.join(METRICS_FILE))?;
+            saved.retain(|m| m.epoch <= done);
+            *history = saved;
+        }
+        Ok((model, optimizer, done))
+    };
+
+    if world.size > 1 {
+        let weights = gradients::Layout::of(&fresh(config, model_config, &ad_device).0).len();
+        progress.message(&format!(
+            "training on {} MPI ranks: each batch of {} split between them, {:.2} MB of gradients summed per step",
+            world.size,
+            config.batch_size(),
+            (weights + 4) as f64 * 4.0 / 1e6
+        ));
+    }
+    let mut history = Vec::new();
+    let (mut model, mut optimizer, mut done) = if options.resume {
+        restore(&mut history)?
+    } else {
+        let (m, o) = fresh(config, model_config, &ad_device);
+        (m, o, 0)
+    };
+    let mut lr = config.lr();
+    let mut rollbacks = 0;
+    while done < config.epochs {
+        let epoch = done + 1;
+        match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
+            Ok((trained, sums)) => {
+                model = trained;
+                if world.is_root() {
+                    let record = finish_epoch(&setup, &splits.test, epoch, &model, &sums, lr)?;
+                    history.push(record.clone());
+                    // The checkpoint is the commit point and is written last: a crash before
+                    // it leaves the previous epoch's checkpoint, and resume drops newer lines.
+                    metrics::write(&run_dir.join(METRICS_FILE), &history)?;
+                    run::write_weights(run_dir, &model)?;
+                    checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
+                    progress.epoch_finished(&record, config.epochs);
+                }
+                done = epoch;
+            }
+            Err(divergence) => {
+                let message = diverged(run_dir, &divergence, done, lr);
+                if config.on_nan == OnNan::Stop || rollbacks == MAX_ROLLBACKS {
+                    return Err(if world.is_root() {
+                        Error::Numerical(message)
+                    } else {
+                        Error::Stopped
+                    });
+                }
+                rollbacks += 1;
+                lr /= 10.0;
+                if world.is_root() {
+                    let lowered = TrainConfig {
+                        lr: Some(lr),
+                        ..config.clone()
+                    };
+                    run::write_config(run_dir, &lowered)?;
+                }
+                progress.message(&format!(
+                    "{message}\nrolling back to epoch {done} with learning rate {lr} (rollback {rollbacks} of {MAX_ROLLBACKS})"
+                ));
+                (model, optimizer, done) = restore(&mut history)?;
+            }
+        }
+    }
+    Ok(TrainSummary {
+        epochs: history,
+        model,
+        lr,
+    })
+}
+
+/// A run's settings and data, checked, with its folder made (by rank 0).
+struct Prepared {
+    config: TrainConfig,
+    splits: crate::data::DataSplits,
+    model_config: crate::model::ModelConfig,
+}
+
+/// Everything before the first step that can fail: settings, resume rules, data, model size,
+/// and (rank 0) the run folder. Every rank does it, so the ranks can [`World::agree`] on it.
+fn prepare(
+    config: &TrainConfig,
+    run_dir: &Path,
+    options: TrainOptions,
+    world: &World,
+) -> Result<Prepared> {
+    let config = config.clone().resolved();
+    config.validate()?;
+    crate::device::parse_device(&config.device)?;
+    // Rank 0 checks the folder; the others may not even see it (another machine).
+    if world.is_root() {
+        check_folder(&config, run_dir, options)?;
+    }
+
+    let mut splits = config.load_data()?;
+    let model_config = config.model_config(
+        splits.train.height,
+        splits.train.width,
+        splits.train.channels,
+    );
+    model_config.validate()?;
+    crate::model::memory::Footprint::of(&model_config)
+        .check_training(config.batch_size().min(splits.train.len()).max(1))?;
+    check_ranks(&config, splits.train.len(), world)?;
+    if config.binarize == Binarize::Fixed {
+        binarize_in_place(
+            &mut splits.train.images,
+            &mut rng(config.seed, stream::TRAIN_BINARIZE),
+        );
+    }
+
+    if world.is_root() {
+        crate::fsutil::create_dir(run_dir)?;
+        crate::fsutil::remove_stale_temp_files(run_dir)?;
+        run::write_config(run_dir, &config)?;
+        run::write_model_config(run_dir, &model_config)?;
+    }
+    Ok(Prepared {
+        config,
+        splits,
+        model_config,
+    })
+}
+
+/// A new run needs a folder without a run; a resumed one needs a checkpoint and its own settings.
+fn check_folder(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> Result<()> {
     let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
     let config_path = run_dir.join(CONFIG_FILE);
     if options.resume {
@@ -93,103 +272,31 @@ pub fn train_with(
             run_dir.display()
         )));
     }
+    Ok(())
+}
 
-    let mut splits = config.load_data()?;
-    let model_config = config.model_config(
-        splits.train.height,
-        splits.train.width,
-        splits.train.channels,
-    );
-    model_config.validate()?;
-    crate::model::memory::Footprint::of(&model_config)
-        .check_training(config.batch_size().min(splits.train.len()).max(1))?;
-    if config.binarize == Binarize::Fixed {
-        binarize_in_place(
-            &mut splits.train.images,
-            &mut rng(config.seed, stream::TRAIN_BINARIZE),
-        );
+/// Every rank needs at least one image of every batch, the last one included: a rank without
+/// rows would have no batch-norm statistics to bring to the others.
+fn check_ranks(config: &TrainConfig, images: usize, world: &World) -> Result<()> {
+    let batch = config.batch_size().min(images);
+    let last = match images % batch {
+        0 => batch,
+        r => r,
+    };
+    if batch.min(last) < world.size {
+        return Err(Error::Config(format!(
+            "{} ranks need at least {} images in every batch, but the {} have {} (batch size {batch}, {images} images); use fewer ranks, a larger --batch-size, or a --limit that leaves a fuller last batch",
+            world.size,
+            world.size,
+            if last < batch {
+                "last batch"
+            } else {
+                "batches"
+            },
+            batch.min(last),
+        )));
     }
-
-    crate::fsutil::create_dir(run_dir)?;
-    crate::fsutil::remove_stale_temp_files(run_dir)?;
-    run::write_config(run_dir, &config)?;
-    run::write_model_config(run_dir, &model_config)?;
-
-    // Batch norm must see the whole batch: shards would normalise each part by its own
-    // statistics, a different model from the one configured.
-    let shards = match config.arch {
-        crate::model::Arch::Celeba => None,
-        _ => crate::parallel::Shards::shared(&device),
-    };
-    let setup = Setup {
-        config: &config,
-        train_set: &splits.train,
-        device: device.clone(),
-        ad_device: ad_device.clone(),
-        latent: model_config.latent_dim,
-        shards,
-    };
-    let restore = |history: &mut Vec<EpochMetrics>| -> Result<(Vae, ModuleOptimizer, usize)> {
-        let (model, optimizer) = fresh(&config, &model_config, &ad_device);
-        if !checkpoint_path.is_file() {
-            history.clear();
-            return Ok((model, optimizer, 0));
-        }
-        let (done, model, optimizer) = checkpoint::load(&checkpoint_path, model, optimizer)?;
-        let mut saved = metrics::read(&run_dir.join(METRICS_FILE))?;
-        saved.retain(|m| m.epoch <= done);
-        *history = saved;
-        Ok((model, optimizer, done))
-    };
-
-    let mut history = Vec::new();
-    let (mut model, mut optimizer, mut done) = if options.resume {
-        restore(&mut history)?
-    } else {
-        let (m, o) = fresh(&config, &model_config, &ad_device);
-        (m, o, 0)
-    };
-    let mut lr = config.lr();
-    let mut rollbacks = 0;
-    while done < config.epochs {
-        let epoch = done + 1;
-        match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
-            Ok((trained, sums)) => {
-                model = trained;
-                let record = finish_epoch(&setup, &splits.test, epoch, &model, &sums, lr)?;
-                history.push(record.clone());
-                // The checkpoint is the commit point and is written last: a crash before it
-                // leaves the previous epoch's checkpoint, and resume drops newer metrics lines.
-                metrics::write(&run_dir.join(METRICS_FILE), &history)?;
-                run::write_weights(run_dir, &model)?;
-                checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
-                progress.epoch_finished(&record, config.epochs);
-                done = epoch;
-            }
-            Err(divergence) => {
-                let message = diverged(run_dir, &divergence, done, lr);
-                if config.on_nan == OnNan::Stop || rollbacks == MAX_ROLLBACKS {
-                    return Err(Error::Numerical(message));
-                }
-                rollbacks += 1;
-                lr /= 10.0;
-                let lowered = TrainConfig {
-                    lr: Some(lr),
-                    ..config.clone()
-                };
-                run::write_config(run_dir, &lowered)?;
-                progress.message(&format!(
-                    "{message}\nrolling back to epoch {done} with learning rate {lr} (rollback {rollbacks} of {MAX_ROLLBACKS})"
-                ));
-                (model, optimizer, done) = restore(&mut history)?;
-            }
-        }
-    }
-    Ok(TrainSummary {
-        epochs: history,
-        model,
-        lr,
-    })
+    Ok(())
 }
 
 /// Test loss and the metrics line of a finished epoch. The test loss weighs the KL with the

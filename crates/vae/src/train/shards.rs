@@ -9,8 +9,10 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 /// Gradients of the batch-mean loss and the batch means of its parts (as `Loss::values`),
-/// computed shard by shard in parallel. Each shard weighs its mean by its share of the batch, so the sums are exactly
-/// the batch's mean loss and its gradient.
+/// computed shard by shard in parallel, for rows `x` of a batch of `batch` images (all of it, or
+/// an MPI rank's share). Each shard weighs its mean by its share of the batch, so the sums over
+/// shards and ranks are exactly the batch's mean loss and its gradient. The shards meet at each
+/// batch norm ([`Shards::run_together`]).
 pub fn gradients(
     shards: &Shards,
     model: &Vae,
@@ -18,9 +20,10 @@ pub fn gradients(
     eps: Option<Tensor<2>>,
     kind: Reconstruction,
     beta: f64,
+    batch: usize,
 ) -> (GradientsParams, Tensor<1>) {
-    let [batch, _] = x.dims();
-    let results = shards.run(batch, |rows| {
+    let [rows, _] = x.dims();
+    let results = shards.run_together(rows, |rows| {
         let x = x.clone().narrow(0, rows.start, rows.len());
         let eps = eps.clone().map(|e| e.narrow(0, rows.start, rows.len()));
         let weight = rows.len() as f64 / batch as f64;

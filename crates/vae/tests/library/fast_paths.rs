@@ -149,6 +149,9 @@ struct ById<'a> {
 
 impl burn::module::ModuleVisitor for ById<'_> {
     fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if !param.val().is_require_grad() {
+            return;
+        }
         let g = self
             .grads
             .get::<D>(param.id)
@@ -157,35 +160,67 @@ impl burn::module::ModuleVisitor for ById<'_> {
     }
 }
 
+/// Batch norm's running statistics, flattened.
+struct Running(Vec<f32>);
+
+/// The running statistics of `module`, after gathering what every thread recorded (`valid`
+/// does, on the statistics the module shares with its copies).
+fn running<M: Module>(module: &M) -> Vec<f32> {
+    let _ = module.valid();
+    let mut r = Running(Vec::new());
+    module.visit(&mut r);
+    r.0
+}
+
+impl burn::module::ModuleVisitor for Running {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        if !param.val().is_require_grad() {
+            self.0.extend(values(param.val()));
+        }
+    }
+}
+
+/// The CelebA family's batch norm too: its shards meet at every batch norm (SyncBatchNorm), so
+/// statistics, gradients and running statistics are those of the whole batch.
 #[test]
 fn data_parallel_shards_give_the_whole_batch_gradient() {
     use vae::model::loss::{Loss, Reconstruction, vae_loss};
     use vae::parallel::Shards;
     use vae::train::shards;
     let device = Device::flex().autodiff();
-    for arch in [Arch::Mlp, Arch::Conv] {
+    for (arch, height, width, image_channels) in [
+        (Arch::Mlp, 28, 28, 1),
+        (Arch::Conv, 28, 28, 1),
+        (Arch::Celeba, 24, 20, 3),
+    ] {
         let config = ModelConfig {
             latent_dim: 3,
             channels: vec![4, 6, 5],
             hidden: vec![16],
+            height,
+            width,
+            image_channels,
             ..ModelConfig::default_for(arch)
         };
-        let model = Vae::init(&config, &device, 3);
+        let pixels = height * width * image_channels;
+        let whole_model = Vae::init(&config, &device, 3);
+        let sharded_model = Vae::init(&config, &device, 3);
         // Pixels in [0, 1] and an odd batch, so the shards differ in size.
-        let x = burn::tensor::activation::sigmoid(random(7, 784, 5, &device));
+        let x = burn::tensor::activation::sigmoid(random(7, pixels, 5, &device));
         let eps = random(7, 3, 6, &device);
-        let forward = model.forward(x.clone(), Some(eps.clone()));
+        let forward = whole_model.forward(x.clone(), Some(eps.clone()));
         let loss = vae_loss(&forward, x.clone(), Reconstruction::Bce, 2.0);
-        let whole = burn::optim::GradientsParams::from_grads(loss.total.backward(), &model);
+        let whole = burn::optim::GradientsParams::from_grads(loss.total.backward(), &whole_model);
         let expected = values(loss.total.inner());
 
         let (sharded, losses) = shards::gradients(
             &Shards::new(3).unwrap(),
-            &model,
+            &sharded_model,
             x,
             Some(eps),
             Reconstruction::Bce,
             2.0,
+            7,
         );
         let losses = Loss::from_values(&values(losses));
         assert_close(&[losses.total as f32], &expected, &format!("{arch:?} loss"));
@@ -197,11 +232,102 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
             grads: &sharded,
             out: Vec::new(),
         };
-        model.visit(&mut a);
-        model.visit(&mut b);
+        whole_model.visit(&mut a);
+        sharded_model.visit(&mut b);
         assert!(a.out.len() >= 6, "{arch:?}");
+        let scale = a.out.iter().map(|g| largest(g)).fold(0.0, f32::max);
         for (i, (ga, gb)) in a.out.iter().zip(&b.out).enumerate() {
-            assert_close(gb, ga, &format!("{arch:?} gradient {i}"));
+            assert_close_at(gb, ga, scale, &format!("{arch:?} gradient {i}"));
         }
+        let (ra, rb) = (running(&whole_model), running(&sharded_model));
+        assert_eq!(ra.is_empty(), arch != Arch::Celeba, "{arch:?}");
+        assert_close(&rb, &ra, &format!("{arch:?} running statistics"));
     }
+}
+
+/// The batch norm that shards and ranks share computes what Burn's `BatchNorm` does on the
+/// whole batch: outputs, gradients of input, scale and shift, and the running statistics.
+#[test]
+fn batch_norm_over_parts_matches_burns_batch_norm() {
+    use burn::nn::BatchNormConfig;
+    let device = Device::flex().autodiff();
+    let ours = BatchNormConfig::new(5).init(&device);
+    let burns = BatchNormConfig::new(5).init(&device);
+    let x = random(6 * 5, 16, 11, &device)
+        .reshape([6, 5, 4, 4])
+        .mul_scalar(3.0)
+        .add_scalar(2.0);
+    let weights = random(6 * 5, 16, 12, &device).reshape([6, 5, 4, 4]);
+    let (xa, xb) = (x.clone().require_grad(), x.require_grad());
+    let ya = vae::model::batch_norm::batch_norm(&ours, xa.clone());
+    let yb = burns.forward(xb.clone());
+    assert_close(&values(ya.clone()), &values(yb.clone()), "outputs");
+    let ga = (ya * weights.clone()).sum().backward();
+    let gb = (yb * weights).sum().backward();
+    assert_close(
+        &values(xa.grad(&ga).unwrap()),
+        &values(xb.grad(&gb).unwrap()),
+        "input gradient",
+    );
+    for (a, b) in [
+        (ours.gamma.val().grad(&ga), burns.gamma.val().grad(&gb)),
+        (ours.beta.val().grad(&ga), burns.beta.val().grad(&gb)),
+    ] {
+        assert_close(
+            &values(a.unwrap()),
+            &values(b.unwrap()),
+            "scale and shift gradients",
+        );
+    }
+    let (ra, rb) = (running(&ours), running(&burns));
+    assert_eq!(ra.len(), 10);
+    assert_close(&ra, &rb, "running statistics");
+    assert!(
+        ra.iter().any(|v| (v - 1.0).abs() > 0.05 && v.abs() > 0.05),
+        "updated"
+    );
+}
+
+/// The gradients of every weight through one flat vector (what MPI ranks sum) come back whole.
+#[test]
+fn gradients_round_trip_through_one_flat_vector() {
+    use vae::train::gradients::Layout;
+    let device = Device::flex().autodiff();
+    let config = ModelConfig {
+        height: 24,
+        width: 20,
+        image_channels: 3,
+        channels: vec![4, 6],
+        latent_dim: 3,
+        ..ModelConfig::default_for(Arch::Celeba)
+    };
+    let model = Vae::init(&config, &device, 1);
+    let x = burn::tensor::activation::sigmoid(random(4, 24 * 20 * 3, 2, &device));
+    let eps = random(4, 3, 3, &device);
+    let loss = model.forward(x, Some(eps)).logits.square().mean();
+    let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
+    let layout = Layout::of(&model);
+    let plain = Device::flex();
+    let flat = values(layout.flatten(&model, &grads, &plain));
+    assert_eq!(flat.len(), layout.len());
+    // Every weight, without the running mean and variance of the encoder's and decoder's batch
+    // norms (4 + 6 channels each).
+    assert_eq!(
+        layout.len(),
+        model.footprint().parameters as usize - 2 * 2 * (4 + 6)
+    );
+    let back = layout.unflatten(&model, &flat, &plain);
+    let (mut a, mut b) = (
+        ById {
+            grads: &grads,
+            out: Vec::new(),
+        },
+        ById {
+            grads: &back,
+            out: Vec::new(),
+        },
+    );
+    model.visit(&mut a);
+    model.visit(&mut b);
+    assert_eq!(a.out, b.out);
 }

@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The library's top-level modules, lowest first (the order of the crate's documentation).
-const LAYERS: [&str; 16] = [
+const LAYERS: [&str; 17] = [
     "error",
     "fsutil",
+    "distributed",
     "device",
     "parallel",
     "rng",

@@ -183,3 +183,52 @@ fn the_autoencoder_trains_without_kl() {
     let q = run.model.encode(Tensor::zeros([1, 784], &run.device));
     assert!(q.z_log_var().is_none());
 }
+
+/// A rank binarizes only its own rows of a batch, from the step's stream at its rows' offset,
+/// and gets the draws a single process makes for those rows; the shares of N ranks cover the
+/// batch once.
+#[test]
+fn each_rank_draws_the_binarization_of_its_own_rows() {
+    use vae::data::binarize_in_place;
+    use vae::distributed::World;
+    use vae::rng::{step_rng, stream};
+    use vae::train::epoch::rank_rows;
+    let (pixels, n, step) = (13, 10, 4);
+    let grey: Vec<f32> = (0..n * pixels).map(|i| (i % 7) as f32 / 7.0).collect();
+    let mut whole = grey.clone();
+    binarize_in_place(
+        &mut whole,
+        &mut step_rng(9, stream::BINARIZE_BASE + 2, step, 0),
+    );
+    for size in [1, 2, 3, 4] {
+        let mut covered = 0;
+        for rank in 0..size {
+            let world = World {
+                rank,
+                size,
+                local_rank: rank,
+            };
+            let rows = rank_rows(&world, n);
+            covered += rows.len();
+            let mut mine = grey[rows.start * pixels..rows.end * pixels].to_vec();
+            let offset = (rows.start * pixels) as u128;
+            binarize_in_place(
+                &mut mine,
+                &mut step_rng(9, stream::BINARIZE_BASE + 2, step, offset),
+            );
+            assert_eq!(
+                mine,
+                whole[rows.start * pixels..rows.end * pixels],
+                "{rank} of {size}"
+            );
+        }
+        assert_eq!(covered, n);
+    }
+    // Another step draws otherwise.
+    let mut other = grey;
+    binarize_in_place(
+        &mut other,
+        &mut step_rng(9, stream::BINARIZE_BASE + 2, step + 1, 0),
+    );
+    assert_ne!(other, whole);
+}
