@@ -193,6 +193,12 @@ fn sum_over_ranks(values: &mut [f32]) {
     }
 }
 
+/// True when this thread computes only part of a batch: a shard of a [`Shards::run_together`]
+/// pass, or any pass of an MPI run of several ranks.
+pub fn batch_is_split() -> bool {
+    MEMBER.with(|m| m.borrow().is_some()) || World::get().is_ok_and(|w| w.size > 1)
+}
+
 /// True in the first part of a [`Shards::run_together`] pass, and outside one: the part that
 /// records what every part computed alike (batch norm's running statistics), once.
 pub fn is_first_part() -> bool {

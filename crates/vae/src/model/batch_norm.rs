@@ -8,7 +8,7 @@
 //! cross-thread or cross-process batch norm, and an op whose backward meets the other parts
 //! needs a hand-written autodiff step: [`SyncBackend::sum_gradients_over_batch`].
 
-use crate::parallel::{is_first_part, sum_over_batch};
+use crate::parallel::{batch_is_split, is_first_part, sum_over_batch};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -96,12 +96,13 @@ fn per_channel<const D: usize>(v: Tensor<1>) -> Tensor<D> {
 }
 
 /// Batch norm of `x` (channels in dimension 1) with `norm`'s weights: statistics over the whole
-/// batch while training (summed over parts), the running statistics otherwise. Updates the
+/// batch while training (summed over parts), the running statistics otherwise. A batch in one
+/// piece (one thread, or a GPU) takes Burn's own batch norm. Updates the
 /// running statistics as Burn's `BatchNorm` does (biased variance, its momentum), from the first
 /// part only: the parts' statistics are equal, and Burn would average the updates of several
 /// threads, in whatever order they come.
 pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
-    if !(x.device().is_autodiff() && norm.training.is_enabled()) {
+    if !(x.device().is_autodiff() && norm.training.is_enabled() && batch_is_split()) {
         return norm.forward(x);
     }
     let dims = x.dims();
