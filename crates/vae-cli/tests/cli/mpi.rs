@@ -39,6 +39,11 @@ fn mpirun(dirs: &[PathBuf], args: &[&str]) -> Command {
     cmd
 }
 
+/// The words of a command line (no argument here holds a space).
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn rank_dirs(root: &Path, n: usize) -> Vec<PathBuf> {
     (0..n).map(|i| root.join(format!("rank{i}"))).collect()
 }
@@ -140,26 +145,10 @@ fn two_ranks_train_the_mlp_as_one_process_and_only_rank_0_writes() {
     let data = data.to_str().unwrap();
     two_ranks_equal_one_process(
         "mlp",
-        &[
-            "train",
-            "--data",
-            data,
-            "--limit",
-            "1000",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "100",
-            "--hidden",
-            "64",
-            "--latent-dim",
-            "4",
-            "--binarize",
-            "dynamic",
-            "--no-pictures",
-            "--out",
-            "run",
-        ],
+        &words(&format!(
+            "train --data {} --limit 1000 --epochs 2 --batch-size 100 --hidden 64 --latent-dim 4 --binarize dynamic --no-pictures --out run",
+            data
+        )),
     );
 }
 
@@ -171,26 +160,10 @@ fn two_ranks_train_the_celeba_architecture_as_one_process() {
     let data = data.to_str().unwrap();
     two_ranks_equal_one_process(
         "celeba",
-        &[
-            "train",
-            "--data",
-            data,
-            "--limit",
-            "300",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "50",
-            "--arch",
-            "celeba",
-            "--channels",
-            "8,16",
-            "--latent-dim",
-            "8",
-            "--no-pictures",
-            "--out",
-            "run",
-        ],
+        &words(&format!(
+            "train --data {} --limit 300 --epochs 2 --batch-size 50 --arch celeba --channels 8,16 --latent-dim 8 --no-pictures --out run",
+            data
+        )),
     );
 }
 
@@ -221,24 +194,11 @@ fn wait_within(mut child: Child, limit: Duration, what: &str) -> Output {
 
 /// MLP training on 1,200 images for `epochs` epochs into `run`.
 fn long_run<'a>(data: &'a str, epochs: &'a str) -> Vec<&'a str> {
-    vec![
-        "train",
-        "--data",
-        data,
-        "--limit",
-        "1200",
-        "--epochs",
-        epochs,
-        "--batch-size",
-        "100",
-        "--hidden",
-        "64",
-        "--latent-dim",
-        "4",
-        "--no-pictures",
-        "--out",
-        "run",
-    ]
+    let mut args = vec!["train", "--data", data, "--epochs", epochs];
+    args.extend(words(
+        "--limit 1200 --batch-size 100 --hidden 64 --latent-dim 4 --no-pictures --out run",
+    ));
+    args
 }
 
 #[test]
@@ -300,26 +260,10 @@ fn a_corrupt_image_seen_by_one_rank_ends_every_rank_with_one_line() {
     let dirs = rank_dirs(&tmp.path().join("ranks"), 2);
     let child = mpirun(
         &dirs,
-        &[
-            "train",
-            "--dataset",
-            "folder",
-            "--data",
-            data.to_str().unwrap(),
-            "--image-size",
-            "16",
-            "--arch",
-            "conv",
-            "--channels",
-            "4,8",
-            "--epochs",
-            "3",
-            "--batch-size",
-            "10",
-            "--no-pictures",
-            "--out",
-            "run",
-        ],
+        &words(&format!(
+            "train --dataset folder --data {} --image-size 16 --arch conv --channels 4,8 --epochs 3 --batch-size 10 --no-pictures --out run",
+            data.to_str().unwrap()
+        )),
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
@@ -360,17 +304,10 @@ fn other_commands_and_too_small_batches_are_refused_under_mpirun() {
     // 101 images in batches of 100 leave a last batch of 1 for 2 ranks.
     let out = mpirun(
         &dirs,
-        &[
-            "train",
-            "--data",
-            data.to_str().unwrap(),
-            "--limit",
-            "101",
-            "--batch-size",
-            "100",
-            "--out",
-            "run",
-        ],
+        &words(&format!(
+            "train --data {} --limit 101 --batch-size 100 --out run",
+            data.to_str().unwrap()
+        )),
     )
     .output()
     .unwrap();

@@ -61,7 +61,18 @@ pub fn load(
     optimizer: ModuleOptimizer,
 ) -> Result<(usize, Vae, ModuleOptimizer)> {
     let bytes = std::fs::read(path).ctx(|| format!("cannot read checkpoint {}", path.display()))?;
-    decode(&bytes, model, optimizer).map_err(|what| {
+    decode_from(path, &bytes, model, optimizer)
+}
+
+/// [`decode`] of the bytes of the checkpoint file `path` (read here, or by another MPI rank),
+/// with the error that names the file.
+pub fn decode_from(
+    path: &Path,
+    bytes: &[u8],
+    model: Vae,
+    optimizer: ModuleOptimizer,
+) -> Result<(usize, Vae, ModuleOptimizer)> {
+    decode(bytes, model, optimizer).map_err(|what| {
         Error::file(
             path,
             format!("corrupt checkpoint ({what}); delete it to start over, or restore a copy"),

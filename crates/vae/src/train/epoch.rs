@@ -10,7 +10,7 @@ use crate::device::{to_device, to_host};
 use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::model::Vae;
-use crate::model::loss::{Loss, vae_loss};
+use crate::model::loss::Loss;
 use crate::parallel::Shards;
 use crate::rng::{normal_noise, rng, step_rng, stream};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -182,22 +182,8 @@ fn optimizer_step(
 ) -> Result<std::result::Result<(Vae, StepValues), String>> {
     let kind = setup.config.loss();
     let world = &setup.world;
-    let local = part.map(|Part { x, eps }| {
-        let [rows, _] = x.dims();
-        match setup.shards {
-            Some(shards) => shards::gradients(shards, &model, x, eps, kind, beta, n),
-            None => {
-                let forward = model.forward(x.clone(), eps);
-                let loss = vae_loss(&forward, x, kind, beta);
-                let weight = rows as f64 / n as f64;
-                let grads = GradientsParams::from_grads(
-                    loss.total.clone().mul_scalar(weight).backward(),
-                    &model,
-                );
-                (grads, loss.map(|v| v.inner()).values().mul_scalar(weight))
-            }
-        }
-    });
+    let local =
+        part.map(|Part { x, eps }| shards::gradients(setup.shards, &model, x, eps, kind, beta, n));
     let (mut grads, losses) = if world.size > 1 {
         sum_over_ranks(setup, &model, local)?
     } else {

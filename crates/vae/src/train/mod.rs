@@ -110,16 +110,12 @@ pub fn train_with(
             history.clear();
             return Ok((model, optimizer, 0));
         }
-        let (done, model, optimizer) = world.agree(
-            checkpoint::decode(&saved, model, optimizer).map_err(|what| {
-                Error::file(
-                    &checkpoint_path,
-                    format!(
-                        "corrupt checkpoint ({what}); delete it to start over, or restore a copy"
-                    ),
-                )
-            }),
-        )?;
+        let (done, model, optimizer) = world.agree(checkpoint::decode_from(
+            &checkpoint_path,
+            &saved,
+            model,
+            optimizer,
+        ))?;
         if world.is_root() {
             let mut saved = metrics::read(&run_dir.join(METRICS_FILE))?;
             saved.retain(|m| m.epoch <= done);
@@ -128,15 +124,6 @@ pub fn train_with(
         Ok((model, optimizer, done))
     };
 
-    if world.size > 1 {
-        let weights = gradients::Layout::of(&fresh(config, model_config, &ad_device).0).len();
-        progress.message(&format!(
-            "training on {} MPI ranks: each batch of {} split between them, {:.2} MB of gradients summed per step",
-            world.size,
-            config.batch_size(),
-            (weights + 4) as f64 * 4.0 / 1e6
-        ));
-    }
     let mut history = Vec::new();
     let (mut model, mut optimizer, mut done) = if options.resume {
         restore(&mut history)?
@@ -144,6 +131,14 @@ pub fn train_with(
         let (m, o) = fresh(config, model_config, &ad_device);
         (m, o, 0)
     };
+    if world.size > 1 {
+        progress.message(&format!(
+            "training on {} MPI ranks: each batch of {} split between them, {:.2} MB of gradients summed per step",
+            world.size,
+            config.batch_size(),
+            (gradients::Layout::of(&model).len() + 4) as f64 * 4.0 / 1e6
+        ));
+    }
     let mut lr = config.lr();
     let mut rollbacks = 0;
     while done < config.epochs {

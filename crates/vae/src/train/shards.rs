@@ -12,9 +12,9 @@ use burn::prelude::*;
 /// computed shard by shard in parallel, for rows `x` of a batch of `batch` images (all of it, or
 /// an MPI rank's share). Each shard weighs its mean by its share of the batch, so the sums over
 /// shards and ranks are exactly the batch's mean loss and its gradient. The shards meet at each
-/// batch norm ([`Shards::run_together`]).
+/// batch norm ([`Shards::run_together`]); without shards the rows are one part.
 pub fn gradients(
-    shards: &Shards,
+    shards: Option<&Shards>,
     model: &Vae,
     x: Tensor<2>,
     eps: Option<Tensor<2>>,
@@ -23,6 +23,9 @@ pub fn gradients(
     batch: usize,
 ) -> (GradientsParams, Tensor<1>) {
     let [rows, _] = x.dims();
+    let Some(shards) = shards else {
+        return shard_gradients(model, x, eps, kind, beta, rows as f64 / batch as f64);
+    };
     let results = shards.run_together(rows, |rows| {
         let x = x.clone().narrow(0, rows.start, rows.len());
         let eps = eps.clone().map(|e| e.narrow(0, rows.start, rows.len()));

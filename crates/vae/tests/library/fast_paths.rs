@@ -214,7 +214,7 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
         let expected = values(loss.total.inner());
 
         let (sharded, losses) = shards::gradients(
-            &Shards::new(3).unwrap(),
+            Some(&Shards::new(3).unwrap()),
             &sharded_model,
             x,
             Some(eps),
