@@ -122,6 +122,13 @@ pub struct TrainFlags {
     /// is in a fixed shuffled order: a random N).
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Hold out the last N training images as a validation set, scored (-ELBO) every epoch.
+    #[arg(long)]
+    pub validation: Option<usize>,
+    /// Stop when the validation ELBO has not improved for N epochs; the run keeps the best
+    /// epoch's weights. Needs --validation.
+    #[arg(long)]
+    pub patience: Option<usize>,
     /// cpu (default), cuda, cuda:N, wgpu.
     #[arg(long)]
     pub device: Option<String>,
@@ -189,4 +196,23 @@ pub fn check_count(n: usize, flag: &str) -> Result<()> {
         return Err(Error::Config(format!("{flag} must be at least 1")));
     }
     Ok(())
+}
+
+/// Sample-quality scores: Fréchet distance, precision and recall of samples from N(0, I).
+#[derive(Args, Clone, Copy)]
+pub struct QualityFlags {
+    /// Also score samples from N(0, I) against the test images (Fréchet distance, precision,
+    /// recall) in the features of a classifier trained on the data set's labels.
+    #[arg(long)]
+    pub sample_quality: bool,
+    /// Samples (and test images) for --sample-quality.
+    #[arg(long, default_value_t = 10_000)]
+    pub quality_samples: usize,
+}
+
+impl QualityFlags {
+    /// How many samples to score, when asked to.
+    pub fn samples(self) -> Option<usize> {
+        self.sample_quality.then_some(self.quality_samples)
+    }
 }

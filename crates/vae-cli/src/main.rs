@@ -36,6 +36,9 @@ enum Command {
     Eval(eval::Args),
     /// Decode z ~ N(0, I) into a grid of new images.
     Sample(sample::Args),
+    /// Fit the two-stage VAE's second stage (Dai & Wipf 2019) to a run's codes: a better
+    /// sampler, used by `vae sample --two-stage`, `vae eval --sample-quality` and the report.
+    TwoStage(two_stage::Args),
     /// Test images above, their reconstructions (from z_mean) below.
     Reconstruct(reconstruct::Args),
     /// Linear and spherical interpolation strips between pairs of test images.
@@ -87,6 +90,7 @@ fn run(cli: Cli) -> vae::Result<()> {
         Command::Train(args) => train::run(*args),
         Command::Eval(args) => eval::run(args),
         Command::Sample(args) => sample::run(args),
+        Command::TwoStage(args) => two_stage::run(args),
         Command::Reconstruct(args) => reconstruct::run(args),
         Command::Interpolate(args) => interpolate::run(args),
         Command::Encode(args) => encode::run(args),

@@ -258,6 +258,9 @@ pub struct SampleRequest {
     pub n: usize,
     #[serde(default)]
     pub seed: u64,
+    /// Draw through the run's second stage (`vae two-stage`) instead of z ~ N(0, I).
+    #[serde(default)]
+    pub two_stage: bool,
 }
 
 fn default_samples() -> usize {
@@ -276,8 +279,13 @@ async fn sample(
             request.n
         )));
     }
+    if request.two_stage && !explorer.info.two_stage {
+        return Err(ApiError::bad(format!(
+            "run {run} has no second stage; fit one with `vae two-stage RUN`"
+        )));
+    }
     let response = blocking(move || {
-        let (z, images) = explorer.sample(request.n, request.seed)?;
+        let (z, images) = explorer.sample(request.n, request.seed, request.two_stage)?;
         Ok(ImagesResponse {
             images: png_urls(&explorer, &images)?,
             z: z.chunks(explorer.info.latent_dim)

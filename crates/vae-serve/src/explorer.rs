@@ -11,6 +11,7 @@ use vae::model::Arch;
 use vae::model::loss::Reconstruction;
 use vae::rng::{normal_noise, rng, stream};
 use vae::run::Run;
+use vae::two_stage::SecondStage;
 use vae::{Error, Result};
 use vae_viz::grid::{GridLayout, grid, png_bytes};
 use vae_viz::projection::LatentProjection;
@@ -41,6 +42,8 @@ pub struct RunInfo {
     pub test_images: usize,
     /// Why there is no map, when there is none.
     pub map_note: Option<String>,
+    /// True when the run has a second stage (`vae two-stage`) to sample through.
+    pub two_stage: bool,
 }
 
 /// Statistics of one latent dimension over the mapped test images.
@@ -84,6 +87,7 @@ pub struct Explorer {
     /// z_mean of each test image on the map, `[test_images, latent_dim]`.
     z_means: Vec<f32>,
     map: Option<LatentMap>,
+    second_stage: Option<SecondStage>,
 }
 
 impl Explorer {
@@ -118,6 +122,7 @@ impl Explorer {
             Some(t) => t.class_names.clone(),
             None => run.config.dataset.class_names(0),
         };
+        let second_stage = vae::two_stage::load(&run)?;
         let info = RunInfo {
             name,
             kind: if run.model_config.autoencoder {
@@ -138,6 +143,7 @@ impl Explorer {
             projection,
             test_images: n,
             map_note,
+            two_stage: second_stage.is_some(),
         };
         Ok(Explorer {
             info,
@@ -145,6 +151,7 @@ impl Explorer {
             test,
             z_means: latents.z_mean,
             map,
+            second_stage,
         })
     }
 
@@ -186,9 +193,21 @@ impl Explorer {
         self.run.decode(z.to_vec())
     }
 
-    /// `n` draws z ~ N(0, I) of the seeded picture stream, and their images.
-    pub fn sample(&self, n: usize, seed: u64) -> Result<(Vec<f32>, Vec<f32>)> {
-        let z = normal_noise(&mut rng(seed, stream::PICTURES), n * self.info.latent_dim);
+    /// `n` draws of the seeded picture stream, and their images: z ~ N(0, I), or with
+    /// `two_stage` codes drawn through the run's second stage.
+    pub fn sample(&self, n: usize, seed: u64, two_stage: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+        let mut noise = rng(seed, stream::PICTURES);
+        let z = if two_stage {
+            let stage = self.second_stage.as_ref().ok_or_else(|| {
+                Error::Config(format!(
+                    "run {} has no second stage; fit one with `vae two-stage RUN`",
+                    self.info.name
+                ))
+            })?;
+            vae::two_stage::sample_codes(&self.run, stage, n, &mut noise)?
+        } else {
+            normal_noise(&mut noise, n * self.info.latent_dim)
+        };
         let images = self.decode(&z)?;
         Ok((z, images))
     }

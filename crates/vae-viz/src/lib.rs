@@ -28,6 +28,7 @@ pub const LATENT_SCATTER_PNG: &str = "latent_scatter.png";
 pub const MANIFOLD_PNG: &str = "manifold.png";
 pub const LOSS_CURVES_PNG: &str = "loss_curves.png";
 pub const TRAVERSALS_PNG: &str = "traversals.png";
+pub const TWO_STAGE_SAMPLES_PNG: &str = "samples_two_stage.png";
 
 /// Latent traversals sweep each dimension over [-TRAVERSAL_RANGE, TRAVERSAL_RANGE] ...
 pub const TRAVERSAL_RANGE: f32 = 3.0;
@@ -59,6 +60,22 @@ pub fn samples(run: &Run, n: usize, seed: u64) -> Result<PathBuf> {
         layout(run, (n as f64).sqrt().ceil() as usize),
     )?;
     Ok(path)
+}
+
+/// `n` images drawn through the run's second stage ([`vae::two_stage`]): u ~ N(0, I), z from
+/// the second stage's decoder, then the run's decoder. `None` when the run has no second stage.
+pub fn two_stage_samples(run: &Run, n: usize, seed: u64) -> Result<Option<PathBuf>> {
+    let Some(stage) = vae::two_stage::load(run)? else {
+        return Ok(None);
+    };
+    let images = vae::two_stage::sample_images(run, &stage, n, &mut rng(seed, stream::PICTURES))?;
+    let path = run.path(TWO_STAGE_SAMPLES_PNG);
+    save_grid(
+        &path,
+        &images,
+        layout(run, (n as f64).sqrt().ceil() as usize),
+    )?;
+    Ok(Some(path))
 }
 
 /// The first `n` test images in the upper row(s) and their reconstructions from z_mean below.
@@ -205,10 +222,9 @@ pub fn loss_curves(run: &Run) -> Result<Option<PathBuf>> {
 /// Every picture of a run, then the HTML report.
 pub fn write_all(run: &Run) -> Result<Vec<PathBuf>> {
     let test = run.test_data()?;
-    let mut written = vec![
-        samples(run, 64, run.config.seed)?,
-        reconstructions(run, &test, 20)?,
-    ];
+    let mut written = vec![samples(run, 64, run.config.seed)?];
+    written.extend(two_stage_samples(run, 64, run.config.seed)?);
+    written.push(reconstructions(run, &test, 20)?);
     written.extend(interpolations(run, &test, 5, 10)?);
     written.push(latent_scatter(run, &test)?);
     written.extend(manifold(run, 20)?);

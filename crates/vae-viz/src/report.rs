@@ -40,20 +40,33 @@ pub fn write(run: &Run) -> Result<PathBuf> {
         && let Ok(eval) = serde_json::from_str::<EvalReport>(&text)
     {
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
+        let (iw_name, iw) = if eval.is_grey_bce() {
+            ("IW BCE", eval.iw_bce)
+        } else {
+            ("NLL (IWAE", eval.nll_iw)
+        };
         let _ = write!(
             h,
-            "<h2>Evaluation ({} test images)</h2><table><tr><th>ELBO</th><th>recon</th><th>KL</th>\
-             <th>NLL (IWAE, K={})</th><th>active units</th></tr><tr><td>{}</td><td>{:.2}</td>\
+            "<h2>Evaluation ({} test images)</h2><table><tr><th>{}</th><th>recon</th><th>KL</th>\
+             <th>{iw_name}, K={})</th><th>active units</th></tr><tr><td>{}</td><td>{:.2}</td>\
              <td>{:.2}</td><td>{}</td><td>{} / {}</td></tr></table>",
             eval.images,
+            eval.elbo_name(),
             eval.iw_samples,
-            opt(eval.elbo),
+            opt(eval.elbo_or_formula()),
             eval.recon,
             eval.kl,
-            opt(eval.nll_iw),
+            opt(iw),
             eval.active_units,
             run.model_config.latent_dim
         );
+        if eval.is_grey_bce() {
+            let _ = write!(
+                h,
+                "<p><b>Not likelihoods:</b> {}.</p>",
+                esc(vae::eval::GREY_CAVEAT)
+            );
+        }
         if !eval.kl_per_dim.is_empty() {
             let cells: String = eval
                 .kl_per_dim
@@ -66,6 +79,31 @@ pub fn write(run: &Run) -> Result<PathBuf> {
             let _ = write!(
                 h,
                 "<p>KL per latent dimension (nats)</p><table><tr>{heads}</tr><tr>{cells}</tr></table>"
+            );
+        }
+        if let Some(q) = &eval.sample_quality {
+            let row = |name: &str, s: &vae::eval::sample_quality::Scores| {
+                format!(
+                    "<tr><td>{name}</td><td>{:.2}</td><td>{:.3}</td><td>{:.3}</td></tr>",
+                    s.fd, s.precision, s.recall
+                )
+            };
+            let _ = write!(
+                h,
+                "<h2>Sample quality</h2><table><tr><th></th><th>Fréchet distance</th><th>precision</th><th>recall</th></tr>{}{}</table>\
+                 <p>{} samples from N(0, I) against as many test images, in the {}-d features of a classifier trained on the data set's labels \
+                 ({:.1}% right on the test set; Inception is not available offline, so these compare runs of one data set, not published FIDs). \
+                 Precision and recall after Kynkäänniemi et al. (2019), k = {}. The floor: training images against the same test images.</p>",
+                row("samples from N(0, I)", &q.scores),
+                q.two_stage
+                    .as_ref()
+                    .map(|t| row("two-stage samples", t))
+                    .unwrap_or_default()
+                    + &row("real floor", &q.floor),
+                q.samples,
+                q.features,
+                100.0 * q.classifier_accuracy,
+                q.k
             );
         }
         if let Some(d) = &eval.disentanglement {
@@ -100,6 +138,10 @@ pub fn write(run: &Run) -> Result<PathBuf> {
     let figures = [
         (SAMPLES_PNG, "Samples: z drawn from N(0, I) and decoded."),
         (
+            TWO_STAGE_SAMPLES_PNG,
+            "Two-stage samples (Dai & Wipf 2019): u drawn from N(0, I), mapped to z by the second-stage VAE fitted to the codes of the training images, then decoded; same seed as above.",
+        ),
+        (
             RECONSTRUCTIONS_PNG,
             "Reconstructions: test images (upper row of each pair) and their decoded z_mean (lower row).",
         ),
@@ -125,7 +167,7 @@ pub fn write(run: &Run) -> Result<PathBuf> {
         ),
         (
             LOSS_CURVES_PNG,
-            "Loss per epoch (train: mean over the epoch; test: after the epoch).",
+            "Loss per epoch. Train: mean over the epoch's steps, each weighing the KL with the beta in force then (rising from 0 during KL warm-up: the table's train beta); test: after the epoch, with the run's beta.",
         ),
     ];
     for (file, caption) in figures {
@@ -139,23 +181,45 @@ pub fn write(run: &Run) -> Result<PathBuf> {
 
     let metrics = vae::train::metrics::read(&run.path(METRICS_FILE))?;
     if !metrics.is_empty() {
-        h.push_str("<h2>Metrics per epoch (per image)</h2><table><tr><th>epoch</th><th>train total</th><th>train recon</th><th>train KL</th><th>test total</th><th>test recon</th><th>test KL</th><th>seconds</th><th>images/s</th></tr>");
+        let valid = metrics.iter().any(|m| m.valid.is_some());
+        let best = vae::train::EpochMetrics::best_epoch(&metrics);
+        h.push_str("<h2>Metrics per epoch (per image)</h2><table><tr><th>epoch</th><th>train total</th><th>train recon</th><th>train KL</th><th>train beta</th><th>test total</th><th>test recon</th><th>test KL</th><th>test beta</th>");
+        if valid {
+            h.push_str("<th>validation -ELBO</th>");
+        }
+        h.push_str("<th>seconds</th><th>images/s</th></tr>");
+        let beta = |b: Option<f64>| b.map_or("n/a".to_string(), |b| format!("{b:.3}"));
         for m in &metrics {
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{:.1}</td><td>{:.0}</td></tr>",
+                "<tr><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td>",
                 m.epoch,
                 m.train.total,
                 m.train.recon,
                 m.train.kl,
+                beta(m.train_beta),
                 m.test.total,
                 m.test.recon,
                 m.test.kl,
-                m.seconds,
-                m.images_per_second
+                beta(m.test_beta),
+            );
+            if valid {
+                let mark = if best == Some(m.epoch) { " (best)" } else { "" };
+                let v = m
+                    .valid
+                    .map_or("n/a".to_string(), |v| format!("{:.2}", v.total));
+                let _ = write!(h, "<td>{v}{mark}</td>");
+            }
+            let _ = write!(
+                h,
+                "<td>{:.1}</td><td>{:.0}</td></tr>",
+                m.seconds, m.images_per_second
             );
         }
         h.push_str("</table>");
+        if valid {
+            h.push_str("<p>The run's weights are those of the epoch marked best: the lowest validation -ELBO (beta 1).</p>");
+        }
     }
     let _ = write!(
         h,

@@ -2,6 +2,7 @@
 //! active units and disentanglement metrics per beta, and every run's samples and traversals
 //! side by side.
 
+use super::report::esc;
 use super::{SAMPLES_PNG, TRAVERSALS_PNG, plot};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,9 +49,12 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
         .entries
         .iter()
         .find_map(|e| e.eval.disentanglement.as_ref());
-    h.push_str(
-        "<h2>Per beta (test set)</h2><table><tr><th>beta</th><th>ELBO</th><th>reconstruction</th>\
+    let grey = report.entries.iter().any(|e| e.eval.is_grey_bce());
+    let _ = write!(
+        h,
+        "<h2>Per beta (test set)</h2><table><tr><th>beta</th><th>{}</th><th>reconstruction</th>\
          <th>KL (rate)</th><th>active units</th><th>KL per active unit</th>",
+        if grey { "-(BCE+KL)" } else { "ELBO" }
     );
     if factors.is_some() {
         h.push_str("<th>MIG</th><th>beta-VAE metric</th><th>FactorVAE metric</th>");
@@ -62,7 +66,7 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
             h,
             "<tr><td><a href=\"{run}/report.html\">{beta}</a></td><td>{}</td><td>{:.2}</td><td>{:.2}</td>\
              <td>{} / {}</td><td>{}</td>",
-            opt(e.eval.elbo),
+            opt(e.eval.elbo_or_formula()),
             e.eval.recon,
             e.eval.kl,
             e.eval.active_units,
@@ -81,6 +85,14 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
         h.push_str("</tr>");
     }
     h.push_str("</table>");
+    if grey {
+        let _ = write!(
+            h,
+            "<p><b>Not likelihoods:</b> {}.</p>",
+            esc(vae::eval::GREY_CAVEAT)
+        );
+    }
+    h.push_str("<p>KL per active unit: the KL of the active dimensions (variance of z_mean above 0.01) divided by their number.</p>");
     if let Some(d) = factors {
         let o = &d.options;
         let _ = write!(

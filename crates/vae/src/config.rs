@@ -1,13 +1,11 @@
 //! The settings of a training run: what `--config run.toml` holds, what flags override, and
 //! what a run folder's `config.toml` records, resolved.
 
-use crate::data::{
-    self, Binarize, Color, DataSpec, DataSplits, Dataset, DatasetKind, binarize_in_place,
-};
+use crate::data::{self, Binarize, Color, DataSpec, DataSplits, Dataset, DatasetKind};
 use crate::error::{Error, IoContext, Result};
 use crate::model::loss::Reconstruction;
 use crate::model::{Arch, ModelConfig};
-use crate::rng::{rng, stream};
+use crate::rng::stream;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -48,6 +46,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Train on the first N training images only.
     pub limit: Option<usize>,
+    /// Hold out the last N training images as a validation set (0 = none), before `limit`;
+    /// its loss is measured after every epoch.
+    pub validation: usize,
+    /// Early stopping: end the run when the validation ELBO has not improved for this many
+    /// epochs; the run's weights are those of the best epoch. Needs `validation`.
+    pub patience: Option<usize>,
     pub device: String,
     /// Clip the joint norm of all gradients to this value (PyTorch's `clip_grad_norm_`).
     pub grad_clip: Option<f64>,
@@ -89,6 +93,8 @@ impl Default for TrainConfig {
             epochs: 10,
             seed: 42,
             limit: None,
+            validation: 0,
+            patience: None,
             device: "cpu".into(),
             grad_clip: None,
             on_nan: OnNan::Stop,
@@ -198,6 +204,19 @@ impl TrainConfig {
         if self.limit == Some(0) {
             return bad("--limit must be at least 1 image".into());
         }
+        if self.patience == Some(0) {
+            return bad("--patience must be at least 1 epoch (try --patience 10)".into());
+        }
+        if self.patience.is_some() && self.validation == 0 {
+            return bad(
+                "--patience stops on the validation ELBO, so it needs a validation set: add --validation 10000".into(),
+            );
+        }
+        if self.patience.is_some() && (self.autoencoder || !self.loss().has_likelihood_form()) {
+            return bad(
+                "--patience watches the validation ELBO, which a plain autoencoder or --loss mse does not have".into(),
+            );
+        }
         if self.autoencoder && (self.beta != 1.0 || self.kl_warmup_epochs != 0) {
             return bad(
                 "a plain autoencoder has no KL term, so --beta and --kl-warmup-epochs do not apply; drop them or drop --autoencoder".into(),
@@ -233,26 +252,57 @@ impl TrainConfig {
         }
     }
 
-    /// Loads the configured data set (train split cut to `limit`, test split prepared).
+    /// Loads the configured data set: the validation set split off the end of the training
+    /// split, the rest cut to `limit`, and every split binarized as the run says.
     pub fn load_data(&self) -> Result<DataSplits> {
         let mut splits = data::load_splits(&self.data_spec())?;
+        if self.validation > 0 {
+            if self.validation >= splits.train.len() {
+                return Err(Error::Config(format!(
+                    "--validation {} leaves no training images ({} in the training split); hold out fewer",
+                    self.validation,
+                    splits.train.len()
+                )));
+            }
+            let mut validation = splits.train.split_off_last(self.validation);
+            if self.binarize != Binarize::None {
+                validation.binarize_fixed(stream::VALID_BINARIZE);
+            }
+            splits.validation = Some(validation);
+        }
         if let Some(limit) = self.limit {
             splits.train.truncate(limit);
+        }
+        if self.binarize == Binarize::Fixed {
+            splits.train.binarize_fixed(stream::TRAIN_BINARIZE);
         }
         self.prepare_test_set(&mut splits.test);
         Ok(splits)
     }
 
-    /// Binarizes the test set once with a fixed stream when the run models binary pixels, so
-    /// test numbers are comparable across epochs and runs.
+    /// Binarizes the test set when the run models binary pixels, once and the same for every
+    /// run ([`Dataset::binarize_fixed`]), so test numbers compare across epochs, seeds and runs.
     pub fn prepare_test_set(&self, test: &mut Dataset) {
         if self.binarize != Binarize::None {
-            binarize_in_place(&mut test.images, &mut rng(self.seed, stream::TEST_BINARIZE));
+            test.binarize_fixed(stream::TEST_BINARIZE);
+        }
+    }
+
+    /// True when the model's loss is a normalised negative log-likelihood of the data it sees:
+    /// Bernoulli on binary pixels (binarized, or binary by nature as `shapes` and dSprites), or
+    /// the continuous Bernoulli. Then its ELBO and IWAE figures bound `log p(x)` in nats; a
+    /// Bernoulli on grey levels bounds no density.
+    pub fn is_density(&self) -> bool {
+        match self.loss() {
+            Reconstruction::Bce => self.binarize != Binarize::None || self.dataset.is_binary(),
+            Reconstruction::Cb => true,
+            Reconstruction::Mse => false,
         }
     }
 
     /// The settings that define what a run computes; `--resume` must keep them. Epochs, device,
-    /// data folder, learning rate, clipping and the NaN policy may change when a run continues.
+    /// data folder, learning rate, clipping, the NaN policy and the patience may change when a
+    /// run continues.
     pub fn identity(&self) -> TrainConfig {
         TrainConfig {
             epochs: 0,
@@ -262,6 +312,7 @@ impl TrainConfig {
             lr: None,
             grad_clip: None,
             on_nan: OnNan::Stop,
+            patience: None,
             ..self.clone()
         }
     }

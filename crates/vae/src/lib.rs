@@ -5,8 +5,8 @@
 //! (the CPU's cores as data-parallel shards) and [`rng`] (random streams) underpin everything;
 //! [`data`] loads images; [`model`] holds the `Encoder`, the [`model::Posterior`] it returns,
 //! `reparameterize`, the `Decoder` and the loss; [`latent`] encodes data sets and walks latent
-//! space; [`config`] is a run's settings and [`run`] its folder; [`eval`] measures a model,
-//! [`train`] fits one; [`arithmetic`], [`sweep`], [`interop`] and [`bench`] build on those.
+//! space; [`config`] is a run's settings and [`run`] its folder; [`two_stage`] fits a second
+//! VAE to a run's codes (a better sampler); [`eval`] measures a model, [`train`] fits one; [`arithmetic`], [`sweep`], [`interop`] and [`bench`] build on those.
 //!
 //! Pictures and reports are in the `vae-viz` crate, the explorer in `vae-serve`, and the `vae`
 //! binary in `vae-cli`; this crate has no CLI, HTTP or plotting dependency.
@@ -28,6 +28,7 @@ pub mod rng;
 pub mod run;
 pub mod sweep;
 pub mod train;
+pub mod two_stage;
 
 pub use config::TrainConfig;
 pub use error::{Error, Result};

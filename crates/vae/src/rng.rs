@@ -6,10 +6,29 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution as _, StandardNormal};
 
+/// The seed of the random draws that belong to the data rather than to a run: the fixed
+/// binarizations of the training, validation and test sets are the same in every run, so two
+/// runs with different seeds are scored on the same binary test images.
+pub const DATA_SEED: u64 = 0;
+
 /// The named streams of a seed.
 pub mod stream {
+    /// `--binarize fixed` of the training set (with [`super::DATA_SEED`]).
     pub const TRAIN_BINARIZE: u64 = 1;
+    /// The binary test set of a binarized run (with [`super::DATA_SEED`]).
     pub const TEST_BINARIZE: u64 = 2;
+    /// The binary validation set of a binarized run (with [`super::DATA_SEED`]).
+    pub const VALID_BINARIZE: u64 = 7;
+    /// The z ~ N(0, I) of `vae eval --sample-quality`.
+    pub const SAMPLE_QUALITY: u64 = 8;
+    /// The training images that give sample quality's floor.
+    pub const QUALITY_FLOOR: u64 = 9;
+    /// Epoch `e` of the feature classifier shuffles with stream `CLASSIFIER + e`.
+    pub const CLASSIFIER: u64 = 3 << 32;
+    /// Epoch `e` of a second stage (`two_stage`) shuffles with `SECOND_STAGE + e` and draws
+    /// its codes' noise from `SECOND_STAGE_NOISE + e`.
+    pub const SECOND_STAGE: u64 = 4 << 32;
+    pub const SECOND_STAGE_NOISE: u64 = 5 << 32;
     pub const TEST_NOISE: u64 = 3;
     pub const PICTURES: u64 = 4;
     pub const IWAE_NOISE: u64 = 5;

@@ -36,7 +36,8 @@ pub struct SweepEntry {
     pub epochs: usize,
     pub eval: EvalReport,
     pub latent_dim: usize,
-    /// KL per active unit: how much information each used dimension carries.
+    /// KL of the active dimensions per active dimension: how much information each used
+    /// dimension carries ([`EvalReport::kl_per_active_dim`]).
     pub kl_per_active_dim: Option<f64>,
 }
 
@@ -131,12 +132,12 @@ pub fn sweep(
             progress,
         )?;
         let run = Run::load(&dir, None)?;
-        let (eval, fresh) = match saved_eval(&dir) {
+        let (eval, fresh) = match saved_eval(&dir, &options.eval) {
             Some(eval) => (eval, false),
             None => (eval::evaluate_run(&run, options.eval)?, true),
         };
         evaluated(&run, fresh)?;
-        let kl_per_active_dim = (eval.active_units > 0).then(|| eval.kl / eval.active_units as f64);
+        let kl_per_active_dim = eval.kl_per_active_dim();
         entries.push(SweepEntry {
             beta,
             run: name,
@@ -156,8 +157,8 @@ pub fn sweep(
 }
 
 /// A run's `eval.json` when it is newer than the run's weights (the evaluation of exactly these
-/// weights).
-fn saved_eval(dir: &Path) -> Option<EvalReport> {
+/// weights) and was made with `options`.
+fn saved_eval(dir: &Path, options: &EvalOptions) -> Option<EvalReport> {
     let modified = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let (eval_time, model_time) = (
         modified(dir.join(EVAL_FILE))?,
@@ -166,7 +167,9 @@ fn saved_eval(dir: &Path) -> Option<EvalReport> {
     if eval_time < model_time {
         return None;
     }
-    serde_json::from_str(&std::fs::read_to_string(dir.join(EVAL_FILE)).ok()?).ok()
+    let saved: EvalReport =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(EVAL_FILE)).ok()?).ok()?;
+    (saved.options.as_ref() == Some(options)).then_some(saved)
 }
 
 /// The sweep as the text table `vae sweep` prints.
@@ -180,8 +183,10 @@ impl SweepReport {
     fn table(&self) -> String {
         let opt =
             |v: Option<f64>, w: usize| v.map_or(format!("{:>w$}", "n/a"), |v| format!("{v:>w$.2}"));
-        let mut t = String::from(
-            "  beta      ELBO     recon        KL  active  KL/active     MIG  beta-VAE  FactorVAE\n",
+        let grey = self.entries.iter().any(|e| e.eval.is_grey_bce());
+        let mut t = format!(
+            "  beta {:>9}     recon        KL  active  KL/active     MIG  beta-VAE  FactorVAE\n",
+            if grey { "-(BCE+KL)" } else { "ELBO" }
         );
         for e in &self.entries {
             let d = e.eval.disentanglement.as_ref();
@@ -191,7 +196,7 @@ impl SweepReport {
             t.push_str(&format!(
                 "{:>6} {} {:>9.2} {:>9.2} {:>4}/{:<2} {} {} {} {}\n",
                 e.beta,
-                opt(e.eval.elbo, 9),
+                opt(e.eval.elbo_or_formula(), 9),
                 e.eval.recon,
                 e.eval.kl,
                 e.eval.active_units,
@@ -201,6 +206,9 @@ impl SweepReport {
                 metric(|d| d.beta_vae.eval, 9),
                 metric(|d| d.factor_vae.eval, 10),
             ));
+        }
+        if grey {
+            t.push_str(&format!("note: {}\n", eval::GREY_CAVEAT));
         }
         t
     }

@@ -1,6 +1,6 @@
 //! `vae eval`: measure a trained run on its test set.
 
-use crate::flags::MetricFlags;
+use crate::flags::{MetricFlags, QualityFlags};
 use std::path::PathBuf;
 use vae::Run;
 use vae::eval::{EvalOptions, evaluate_run};
@@ -21,6 +21,8 @@ pub struct Args {
     device: Option<String>,
     #[command(flatten)]
     metrics: MetricFlags,
+    #[command(flatten)]
+    quality: QualityFlags,
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
@@ -31,6 +33,7 @@ pub fn run(args: Args) -> vae::Result<()> {
             iw_samples: args.iw_samples,
             limit: args.limit,
             metrics: args.metrics.options(),
+            quality_samples: args.quality.samples(),
         },
     )?;
     super::print_report(&report, args.json);

@@ -18,6 +18,7 @@ pub mod sample;
 pub mod serve;
 pub mod sweep;
 pub mod train;
+pub mod two_stage;
 
 use serde::Serialize;
 use std::fmt::Display;

@@ -1,9 +1,9 @@
-//! `vae sample`: new images from z ~ N(0, I).
+//! `vae sample`: new images from z ~ N(0, I), or through the run's second stage.
 
 use super::say;
 use crate::flags::check_count;
 use std::path::PathBuf;
-use vae::Run;
+use vae::{Error, Run};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -12,14 +12,25 @@ pub struct Args {
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Draw through the second stage fitted by `vae two-stage` (samples_two_stage.png).
+    #[arg(long)]
+    two_stage: bool,
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
     check_count(args.n, "--n")?;
-    say(&vae_viz::samples(
-        &Run::load(&args.run, None)?,
-        args.n,
-        args.seed,
-    )?);
+    let run = Run::load(&args.run, None)?;
+    if args.two_stage {
+        let path = vae_viz::two_stage_samples(&run, args.n, args.seed)?.ok_or_else(|| {
+            Error::Config(format!(
+                "{} has no second stage; fit one with `vae two-stage {}`",
+                args.run.display(),
+                args.run.display()
+            ))
+        })?;
+        say(&path);
+    } else {
+        say(&vae_viz::samples(&run, args.n, args.seed)?);
+    }
     Ok(())
 }

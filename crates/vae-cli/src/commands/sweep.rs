@@ -1,7 +1,7 @@
 //! `vae sweep`: one run per beta, evaluated and drawn, and the sweep report.
 
 use super::say;
-use crate::flags::{MetricFlags, TrainFlags};
+use crate::flags::{MetricFlags, QualityFlags, TrainFlags};
 use crate::progress::Terminal;
 use std::path::PathBuf;
 use vae::eval::EvalOptions;
@@ -27,6 +27,8 @@ pub struct Args {
     #[command(flatten)]
     metrics: MetricFlags,
     #[command(flatten)]
+    quality: QualityFlags,
+    #[command(flatten)]
     settings: TrainFlags,
 }
 
@@ -44,6 +46,7 @@ pub fn run(args: Args) -> vae::Result<()> {
             iw_samples: args.iw_samples,
             limit: None,
             metrics: args.metrics.options(),
+            quality_samples: args.quality.samples(),
         },
     };
     // A run's pictures are drawn after a new evaluation, or when they are missing.

@@ -380,8 +380,20 @@ fn a_sweep_on_fashion_mnist_works_without_factor_metrics() {
     assert!(result.status.success(), "{}", stderr(&result));
     let table = String::from_utf8_lossy(&result.stdout);
     assert_eq!(
-        table.lines().filter(|l| !l.starts_with("wrote")).count(),
+        table
+            .lines()
+            .filter(|l| !l.starts_with("wrote") && !l.starts_with("note:"))
+            .count(),
         3,
+        "{table}"
+    );
+    // Grey levels under a Bernoulli: the column says what it is, and a note says why.
+    assert!(
+        table.lines().next().unwrap().contains("-(BCE+KL)"),
+        "{table}"
+    );
+    assert!(
+        table.contains("note: grey levels under a Bernoulli are no density"),
         "{table}"
     );
     assert!(
@@ -436,4 +448,88 @@ fn impossible_sweeps_and_factor_data_get_one_line_errors() {
         "does not exist",
     );
     assert_fails_with(&["data", "fetch", "shapes"], "nothing to fetch");
+}
+
+/// Grey-level numbers named for what they are, the second stage fitted and sampled, and the
+/// sample-quality scores, all from the command line.
+#[test]
+fn two_stage_sampling_and_sample_quality_from_the_command_line() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let out = vae(&[
+        "train",
+        "--data",
+        data,
+        "--out",
+        r,
+        "--limit",
+        "600",
+        "--epochs",
+        "1",
+        "--latent-dim",
+        "4",
+        "--no-pictures",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_fails_with(
+        &["sample", r, "--two-stage"],
+        "has no second stage; fit one with `vae two-stage",
+    );
+
+    let out = vae(&["eval", r, "--iw-samples", "5", "--limit", "100"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("-(BCE+KL)") && text.contains("IW BCE (K=5)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not bounds on log p(x)") && !text.contains("ELBO "),
+        "{text}"
+    );
+
+    let out = vae(&["two-stage", r, "--epochs", "2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(run.join("samples_two_stage.png").is_file());
+    let out = vae(&["sample", r, "--two-stage", "--n", "16"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let out = vae(&[
+        "eval",
+        r,
+        "--iw-samples",
+        "0",
+        "--sample-quality",
+        "--quality-samples",
+        "300",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let q = &json["sample_quality"];
+    assert_eq!(q["samples"], 300);
+    for key in ["scores", "two_stage", "floor"] {
+        let fd = q[key]["fd"].as_f64();
+        assert!(
+            fd.is_some_and(|v| v.is_finite() && v >= -1e-6),
+            "{key}: {json}"
+        );
+    }
+    assert!(
+        json["elbo"].is_null() && json["neg_bce_kl"].is_number(),
+        "{json}"
+    );
+    let out = vae(&["report", r]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(html.contains("Sample quality") && html.contains("two-stage samples"));
+    assert!(html.contains("Not likelihoods"));
+
+    assert_fails_with(
+        &["train", "--data", data, "--out", r, "--patience", "3"],
+        "add --validation",
+    );
 }

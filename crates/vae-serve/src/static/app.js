@@ -294,8 +294,9 @@ function randomIndex() {
 
 async function sampleInto(name, gridId, titleId) {
   const run = runs.find((r) => r.name === name);
-  const r = await api(runUrl(name, "sample"), { n: 16, seed: sampleSeed });
-  $(titleId).textContent = `${run.name} (${run.kind === "vae" ? "VAE" : "plain autoencoder"})`;
+  const twoStage = run.two_stage && $("two-stage").checked;
+  const r = await api(runUrl(name, "sample"), { n: 16, seed: sampleSeed, two_stage: twoStage });
+  $(titleId).textContent = `${run.name} (${run.kind === "vae" ? "VAE" : "plain autoencoder"}${twoStage ? ", two-stage" : ""})`;
   $(gridId).replaceChildren(...r.images.map((src) => {
     const img = document.createElement("img");
     img.src = src;
@@ -372,6 +373,7 @@ async function selectRun(name) {
   drawLegend();
   buildSliders();
   fillCompare();
+  $("two-stage-label").hidden = !info.two_stage;
   ends = info.test_images > 1
     ? { a: { index: 0 }, b: { index: 1 } }
     : { a: { z: info.dims.map(() => -1) }, b: { z: info.dims.map(() => 1) } };
@@ -412,6 +414,7 @@ async function init() {
     $("steps").addEventListener("change", interpolate);
     $("sample").addEventListener("click", () => { sampleSeed += 1; samples(); });
     $("compare").addEventListener("change", samples);
+    $("two-stage").addEventListener("change", samples);
     $("upload").addEventListener("change", upload);
     $("invert").addEventListener("change", upload);
     $("upload-decode").addEventListener("click", () => uploadZ && setZ(uploadZ));

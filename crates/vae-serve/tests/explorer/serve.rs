@@ -132,8 +132,16 @@ fn runs_are_listed_with_their_dimensions_ordered_by_kl() {
     let run = vae::run::Run::load(&runs.vae, None).unwrap();
     let mut test = run.test_data().unwrap();
     test.truncate(MAP_LIMIT);
-    let report =
-        vae::eval::evaluate(&run.model, &test, run.config.loss(), 0, &run.device, 1).unwrap();
+    let report = vae::eval::evaluate(
+        &run.model,
+        &test,
+        run.config.loss(),
+        run.config.is_density(),
+        0,
+        &run.device,
+        1,
+    )
+    .unwrap();
     for d in vae["dims"].as_array().unwrap() {
         let index = d["index"].as_u64().unwrap() as usize;
         let kl = d["kl"].as_f64().unwrap();
@@ -252,6 +260,33 @@ fn samples_are_reproducible_by_seed() {
     assert_eq!(status, 200);
     assert_eq!(ae["images"].as_array().unwrap().len(), 4);
     assert_eq!(floats(&ae["z"][0]).len(), 2);
+}
+
+/// A run with a second stage (`vae two-stage`) offers it, and its samples come through it.
+#[test]
+fn samples_can_come_through_the_second_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&crate::runs().vae).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let run = vae::run::Run::load(dir.path(), None).unwrap();
+    let config = vae::two_stage::SecondStageConfig {
+        epochs: 1,
+        limit: Some(500),
+        ..Default::default()
+    };
+    vae::two_stage::fit(&run, &config).unwrap();
+    let e = Explorer::load(dir.path(), "staged".into(), None, 100).unwrap();
+    assert!(e.info.two_stage);
+    let (z, images) = e.sample(4, 7, true).unwrap();
+    let (prior_z, _) = e.sample(4, 7, false).unwrap();
+    assert_eq!(images.len(), 4 * 28 * 28);
+    assert_eq!(z.len(), prior_z.len());
+    assert_ne!(z, prior_z, "the second stage maps u to other codes");
+    assert!(!explorer().info.two_stage);
+    let err = explorer().sample(4, 7, true).unwrap_err();
+    assert!(err.to_string().contains("vae two-stage"), "{err}");
 }
 
 /// A test image drawn as the page draws it, uploaded: the model sees the same image and puts
@@ -432,6 +467,13 @@ fn malformed_requests_get_4xx_json_errors() {
             json!({ "seed": -1 }),
             422,
             "invalid value",
+        ),
+        (
+            "POST",
+            "/api/runs/vae/sample",
+            json!({ "two_stage": true }),
+            400,
+            "has no second stage",
         ),
         (
             "POST",

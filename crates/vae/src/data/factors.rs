@@ -128,6 +128,7 @@ pub fn split(source: Arc<dyn FactorSource>) -> (Dataset, Dataset) {
                 indices,
             }),
             files: None,
+            binarized: None,
         }
     };
     let train = make(train_indices);

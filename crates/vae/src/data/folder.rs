@@ -274,6 +274,7 @@ pub fn split(
             files,
             cache: cache.clone(),
         }),
+        binarized: None,
     };
     let train = make(train_files);
     let mut test = make(order);

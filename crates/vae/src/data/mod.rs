@@ -12,6 +12,7 @@ pub mod locate;
 pub mod shapes;
 
 use crate::error::{Error, Result};
+use crate::rng::DATA_SEED;
 use factors::FactorImages;
 use folder::FolderImages;
 use rand::Rng;
@@ -58,6 +59,12 @@ impl DatasetKind {
     /// white, as the lecture's figures do); photographs are drawn as they are.
     pub fn drawn_inverted(self) -> bool {
         !matches!(self, DatasetKind::Folder | DatasetKind::Cifar10)
+    }
+
+    /// True for the data sets whose pixels are 0 or 1 already (white shapes on black), on which
+    /// a Bernoulli is a normalised likelihood without binarizing.
+    pub fn is_binary(self) -> bool {
+        matches!(self, DatasetKind::Shapes | DatasetKind::Dsprites)
     }
 
     /// True for the data sets with known generative factors (disentanglement metrics apply).
@@ -181,6 +188,9 @@ pub struct Dataset {
     pub factors: Option<FactorImages>,
     /// For folder data sets: each image's file.
     pub files: Option<FolderImages>,
+    /// For images made or read on demand: the stream of the fixed binarization that
+    /// [`Dataset::gather`] applies to them (see [`Dataset::binarize_fixed`]).
+    pub binarized: Option<u64>,
 }
 
 impl Dataset {
@@ -201,6 +211,7 @@ impl Dataset {
             class_names,
             factors: None,
             files: None,
+            binarized: None,
         }
     }
 
@@ -217,7 +228,41 @@ impl Dataset {
             && let Some(f) = &self.factors
         {
             self.images = f.render(f.indices.iter().map(|&i| i as usize));
+            if let Some(stream) = self.binarized.take() {
+                self.binarize_fixed(stream);
+            }
         }
+    }
+
+    /// Binarizes every image once and for all, image `i` from its own place in `stream` of
+    /// [`DATA_SEED`]: the same pixels in every run, whatever its seed, `--limit` or batch
+    /// order. Held images change now; images made or read on demand change as they are
+    /// gathered, so that streamed training sets are binarized too.
+    pub fn binarize_fixed(&mut self, stream: u64) {
+        if self.is_generated() {
+            self.binarized = Some(stream);
+        } else {
+            let indices: Vec<usize> = (0..self.len()).collect();
+            binarize_images(&mut self.images, &indices, stream);
+        }
+    }
+
+    /// Splits off the last `n` images (at most all but one) as a data set of their own, the way
+    /// the literature holds out MNIST's last 10,000 training images for validation.
+    pub fn split_off_last(&mut self, n: usize) -> Dataset {
+        let keep = self.len() - n.min(self.len().saturating_sub(1));
+        let mut rest = self.clone();
+        rest.images = self
+            .images
+            .split_off((keep * self.pixels()).min(self.images.len()));
+        rest.labels = self.labels.split_off(keep);
+        if let (Some(f), Some(r)) = (&mut self.factors, &mut rest.factors) {
+            r.indices = f.indices.split_off(keep);
+        }
+        if let (Some(f), Some(r)) = (&mut self.files, &mut rest.files) {
+            r.files = f.files.split_off(keep);
+        }
+        rest
     }
 
     /// Number of images.
@@ -273,13 +318,18 @@ impl Dataset {
     /// turns out to be unreadable.
     pub fn gather(&self, indices: &[usize]) -> Result<Vec<f32>> {
         if self.is_generated() {
-            if let Some(f) = &self.factors {
-                return Ok(f.render(indices.iter().map(|&i| f.indices[i] as usize)));
-            }
-            if let Some(f) = &self.files {
+            let mut pixels = if let Some(f) = &self.factors {
+                f.render(indices.iter().map(|&i| f.indices[i] as usize))
+            } else if let Some(f) = &self.files {
                 let files: Vec<u32> = indices.iter().map(|&i| f.files[i]).collect();
-                return f.load(&files);
+                f.load(&files)?
+            } else {
+                unreachable!("is_generated needs factors or files")
+            };
+            if let Some(stream) = self.binarized {
+                binarize_images(&mut pixels, indices, stream);
             }
+            return Ok(pixels);
         }
         let p = self.pixels();
         let mut out = Vec::with_capacity(indices.len() * p);
@@ -353,11 +403,39 @@ pub fn binarize_in_place(pixels: &mut [f32], rng: &mut impl Rng) {
     }
 }
 
+/// Binarizes images that lie one after another in `pixels`, the one of data-set index
+/// `indices[j]` with the draws at position `indices[j] * pixels_per_image` of `stream` of
+/// [`DATA_SEED`]: a fixed binarization that each image gets the same wherever it is read.
+pub fn binarize_images(pixels: &mut [f32], indices: &[usize], stream: u64) {
+    if indices.is_empty() {
+        return;
+    }
+    let per_image = pixels.len() / indices.len();
+    let mut draws = crate::rng::rng(DATA_SEED, stream);
+    for (image, &i) in pixels.chunks_mut(per_image).zip(indices) {
+        draws.set_word_pos(i as u128 * per_image as u128);
+        binarize_in_place(image, &mut draws);
+    }
+}
+
 /// Training and test splits of one data set.
 #[derive(Debug, Clone)]
 pub struct DataSplits {
     pub train: Dataset,
     pub test: Dataset,
+    /// Held out from the training split (`--validation`), when asked for.
+    pub validation: Option<Dataset>,
+}
+
+impl DataSplits {
+    /// The two splits of a data set, no validation set.
+    pub fn new(train: Dataset, test: Dataset) -> Self {
+        DataSplits {
+            train,
+            test,
+            validation: None,
+        }
+    }
 }
 
 /// The four standard file names of an IDX split, with or without `.gz`.
@@ -424,7 +502,7 @@ pub fn load_idx_dir(dir: &Path, kind: DatasetKind) -> Result<DataSplits> {
             test.width
         )));
     }
-    Ok(DataSplits { train, test })
+    Ok(DataSplits::new(train, test))
 }
 
 /// The factor grid of a factor data set.
@@ -475,14 +553,14 @@ pub fn load_splits(spec: &DataSpec) -> Result<DataSplits> {
     match kind {
         DatasetKind::Shapes | DatasetKind::Dsprites => {
             let (train, test) = factors::split(factor_source(kind, spec.data())?);
-            Ok(DataSplits { train, test })
+            Ok(DataSplits::new(train, test))
         }
         DatasetKind::Cifar10 => {
             let dir = cifar::locate(spec.data())?;
-            Ok(DataSplits {
-                train: cifar::read(&cifar::train_files(&dir), spec.color)?,
-                test: cifar::read(&[dir.join(cifar::TEST_FILE)], spec.color)?,
-            })
+            Ok(DataSplits::new(
+                cifar::read(&cifar::train_files(&dir), spec.color)?,
+                cifar::read(&[dir.join(cifar::TEST_FILE)], spec.color)?,
+            ))
         }
         DatasetKind::Folder => {
             let (train, test) = folder::split(
@@ -494,7 +572,7 @@ pub fn load_splits(spec: &DataSpec) -> Result<DataSplits> {
                 spec.split_seed,
                 spec.cache_mb << 20,
             )?;
-            Ok(DataSplits { train, test })
+            Ok(DataSplits::new(train, test))
         }
         _ => load_idx_dir(&locate::locate(spec.data(), kind)?, kind),
     }

@@ -9,7 +9,10 @@
 //!   that vector which factor was fixed. Score: its accuracy on held-out points.
 //! - FactorVAE metric (Kim & Mnih 2018): fix one factor over a batch, divide the codes by their
 //!   global standard deviation, take the dimension of least variance; a majority-vote classifier
-//!   maps dimensions to factors. Score: its accuracy on held-out points.
+//!   maps dimensions to factors. Score: its accuracy on held-out points. As in
+//!   disentanglement_lib, every dimension votes (its `_prune_dims` threshold is 0) and variances
+//!   are unbiased (`ddof=1`); the one deviation is that a dimension whose code is exactly
+//!   constant is left out, where the reference would divide 0 by 0.
 //!
 //! A representation is any function from factor classes to codes, so the metrics are tested on
 //! synthetic representations with known answers and then run on a model's encoder.
@@ -26,9 +29,6 @@ use serde::{Deserialize, Serialize};
 
 /// Histogram bins per code dimension for MIG (disentanglement_lib's default).
 pub const MIG_BINS: usize = 20;
-/// Code dimensions whose variance over the data is below this take no part in the FactorVAE
-/// vote (they have collapsed to the prior); the same threshold as active units.
-pub const FACTOR_VAE_MIN_VARIANCE: f64 = crate::latent::ACTIVE_UNIT_THRESHOLD;
 /// Rows handed to the representation at once.
 const CHUNK: usize = 4096;
 
@@ -97,14 +97,19 @@ impl MetricOptions {
     /// Rejects sizes the metrics cannot be computed with.
     pub fn validate(&self) -> Result<()> {
         if self.mig_points < 2
-            || self.batch == 0
             || self.train_points == 0
             || self.eval_points == 0
             || self.variance_points < 2
         {
             return Err(Error::Config(
-                "disentanglement metrics need at least 2 MIG points, 2 variance points and 1 point of 1 observation to train and evaluate on".into(),
+                "disentanglement metrics need at least 2 MIG points, 2 variance points and 1 point to train and evaluate on".into(),
             ));
+        }
+        if self.batch < 2 {
+            return Err(Error::Config(format!(
+                "the FactorVAE metric takes a variance over each point's observations, so a point needs at least 2 (got {}; the reference uses 64)",
+                self.batch
+            )));
         }
         Ok(())
     }
@@ -355,8 +360,8 @@ pub fn beta_vae(
         beta_vae_points(sizes, represent, options.eval_points, options.batch, rng)?;
     let probe = LinearProbe::fit(&x_train, &y_train, classes);
     Ok(Accuracy {
-        train: probe.accuracy(&x_train, &y_train),
-        eval: probe.accuracy(&x_eval, &y_eval),
+        train: probe.accuracy(&x_train, &y_train)?,
+        eval: probe.accuracy(&x_eval, &y_eval)?,
     })
 }
 
@@ -431,12 +436,10 @@ impl LinearProbe {
         crate::device::to_device(values, x.len(), dims, device)
     }
 
-    fn accuracy(&self, x: &[Vec<f64>], y: &[usize]) -> f64 {
+    fn accuracy(&self, x: &[Vec<f64>], y: &[usize]) -> Result<f64> {
         let logits = self.probe.linear.forward(self.tensor(x, &self.device));
         let classes = logits.dims()[1];
-        let Ok(values) = crate::device::to_host(logits) else {
-            return 0.0;
-        };
+        let values = crate::device::to_host(logits)?;
         let correct = values
             .chunks(classes)
             .zip(y)
@@ -447,17 +450,18 @@ impl LinearProbe {
                 best == **label
             })
             .count();
-        correct as f64 / y.len() as f64
+        Ok(correct as f64 / y.len() as f64)
     }
 }
 
-/// Per-dimension variance of rows of codes.
+/// Per-dimension unbiased variance (numpy's `ddof=1`, as disentanglement_lib) of rows of codes;
+/// [`MetricOptions::validate`] makes sure there are at least 2.
 fn variances(codes: &[Vec<f64>]) -> Vec<f64> {
     let n = codes.len() as f64;
     (0..codes[0].len())
         .map(|d| {
             let mean = codes.iter().map(|c| c[d]).sum::<f64>() / n;
-            codes.iter().map(|c| (c[d] - mean).powi(2)).sum::<f64>() / n
+            codes.iter().map(|c| (c[d] - mean).powi(2)).sum::<f64>() / (n - 1.0)
         })
         .collect()
 }
@@ -500,7 +504,7 @@ fn factor_vae_votes(
 }
 
 /// The FactorVAE metric: accuracy of the majority-vote classifier, and the number of code
-/// dimensions that voted (collapsed ones are left out).
+/// dimensions that voted (all but exactly constant ones).
 pub fn factor_vae(
     sizes: &[usize],
     represent: &mut Represent,
@@ -511,9 +515,7 @@ pub fn factor_vae(
         .map(|_| sample_classes(sizes, rng))
         .collect();
     let global = variances(&represent_all(represent, &rows)?);
-    let active: Vec<usize> = (0..global.len())
-        .filter(|&d| global[d] > FACTOR_VAE_MIN_VARIANCE)
-        .collect();
+    let active: Vec<usize> = (0..global.len()).filter(|&d| global[d] > 0.0).collect();
     if active.is_empty() {
         return Ok((
             Accuracy {

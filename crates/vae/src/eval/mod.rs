@@ -3,6 +3,7 @@
 
 pub mod disentanglement;
 pub mod iwae;
+pub mod sample_quality;
 
 use crate::data::Dataset;
 use crate::data::factors::{FactorSource, render_grid};
@@ -80,21 +81,36 @@ fn test_loss_with(
     Ok(Loss::new(sums.recon / n, sums.kl / n, beta))
 }
 
-/// The full evaluation of a model on a data set; all losses in nats per image.
+/// Why grey-level numbers are not likelihoods, in one line for the text output and the report.
+pub const GREY_CAVEAT: &str = "grey levels under a Bernoulli are no density on [0,1]^D, so these are the ELBO's and IWAE's formulas, not bounds on log p(x); train with --binarize dynamic or --loss cb for likelihoods in nats";
+
+/// The full evaluation of a model on a data set; all losses per image.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
-    /// Evidence lower bound E_q[log p(x|z)] - KL, per image (higher is better). `None` for a
-    /// plain autoencoder or a non-likelihood loss.
+    /// Evidence lower bound E_q[log p(x|z)] - KL in nats per image (higher is better): only for
+    /// a normalised likelihood, Bernoulli on binarized pixels or the continuous Bernoulli.
     pub elbo: Option<f64>,
     /// Reconstruction term, -E_q[log p(x|z)] (or squared error for `mse`).
     pub recon: f64,
     /// KL(q(z|x) || p(z)) (0 for a plain autoencoder).
     pub kl: f64,
-    /// Importance-weighted estimate of -log p(x) (lower is better), `None` where undefined.
+    /// Importance-weighted estimate of -log p(x) in nats (lower is better): only where `elbo`
+    /// is given.
     pub nll_iw: Option<f64>,
+    /// Bernoulli on grey levels: -(BCE + KL) per image, the ELBO's formula, which bounds no
+    /// log-likelihood because the Bernoulli is no density on grey levels ([`GREY_CAVEAT`]).
+    #[serde(default)]
+    pub neg_bce_kl: Option<f64>,
+    /// Bernoulli on grey levels: the IWAE estimator's formula, not an NLL.
+    #[serde(default)]
+    pub iw_bce: Option<f64>,
+    /// Importance samples per image behind `nll_iw` or `iw_bce` (0: not computed).
     pub iw_samples: usize,
     /// Dimensions whose z_mean varies over the data by more than 0.01.
     pub active_units: usize,
+    /// Which dimensions those are.
+    #[serde(default)]
+    pub active_dims: Vec<usize>,
     /// Size of z.
     #[serde(default)]
     pub latent_dim: usize,
@@ -110,6 +126,45 @@ pub struct EvalReport {
     /// MIG, beta-VAE and FactorVAE metrics, for data sets with known factors.
     #[serde(default)]
     pub disentanglement: Option<disentanglement::Disentanglement>,
+    /// Fréchet distance, precision and recall of samples from N(0, I), with `--sample-quality`.
+    #[serde(default)]
+    pub sample_quality: Option<sample_quality::SampleQuality>,
+    /// The settings of a run's evaluation ([`evaluate_run`]), so that a saved report is reused
+    /// only for the same settings.
+    #[serde(default)]
+    pub options: Option<EvalOptions>,
+}
+
+impl EvalReport {
+    /// The ELBO, or on grey levels its formula (see [`EvalReport::elbo_name`]).
+    pub fn elbo_or_formula(&self) -> Option<f64> {
+        self.elbo.or(self.neg_bce_kl)
+    }
+
+    /// What [`EvalReport::elbo_or_formula`] is: `ELBO` (nats of a density) or `-(BCE+KL)`.
+    pub fn elbo_name(&self) -> &'static str {
+        if self.neg_bce_kl.is_some() {
+            "-(BCE+KL)"
+        } else {
+            "ELBO"
+        }
+    }
+
+    /// True when the numbers are formulas on grey levels, not likelihoods.
+    pub fn is_grey_bce(&self) -> bool {
+        self.neg_bce_kl.is_some()
+    }
+
+    /// Mean KL of the active dimensions: how much information each used dimension carries
+    /// (the collapsed ones, whose KL is near 0, left out of the sum as well as the count).
+    pub fn kl_per_active_dim(&self) -> Option<f64> {
+        let kl: f64 = self
+            .active_dims
+            .iter()
+            .map(|&d| self.kl_per_dim.get(d).copied())
+            .sum::<Option<f64>>()?;
+        (!self.active_dims.is_empty()).then(|| kl / self.active_dims.len() as f64)
+    }
 }
 
 /// The table `vae eval` prints.
@@ -117,10 +172,16 @@ impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
         writeln!(f, "test images     {}", self.images)?;
-        writeln!(f, "ELBO            {} nats/image", opt(self.elbo))?;
+        if self.is_grey_bce() {
+            writeln!(f, "-(BCE+KL)       {} per image", opt(self.neg_bce_kl))?;
+            writeln!(f, "IW BCE (K={})  {}", self.iw_samples, opt(self.iw_bce))?;
+            writeln!(f, "note            {GREY_CAVEAT}")?;
+        } else {
+            writeln!(f, "ELBO            {} nats/image", opt(self.elbo))?;
+            writeln!(f, "NLL (IWAE K={}) {}", self.iw_samples, opt(self.nll_iw))?;
+        }
         writeln!(f, "reconstruction  {:.3}", self.recon)?;
         writeln!(f, "KL              {:.3}", self.kl)?;
-        writeln!(f, "NLL (IWAE K={}) {}", self.iw_samples, opt(self.nll_iw))?;
         writeln!(f, "loss at z_mean  {}", opt(self.loss_at_mean))?;
         writeln!(
             f,
@@ -131,6 +192,9 @@ impl fmt::Display for EvalReport {
         writeln!(f, "KL per dim      [{}]", kl.join(", "))?;
         if let Some(d) = &self.disentanglement {
             write!(f, "{d}")?;
+        }
+        if let Some(q) = &self.sample_quality {
+            write!(f, "{q}")?;
         }
         Ok(())
     }
@@ -164,11 +228,15 @@ pub fn disentanglement(
 }
 
 /// Evaluates `model` on `data`: ELBO with one sample, the IWAE bound with `iw_samples`
-/// samples per image (skipped when 0), active units and KL per dimension.
+/// samples per image (skipped when 0), active units and KL per dimension. `density` says
+/// whether the loss is a normalised likelihood of these pixels
+/// ([`crate::config::TrainConfig::is_density`]); when it is not, the ELBO's and IWAE's
+/// formulas are reported under names that say so.
 pub fn evaluate(
     model: &Vae,
     data: &Dataset,
     kind: Reconstruction,
+    density: bool,
     iw_samples: usize,
     device: &Device,
     seed: u64,
@@ -178,30 +246,37 @@ pub fn evaluate(
     }
     let test = test_loss(model, data, kind, 1.0, device, seed)?;
     let latents = latent::encode(model, data, device)?;
-    let likelihood = model.is_vae() && kind.is_likelihood();
-    let nll_iw = if likelihood && iw_samples > 0 {
+    let formula = model.is_vae() && kind.has_likelihood_form();
+    let iw = if formula && iw_samples > 0 {
         Some(iwae::nll(model, data, kind, iw_samples, device, seed)?)
     } else {
         None
     };
+    let bound = formula.then_some(-test.total);
+    let density = density && kind.has_likelihood_form();
     Ok(EvalReport {
-        elbo: likelihood.then_some(-test.total),
+        elbo: bound.filter(|_| density),
         recon: test.recon,
         kl: test.kl,
-        nll_iw,
-        iw_samples: if nll_iw.is_some() { iw_samples } else { 0 },
+        nll_iw: iw.filter(|_| density),
+        neg_bce_kl: bound.filter(|_| !density),
+        iw_bce: iw.filter(|_| !density),
+        iw_samples: if iw.is_some() { iw_samples } else { 0 },
         active_units: latents.active_units(),
+        active_dims: latents.active_dims(),
         latent_dim: latents.latent_dim,
         kl_per_dim: latents.kl_per_dim().unwrap_or_default(),
         images: data.len(),
         loss: kind,
         loss_at_mean: None,
         disentanglement: None,
+        sample_quality: None,
+        options: None,
     })
 }
 
 /// What `vae eval` measures.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EvalOptions {
     /// Importance samples per image for the NLL bound (0 skips it).
     pub iw_samples: usize,
@@ -209,6 +284,9 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// Points of the disentanglement metrics (factor data sets only).
     pub metrics: disentanglement::MetricOptions,
+    /// Samples for the sample-quality scores (`None` skips them).
+    #[serde(default)]
+    pub quality_samples: Option<usize>,
 }
 
 /// Evaluates a trained run on its test split, adds the disentanglement metrics when its data
@@ -225,6 +303,7 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
         &run.model,
         &test,
         run.config.loss(),
+        run.config.is_density(),
         options.iw_samples,
         &run.device,
         run.config.seed,
@@ -247,6 +326,14 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
             options.metrics,
         )?);
     }
+    if let Some(samples) = options.quality_samples {
+        report.sample_quality = Some(sample_quality::sample_quality(
+            run,
+            samples,
+            run.config.seed,
+        )?);
+    }
+    report.options = Some(options);
     let text = serde_json::to_string(&report).expect("report serialises");
     crate::fsutil::write_atomic(&run.path(EVAL_FILE), text.as_bytes())?;
     Ok(report)

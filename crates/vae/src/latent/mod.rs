@@ -90,10 +90,17 @@ impl Latents {
     /// Dimensions whose `z_mean` varies by more than [`ACTIVE_UNIT_THRESHOLD`]: the ones the
     /// decoder can use.
     pub fn active_units(&self) -> usize {
+        self.active_dims().len()
+    }
+
+    /// The active dimensions themselves (see [`Latents::active_units`]).
+    pub fn active_dims(&self) -> Vec<usize> {
         self.variances()
             .into_iter()
-            .filter(|&v| v > ACTIVE_UNIT_THRESHOLD)
-            .count()
+            .enumerate()
+            .filter(|&(_, v)| v > ACTIVE_UNIT_THRESHOLD)
+            .map(|(d, _)| d)
+            .collect()
     }
 
     /// Latent dimensions, most informative first, with their score: mean KL for a VAE, variance

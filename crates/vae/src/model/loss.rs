@@ -22,9 +22,10 @@ pub enum Reconstruction {
 }
 
 impl Reconstruction {
-    /// True when the loss is a normalised negative log-likelihood, so nats per image mean
-    /// something and the importance-weighted bound applies.
-    pub fn is_likelihood(self) -> bool {
+    /// True when the loss has the form of a negative log-likelihood, so the ELBO's and the
+    /// IWAE estimator's formulas apply. Whether they bound a density also depends on the pixels
+    /// (a Bernoulli on grey levels bounds none): see `TrainConfig::is_density`.
+    pub fn has_likelihood_form(self) -> bool {
         !matches!(self, Reconstruction::Mse)
     }
 }

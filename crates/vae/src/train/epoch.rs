@@ -46,6 +46,8 @@ pub struct EpochSums {
     pub grad_norm: f64,
     pub steps: usize,
     pub seconds: f64,
+    /// The beta of the last step (see [`beta_at`]).
+    pub beta: f64,
 }
 
 /// The beta in force at `step` of the run (0-based over all epochs): rising linearly from 0
@@ -92,6 +94,7 @@ pub fn train_epoch(
         grad_norm: 0.0,
         steps: 0,
         seconds: 0.0,
+        beta: config.beta,
     };
     for (step, indices) in order.chunks(batch_size).enumerate() {
         let n = indices.len();
@@ -116,6 +119,7 @@ pub fn train_epoch(
         sums.loss = sums.loss + values.loss.map(|v| v * n as f64);
         sums.grad_norm += values.grad_norm;
         sums.steps += 1;
+        sums.beta = beta;
         let seen = (step * batch_size + n) as f64;
         progress.step(
             sums.loss.total / seen,

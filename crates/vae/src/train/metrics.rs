@@ -12,8 +12,16 @@ pub struct EpochMetrics {
     pub epoch: usize,
     /// Mean over the epoch's steps, each with the beta in force at that step.
     pub train: Loss,
+    /// The beta in force at the epoch's last step: below the run's beta during KL warm-up,
+    /// when it rose over the epoch's steps. `None` in files of older versions.
+    pub train_beta: Option<f64>,
     /// After the epoch, one sample per test image from a fixed stream.
     pub test: Loss,
+    /// The beta of `test`'s total: always the run's beta, so that epochs compare.
+    pub test_beta: Option<f64>,
+    /// The validation set's loss with beta 1 (`total` is minus the validation ELBO), when the
+    /// run holds one out; early stopping watches it.
+    pub valid: Option<Loss>,
     /// Wall-clock seconds of the training pass (evaluation excluded).
     pub seconds: f64,
     pub eval_seconds: f64,
@@ -31,9 +39,19 @@ struct MetricsLine {
     train_recon: f64,
     train_kl: f64,
     train_total: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    train_beta: Option<f64>,
     test_recon: f64,
     test_kl: f64,
     test_total: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    test_beta: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_recon: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_kl: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    valid_total: Option<f64>,
     seconds: f64,
     eval_seconds: f64,
     images_per_second: f64,
@@ -50,10 +68,16 @@ impl From<MetricsLine> for EpochMetrics {
                 kl: l.train_kl,
                 total: l.train_total,
             },
+            train_beta: l.train_beta,
             test: Loss {
                 recon: l.test_recon,
                 kl: l.test_kl,
                 total: l.test_total,
+            },
+            test_beta: l.test_beta,
+            valid: match (l.valid_recon, l.valid_kl, l.valid_total) {
+                (Some(recon), Some(kl), Some(total)) => Some(Loss { recon, kl, total }),
+                _ => None,
             },
             seconds: l.seconds,
             eval_seconds: l.eval_seconds,
@@ -71,9 +95,14 @@ impl From<EpochMetrics> for MetricsLine {
             train_recon: m.train.recon,
             train_kl: m.train.kl,
             train_total: m.train.total,
+            train_beta: m.train_beta,
             test_recon: m.test.recon,
             test_kl: m.test.kl,
             test_total: m.test.total,
+            test_beta: m.test_beta,
+            valid_recon: m.valid.map(|v| v.recon),
+            valid_kl: m.valid.map(|v| v.kl),
+            valid_total: m.valid.map(|v| v.total),
             seconds: m.seconds,
             eval_seconds: m.eval_seconds,
             images_per_second: m.images_per_second,
@@ -84,11 +113,20 @@ impl From<EpochMetrics> for MetricsLine {
 }
 
 impl EpochMetrics {
-    /// One human line for the terminal.
+    /// One human line for the terminal; the beta of the training total is shown while it
+    /// differs from the test total's (KL warm-up).
     pub fn summary(&self, epochs: usize) -> String {
         let (train, test) = (&self.train, &self.test);
+        let warmup = match (self.train_beta, self.test_beta) {
+            (Some(b), Some(t)) if b != t => format!(" at beta {b:.3}"),
+            _ => String::new(),
+        };
+        let valid = self
+            .valid
+            .map(|v| format!("  valid -ELBO {:.2}", v.total))
+            .unwrap_or_default();
         format!(
-            "epoch {}/{epochs}  train {:.2} (recon {:.2}, kl {:.2})  test {:.2} (recon {:.2}, kl {:.2})  {:.1} s, {:.0} img/s",
+            "epoch {}/{epochs}  train {:.2}{warmup} (recon {:.2}, kl {:.2})  test {:.2} (recon {:.2}, kl {:.2}){valid}  {:.1} s, {:.0} img/s",
             self.epoch,
             train.total,
             train.recon,
@@ -99,6 +137,19 @@ impl EpochMetrics {
             self.seconds,
             self.images_per_second
         )
+    }
+
+    /// The epoch of the lowest validation loss in `history` (the earliest on a tie), the one
+    /// whose weights an early-stopped run keeps.
+    pub fn best_epoch(history: &[EpochMetrics]) -> Option<usize> {
+        history
+            .iter()
+            .filter_map(|m| Some((m.epoch, m.valid?.total)))
+            .fold(None, |best: Option<(usize, f64)>, (e, v)| match best {
+                Some((_, b)) if b <= v => best,
+                _ => Some((e, v)),
+            })
+            .map(|(e, _)| e)
     }
 }
 

@@ -9,12 +9,10 @@ pub mod progress;
 pub mod shards;
 
 use crate::config::{OnNan, TrainConfig};
-use crate::data::{Binarize, binarize_in_place};
 use crate::distributed::World;
 use crate::error::{Error, IoContext, Result};
 use crate::eval;
 use crate::model::Vae;
-use crate::rng::{rng, stream};
 use crate::run::{self, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
 use burn::optim::{AdamConfig, ModuleOptimizer};
 use burn::prelude::*;
@@ -35,9 +33,14 @@ pub struct TrainOptions {
 #[derive(Debug, Clone)]
 pub struct TrainSummary {
     pub epochs: Vec<EpochMetrics>,
+    /// The last epoch's model. With early stopping the run folder's weights are those of
+    /// `best_epoch` instead.
     pub model: Vae,
     /// Learning rate at the end (lower than configured after a rollback).
     pub lr: f64,
+    /// With a validation set: the epoch of the best validation ELBO, whose weights the run
+    /// folder holds.
+    pub best_epoch: Option<usize>,
 }
 
 /// How many times `--on-nan rollback` may divide the learning rate before giving up.
@@ -142,17 +145,28 @@ pub fn train_with(
     let mut lr = config.lr();
     let mut rollbacks = 0;
     while done < config.epochs {
+        if let Some(best) = should_stop(config, &history, done, &world) {
+            progress.message(&format!(
+                "early stop after epoch {done}: the validation ELBO has not improved for {} epochs; {} holds the weights of epoch {best}",
+                done - best,
+                run_dir.join(run::MODEL_FILE).display()
+            ));
+            break;
+        }
         let epoch = done + 1;
         match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
             Ok((trained, sums)) => {
                 model = trained;
                 if world.is_root() {
-                    let record = finish_epoch(&setup, &splits.test, epoch, &model, &sums, lr)?;
+                    let record = finish_epoch(&setup, splits, epoch, &model, &sums, lr)?;
                     history.push(record.clone());
                     // The checkpoint is the commit point and is written last: a crash before
                     // it leaves the previous epoch's checkpoint, and resume drops newer lines.
                     metrics::write(&run_dir.join(METRICS_FILE), &history)?;
-                    run::write_weights(run_dir, &model)?;
+                    // With a validation set the run's weights are the best epoch's.
+                    if record.valid.is_none() || EpochMetrics::best_epoch(&history) == Some(epoch) {
+                        run::write_weights(run_dir, &model)?;
+                    }
                     checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
                     progress.epoch_finished(&record, config.epochs);
                 }
@@ -184,10 +198,32 @@ pub fn train_with(
         }
     }
     Ok(TrainSummary {
+        best_epoch: EpochMetrics::best_epoch(&history),
         epochs: history,
         model,
         lr,
     })
+}
+
+/// With `--patience`: the best epoch when the validation ELBO has not improved for `patience`
+/// epochs after it, so the run is over. Rank 0 alone keeps the metrics, so it decides for all.
+fn should_stop(
+    config: &TrainConfig,
+    history: &[EpochMetrics],
+    done: usize,
+    world: &World,
+) -> Option<usize> {
+    let patience = config.patience?;
+    let best = EpochMetrics::best_epoch(history).filter(|&best| done >= best + patience);
+    if world.size == 1 {
+        return best;
+    }
+    let sent = world
+        .is_root()
+        .then(|| best.map_or(u64::MAX, |b| b as u64).to_le_bytes().to_vec());
+    let got = world.broadcast(sent);
+    let best = u64::from_le_bytes(got.try_into().unwrap_or([u8::MAX; 8]));
+    (best != u64::MAX).then_some(best as usize)
 }
 
 /// A run's settings and data, checked, with its folder made (by rank 0).
@@ -213,7 +249,7 @@ fn prepare(
         check_folder(&config, run_dir, options)?;
     }
 
-    let mut splits = config.load_data()?;
+    let splits = config.load_data()?;
     let model_config = config.model_config(
         splits.train.height,
         splits.train.width,
@@ -223,12 +259,6 @@ fn prepare(
     crate::model::memory::Footprint::of(&model_config)
         .check_training(config.batch_size().min(splits.train.len()).max(1))?;
     check_ranks(&config, splits.train.len(), world)?;
-    if config.binarize == Binarize::Fixed {
-        binarize_in_place(
-            &mut splits.train.images,
-            &mut rng(config.seed, stream::TRAIN_BINARIZE),
-        );
-    }
 
     if world.is_root() {
         crate::fsutil::create_dir(run_dir)?;
@@ -257,7 +287,7 @@ fn check_folder(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> 
         let saved = TrainConfig::from_file(&config_path)?;
         if saved.identity() != config.identity() {
             return Err(Error::Config(format!(
-                "--resume needs the run's own settings; {} differs from the flags given (only --epochs, --device, --data, --lr, --grad-clip and --on-nan may change)",
+                "--resume needs the run's own settings; {} differs from the flags given (only --epochs, --device, --data, --lr, --grad-clip, --on-nan and --patience may change)",
                 config_path.display()
             )));
         }
@@ -294,11 +324,12 @@ fn check_ranks(config: &TrainConfig, images: usize, world: &World) -> Result<()>
     Ok(())
 }
 
-/// Test loss and the metrics line of a finished epoch. The test loss weighs the KL with the
-/// run's beta (not the warm-up's), so epochs compare.
+/// Test (and validation) loss and the metrics line of a finished epoch. The test loss weighs
+/// the KL with the run's beta (not the warm-up's), so epochs compare; the validation loss with
+/// beta 1, so that early stopping watches the ELBO.
 fn finish_epoch(
     setup: &Setup,
-    test_set: &crate::data::Dataset,
+    splits: &crate::data::DataSplits,
     epoch: usize,
     model: &Vae,
     sums: &EpochSums,
@@ -306,19 +337,30 @@ fn finish_epoch(
 ) -> Result<EpochMetrics> {
     let config = setup.config;
     let started = Instant::now();
-    let test = eval::test_loss(
-        &model.valid(),
-        test_set,
-        config.loss(),
-        config.beta,
-        &setup.device,
-        config.seed,
-    )?;
+    let model = model.valid();
+    let loss_on = |data, beta| {
+        eval::test_loss(
+            &model,
+            data,
+            config.loss(),
+            beta,
+            &setup.device,
+            config.seed,
+        )
+    };
+    let test = loss_on(&splits.test, config.beta)?;
+    let valid = match &splits.validation {
+        Some(v) => Some(loss_on(v, 1.0)?),
+        None => None,
+    };
     let n = setup.train_set.len() as f64;
     Ok(EpochMetrics {
         epoch,
         train: sums.loss.map(|v| v / n),
+        train_beta: Some(sums.beta),
         test,
+        test_beta: Some(config.beta),
+        valid,
         seconds: sums.seconds,
         eval_seconds: started.elapsed().as_secs_f64(),
         images_per_second: n / sums.seconds,

@@ -50,8 +50,8 @@ fn the_factors_themselves_are_perfectly_disentangled() {
 
 #[test]
 fn permuting_and_rescaling_dimensions_changes_nothing() {
-    // Reversed order, each dimension scaled and shifted differently, plus a dead dimension.
-    // (FactorVAE leaves out dimensions of variance under 0.01, in units of the prior.)
+    // Reversed order, each dimension scaled and shifted differently, plus a constant dimension
+    // (which cannot vote: its normalised variance is 0 / 0).
     let d = score(|row| {
         let f = factors(row);
         vec![
@@ -67,8 +67,20 @@ fn permuting_and_rescaling_dimensions_changes_nothing() {
     assert!(d.factor_vae.eval > 0.99, "FactorVAE {:?}", d.factor_vae);
     assert_eq!(
         d.factor_vae_active_dims, 4,
-        "the dead dimension must not vote"
+        "the constant dimension must not vote"
     );
+}
+
+/// As in disentanglement_lib, a dimension of tiny but nonzero variance votes: only exactly
+/// constant codes are left out.
+#[test]
+fn factor_vae_lets_every_varying_dimension_vote() {
+    let d = score(|row| {
+        let f = factors(row);
+        vec![f[0], f[1], f[2], f[3], 0.001 * f[0]]
+    });
+    assert_eq!(d.factor_vae_active_dims, 5);
+    assert!(d.factor_vae.eval > 0.99, "FactorVAE {:?}", d.factor_vae);
 }
 
 #[test]
@@ -142,4 +154,11 @@ fn bad_representations_and_options_are_errors() {
     };
     let e = evaluate(&NAMES, &SIZES, &mut fine, zero).unwrap_err();
     assert!(e.to_string().contains("at least"), "{e}");
+    // The FactorVAE metric takes a variance over each point's observations.
+    let single = MetricOptions {
+        batch: 1,
+        ..options()
+    };
+    let e = evaluate(&NAMES, &SIZES, &mut fine, single).unwrap_err();
+    assert!(e.to_string().contains("at least 2"), "{e}");
 }

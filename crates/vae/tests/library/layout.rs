@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The library's top-level modules, lowest first (the order of the crate's documentation).
-const LAYERS: [&str; 17] = [
+const LAYERS: [&str; 18] = [
     "error",
     "fsutil",
     "distributed",
@@ -17,6 +17,7 @@ const LAYERS: [&str; 17] = [
     "latent",
     "config",
     "run",
+    "two_stage",
     "eval",
     "train",
     "arithmetic",

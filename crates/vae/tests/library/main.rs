@@ -14,6 +14,7 @@ mod memory;
 mod model_math;
 mod numerics;
 mod properties;
+mod quality;
 mod readme;
 mod shapes;
 mod training;

@@ -7,7 +7,7 @@ use vae::run::Run;
 use vae::train::{TrainOptions, train};
 
 /// What the trained model computes on fixed inputs: equal weights give bit-equal outputs.
-fn fingerprint(run_dir: &std::path::Path) -> Vec<f32> {
+pub fn fingerprint(run_dir: &std::path::Path) -> Vec<f32> {
     let run = Run::load(run_dir, None).unwrap();
     let x = Tensor::<2>::from_data(
         TensorData::new((0..784).map(|i| (i % 17) as f32 / 17.0).collect(), [1, 784]),

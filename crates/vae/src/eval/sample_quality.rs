@@ -1,0 +1,409 @@
+//! Sample quality: how close images decoded from z ~ N(0, I) come to real test images, in the
+//! feature space of a small classifier that the project trains on the data set's own labels.
+//! FID uses Inception's features, which are not available offline (and were made for 299x299
+//! photographs, not 28x28 clothes); the numbers here are therefore comparable between runs on the
+//! same data set, not with published FIDs.
+//!
+//! - Fréchet distance (Heusel et al. 2017): between Gaussians fitted to the two feature sets,
+//!   `|mu_r - mu_g|^2 + tr(S_r + S_g - 2 (S_r S_g)^(1/2))`; 0 for identical statistics.
+//! - Precision and recall (Kynkäänniemi et al. 2019): each set's manifold is the union of balls
+//!   around its points reaching their k-th nearest neighbour (k = 3); precision is the share of
+//!   samples inside the real manifold (are samples realistic?), recall the share of real images
+//!   inside the samples' manifold (do samples cover the data?).
+//!
+//! The same numbers for training images against the test images give the floor: what real
+//! images of the same distribution score with this many points.
+
+use crate::data::{self, Dataset};
+use crate::device::{seeded, to_device, to_host};
+use crate::error::{Error, Result};
+use crate::rng::{normal_noise, rng, stream};
+use crate::run::Run;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::activation::{log_softmax, relu};
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Size of the feature layer the distances are measured in.
+pub const FEATURES: usize = 64;
+/// Width of the classifier's first hidden layer.
+const HIDDEN: usize = 256;
+/// Training of the classifier: passes, batch, Adam's step, and at most this many images (the
+/// first of the training split, which is in random order for every built-in set).
+const EPOCHS: usize = 5;
+const BATCH: usize = 128;
+const LR: f64 = 1e-3;
+const MAX_TRAIN_IMAGES: usize = 60_000;
+/// The classifier's seed: fixed, so that every run of a data set is measured with the same
+/// features.
+const SEED: u64 = 0;
+/// Images per pass when computing features.
+const CHUNK: usize = 1000;
+/// Neighbours that define a point's ball (the paper's k).
+pub const K: usize = 3;
+
+/// pixels -> 256 -> 64 (the features) -> classes, ReLU between.
+#[derive(Module, Debug)]
+struct FeatureNet {
+    hidden: Linear,
+    features: Linear,
+    output: Linear,
+}
+
+impl FeatureNet {
+    fn features(&self, x: Tensor<2>) -> Tensor<2> {
+        relu(self.features.forward(relu(self.hidden.forward(x))))
+    }
+
+    fn logits(&self, x: Tensor<2>) -> Tensor<2> {
+        self.output.forward(self.features(x))
+    }
+}
+
+/// The trained classifier whose features the metrics use.
+pub struct FeatureClassifier {
+    net: FeatureNet,
+    pixels: usize,
+    device: Device,
+}
+
+impl FeatureClassifier {
+    /// Trains on (at most the first 60,000 images of) `data` with its labels: the same weights
+    /// for the same data, whichever run asks.
+    pub fn train(data: &Dataset, device: &Device) -> Result<Self> {
+        let classes = data.class_names.len().max(2);
+        let pixels = data.pixels();
+        let n = data.len().min(MAX_TRAIN_IMAGES);
+        if n == 0 {
+            return Err(Error::Data(
+                "no training images to fit the feature classifier on".into(),
+            ));
+        }
+        let ad = device.clone().autodiff();
+        let mut net = seeded(&ad, SEED, || FeatureNet {
+            hidden: LinearConfig::new(pixels, HIDDEN).init(&ad),
+            features: LinearConfig::new(HIDDEN, FEATURES).init(&ad),
+            output: LinearConfig::new(FEATURES, classes).init(&ad),
+        });
+        let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut order: Vec<usize> = (0..n).collect();
+        for epoch in 0..EPOCHS {
+            order.shuffle(&mut rng(SEED, stream::CLASSIFIER + epoch as u64));
+            for batch in order.chunks(BATCH) {
+                let x = to_device(data.gather(batch)?, batch.len(), pixels, &ad);
+                let mut one_hot = vec![0f32; batch.len() * classes];
+                for (row, &i) in batch.iter().enumerate() {
+                    one_hot[row * classes + data.labels[i] as usize] = 1.0;
+                }
+                let targets = to_device(one_hot, batch.len(), classes, &ad);
+                let loss = (log_softmax(net.logits(x), 1) * targets)
+                    .sum()
+                    .neg()
+                    .div_scalar(batch.len() as f32);
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optimizer.step(LR, net, grads);
+            }
+        }
+        Ok(FeatureClassifier {
+            net: net.valid(),
+            pixels,
+            device: device.clone(),
+        })
+    }
+
+    /// The features of images lying one after another in `images`: `FEATURES` values each.
+    pub fn features(&self, images: &[f32]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(images.len() / self.pixels * FEATURES);
+        for chunk in images.chunks(CHUNK * self.pixels) {
+            let n = chunk.len() / self.pixels;
+            let x = to_device(chunk.to_vec(), n, self.pixels, &self.device);
+            out.extend(to_host(self.net.features(x))?);
+        }
+        Ok(out)
+    }
+
+    /// The features of the images of `data` at `indices`, gathered a chunk at a time.
+    fn features_of(&self, data: &Dataset, indices: &[usize]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(indices.len() * FEATURES);
+        for chunk in indices.chunks(CHUNK) {
+            out.extend(self.features(&data.gather(chunk)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Share of `data`'s images it labels right: the ceiling of what its features tell apart.
+    pub fn accuracy(&self, data: &Dataset) -> Result<f64> {
+        let mut correct = 0;
+        let indices: Vec<usize> = (0..data.len()).collect();
+        for chunk in indices.chunks(CHUNK) {
+            let x = to_device(data.gather(chunk)?, chunk.len(), self.pixels, &self.device);
+            let logits = self.net.logits(x);
+            let classes = logits.dims()[1];
+            let values = to_host(logits)?;
+            correct += values
+                .chunks(classes)
+                .zip(chunk)
+                .filter(|(row, i)| {
+                    let best = (0..classes)
+                        .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                        .unwrap_or(0);
+                    best == data.labels[**i] as usize
+                })
+                .count();
+        }
+        Ok(correct as f64 / data.len().max(1) as f64)
+    }
+}
+
+/// Fréchet distance, precision and recall of one set of images against the real ones.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Scores {
+    pub fd: f64,
+    pub precision: f64,
+    pub recall: f64,
+}
+
+impl Scores {
+    /// The three numbers for generated features `fake` against real features `real`.
+    pub fn of(real: &[f32], fake: &[f32]) -> Result<Scores> {
+        if real.len() < (K + 1) * FEATURES || fake.len() < (K + 1) * FEATURES {
+            return Err(Error::Config(format!(
+                "sample quality needs at least {} images on each side",
+                K + 1
+            )));
+        }
+        let (precision, recall) = precision_recall(real, fake);
+        Ok(Scores {
+            fd: frechet_distance(real, fake),
+            precision,
+            recall,
+        })
+    }
+}
+
+/// What `vae eval --sample-quality` reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleQuality {
+    /// Samples decoded from z ~ N(0, I), scored against as many test images (fewer if the
+    /// test set is smaller).
+    pub samples: usize,
+    pub scores: Scores,
+    /// The same number of samples through the run's second stage ([`crate::two_stage`]),
+    /// when it has one.
+    #[serde(default)]
+    pub two_stage: Option<Scores>,
+    /// Training images against the same test images: the floor of `scores`.
+    pub floor: Scores,
+    /// The feature classifier's accuracy on the test set.
+    pub classifier_accuracy: f64,
+    pub features: usize,
+    pub k: usize,
+}
+
+impl std::fmt::Display for SampleQuality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let line = |f: &mut std::fmt::Formatter<'_>, name: &str, s: &Scores, what: &str| {
+            writeln!(
+                f,
+                "{name:<16}FD {:.2}, precision {:.3}, recall {:.3} ({what})",
+                s.fd, s.precision, s.recall
+            )
+        };
+        let what = format!("{} samples from N(0, I) vs test images", self.samples);
+        line(f, "sample quality", &self.scores, &what)?;
+        if let Some(t) = &self.two_stage {
+            line(
+                f,
+                "two-stage",
+                t,
+                "the same number through the second stage",
+            )?;
+        }
+        line(f, "real floor", &self.floor, "training vs test images")?;
+        writeln!(
+            f,
+            "features        {}-d, of a classifier {:.1}% right on the test set (not Inception: numbers compare between runs of one data set)",
+            self.features,
+            100.0 * self.classifier_accuracy
+        )
+    }
+}
+
+/// What samples are scored against: the feature classifier of the run's data set and the
+/// features of the real test images.
+pub struct Reference {
+    classifier: FeatureClassifier,
+    real: Vec<f32>,
+    /// Training images against the test images.
+    pub floor: Scores,
+    /// The classifier's accuracy on the test set.
+    pub accuracy: f64,
+}
+
+impl Reference {
+    /// Trains the classifier on `run`'s data set and takes the features of (up to) `samples`
+    /// test images and as many random training images (the floor). Grey-level images on both
+    /// sides: the data as it is, whatever the run's binarization.
+    pub fn of(run: &Run, samples: usize) -> Result<Self> {
+        if samples <= K {
+            return Err(Error::Config(format!(
+                "--quality-samples must be more than {K} (try 10000)"
+            )));
+        }
+        let splits = data::load_splits(&run.config.data_spec())?;
+        let classifier = FeatureClassifier::train(&splits.train, &run.device)?;
+        let n = samples.min(splits.test.len());
+        let test: Vec<usize> = (0..n).collect();
+        let real = classifier.features_of(&splits.test, &test)?;
+        let mut train: Vec<usize> = (0..splits.train.len()).collect();
+        train.shuffle(&mut rng(SEED, stream::QUALITY_FLOOR));
+        train.truncate(n);
+        let floor = Scores::of(&real, &classifier.features_of(&splits.train, &train)?)?;
+        let accuracy = classifier.accuracy(&splits.test)?;
+        Ok(Reference {
+            classifier,
+            real,
+            floor,
+            accuracy,
+        })
+    }
+
+    /// Scores `samples` images from `draw`, which hands back `n` more images each call.
+    pub fn score(
+        &self,
+        samples: usize,
+        mut draw: impl FnMut(usize) -> Result<Vec<f32>>,
+    ) -> Result<Scores> {
+        let mut fake = Vec::with_capacity(samples * FEATURES);
+        let mut left = samples;
+        while left > 0 {
+            let chunk = left.min(CHUNK);
+            fake.extend(self.classifier.features(&draw(chunk)?)?);
+            left -= chunk;
+        }
+        Scores::of(&self.real, &fake)
+    }
+}
+
+/// Sample quality of `run`: `samples` images decoded from z ~ N(0, I) (the stream of `seed`)
+/// and, when the run has a second stage, as many drawn through it.
+pub fn sample_quality(run: &Run, samples: usize, seed: u64) -> Result<SampleQuality> {
+    let reference = Reference::of(run, samples)?;
+    let latent = run.model_config.latent_dim;
+    let mut noise = rng(seed, stream::SAMPLE_QUALITY);
+    let scores = reference.score(samples, |n| {
+        run.decode(normal_noise(&mut noise, n * latent))
+    })?;
+    let two_stage = match crate::two_stage::load(run)? {
+        Some(stage) => {
+            let mut noise = rng(seed, stream::SAMPLE_QUALITY);
+            Some(reference.score(samples, |n| {
+                crate::two_stage::sample_images(run, &stage, n, &mut noise)
+            })?)
+        }
+        None => None,
+    };
+    Ok(SampleQuality {
+        samples,
+        scores,
+        two_stage,
+        floor: reference.floor,
+        classifier_accuracy: reference.accuracy,
+        features: FEATURES,
+        k: K,
+    })
+}
+
+/// Mean and covariance (over rows of `FEATURES`) in f64.
+fn moments(x: &[f32]) -> (nalgebra::DVector<f64>, nalgebra::DMatrix<f64>) {
+    let n = x.len() / FEATURES;
+    let mut mean = nalgebra::DVector::zeros(FEATURES);
+    for row in x.chunks(FEATURES) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v as f64 / n as f64;
+        }
+    }
+    let mut cov = nalgebra::DMatrix::zeros(FEATURES, FEATURES);
+    for row in x.chunks(FEATURES) {
+        let d = nalgebra::DVector::from_iterator(
+            FEATURES,
+            row.iter().zip(mean.iter()).map(|(&v, m)| v as f64 - m),
+        );
+        cov += &d * d.transpose();
+    }
+    (mean, cov / (n as f64 - 1.0))
+}
+
+/// The Fréchet distance between Gaussians fitted to two feature sets. The trace of
+/// `(S_r S_g)^(1/2)` is the sum of the square roots of the eigenvalues of the symmetric
+/// `S_r^(1/2) S_g S_r^(1/2)`, which has the same spectrum (nalgebra's symmetric eigensolver).
+pub fn frechet_distance(real: &[f32], fake: &[f32]) -> f64 {
+    let (mu_r, s_r) = moments(real);
+    let (mu_g, s_g) = moments(fake);
+    let root = |m: nalgebra::DMatrix<f64>| {
+        let eigen = m.symmetric_eigen();
+        let roots = eigen.eigenvalues.map(|v| v.max(0.0).sqrt());
+        &eigen.eigenvectors
+            * nalgebra::DMatrix::from_diagonal(&roots)
+            * eigen.eigenvectors.transpose()
+    };
+    let r = root(s_r.clone());
+    let m = &r * &s_g * &r;
+    let m = (&m + m.transpose()) / 2.0;
+    let cross: f64 = m
+        .symmetric_eigenvalues()
+        .iter()
+        .map(|v| v.max(0.0).sqrt())
+        .sum();
+    (mu_r - mu_g).norm_squared() + s_r.trace() + s_g.trace() - 2.0 * cross
+}
+
+/// Squared distance between two feature rows.
+fn dist2(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+}
+
+/// Each row's squared distance to its k-th nearest other row: the radius of its ball.
+/// Brute force over all pairs (a k-d tree does not help in 64 dimensions), rows in parallel,
+/// memory of one row of distances at a time.
+fn knn_radii(x: &[f32]) -> Vec<f32> {
+    let rows: Vec<&[f32]> = x.chunks(FEATURES).collect();
+    rows.par_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut nearest = [f32::INFINITY; K];
+            for (j, b) in rows.iter().enumerate() {
+                if i == j {
+                    continue;
+                }
+                let d = dist2(a, b);
+                if d < nearest[K - 1] {
+                    nearest[K - 1] = d;
+                    nearest.sort_by(f32::total_cmp);
+                }
+            }
+            nearest[K - 1]
+        })
+        .collect()
+}
+
+/// Share of the rows of `points` that fall inside some ball of `centres` (with `radii`).
+fn coverage(points: &[f32], centres: &[f32], radii: &[f32]) -> f64 {
+    let centres: Vec<&[f32]> = centres.chunks(FEATURES).collect();
+    let inside = points
+        .par_chunks(FEATURES)
+        .filter(|p| centres.iter().zip(radii).any(|(c, &r)| dist2(p, c) <= r))
+        .count();
+    inside as f64 / (points.len() / FEATURES) as f64
+}
+
+/// Improved precision and recall (Kynkäänniemi et al. 2019) with k = [`K`].
+pub fn precision_recall(real: &[f32], fake: &[f32]) -> (f64, f64) {
+    let precision = coverage(fake, real, &knn_radii(real));
+    let recall = coverage(real, fake, &knn_radii(fake));
+    (precision, recall)
+}

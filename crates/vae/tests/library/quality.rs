@@ -1,0 +1,560 @@
+//! Numbers that can be compared with papers: what a figure is called follows from the model,
+//! binarizations are fixed where they must be, the IWAE estimate meets an exact likelihood,
+//! the warm-up schedule, active units and sweep columns have known answers, and early stopping
+//! keeps the best epoch.
+
+use burn::prelude::*;
+use vae::config::TrainConfig;
+use vae::data::{Binarize, Dataset, DatasetKind, binarize_images};
+use vae::device::{parse_device, to_device, to_host};
+use vae::eval::{EvalReport, evaluate, iwae};
+use vae::latent::Latents;
+use vae::model::loss::{Reconstruction, reconstruction_loss};
+use vae::model::{Arch, ModelConfig, Vae};
+use vae::train::{EpochMetrics, TrainOptions, train};
+
+fn tiny_model(height: usize, width: usize, latent_dim: usize, seed: u64) -> (Vae, Device) {
+    let device = parse_device("cpu").unwrap();
+    let config = ModelConfig {
+        arch: Arch::Mlp,
+        latent_dim,
+        hidden: vec![16],
+        channels: vec![],
+        autoencoder: false,
+        height,
+        width,
+        image_channels: 1,
+    };
+    (Vae::init(&config, &device, seed), device)
+}
+
+fn grey_images(n: usize, pixels: usize) -> Vec<f32> {
+    (0..n * pixels)
+        .map(|i| ((i * 37) % 101) as f32 / 100.0)
+        .collect()
+}
+
+#[test]
+fn only_normalised_models_report_likelihoods() {
+    let grey = TrainConfig::default();
+    assert!(
+        !grey.is_density(),
+        "Bernoulli on grey levels bounds no density"
+    );
+    let shapes = TrainConfig {
+        dataset: DatasetKind::Shapes,
+        ..TrainConfig::default()
+    };
+    assert!(shapes.is_density(), "shapes are binary already");
+    for (loss, binarize, density) in [
+        (Reconstruction::Bce, Binarize::Dynamic, true),
+        (Reconstruction::Bce, Binarize::Fixed, true),
+        (Reconstruction::Cb, Binarize::None, true),
+        (Reconstruction::Mse, Binarize::Dynamic, false),
+    ] {
+        let c = TrainConfig {
+            loss: Some(loss),
+            binarize,
+            ..TrainConfig::default()
+        };
+        assert_eq!(c.is_density(), density, "{loss:?} {binarize:?}");
+    }
+
+    let (model, device) = tiny_model(4, 4, 2, 1);
+    let data = Dataset::stored(grey_images(20, 16), vec![0; 20], 4, 4, vec!["a".into()]);
+    let as_grey = evaluate(&model, &data, Reconstruction::Bce, false, 10, &device, 3).unwrap();
+    assert_eq!((as_grey.elbo, as_grey.nll_iw), (None, None));
+    let (formula, iw) = (as_grey.neg_bce_kl.unwrap(), as_grey.iw_bce.unwrap());
+    assert!(as_grey.is_grey_bce() && as_grey.elbo_name() == "-(BCE+KL)");
+    let text = as_grey.to_string();
+    assert!(
+        text.contains("-(BCE+KL)")
+            && text.contains("not bounds on log p(x)")
+            && !text.contains("ELBO "),
+        "{text}"
+    );
+
+    let as_density = evaluate(&model, &data, Reconstruction::Bce, true, 10, &device, 3).unwrap();
+    assert_eq!(
+        as_density.elbo,
+        Some(formula),
+        "the same number, named for what it is"
+    );
+    assert_eq!(as_density.nll_iw, Some(iw));
+    assert_eq!((as_density.neg_bce_kl, as_density.iw_bce), (None, None));
+    assert!(as_density.to_string().contains("nats/image"));
+
+    let mse = evaluate(&model, &data, Reconstruction::Mse, false, 10, &device, 3).unwrap();
+    assert!(mse.elbo_or_formula().is_none() && mse.iw_samples == 0);
+}
+
+/// Streamed training sets (here a folder of pictures, decoded as batches ask for them) are
+/// binarized as they are gathered, each image the same wherever it is read and the same as
+/// if it were held.
+#[test]
+fn fixed_binarization_covers_streamed_training_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    vae_testkit::image_folder(dir.path(), 10);
+    let config = TrainConfig {
+        dataset: DatasetKind::Folder,
+        data: Some(dir.path().to_path_buf()),
+        image_size: 16,
+        binarize: Binarize::Fixed,
+        ..TrainConfig::default()
+    };
+    let train = config.load_data().unwrap().train;
+    assert!(
+        train.is_generated(),
+        "a folder's training split is streamed"
+    );
+    let a = train.gather(&[3, 7, 11]).unwrap();
+    assert!(a.iter().all(|&p| p == 0.0 || p == 1.0));
+    let b = train.gather(&[11, 3]).unwrap();
+    let p = train.pixels();
+    assert_eq!(b[..p], a[2 * p..], "image 11 the same in any batch");
+    assert_eq!(b[p..], a[..p]);
+
+    let grey = TrainConfig {
+        binarize: Binarize::None,
+        ..config.clone()
+    }
+    .load_data()
+    .unwrap()
+    .train;
+    let mut held = grey.gather(&[3, 7, 11]).unwrap();
+    assert!(held.iter().any(|&p| p > 0.0 && p < 1.0), "grey backgrounds");
+    binarize_images(&mut held, &[3, 7, 11], vae::rng::stream::TRAIN_BINARIZE);
+    assert_eq!(held, a, "streamed and held images binarize alike");
+}
+
+/// Runs with different seeds are scored on the same binary test images, and so are runs with
+/// different `--limit`s and evaluations of a part of the test set.
+#[test]
+fn the_binary_test_set_does_not_depend_on_the_run() {
+    let base = TrainConfig {
+        binarize: Binarize::Dynamic,
+        ..vae_testkit::small_config(100, 1)
+    };
+    let test_of = |seed, limit| {
+        TrainConfig {
+            seed,
+            limit: Some(limit),
+            ..base.clone()
+        }
+        .load_data()
+        .unwrap()
+        .test
+    };
+    let a = test_of(1, 100);
+    let b = test_of(2, 300);
+    assert!(a.images.iter().all(|&p| p == 0.0 || p == 1.0));
+    assert_eq!(a.images, b.images);
+    let mut part = vae::data::load_test(&base.data_spec()).unwrap();
+    part.truncate(50);
+    base.prepare_test_set(&mut part);
+    assert_eq!(part.images, a.images[..50 * 784]);
+}
+
+/// On a model with one latent dimension, log p(x) = log of the integral of p(x|z) N(z; 0, 1)
+/// is computed by quadrature on a fine grid; the IWAE estimate with K = 5000 must meet it
+/// and the ELBO must lie below it.
+#[test]
+fn the_iwae_estimate_meets_the_exact_likelihood() {
+    let (model, device) = tiny_model(3, 3, 1, 5);
+    let images: Vec<f32> = [
+        [1., 0., 1., 0., 1., 0., 1., 0., 1.],
+        [0., 0., 0., 1., 1., 1., 0., 0., 0.],
+        [1., 1., 1., 1., 1., 1., 1., 1., 1.],
+    ]
+    .concat();
+    let n = 3;
+    let data = Dataset::stored(images.clone(), vec![0; n], 3, 3, vec!["a".into()]);
+
+    let (lo, hi, steps) = (-12.0f64, 12.0f64, 48_001usize);
+    let dz = (hi - lo) / (steps - 1) as f64;
+    let grid: Vec<f32> = (0..steps).map(|i| (lo + i as f64 * dz) as f32).collect();
+    let logits = model.decode(to_device(grid.clone(), steps, 1, &device));
+    let mut exact = 0.0;
+    for i in 0..n {
+        let x: Vec<f32> = images[i * 9..(i + 1) * 9].repeat(steps);
+        let recon = to_host(reconstruction_loss(
+            Reconstruction::Bce,
+            logits.clone(),
+            to_device(x, steps, 9, &device),
+        ))
+        .unwrap();
+        let log_joint: Vec<f64> = grid
+            .iter()
+            .zip(&recon)
+            .map(|(&z, &r)| {
+                let z = z as f64;
+                -(r as f64) - 0.5 * z * z - 0.5 * (2.0 * std::f64::consts::PI).ln()
+            })
+            .collect();
+        let max = log_joint.iter().cloned().fold(f64::MIN, f64::max);
+        let log_p = max + (log_joint.iter().map(|v| (v - max).exp()).sum::<f64>() * dz).ln();
+        exact -= log_p / n as f64;
+    }
+
+    let nll = iwae::nll(&model, &data, Reconstruction::Bce, 5000, &device, 11).unwrap();
+    assert!((nll - exact).abs() < 0.01, "IWAE {nll} vs exact {exact}");
+    let report = evaluate(&model, &data, Reconstruction::Bce, true, 0, &device, 11).unwrap();
+    let elbo = report.elbo.unwrap();
+    assert!(
+        -elbo > exact - 0.05,
+        "-ELBO {} below -log p(x) {exact}",
+        -elbo
+    );
+}
+
+#[test]
+fn kl_warmup_rises_linearly_then_holds() {
+    use vae::train::epoch::beta_at;
+    let config = TrainConfig {
+        beta: 4.0,
+        kl_warmup_epochs: 2,
+        ..TrainConfig::default()
+    };
+    let steps = 10;
+    assert_eq!(beta_at(&config, 0, steps), 0.0);
+    assert_eq!(beta_at(&config, 5, steps), 1.0);
+    assert_eq!(beta_at(&config, 10, steps), 2.0);
+    assert_eq!(beta_at(&config, 20, steps), 4.0);
+    assert_eq!(beta_at(&config, 35, steps), 4.0);
+    let none = TrainConfig {
+        kl_warmup_epochs: 0,
+        ..config
+    };
+    assert_eq!(beta_at(&none, 0, steps), 4.0);
+}
+
+/// The metrics of a warm-up run say which beta each total used.
+#[test]
+fn metrics_log_the_beta_in_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        beta: 2.0,
+        kl_warmup_epochs: 2,
+        batch_size: Some(100),
+        ..vae_testkit::small_config(1_000, 3)
+    };
+    let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let betas: Vec<(Option<f64>, Option<f64>)> = summary
+        .epochs
+        .iter()
+        .map(|m| (m.train_beta, m.test_beta))
+        .collect();
+    // 10 steps per epoch: the last step of epoch 1 is step 9 of 20.
+    assert_eq!(
+        betas,
+        [
+            (Some(0.9), Some(2.0)),
+            (Some(1.9), Some(2.0)),
+            (Some(2.0), Some(2.0))
+        ]
+    );
+    let saved = vae::train::metrics::read(&dir.path().join(vae::run::METRICS_FILE)).unwrap();
+    assert_eq!(saved, summary.epochs);
+    assert!(summary.epochs[0].summary(3).contains("at beta 0.900"));
+    assert!(!summary.epochs[2].summary(3).contains("at beta"));
+}
+
+#[test]
+fn active_units_are_the_dimensions_that_vary() {
+    // Dimension 0 varies with variance 1, 1 with 0.0001, 2 with 0.04, 3 not at all.
+    let n = 1000;
+    let mut z_mean = Vec::new();
+    for i in 0..n {
+        let s = if i % 2 == 0 { 1.0 } else { -1.0 };
+        z_mean.extend([s, 0.01 * s, 0.2 * s, 3.0]);
+    }
+    let mut latents = Latents::empty(4);
+    latents.z_mean = z_mean;
+    assert_eq!(latents.active_dims(), [0, 2]);
+    assert_eq!(latents.active_units(), 2);
+}
+
+#[test]
+fn kl_per_active_unit_sums_the_active_dimensions_only() {
+    let report: EvalReport = serde_json::from_value(serde_json::json!({
+        "elbo": null, "recon": 100.0, "kl": 12.0, "nll_iw": null, "iw_samples": 0,
+        "active_units": 2, "active_dims": [0, 2], "latent_dim": 4,
+        "kl_per_dim": [5.0, 0.5, 6.0, 0.5], "images": 10, "loss": "bce"
+    }))
+    .unwrap();
+    // (5 + 6) / 2, not the total 12 over 2.
+    assert_eq!(report.kl_per_active_dim(), Some(5.5));
+}
+
+/// A sweep reuses a run's evaluation only when it was made with the same settings.
+#[test]
+fn a_sweep_reevaluates_when_the_evaluation_settings_change() {
+    use vae::eval::EvalOptions;
+    use vae::sweep::{SweepOptions, sweep};
+    let dir = tempfile::tempdir().unwrap();
+    let eval = |iw_samples| EvalOptions {
+        iw_samples,
+        limit: Some(100),
+        metrics: Default::default(),
+        quality_samples: None,
+    };
+    let options = |iw| SweepOptions {
+        betas: vec![1.0],
+        out: dir.path().to_path_buf(),
+        base: vae_testkit::small_config(256, 1),
+        eval: eval(iw),
+    };
+    let fresh_evaluations = |o: &SweepOptions| {
+        let mut fresh = Vec::new();
+        let report = sweep(o, &mut vae::train::Quiet, |_, f| {
+            fresh.push(f);
+            Ok(())
+        })
+        .unwrap();
+        (fresh, report.entries[0].eval.iw_samples)
+    };
+    assert_eq!(fresh_evaluations(&options(5)), (vec![true], 5));
+    assert_eq!(fresh_evaluations(&options(5)), (vec![false], 5));
+    assert_eq!(fresh_evaluations(&options(7)), (vec![true], 7));
+}
+
+/// Early stopping: a tiny training set overfits, the validation ELBO turns, the run stops
+/// `patience` epochs after its best epoch and its weights are that epoch's, bit for bit; a
+/// resumed run stays stopped.
+#[test]
+fn early_stopping_keeps_the_best_epoch() {
+    let config = TrainConfig {
+        validation: 1000,
+        patience: Some(2),
+        lr: Some(1e-2),
+        batch_size: Some(10),
+        ..vae_testkit::small_config(50, 60)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let best = summary.best_epoch.unwrap();
+    let last = summary.epochs.last().unwrap().epoch;
+    assert!(last < 60, "the validation ELBO never turned");
+    assert_eq!(last, best + 2);
+    assert_eq!(EpochMetrics::best_epoch(&summary.epochs), Some(best));
+    let valid = |e: usize| summary.epochs[e - 1].valid.unwrap().total;
+    assert!(valid(last) >= valid(best) && valid(last - 1) >= valid(best));
+
+    let replay = tempfile::tempdir().unwrap();
+    let until_best = TrainConfig {
+        epochs: best,
+        patience: None,
+        ..config.clone()
+    };
+    train(&until_best, replay.path(), TrainOptions::default()).unwrap();
+    assert!(
+        crate::training::fingerprint(dir.path()) == crate::training::fingerprint(replay.path()),
+        "the run's weights are not those of its best epoch"
+    );
+
+    let resumed = train(
+        &TrainConfig {
+            epochs: 80,
+            ..config.clone()
+        },
+        dir.path(),
+        TrainOptions { resume: true },
+    )
+    .unwrap();
+    assert_eq!(resumed.epochs.len(), last, "no epoch after the stop");
+}
+
+#[test]
+fn impossible_validation_settings_are_refused() {
+    let refused = |config: TrainConfig, words: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let e = train(&config, &dir.path().join("run"), TrainOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(words), "{e}");
+        assert!(!dir.path().join("run").exists(), "nothing written");
+    };
+    let base = vae_testkit::small_config(100, 1);
+    refused(
+        TrainConfig {
+            patience: Some(3),
+            ..base.clone()
+        },
+        "add --validation",
+    );
+    refused(
+        TrainConfig {
+            validation: 60_000,
+            ..base.clone()
+        },
+        "leaves no training images",
+    );
+    refused(
+        TrainConfig {
+            validation: 10,
+            patience: Some(0),
+            ..base
+        },
+        "--patience must be at least 1",
+    );
+}
+
+/// Gaussian feature rows with a per-dimension scale, from a seeded stream.
+fn feature_rows(n: usize, seed: u64, shift: f32) -> Vec<f32> {
+    use vae::eval::sample_quality::FEATURES;
+    let mut noise = vae::rng::rng(seed, 1);
+    vae::rng::normal_noise(&mut noise, n * FEATURES)
+        .chunks(FEATURES)
+        .flat_map(|row| {
+            row.iter()
+                .enumerate()
+                .map(|(d, v)| v * (1.0 + d as f32 / 16.0) + shift)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn frechet_distance_has_its_closed_form() {
+    use vae::eval::sample_quality::{FEATURES, frechet_distance};
+    let real = feature_rows(2000, 1, 0.0);
+    assert!(frechet_distance(&real, &real).abs() < 1e-6);
+    // Shifting every feature by 0.5 moves the mean by 0.5 * sqrt(64) and nothing else.
+    let shifted: Vec<f32> = real.iter().map(|v| v + 0.5).collect();
+    let fd = frechet_distance(&real, &shifted);
+    assert!((fd - 0.25 * FEATURES as f64).abs() < 1e-6, "{fd}");
+    // Scaling by 2 keeps the mean: tr(S + 4S - 2 * 2S) = tr(S).
+    let scaled: Vec<f32> = real.iter().map(|v| 2.0 * v).collect();
+    let trace: f64 = (0..FEATURES)
+        .map(|d| {
+            let col: Vec<f64> = real
+                .iter()
+                .skip(d)
+                .step_by(FEATURES)
+                .map(|&v| v as f64)
+                .collect();
+            let m = col.iter().sum::<f64>() / col.len() as f64;
+            col.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (col.len() - 1) as f64
+        })
+        .sum();
+    let mean_sq: f64 = (0..FEATURES)
+        .map(|d| {
+            let m = real
+                .iter()
+                .skip(d)
+                .step_by(FEATURES)
+                .map(|&v| v as f64)
+                .sum::<f64>()
+                / 2000.0;
+            m * m
+        })
+        .sum();
+    let fd = frechet_distance(&real, &scaled);
+    assert!(
+        ((fd - trace - mean_sq) / trace).abs() < 1e-6,
+        "{fd} vs {}",
+        trace + mean_sq
+    );
+}
+
+#[test]
+fn precision_and_recall_tell_realism_from_coverage() {
+    use vae::eval::sample_quality::{FEATURES, precision_recall};
+    let real = feature_rows(1000, 2, 0.0);
+    assert_eq!(precision_recall(&real, &real), (1.0, 1.0));
+    // Far away: neither realistic nor covering.
+    let far: Vec<f32> = real.iter().map(|v| v + 100.0).collect();
+    assert_eq!(precision_recall(&real, &far), (0.0, 0.0));
+    // Samples that are all one real image, repeated: perfectly realistic, no coverage.
+    let mode = real[..FEATURES].repeat(1000);
+    let (precision, recall) = precision_recall(&real, &mode);
+    assert_eq!(precision, 1.0);
+    assert!(recall < 0.01, "{recall}");
+    // Another draw of the same distribution: alike on both, and well above the cases above
+    // (1,000 points in 64 dimensions leave gaps between the balls: about 0.68 here).
+    let (precision, recall) = precision_recall(&real, &feature_rows(1000, 3, 0.0));
+    assert!(precision > 0.6 && recall > 0.6, "{precision} {recall}");
+    assert!((precision - recall).abs() < 0.05, "{precision} {recall}");
+}
+
+/// The feature classifier learns the labels, and the same data gives the same features (so
+/// every run of a data set is measured alike).
+#[test]
+fn the_feature_classifier_is_accurate_and_repeatable() {
+    use vae::eval::sample_quality::FeatureClassifier;
+    let config = vae_testkit::small_config(3000, 1);
+    let splits = config.load_data().unwrap();
+    let device = parse_device("cpu").unwrap();
+    let a = FeatureClassifier::train(&splits.train, &device).unwrap();
+    let b = FeatureClassifier::train(&splits.train, &device).unwrap();
+    let mut test = splits.test.clone();
+    test.truncate(2000);
+    let accuracy = a.accuracy(&test).unwrap();
+    // Ten classes: chance is 0.1; a small MLP on 3,000 images reaches about 0.8.
+    assert!(accuracy > 0.7, "{accuracy}");
+    let images = test.gather(&[0, 1, 2, 3]).unwrap();
+    assert_eq!(a.features(&images).unwrap(), b.features(&images).unwrap());
+}
+
+/// On a trained run: samples score worse than real training images, which score near the
+/// ideal; too few samples are refused.
+#[test]
+fn sample_quality_of_a_run_lies_above_the_real_floor() {
+    use vae::eval::sample_quality::sample_quality;
+    let dir = tempfile::tempdir().unwrap();
+    train(
+        &vae_testkit::small_config(2000, 1),
+        dir.path(),
+        TrainOptions::default(),
+    )
+    .unwrap();
+    let run = vae::run::Run::load(dir.path(), None).unwrap();
+    let q = sample_quality(&run, 1000, 1).unwrap();
+    assert!(q.floor.fd < q.scores.fd, "{q:?}");
+    assert!(q.floor.precision > 0.7 && q.floor.recall > 0.7, "{q:?}");
+    assert!(q.scores.fd.is_finite() && (0.0..=1.0).contains(&q.scores.recall));
+    assert!(q.classifier_accuracy > 0.8, "{q:?}");
+    let e = sample_quality(&run, 3, 1).unwrap_err();
+    assert!(e.to_string().contains("--quality-samples"), "{e}");
+}
+
+/// The second stage learns the codes (more epochs, lower -ELBO), is saved and loaded back to
+/// the same sampler, and is refused for a plain autoencoder.
+#[test]
+fn the_second_stage_fits_the_codes_and_round_trips() {
+    use vae::two_stage::{SecondStageConfig, fit, load, sample_images};
+    let dir = tempfile::tempdir().unwrap();
+    train(
+        &vae_testkit::small_config(1000, 1),
+        dir.path(),
+        TrainOptions::default(),
+    )
+    .unwrap();
+    let run = vae::run::Run::load(dir.path(), None).unwrap();
+    assert!(load(&run).unwrap().is_none());
+    let config = |epochs| SecondStageConfig {
+        epochs,
+        hidden: vec![64],
+        ..SecondStageConfig::default()
+    };
+    let (_, short) = fit(&run, &config(1)).unwrap();
+    let (fitted, long) = fit(&run, &config(8)).unwrap();
+    let (short, long) = (short.final_loss.unwrap(), long.final_loss.unwrap());
+    assert!(long < short - 1.0, "8 epochs {long} vs 1 epoch {short}");
+    let loaded = load(&run).unwrap().expect("saved in the run folder");
+    let draw = |stage| sample_images(&run, stage, 5, &mut vae::rng::rng(3, 4)).unwrap();
+    assert_eq!(draw(&fitted), draw(&loaded));
+    assert_eq!(draw(&fitted).len(), 5 * 784);
+
+    let ae_dir = tempfile::tempdir().unwrap();
+    train(
+        &TrainConfig {
+            autoencoder: true,
+            ..vae_testkit::small_config(300, 1)
+        },
+        ae_dir.path(),
+        TrainOptions::default(),
+    )
+    .unwrap();
+    let ae = vae::run::Run::load(ae_dir.path(), None).unwrap();
+    let e = fit(&ae, &config(1)).unwrap_err();
+    assert!(e.to_string().contains("plain autoencoder"), "{e}");
+}
