@@ -440,16 +440,7 @@ impl LinearProbe {
         let logits = self.probe.linear.forward(self.tensor(x, &self.device));
         let classes = logits.dims()[1];
         let values = crate::device::to_host(logits)?;
-        let correct = values
-            .chunks(classes)
-            .zip(y)
-            .filter(|(row, label)| {
-                let best = (0..classes)
-                    .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                    .unwrap_or(0);
-                best == **label
-            })
-            .count();
+        let correct = super::correct_predictions(&values, classes, y.iter().copied());
         Ok(correct as f64 / y.len() as f64)
     }
 }

@@ -81,6 +81,25 @@ fn test_loss_with(
     Ok(Loss::new(sums.recon / n, sums.kl / n, beta))
 }
 
+/// How many rows of `logits` (`classes` values each) have their largest value at the row's
+/// label: what every classifier of the evaluation counts as right.
+fn correct_predictions(
+    logits: &[f32],
+    classes: usize,
+    labels: impl Iterator<Item = usize>,
+) -> usize {
+    logits
+        .chunks(classes)
+        .zip(labels)
+        .filter(|(row, label)| {
+            let best = (0..classes)
+                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+                .unwrap_or(0);
+            best == *label
+        })
+        .count()
+}
+
 /// Why grey-level numbers are not likelihoods, in one line for the text output and the report.
 pub const GREY_CAVEAT: &str = "grey levels under a Bernoulli are no density on [0,1]^D, so these are the ELBO's and IWAE's formulas, not bounds on log p(x); train with --binarize dynamic or --loss cb for likelihoods in nats";
 

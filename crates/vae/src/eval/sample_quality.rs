@@ -143,17 +143,8 @@ impl FeatureClassifier {
             let x = to_device(data.gather(chunk)?, chunk.len(), self.pixels, &self.device);
             let logits = self.net.logits(x);
             let classes = logits.dims()[1];
-            let values = to_host(logits)?;
-            correct += values
-                .chunks(classes)
-                .zip(chunk)
-                .filter(|(row, i)| {
-                    let best = (0..classes)
-                        .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                        .unwrap_or(0);
-                    best == data.labels[**i] as usize
-                })
-                .count();
+            let labels = chunk.iter().map(|&i| data.labels[i] as usize);
+            correct += super::correct_predictions(&to_host(logits)?, classes, labels);
         }
         Ok(correct as f64 / data.len().max(1) as f64)
     }
