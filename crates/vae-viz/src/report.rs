@@ -41,18 +41,17 @@ pub fn write(run: &Run) -> Result<PathBuf> {
     {
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
         let (iw_name, iw) = if eval.is_grey_bce() {
-            ("IW BCE", eval.iw_bce)
+            (format!("IW BCE (K={})", eval.iw_samples), eval.iw_bce)
         } else {
-            ("NLL (IWAE", eval.nll_iw)
+            (format!("NLL (IWAE, K={})", eval.iw_samples), eval.nll_iw)
         };
         let _ = write!(
             h,
             "<h2>Evaluation ({} test images)</h2><table><tr><th>{}</th><th>recon</th><th>KL</th>\
-             <th>{iw_name}, K={})</th><th>active units</th></tr><tr><td>{}</td><td>{:.2}</td>\
+             <th>{iw_name}</th><th>active units</th></tr><tr><td>{}</td><td>{:.2}</td>\
              <td>{:.2}</td><td>{}</td><td>{} / {}</td></tr></table>",
             eval.images,
             eval.elbo_name(),
-            eval.iw_samples,
             opt(eval.elbo_or_formula()),
             eval.recon,
             eval.kl,

@@ -526,7 +526,7 @@ fn two_stage_sampling_and_sample_quality_from_the_command_line() {
     assert!(out.status.success(), "{}", stderr(&out));
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     assert!(html.contains("Sample quality") && html.contains("two-stage samples"));
-    assert!(html.contains("Not likelihoods"));
+    assert!(html.contains("Not likelihoods") && html.contains("<th>IW BCE (K=0)</th>"));
 
     assert_fails_with(
         &["train", "--data", data, "--out", r, "--patience", "3"],
