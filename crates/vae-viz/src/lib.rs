@@ -52,11 +52,15 @@ pub fn layout(run: &Run, cols: usize) -> GridLayout {
 pub fn samples(run: &Run, n: usize, seed: u64) -> Result<PathBuf> {
     let latent = run.model_config.latent_dim;
     let z = normal_noise(&mut rng(seed, stream::PICTURES), n * latent);
-    let images = run.decode(z)?;
-    let path = run.path(SAMPLES_PNG);
+    square_grid(run, &run.decode(z)?, n, SAMPLES_PNG)
+}
+
+/// `n` images as a near-square grid in the run folder's `file`.
+fn square_grid(run: &Run, images: &[f32], n: usize, file: &str) -> Result<PathBuf> {
+    let path = run.path(file);
     save_grid(
         &path,
-        &images,
+        images,
         layout(run, (n as f64).sqrt().ceil() as usize),
     )?;
     Ok(path)
@@ -69,13 +73,7 @@ pub fn two_stage_samples(run: &Run, n: usize, seed: u64) -> Result<Option<PathBu
         return Ok(None);
     };
     let images = vae::two_stage::sample_images(run, &stage, n, &mut rng(seed, stream::PICTURES))?;
-    let path = run.path(TWO_STAGE_SAMPLES_PNG);
-    save_grid(
-        &path,
-        &images,
-        layout(run, (n as f64).sqrt().ceil() as usize),
-    )?;
-    Ok(Some(path))
+    square_grid(run, &images, n, TWO_STAGE_SAMPLES_PNG).map(Some)
 }
 
 /// The first `n` test images in the upper row(s) and their reconstructions from z_mean below.
