@@ -94,6 +94,18 @@ pub struct TrainFlags {
     #[arg(long)]
     #[serde(skip_serializing_if = "is_false")]
     pub autoencoder: bool,
+    /// Conditional VAE: encoder and decoder also read the class (one-hot), so that samples can
+    /// be drawn for a chosen class (`vae sample --class`).
+    #[arg(long)]
+    #[serde(skip_serializing_if = "is_false")]
+    pub conditional: bool,
+    /// With --conditional: condition on these columns of --attributes (multi-hot) instead of
+    /// the class, e.g. Smiling,Eyeglasses (folder data sets).
+    #[arg(long, value_delimiter = ',')]
+    pub condition_attributes: Option<Vec<String>>,
+    /// The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV).
+    #[arg(long)]
+    pub attributes: Option<PathBuf>,
     /// bce, cb (continuous Bernoulli) or mse (default: bce, mse for celeba).
     #[arg(long, value_parser = choice::<Reconstruction>)]
     pub loss: Option<Reconstruction>,
@@ -215,4 +227,32 @@ impl QualityFlags {
     pub fn samples(self) -> Option<usize> {
         self.sample_quality.then_some(self.quality_samples)
     }
+}
+
+/// A conditional run's class fidelity (`vae eval`).
+#[derive(Args, Clone, Copy)]
+pub struct FidelityFlags {
+    /// Also measure class fidelity (conditional runs): the share of samples drawn for each
+    /// class that the data set's feature classifier labels as that class.
+    #[arg(long)]
+    pub class_fidelity: bool,
+    /// Samples per class for --class-fidelity.
+    #[arg(long, default_value_t = 1_000)]
+    pub fidelity_samples: usize,
+}
+
+impl FidelityFlags {
+    /// How many samples per class to score, when asked to.
+    pub fn samples(self) -> Option<usize> {
+        self.class_fidelity.then_some(self.fidelity_samples)
+    }
+}
+
+/// `--class`: what a conditional run draws.
+#[derive(Args, Clone, Default)]
+pub struct ClassFlag {
+    /// Conditional runs: the class to draw (a name such as "Ankle boot", or its number), the
+    /// attributes (Smiling,Eyeglasses, or none), or all (one row per class).
+    #[arg(long)]
+    pub class: Option<String>,
 }

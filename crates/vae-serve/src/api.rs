@@ -114,9 +114,15 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// A request the library refuses (a class the run does not know, or none for a conditional
+/// run) is the client's to fix: 400; anything else is the server's: 500.
 impl From<vae::Error> for ApiError {
     fn from(e: vae::Error) -> Self {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        let status = match e {
+            vae::Error::Config(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
     }
 }
 
@@ -213,6 +219,9 @@ fn with_timing(mut response: Response, start: Instant) -> Response {
 pub struct DecodeRequest {
     /// Latent vectors, one per image.
     pub z: Vec<Vec<f32>>,
+    /// A conditional run's class (or attributes); `"all"`: every class for each latent.
+    #[serde(default)]
+    pub class: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -241,7 +250,7 @@ async fn decode(
     }
     let response = blocking(move || {
         let flat: Vec<f32> = request.z.concat();
-        let images = explorer.decode(&flat)?;
+        let images = explorer.decode(&flat, request.class.as_deref())?;
         Ok(ImagesResponse {
             images: png_urls(&explorer, &images)?,
             z: request.z,
@@ -261,6 +270,9 @@ pub struct SampleRequest {
     /// Draw through the run's second stage (`vae two-stage`) instead of z ~ N(0, I).
     #[serde(default)]
     pub two_stage: bool,
+    /// A conditional run's class (or attributes).
+    #[serde(default)]
+    pub class: Option<String>,
 }
 
 fn default_samples() -> usize {
@@ -285,7 +297,12 @@ async fn sample(
         )));
     }
     let response = blocking(move || {
-        let (z, images) = explorer.sample(request.n, request.seed, request.two_stage)?;
+        let (z, images) = explorer.sample(
+            request.n,
+            request.seed,
+            request.two_stage,
+            request.class.as_deref(),
+        )?;
         Ok(ImagesResponse {
             images: png_urls(&explorer, &images)?,
             z: z.chunks(explorer.info.latent_dim)
@@ -314,6 +331,9 @@ pub struct InterpolateRequest {
     pub steps: usize,
     #[serde(default = "default_method")]
     pub method: Interpolation,
+    /// A conditional run's class (or attributes).
+    #[serde(default)]
+    pub class: Option<String>,
 }
 
 fn default_steps() -> usize {
@@ -355,7 +375,13 @@ async fn interpolate(
     let a = endpoint_latent(&explorer, &request.from, "from")?;
     let b = endpoint_latent(&explorer, &request.to, "to")?;
     let response = blocking(move || {
-        let (z, images) = explorer.interpolate(&a, &b, request.steps, request.method)?;
+        let (z, images) = explorer.interpolate(
+            &a,
+            &b,
+            request.steps,
+            request.method,
+            request.class.as_deref(),
+        )?;
         Ok(ImagesResponse {
             images: png_urls(&explorer, &images)?,
             z: z.chunks(explorer.info.latent_dim)
@@ -372,6 +398,9 @@ async fn interpolate(
 pub struct EncodeQuery {
     #[serde(default)]
     pub invert: Invert,
+    /// A conditional run's class (or attributes) to encode and reconstruct the upload as.
+    #[serde(default)]
+    pub class: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -410,8 +439,9 @@ async fn encode(
     let response = blocking(move || {
         let info = &explorer.info;
         let prepared = prepare_png(&body, info.height, info.width, query.invert)?;
-        let encoding = explorer.encode(&prepared.pixels)?;
-        let reconstruction = explorer.decode(&encoding.z_mean)?;
+        let class = query.class.as_deref();
+        let encoding = explorer.encode(&prepared.pixels, class)?;
+        let reconstruction = explorer.decode(&encoding.z_mean, class)?;
         Ok(EncodeResponse {
             input: data_url(&explorer.png(&prepared.pixels)?),
             reconstruction: data_url(&explorer.png(&reconstruction)?),

@@ -7,8 +7,8 @@ use std::path::Path;
 use vae::data::Dataset;
 use vae::latent::interpolate::{Interpolation, path};
 use vae::latent::{ACTIVE_UNIT_THRESHOLD, Latents};
-use vae::model::Arch;
 use vae::model::loss::Reconstruction;
+use vae::model::{Arch, Conditioning};
 use vae::rng::{normal_noise, rng, stream};
 use vae::run::Run;
 use vae::two_stage::SecondStage;
@@ -44,6 +44,9 @@ pub struct RunInfo {
     pub map_note: Option<String>,
     /// True when the run has a second stage (`vae two-stage`) to sample through.
     pub two_stage: bool,
+    /// A conditional run's classes (or attributes): every decode names one (`"class"`), and
+    /// `"all"` decodes each latent with every one in turn.
+    pub conditioning: Option<Conditioning>,
 }
 
 /// Statistics of one latent dimension over the mapped test images.
@@ -144,6 +147,7 @@ impl Explorer {
             test_images: n,
             map_note,
             two_stage: second_stage.is_some(),
+            conditioning: run.model_config.conditioning.clone(),
         };
         Ok(Explorer {
             info,
@@ -188,14 +192,36 @@ impl Explorer {
         Ok(())
     }
 
-    /// Mean images decoded from `z` (rows of `latent_dim` values).
-    pub fn decode(&self, z: &[f32]) -> Result<Vec<f32>> {
-        self.run.decode(z.to_vec())
+    /// Mean images decoded from `z` (rows of `latent_dim` values), for `class` on a conditional
+    /// run (see [`Run::condition_of`]); `"all"` decodes each row with every class in turn, so
+    /// the images come row by row, a class at a time: the "same z, every class" strip.
+    pub fn decode(&self, z: &[f32], class: Option<&str>) -> Result<Vec<f32>> {
+        if class == Some("all") {
+            let choices = self.run.require_conditioning()?.every_choice();
+            let latent = self.info.latent_dim;
+            let mut zs = Vec::with_capacity(z.len() * choices.len());
+            let mut ys = Vec::new();
+            for row in z.chunks(latent) {
+                for (_, y) in &choices {
+                    zs.extend_from_slice(row);
+                    ys.extend_from_slice(y);
+                }
+            }
+            return self.run.decode(zs, Some(&ys));
+        }
+        self.run
+            .decode(z.to_vec(), self.run.condition_of(class)?.as_deref())
     }
 
-    /// `n` draws of the seeded picture stream, and their images: z ~ N(0, I), or with
-    /// `two_stage` codes drawn through the run's second stage.
-    pub fn sample(&self, n: usize, seed: u64, two_stage: bool) -> Result<(Vec<f32>, Vec<f32>)> {
+    /// `n` draws of the seeded picture stream, and their images (for `class`, on a conditional
+    /// run): z ~ N(0, I), or with `two_stage` codes drawn through the run's second stage.
+    pub fn sample(
+        &self,
+        n: usize,
+        seed: u64,
+        two_stage: bool,
+        class: Option<&str>,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let mut noise = rng(seed, stream::PICTURES);
         let z = if two_stage {
             let stage = self.second_stage.as_ref().ok_or_else(|| {
@@ -208,26 +234,30 @@ impl Explorer {
         } else {
             normal_noise(&mut noise, n * self.info.latent_dim)
         };
-        let images = self.decode(&z)?;
+        let images = self.decode(&z, class)?;
         Ok((z, images))
     }
 
-    /// `steps` latents from `a` to `b` (both ends included) and their images.
+    /// `steps` latents from `a` to `b` (both ends included) and their images (for `class`, on
+    /// a conditional run).
     pub fn interpolate(
         &self,
         a: &[f32],
         b: &[f32],
         steps: usize,
         method: Interpolation,
+        class: Option<&str>,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
         let z = path(a, b, steps, method);
-        let images = self.decode(&z)?;
+        let images = self.decode(&z, class)?;
         Ok((z, images))
     }
 
-    /// Encodes one image of the model's size (`height * width` values in [0, 1]).
-    pub fn encode(&self, pixels: &[f32]) -> Result<Encoding> {
-        let latents = self.run.encode_images(pixels)?;
+    /// Encodes one image of the model's size (`height * width` values in [0, 1]), as `class`
+    /// on a conditional run.
+    pub fn encode(&self, pixels: &[f32], class: Option<&str>) -> Result<Encoding> {
+        let y = self.run.condition_of(class)?;
+        let latents = self.run.encode_images(pixels, y.as_deref())?;
         let (x, y) = self.info.projection.project(&latents.z_mean);
         Ok(Encoding {
             z_mean: latents.z_mean,

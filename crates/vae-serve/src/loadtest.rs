@@ -9,10 +9,12 @@ use vae::rng::{normal_noise, rng};
 use vae::{Error, Result};
 
 /// How hard to push.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct LoadTestOptions {
     pub requests: usize,
     pub clients: usize,
+    /// The class every request names, for a conditional run.
+    pub class: Option<String>,
 }
 
 /// What the load test measured. Latencies in milliseconds.
@@ -120,7 +122,8 @@ pub fn load_test(
                 let share = options.requests / options.clients
                     + usize::from(client < options.requests % options.clients);
                 let url = url.as_str();
-                scope.spawn(move || run_client(url, client as u64, share, latent_dim))
+                let class = options.class.as_deref();
+                scope.spawn(move || run_client(url, client as u64, share, latent_dim, class))
             })
             .collect();
         handles
@@ -150,7 +153,13 @@ pub fn load_test(
     })
 }
 
-fn run_client(url: &str, client: u64, requests: usize, latent_dim: usize) -> Tally {
+fn run_client(
+    url: &str,
+    client: u64,
+    requests: usize,
+    latent_dim: usize,
+    class: Option<&str>,
+) -> Tally {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
@@ -160,7 +169,7 @@ fn run_client(url: &str, client: u64, requests: usize, latent_dim: usize) -> Tal
     let mut tally = Tally::default();
     for _ in 0..requests {
         let z = normal_noise(&mut noise, latent_dim);
-        let body = serde_json::json!({ "z": [z] }).to_string();
+        let body = serde_json::json!({ "z": [z], "class": class }).to_string();
         let sent = Instant::now();
         match decode_once(&agent, url, &body) {
             Ok(server_ms) => {

@@ -23,11 +23,12 @@ pub fn small_config(limit: usize, epochs: usize) -> vae::TrainConfig {
     }
 }
 
-/// Two small trained runs for the explorer's tests: a VAE with 4 latents (a PCA map) and a
-/// plain autoencoder with 2.
+/// Small trained runs for the explorer's tests: a VAE with 4 latents (a PCA map), a plain
+/// autoencoder with 2, and a conditional VAE (latent 20, the ten classes).
 pub struct ExplorerRuns {
     pub vae: PathBuf,
     pub autoencoder: PathBuf,
+    pub conditional: PathBuf,
 }
 
 /// The [`ExplorerRuns`], trained once per test binary under `root` (a test binary passes a
@@ -55,6 +56,13 @@ pub fn explorer_runs(root: &Path) -> &'static ExplorerRuns {
                 vae::TrainConfig {
                     latent_dim: Some(2),
                     autoencoder: true,
+                    ..small_config(3_000, 1)
+                },
+            ),
+            conditional: train(
+                "cvae",
+                vae::TrainConfig {
+                    conditional: true,
                     ..small_config(3_000, 1)
                 },
             ),

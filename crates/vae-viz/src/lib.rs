@@ -13,7 +13,7 @@ use grid::{GridLayout, save_grid};
 use projection::LatentProjection;
 use std::path::{Path, PathBuf};
 use vae::Result;
-use vae::arithmetic::{self, Arithmetic, ArithmeticOptions, MorphEnd};
+use vae::arithmetic::{self, Arithmetic, ArithmeticOptions, MorphPoint};
 use vae::data::Dataset;
 use vae::latent::interpolate::{Interpolation, path};
 use vae::rng::{normal_noise, rng, stream};
@@ -29,6 +29,8 @@ pub const MANIFOLD_PNG: &str = "manifold.png";
 pub const LOSS_CURVES_PNG: &str = "loss_curves.png";
 pub const TRAVERSALS_PNG: &str = "traversals.png";
 pub const TWO_STAGE_SAMPLES_PNG: &str = "samples_two_stage.png";
+pub const INTERPOLATE_CLASS_PNG: &str = "interpolate_class.png";
+pub const SAME_Z_EVERY_CLASS_PNG: &str = "same_z_every_class.png";
 
 /// Latent traversals sweep each dimension over [-TRAVERSAL_RANGE, TRAVERSAL_RANGE] ...
 pub const TRAVERSAL_RANGE: f32 = 3.0;
@@ -48,11 +50,54 @@ pub fn layout(run: &Run, cols: usize) -> GridLayout {
     }
 }
 
-/// `n` images decoded from z ~ N(0, I): what the model generates.
-pub fn samples(run: &Run, n: usize, seed: u64) -> Result<PathBuf> {
+/// The picture file of `stem` for one class of a conditional run (`samples_Ankle-boot.png`),
+/// or `stem.png` for all classes or an unconditional run.
+pub fn class_file(stem: &str, class: Option<&str>) -> String {
+    match class {
+        None | Some("all") => format!("{stem}.png"),
+        Some(c) => {
+            let safe: String = c
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            format!("{stem}_{safe}.png")
+        }
+    }
+}
+
+/// A grid of samples decoded from the latents `codes` draws (`n` at a time), written to
+/// `file`. A conditional run draws them for `class`: one class or set of attributes, or `all`,
+/// one row per class with the same z down each column (style held, class changed).
+fn sample_grid(
+    run: &Run,
+    n: usize,
+    class: Option<&str>,
+    codes: impl FnOnce(usize) -> Result<Vec<f32>>,
+    file: &str,
+) -> Result<PathBuf> {
+    if let (Some(c), Some("all")) = (run.conditioning(), class) {
+        let choices = c.every_choice();
+        let per_row = n.div_ceil(choices.len());
+        let zs = codes(per_row)?.repeat(choices.len());
+        let ys: Vec<f32> = choices
+            .iter()
+            .flat_map(|(_, y)| y.repeat(per_row))
+            .collect();
+        let images = run.decode(zs, Some(&ys))?;
+        let path = run.path(file);
+        save_grid(&path, &images, layout(run, per_row))?;
+        return Ok(path);
+    }
+    let y = run.condition_of(class)?;
+    square_grid(run, &run.decode(codes(n)?, y.as_deref())?, n, file)
+}
+
+/// `n` images decoded from z ~ N(0, I): what the model generates (for `class`, on a
+/// conditional run: see [`sample_grid`]).
+pub fn samples(run: &Run, n: usize, seed: u64, class: Option<&str>) -> Result<PathBuf> {
     let latent = run.model_config.latent_dim;
-    let z = normal_noise(&mut rng(seed, stream::PICTURES), n * latent);
-    square_grid(run, &run.decode(z)?, n, SAMPLES_PNG)
+    let codes = |n| Ok(normal_noise(&mut rng(seed, stream::PICTURES), n * latent));
+    sample_grid(run, n, class, codes, &class_file("samples", class))
 }
 
 /// `n` images as a near-square grid in the run folder's `file`.
@@ -67,13 +112,20 @@ fn square_grid(run: &Run, images: &[f32], n: usize, file: &str) -> Result<PathBu
 }
 
 /// `n` images drawn through the run's second stage ([`vae::two_stage`]): u ~ N(0, I), z from
-/// the second stage's decoder, then the run's decoder. `None` when the run has no second stage.
-pub fn two_stage_samples(run: &Run, n: usize, seed: u64) -> Result<Option<PathBuf>> {
+/// the second stage's decoder, then the run's decoder (with `class`, as [`samples`]). `None`
+/// when the run has no second stage.
+pub fn two_stage_samples(
+    run: &Run,
+    n: usize,
+    seed: u64,
+    class: Option<&str>,
+) -> Result<Option<PathBuf>> {
     let Some(stage) = vae::two_stage::load(run)? else {
         return Ok(None);
     };
-    let images = vae::two_stage::sample_images(run, &stage, n, &mut rng(seed, stream::PICTURES))?;
-    square_grid(run, &images, n, TWO_STAGE_SAMPLES_PNG).map(Some)
+    let codes = |n| vae::two_stage::sample_codes(run, &stage, n, &mut rng(seed, stream::PICTURES));
+    let file = class_file(TWO_STAGE_SAMPLES_PNG.trim_end_matches(".png"), class);
+    sample_grid(run, n, class, codes, &file).map(Some)
 }
 
 /// The first `n` test images in the upper row(s) and their reconstructions from z_mean below.
@@ -81,7 +133,11 @@ pub fn reconstructions(run: &Run, test: &Dataset, n: usize) -> Result<PathBuf> {
     let n = n.min(test.len());
     let idx: Vec<usize> = (0..n).collect();
     let inputs = test.gather(&idx)?;
-    let outputs = run.decode(run.encode_images(&inputs)?.z_mean)?;
+    let y = test.condition_rows(&idx);
+    let outputs = run.decode(
+        run.encode_images(&inputs, y.as_deref())?.z_mean,
+        y.as_deref(),
+    )?;
     let cols = n.min(10);
     let mut rows = Vec::with_capacity(2 * inputs.len());
     for (i, o) in inputs
@@ -107,36 +163,89 @@ pub fn interpolation_pairs(test: &Dataset, pairs: usize) -> Vec<(usize, usize)> 
 }
 
 /// One strip per pair: `steps` decoded points between the two z_means, with the two inputs at
-/// the ends; written for linear and spherical paths.
+/// the ends; written for linear and spherical paths. A conditional run's condition moves from
+/// one image's to the other's along the path, and a third picture holds the first image's z
+/// while only the condition moves: the same style as another class.
 pub fn interpolations(
     run: &Run,
     test: &Dataset,
     pairs: usize,
     steps: usize,
 ) -> Result<Vec<PathBuf>> {
-    // Each pair's two images, and their latents, once for both paths.
+    // Each pair's two images, their conditions and their latents, once for every path.
     let mut ends = Vec::new();
     for (i, j) in interpolation_pairs(test, pairs) {
         let (a, b) = (test.image(i)?.into_owned(), test.image(j)?.into_owned());
-        let z = run.encode_images(&[a.as_slice(), b.as_slice()].concat())?;
-        ends.push((a, b, z));
+        let y = test.condition_rows(&[i, j]);
+        let z = run.encode_images(&[a.as_slice(), b.as_slice()].concat(), y.as_deref())?;
+        ends.push((a, b, y, z));
     }
+    // The conditions along a path: from the first image's to the second's.
+    let y_path = |y: &Option<Vec<f32>>| {
+        y.as_ref().map(|y| {
+            let dim = y.len() / 2;
+            path(&y[..dim], &y[dim..], steps, Interpolation::Linear)
+        })
+    };
     let mut written = Vec::new();
     for (name, method) in [
         (INTERPOLATE_LINEAR_PNG, Interpolation::Linear),
         (INTERPOLATE_SLERP_PNG, Interpolation::Slerp),
     ] {
         let mut strip = Vec::new();
-        for (a, b, z) in &ends {
+        for (a, b, y, z) in &ends {
             strip.extend_from_slice(a);
-            strip.extend(run.decode(path(z.z_mean_of(0), z.z_mean_of(1), steps, method))?);
+            let zs = path(z.z_mean_of(0), z.z_mean_of(1), steps, method);
+            strip.extend(run.decode(zs, y_path(y).as_deref())?);
             strip.extend_from_slice(b);
         }
         let path = run.path(name);
         save_grid(&path, &strip, layout(run, steps + 2))?;
         written.push(path);
     }
+    if run.conditioning().is_some() {
+        let mut strip = Vec::new();
+        for (a, b, y, z) in &ends {
+            strip.extend_from_slice(a);
+            strip.extend(run.decode(z.z_mean_of(0).repeat(steps), y_path(y).as_deref())?);
+            strip.extend_from_slice(b);
+        }
+        let path = run.path(INTERPOLATE_CLASS_PNG);
+        save_grid(&path, &strip, layout(run, steps + 2))?;
+        written.push(path);
+    }
     Ok(written)
+}
+
+/// A conditional run's "same z, every class": one row per test image (the first of `rows`
+/// classes), the image, then its z_mean decoded with each class (or attribute) in turn.
+pub fn every_class(run: &Run, test: &Dataset, rows: usize) -> Result<PathBuf> {
+    let choices = run.require_conditioning()?.every_choice();
+    let images: Vec<usize> = (0..test.class_names.len())
+        .filter_map(|c| test.labels.iter().position(|&l| l as usize == c))
+        .take(rows.max(1))
+        .collect();
+    let y = test.condition_rows(&images);
+    let inputs = test.gather(&images)?;
+    let latents = run.encode_images(&inputs, y.as_deref())?;
+    let mut zs = Vec::new();
+    let mut ys = Vec::new();
+    for i in 0..images.len() {
+        for (_, y) in &choices {
+            zs.extend_from_slice(latents.z_mean_of(i));
+            ys.extend_from_slice(y);
+        }
+    }
+    let decoded = run.decode(zs, Some(&ys))?;
+    let per_row = choices.len() * test.pixels();
+    let mut grid = Vec::with_capacity(inputs.len() + decoded.len());
+    for (input, row) in inputs.chunks(test.pixels()).zip(decoded.chunks(per_row)) {
+        grid.extend_from_slice(input);
+        grid.extend_from_slice(row);
+    }
+    let path = run.path(SAME_Z_EVERY_CLASS_PNG);
+    save_grid(&path, &grid, layout(run, choices.len() + 1))?;
+    Ok(path)
 }
 
 /// The test set's z_mean coloured by class: directly for 2-d latents, else a PCA projection.
@@ -155,8 +264,9 @@ pub fn latent_scatter(run: &Run, test: &Dataset) -> Result<PathBuf> {
 }
 
 /// For 2-d latents: decode an `n` x `n` grid of standard-normal quantiles (Kingma & Welling's
-/// manifold figure). Returns `None` for other latent sizes.
-pub fn manifold(run: &Run, n: usize) -> Result<Option<PathBuf>> {
+/// manifold figure), for `class` on a conditional run (`manifold_CLASS.png`). Returns `None`
+/// for other latent sizes.
+pub fn manifold(run: &Run, n: usize, class: Option<&str>) -> Result<Option<PathBuf>> {
     use statrs::distribution::{ContinuousCDF, Normal};
     if run.model_config.latent_dim != 2 {
         return Ok(None);
@@ -171,8 +281,8 @@ pub fn manifold(run: &Run, n: usize) -> Result<Option<PathBuf>> {
             z.extend([x, q[n - 1 - row]]);
         }
     }
-    let images = run.decode(z)?;
-    let path = run.path(MANIFOLD_PNG);
+    let images = run.decode(z, run.condition_of(class)?.as_deref())?;
+    let path = run.path(&class_file(MANIFOLD_PNG.trim_end_matches(".png"), class));
     let mut lay = layout(run, n);
     lay.scale = 1;
     lay.gap = 0;
@@ -187,10 +297,11 @@ pub fn traversals(run: &Run, test: &Dataset) -> Result<PathBuf> {
     let latent = run.model_config.latent_dim;
     let ranked = test.len().min(TRAVERSAL_RANK_IMAGES);
     let dims = vae::latent::encode_batches(&run.model, ranked, test.pixels(), &run.device, |c| {
-        test.gather(c)
+        test.inputs(c)
     })?
     .dims_by_information();
-    let base = run.encode_images(&test.image(0)?)?.z_mean;
+    let y = test.condition_rows(&[0]);
+    let base = run.encode_images(&test.image(0)?, y.as_deref())?.z_mean;
     let mut z = Vec::with_capacity(latent * TRAVERSAL_STEPS * latent);
     for &(d, _) in &dims {
         for s in 0..TRAVERSAL_STEPS {
@@ -200,7 +311,7 @@ pub fn traversals(run: &Run, test: &Dataset) -> Result<PathBuf> {
             z.extend(row);
         }
     }
-    let images = run.decode(z)?;
+    let images = run.decode(z, y.as_deref())?;
     let path = run.path(TRAVERSALS_PNG);
     save_grid(&path, &images, layout(run, TRAVERSAL_STEPS))?;
     Ok(path)
@@ -217,15 +328,28 @@ pub fn loss_curves(run: &Run) -> Result<Option<PathBuf>> {
     Ok(Some(path))
 }
 
-/// Every picture of a run, then the HTML report.
+/// Every picture of a run, then the HTML report. A conditional run gets its samples (and its
+/// manifold) for every class, the report's class picker shows one at a time, and the "same z,
+/// every class" strip.
 pub fn write_all(run: &Run) -> Result<Vec<PathBuf>> {
     let test = run.test_data()?;
-    let mut written = vec![samples(run, 64, run.config.seed)?];
-    written.extend(two_stage_samples(run, 64, run.config.seed)?);
+    let seed = run.config.seed;
+    let all = run.conditioning().map(|_| "all");
+    let mut written = vec![samples(run, 64, seed, all)?];
+    written.extend(two_stage_samples(run, 64, seed, all)?);
     written.push(reconstructions(run, &test, 20)?);
     written.extend(interpolations(run, &test, 5, 10)?);
     written.push(latent_scatter(run, &test)?);
-    written.extend(manifold(run, 20)?);
+    match run.conditioning() {
+        Some(c) => {
+            for (name, _) in c.every_choice() {
+                written.push(samples(run, 64, seed, Some(&name))?);
+                written.extend(manifold(run, 20, Some(&name))?);
+            }
+            written.push(every_class(run, &test, 10)?);
+        }
+        None => written.extend(manifold(run, 20, None)?),
+    }
     written.push(traversals(run, &test)?);
     written.extend(loss_curves(run)?);
     written.push(report::write(run)?);
@@ -252,8 +376,8 @@ pub fn arithmetic(
 /// `RUN/morph.png`.
 pub fn morph(
     run: &Run,
-    from: &MorphEnd,
-    to: &MorphEnd,
+    from: &MorphPoint,
+    to: &MorphPoint,
     steps: usize,
     out: Option<&Path>,
 ) -> Result<PathBuf> {
@@ -263,9 +387,10 @@ pub fn morph(
     Ok(path)
 }
 
-/// Latents `z` (rows of `latent_dim` values) decoded to a grid of up to 10 columns at `out`.
-pub fn decoded(run: &Run, z: Vec<f32>, out: &Path) -> Result<()> {
+/// Latents `z` (rows of `latent_dim` values) decoded (for `class`, on a conditional run) to a
+/// grid of up to 10 columns at `out`.
+pub fn decoded(run: &Run, z: Vec<f32>, class: Option<&str>, out: &Path) -> Result<()> {
     let n = z.len() / run.model_config.latent_dim;
-    let images = run.decode(z)?;
+    let images = run.decode(z, run.condition_of(class)?.as_deref())?;
     save_grid(out, &images, layout(run, n.min(10)))
 }

@@ -13,6 +13,43 @@ pub(crate) fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// A conditional run's class picker: a list of its classes (or attributes) that swaps in the
+/// samples (and, for 2-d latents, the manifold) drawn for the chosen one.
+fn class_picker(h: &mut String, run: &Run, conditioning: &vae::model::Conditioning) {
+    let options: String = conditioning
+        .every_choice()
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                esc(&class_file("", Some(name))),
+                esc(name)
+            )
+        })
+        .collect();
+    let manifold = run.path(&class_file("manifold", Some(&conditioning.names[0])));
+    let manifold_img = if manifold.is_file() {
+        "<img id=\"class-manifold\" alt=\"manifold of the chosen class\">"
+    } else {
+        ""
+    };
+    let _ = write!(
+        h,
+        "<h2>Draw a class</h2><p><label>class <select id=\"class\">{options}</select></label></p>\
+         <figure><img id=\"class-samples\" alt=\"samples of the chosen class\">{manifold_img}\
+         <figcaption>Samples of the chosen class: z drawn from N(0, I), decoded with its condition{}.</figcaption></figure>\
+         <script>const pick=document.getElementById('class');\
+         function show(){{const f=pick.value;document.getElementById('class-samples').src='samples'+f;\
+         const m=document.getElementById('class-manifold');if(m)m.src='manifold'+f;}}\
+         pick.addEventListener('change',show);show();</script>",
+        if manifold_img.is_empty() {
+            ""
+        } else {
+            "; beside them, the 2-d latent manifold decoded for it"
+        }
+    );
+}
+
 /// Writes `report.html` into the run folder.
 pub fn write(run: &Run) -> Result<PathBuf> {
     let kind = if run.model_config.autoencoder {
@@ -59,6 +96,18 @@ pub fn write(run: &Run) -> Result<PathBuf> {
             eval.active_units,
             run.model_config.latent_dim
         );
+        if let Some(a) = eval.class_in_z {
+            let _ = write!(
+                h,
+                "<p>Class in z: a linear probe reads the class from z_mean for {:.1}% of held-out test images{}.</p>",
+                100.0 * a,
+                if run.conditioning().is_some() {
+                    " (the decoder is given the class, so z need not hold it)"
+                } else {
+                    ""
+                }
+            );
+        }
         if eval.is_grey_bce() {
             let _ = write!(
                 h,
@@ -105,6 +154,32 @@ pub fn write(run: &Run) -> Result<PathBuf> {
                 q.k
             );
         }
+        if let Some(c) = &eval.class_fidelity {
+            let rows: String = c
+                .classes
+                .iter()
+                .zip(&c.per_class)
+                .zip(&c.ceiling_per_class)
+                .map(|((name, s), r)| {
+                    format!(
+                        "<tr><td>{}</td><td>{:.1}%</td><td>{:.1}%</td></tr>",
+                        esc(name),
+                        100.0 * s,
+                        100.0 * r
+                    )
+                })
+                .collect();
+            let _ = write!(
+                h,
+                "<h2>Class fidelity</h2><table><tr><th>class</th><th>samples drawn as the class</th><th>real test images</th></tr>{rows}\
+                 <tr><th>all</th><th>{:.1}%</th><th>{:.1}%</th></tr></table>\
+                 <p>{} samples per class from z ~ N(0, I) decoded with the class's one-hot condition (the same z for every class), labelled by \
+                 the data set's feature classifier; its accuracy on the real test images of each class is the ceiling.</p>",
+                100.0 * c.overall,
+                100.0 * c.ceiling,
+                c.samples_per_class
+            );
+        }
         if let Some(d) = &eval.disentanglement {
             let heads: String = d
                 .factors
@@ -134,8 +209,25 @@ pub fn write(run: &Run) -> Result<PathBuf> {
         }
     }
 
+    if let Some(c) = run.conditioning() {
+        class_picker(&mut h, run, c);
+    }
+    let conditional = run.conditioning().is_some();
+    let samples_caption = if conditional {
+        "Samples: z drawn from N(0, I) and decoded with each class in turn, one row per class, the same z down each column: z holds the style, the condition the class."
+    } else {
+        "Samples: z drawn from N(0, I) and decoded."
+    };
     let figures = [
-        (SAMPLES_PNG, "Samples: z drawn from N(0, I) and decoded."),
+        (SAMPLES_PNG, samples_caption),
+        (
+            SAME_Z_EVERY_CLASS_PNG,
+            "Same z, every class: each row is a test image (left), then its z_mean decoded with every class in turn.",
+        ),
+        (
+            INTERPOLATE_CLASS_PNG,
+            "The class alone moves: the first image's z_mean held, the condition going linearly from its class to the second image's.",
+        ),
         (
             TWO_STAGE_SAMPLES_PNG,
             "Two-stage samples (Dai & Wipf 2019): u drawn from N(0, I), mapped to z by the second-stage VAE fitted to the codes of the training images, then decoded; same seed as above.",
@@ -154,7 +246,11 @@ pub fn write(run: &Run) -> Result<PathBuf> {
         ),
         (
             LATENT_SCATTER_PNG,
-            "The test set in latent space, coloured by class.",
+            if conditional {
+                "The test set in latent space, coloured by class. The decoder is told the class, so z need not carry it: the classes overlap instead of forming the clusters of an unconditional VAE."
+            } else {
+                "The test set in latent space, coloured by class."
+            },
         ),
         (
             MANIFOLD_PNG,

@@ -181,13 +181,17 @@ pub fn arithmetic(run: &Run, options: &ArithmeticOptions) -> Result<Arithmetic> 
     };
     let strengths = &options.strengths;
     let mut zs = Vec::with_capacity(images.len() * strengths.len() * latent);
+    // A conditional run decodes each edit with its image's own condition.
+    let mut conditions = Vec::new();
     for &i in &images {
         let z = latents.z_mean_of(i);
+        let y = test.condition_rows(&[i]).unwrap_or_default();
         for &s in strengths {
             zs.extend(z.iter().zip(&vector.vector).map(|(z, v)| z + s * v));
+            conditions.extend_from_slice(&y);
         }
     }
-    let decoded = run.decode(zs)?;
+    let decoded = run.decode(zs, run.conditioning().map(|_| conditions.as_slice()))?;
     let values = test.pixels();
     let mut grid = Vec::with_capacity(images.len() * (strengths.len() + 1) * values);
     for (row, &i) in images.iter().enumerate() {
@@ -213,7 +217,8 @@ pub fn file_name(attr: &str) -> String {
     format!("arithmetic-{safe}.png")
 }
 
-/// An end of a morph: a test image by index, or an image file.
+/// An end of a morph: a test image by index, or an image file, and, for a conditional run, the
+/// class (or attributes) it is encoded and decoded with.
 #[derive(Debug, Clone)]
 pub enum MorphEnd {
     Test(usize),
@@ -230,8 +235,18 @@ impl std::str::FromStr for MorphEnd {
     }
 }
 
-/// The pixels of one end, prepared as the run's data is.
-fn morph_input(run: &Run, test: &Dataset, end: &MorphEnd) -> Result<Vec<f32>> {
+/// The pixels of one end, prepared as the run's data is, and its condition for a conditional
+/// run: the test image's own, or `class` (which an image file of a conditional run needs).
+fn morph_input(
+    run: &Run,
+    test: &Dataset,
+    end: &MorphEnd,
+    class: Option<&str>,
+) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
+    let condition = |own: Option<Vec<f32>>| match (class, own) {
+        (None, Some(own)) => Ok(Some(own)),
+        (class, _) => run.condition_of(class),
+    };
     match end {
         MorphEnd::Test(i) => {
             if *i >= test.len() {
@@ -240,7 +255,10 @@ fn morph_input(run: &Run, test: &Dataset, end: &MorphEnd) -> Result<Vec<f32>> {
                     test.len()
                 )));
             }
-            Ok(test.image(*i)?.into_owned())
+            Ok((
+                test.image(*i)?.into_owned(),
+                condition(test.condition_rows(&[*i]))?,
+            ))
         }
         MorphEnd::File(path) => {
             let m = &run.model_config;
@@ -254,31 +272,47 @@ fn morph_input(run: &Run, test: &Dataset, end: &MorphEnd) -> Result<Vec<f32>> {
                 _ => Color::Rgb,
             };
             let bytes = crate::data::folder::decode_file(path, m.height, color)?;
-            Ok(bytes.iter().map(|&b| b as f32 / 255.0).collect())
+            let pixels = bytes.iter().map(|&b| b as f32 / 255.0).collect();
+            Ok((pixels, condition(None)?))
         }
     }
 }
 
+/// One end of a morph: an image and, for a conditional run, the class to see it as
+/// (`None`: a test image's own class).
+#[derive(Debug, Clone)]
+pub struct MorphPoint<'a> {
+    pub image: &'a MorphEnd,
+    pub class: Option<&'a str>,
+}
+
 /// `steps` images decoded on the line from `from`'s `z_mean` to `to`'s, framed by the two
-/// inputs: one strip of `steps + 2` images (pixel values, concatenated).
-pub fn morph(run: &Run, from: &MorphEnd, to: &MorphEnd, steps: usize) -> Result<Vec<f32>> {
+/// inputs: one strip of `steps + 2` images (pixel values, concatenated). A conditional run's
+/// condition moves along the line too, from `from`'s to `to`'s: with the same image at both
+/// ends and another class at `to`, z stays and only the class changes ("this shirt as a coat").
+pub fn morph(run: &Run, from: &MorphPoint, to: &MorphPoint, steps: usize) -> Result<Vec<f32>> {
     if steps < 2 {
         return Err(Error::Config(
             "--steps must be at least 2 (the two ends)".into(),
         ));
     }
     let test = run.test_data()?;
-    let a = morph_input(run, &test, from)?;
-    let b = morph_input(run, &test, to)?;
-    let ends = run.encode_images(&[a.as_slice(), b.as_slice()].concat())?;
+    let (a, y_a) = morph_input(run, &test, from.image, from.class)?;
+    let (b, y_b) = morph_input(run, &test, to.image, to.class)?;
+    let y_ends = y_a.zip(y_b).map(|(y_a, y_b)| [y_a, y_b].concat());
+    let ends = run.encode_images(&[a.as_slice(), b.as_slice()].concat(), y_ends.as_deref())?;
     let zs = path(
         ends.z_mean_of(0),
         ends.z_mean_of(1),
         steps,
         Interpolation::Linear,
     );
+    let ys = y_ends.map(|y| {
+        let dim = y.len() / 2;
+        path(&y[..dim], &y[dim..], steps, Interpolation::Linear)
+    });
     let mut strip = a;
-    strip.extend(run.decode(zs)?);
+    strip.extend(run.decode(zs, ys.as_deref())?);
     strip.extend(b);
     Ok(strip)
 }

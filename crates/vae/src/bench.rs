@@ -198,7 +198,7 @@ fn decode_latency(
             let z = normal_noise(&mut noise, n * latent);
             let started = Instant::now();
             let z = to_device(z, n, latent, device);
-            let pixels = to_host(burn::tensor::activation::sigmoid(model.decode(z)))?;
+            let pixels = to_host(burn::tensor::activation::sigmoid(model.decode(z, None)))?;
             ms.push(started.elapsed().as_secs_f64() * 1e3);
             std::hint::black_box(pixels);
         }

@@ -1,10 +1,13 @@
 //! The settings of a training run: what `--config run.toml` holds, what flags override, and
 //! what a run folder's `config.toml` records, resolved.
 
-use crate::data::{self, Binarize, Color, DataSpec, DataSplits, Dataset, DatasetKind};
+use crate::data::{
+    self, Binarize, Color, Conditions, DataSpec, DataSplits, Dataset, DatasetKind,
+    MAX_CONDITION_ATTRIBUTES,
+};
 use crate::error::{Error, IoContext, Result};
 use crate::model::loss::Reconstruction;
-use crate::model::{Arch, ModelConfig};
+use crate::model::{Arch, ConditionKind, Conditioning, ModelConfig};
 use crate::rng::stream;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -32,6 +35,15 @@ pub struct TrainConfig {
     /// Defaults: 32,64,128 (conv), 32,64,64,64 (celeba).
     pub channels: Option<Vec<usize>>,
     pub autoencoder: bool,
+    /// A conditional VAE: encoder and decoder also read the image's class, one-hot (or the
+    /// attributes of `condition_attributes`, multi-hot).
+    pub conditional: bool,
+    /// Condition on these columns of the `attributes` table instead of the class (folder data
+    /// sets).
+    pub condition_attributes: Vec<String>,
+    /// The attribute table (CelebA's `list_attr_celeba.txt` or a CSV) of
+    /// `condition_attributes`.
+    pub attributes: Option<PathBuf>,
     /// Defaults: bce, mse (celeba).
     pub loss: Option<Reconstruction>,
     pub binarize: Binarize,
@@ -84,6 +96,9 @@ impl Default for TrainConfig {
             hidden: vec![400],
             channels: None,
             autoencoder: false,
+            conditional: false,
+            condition_attributes: Vec::new(),
+            attributes: None,
             loss: None,
             binarize: Binarize::None,
             beta: 1.0,
@@ -222,6 +237,31 @@ impl TrainConfig {
                 "a plain autoencoder has no KL term, so --beta and --kl-warmup-epochs do not apply; drop them or drop --autoencoder".into(),
             );
         }
+        if self.conditional && self.autoencoder {
+            return bad(
+                "--conditional makes a conditional VAE, which a plain autoencoder is not; drop one of them".into(),
+            );
+        }
+        if !self.condition_attributes.is_empty() {
+            if !self.conditional {
+                return bad("--condition-attributes needs --conditional".into());
+            }
+            if self.attributes.is_none() || self.dataset != DatasetKind::Folder {
+                return bad(
+                    "--condition-attributes reads an attribute table of image files: add --attributes FILE and --dataset folder --data DIR".into(),
+                );
+            }
+            if self.condition_attributes.len() > MAX_CONDITION_ATTRIBUTES {
+                return bad(format!(
+                    "--condition-attributes names {} attributes; at most {MAX_CONDITION_ATTRIBUTES} fit",
+                    self.condition_attributes.len()
+                ));
+            }
+        } else if self.attributes.is_some() {
+            return bad(
+                "--attributes is read for --condition-attributes only when training; name the attributes to condition on".into(),
+            );
+        }
         if let Some(data) = &self.data
             && data.to_str().is_none()
         {
@@ -249,13 +289,75 @@ impl TrainConfig {
             height,
             width,
             image_channels,
+            conditioning: None,
         }
+    }
+
+    /// A conditional run's condition: the data set's classes, one-hot, or the chosen
+    /// attributes, multi-hot. `None` for the other runs.
+    pub fn conditioning(&self, class_names: &[String]) -> Option<Conditioning> {
+        if !self.conditional {
+            return None;
+        }
+        Some(if self.condition_attributes.is_empty() {
+            Conditioning {
+                kind: ConditionKind::Class,
+                names: class_names.to_vec(),
+            }
+        } else {
+            Conditioning {
+                kind: ConditionKind::Attributes,
+                names: self.condition_attributes.clone(),
+            }
+        })
+    }
+
+    /// Tells `data` the condition of each of its images, for a conditional run: its class, or
+    /// its attributes from the table. A class outside the data set's names is refused.
+    pub fn attach_conditions(&self, data: &mut Dataset) -> Result<()> {
+        if !self.conditional {
+            return Ok(());
+        }
+        data.conditions = Some(match &self.attributes {
+            None => {
+                if data.class_names.len() < 2 {
+                    return Err(Error::Data(format!(
+                        "--conditional needs labelled images of at least two classes; {} has {}",
+                        self.dataset.name(),
+                        data.class_names.len()
+                    )));
+                }
+                Conditions::Classes(data.class_names.len())
+            }
+            Some(path) => {
+                let table = data::attributes::read(path)?;
+                let files: Vec<&Path> = (0..data.len())
+                    .map(|i| {
+                        data.file_name(i)
+                            .expect("validated: attribute tables go with folders")
+                    })
+                    .collect();
+                let mut bits = vec![0u64; data.len()];
+                for (j, name) in self.condition_attributes.iter().enumerate() {
+                    let flags = table.flags_for(name, files.iter().copied())?;
+                    for (b, f) in bits.iter_mut().zip(flags) {
+                        *b |= (f as u64) << j;
+                    }
+                }
+                Conditions::Attributes {
+                    count: self.condition_attributes.len(),
+                    bits,
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Loads the configured data set: the validation set split off the end of the training
     /// split, the rest cut to `limit`, and every split binarized as the run says.
     pub fn load_data(&self) -> Result<DataSplits> {
         let mut splits = data::load_splits(&self.data_spec())?;
+        self.attach_conditions(&mut splits.train)?;
         if self.validation > 0 {
             if self.validation >= splits.train.len() {
                 return Err(Error::Config(format!(
@@ -276,16 +378,18 @@ impl TrainConfig {
         if self.binarize == Binarize::Fixed {
             splits.train.binarize_fixed(stream::TRAIN_BINARIZE);
         }
-        self.prepare_test_set(&mut splits.test);
+        self.prepare_test_set(&mut splits.test)?;
         Ok(splits)
     }
 
     /// Binarizes the test set when the run models binary pixels, once and the same for every
-    /// run ([`Dataset::binarize_fixed`]), so test numbers compare across epochs, seeds and runs.
-    pub fn prepare_test_set(&self, test: &mut Dataset) {
+    /// run ([`Dataset::binarize_fixed`]), so test numbers compare across epochs, seeds and runs;
+    /// and, for a conditional run, tells it each image's condition.
+    pub fn prepare_test_set(&self, test: &mut Dataset) -> Result<()> {
         if self.binarize != Binarize::None {
             test.binarize_fixed(stream::TEST_BINARIZE);
         }
+        self.attach_conditions(test)
     }
 
     /// True when the model's loss is a normalised negative log-likelihood of the data it sees:
@@ -301,8 +405,8 @@ impl TrainConfig {
     }
 
     /// The settings that define what a run computes; `--resume` must keep them. Epochs, device,
-    /// data folder, learning rate, clipping, the NaN policy and the patience may change when a
-    /// run continues.
+    /// data folder (and attribute table), learning rate, clipping, the NaN policy and the patience
+    /// may change when a run continues.
     pub fn identity(&self) -> TrainConfig {
         TrainConfig {
             epochs: 0,
@@ -313,6 +417,7 @@ impl TrainConfig {
             grad_clip: None,
             on_nan: OnNan::Stop,
             patience: None,
+            attributes: None,
             ..self.clone()
         }
     }

@@ -71,6 +71,27 @@ pub fn to_device(
     burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(values, [rows, cols]), device)
 }
 
+/// A conditional model's conditions `[rows, values / rows]` on the device (`None` stays `None`).
+pub fn conditions_to_device(
+    values: Option<Vec<f32>>,
+    rows: usize,
+    device: &Device,
+) -> Option<burn::tensor::Tensor<2>> {
+    values.map(|y| {
+        let cols = y.len() / rows.max(1);
+        to_device(y, rows, cols, device)
+    })
+}
+
+/// Rows `range` of an optional `[rows, cols]` tensor, for splitting a batch's conditions.
+pub fn narrow_rows(
+    t: &Option<burn::tensor::Tensor<2>>,
+    range: &std::ops::Range<usize>,
+) -> Option<burn::tensor::Tensor<2>> {
+    t.as_ref()
+        .map(|t| t.clone().narrow(0, range.start, range.len()))
+}
+
 /// A tensor's values on the host, row-major.
 pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
     tensor

@@ -232,6 +232,7 @@ pub fn import_pytorch_examples(path: &Path, device: &Device) -> Result<Imported>
         height: side,
         width: side,
         image_channels: 1,
+        conditioning: None,
     };
     model_config.validate()?;
     crate::model::memory::Footprint::of(&model_config).check_inference()?;

@@ -23,6 +23,8 @@ pub mod stream {
     pub const SAMPLE_QUALITY: u64 = 8;
     /// The training images that give sample quality's floor.
     pub const QUALITY_FLOOR: u64 = 9;
+    /// The z ~ N(0, I) of a conditional run's class fidelity.
+    pub const CLASS_FIDELITY: u64 = 10;
     /// Epoch `e` of the feature classifier shuffles with stream `CLASSIFIER + e`.
     pub const CLASSIFIER: u64 = 3 << 32;
     /// Epoch `e` of a second stage (`two_stage`) shuffles with `SECOND_STAGE + e` and draws

@@ -5,11 +5,11 @@
 
 use crate::config::TrainConfig;
 use crate::data;
-use crate::device::to_device;
+use crate::device::{narrow_rows, to_device};
 use crate::error::{Error, IoContext, Result};
 use crate::latent::{self, Latents};
 use crate::model::loss::mean_pixels;
-use crate::model::{ModelConfig, Vae};
+use crate::model::{ConditionKind, Conditioning, ModelConfig, Vae};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -105,29 +105,94 @@ impl Run {
                 m.image_channels
             )));
         }
-        self.config.prepare_test_set(&mut test);
+        self.config.prepare_test_set(&mut test)?;
+        if let Some(c) = &self.model_config.conditioning
+            && test.class_names != c.names
+            && c.kind == ConditionKind::Class
+        {
+            return Err(Error::Data(format!(
+                "the data in {} has the classes {} but this conditional model knows {}",
+                data::describe_source(&spec)?,
+                test.class_names.join(", "),
+                c.names.join(", ")
+            )));
+        }
         Ok(test)
     }
 
-    /// The posterior of every image of `data`.
+    /// The posterior of every image of `data` (with its condition, for a conditional run).
     pub fn encode(&self, data: &data::Dataset) -> Result<Latents> {
         latent::encode(&self.model, data, &self.device)
     }
 
-    /// The posterior of `images` (the model's pixels each, concatenated).
-    pub fn encode_images(&self, images: &[f32]) -> Result<Latents> {
-        latent::encode_images(
-            &self.model,
-            images,
-            self.model_config.pixels(),
-            &self.device,
-        )
+    /// The posterior of `images` (the model's pixels each, concatenated), with a conditional
+    /// run's conditions ([`Run::conditions_for`]).
+    pub fn encode_images(&self, images: &[f32], conditions: Option<&[f32]>) -> Result<Latents> {
+        let pixels = self.model_config.pixels();
+        let inputs = data::Inputs {
+            pixels: images.to_vec(),
+            conditions: self.conditions_for(images.len() / pixels.max(1), conditions)?,
+        };
+        latent::encode_inputs(&self.model, &inputs, pixels, &self.device)
+    }
+
+    /// A conditional run's condition, `None` for the others.
+    pub fn conditioning(&self) -> Option<&Conditioning> {
+        self.model_config.conditioning.as_ref()
+    }
+
+    /// A conditional run's condition, or an error saying how to train one.
+    pub fn require_conditioning(&self) -> Result<&Conditioning> {
+        self.conditioning().ok_or_else(|| {
+            Error::Config(format!(
+                "--class needs a conditional run, and {} is not one; train one with `vae train --conditional`",
+                self.dir.display()
+            ))
+        })
+    }
+
+    /// The condition y that `--class CHOICE` names (a class, by name or number, or a set of
+    /// attributes): an error for a conditional run without a choice, and for a choice on a run
+    /// that is not conditional.
+    pub fn condition_of(&self, choice: Option<&str>) -> Result<Option<Vec<f32>>> {
+        match (self.conditioning(), choice) {
+            (None, None) => Ok(None),
+            (Some(c), Some(choice)) => c.condition_of(choice).map(Some),
+            (None, Some(_)) => self.require_conditioning().map(|_| None),
+            (Some(c), None) => Err(Error::Config(format!(
+                "{} is a conditional run: choose what to draw with --class (one of {}, or all)",
+                self.dir.display(),
+                c.names.join(", ")
+            ))),
+        }
+    }
+
+    /// Conditions for `rows` latents or images: one row each, or one row for all of them;
+    /// checked against the run (a conditional run needs them, the others take none).
+    pub fn conditions_for(
+        &self,
+        rows: usize,
+        conditions: Option<&[f32]>,
+    ) -> Result<Option<Vec<f32>>> {
+        let dim = self.model_config.condition_dim();
+        match conditions {
+            None if dim == 0 => Ok(None),
+            None => self.condition_of(None),
+            Some(_) if dim == 0 => self.require_conditioning().map(|_| None),
+            Some(y) if y.len() == dim => Ok(Some(y.repeat(rows))),
+            Some(y) if y.len() == rows * dim => Ok(Some(y.to_vec())),
+            Some(y) => Err(Error::Config(format!(
+                "{} condition values for {rows} rows of a model whose condition has {dim}",
+                y.len()
+            ))),
+        }
     }
 
     /// The images (mean pixel values under the run's likelihood) that latents `z` decode to,
-    /// `latent_dim` values per latent, in bounded passes ([`Vae::rows_per_pass`]) over the
-    /// CPU's shards: the one decode of the pictures, the explorer and the arithmetic.
-    pub fn decode(&self, z: Vec<f32>) -> Result<Vec<f32>> {
+    /// `latent_dim` values per latent, given a conditional run's conditions (one row, or one
+    /// per latent), in bounded passes ([`Vae::rows_per_pass`]) over the CPU's shards: the one
+    /// decode of the pictures, the explorer and the arithmetic.
+    pub fn decode(&self, z: Vec<f32>, conditions: Option<&[f32]>) -> Result<Vec<f32>> {
         let latent = self.model_config.latent_dim;
         if z.is_empty() || !z.len().is_multiple_of(latent) {
             return Err(Error::Config(format!(
@@ -135,14 +200,22 @@ impl Run {
                 z.len()
             )));
         }
+        let conditions = self.conditions_for(z.len() / latent, conditions)?;
+        let dim = self.model_config.condition_dim();
+        let per_pass = self.model.rows_per_pass(latent::ENCODE_BATCH);
         let mut pixels = Vec::new();
-        for chunk in z.chunks(latent * self.model.rows_per_pass(latent::ENCODE_BATCH)) {
+        for (k, chunk) in z.chunks(latent * per_pass).enumerate() {
             let n = chunk.len() / latent;
             let z = to_device(chunk.to_vec(), n, latent, &self.device);
+            let y = conditions.as_ref().map(|y| {
+                let start = k * per_pass * dim;
+                to_device(y[start..start + n * dim].to_vec(), n, dim, &self.device)
+            });
             let parts = crate::parallel::over_rows(&self.device, n, |rows| {
-                let logits = self
-                    .model
-                    .decode(z.clone().narrow(0, rows.start, rows.len()));
+                let logits = self.model.decode(
+                    z.clone().narrow(0, rows.start, rows.len()),
+                    narrow_rows(&y, &rows),
+                );
                 mean_pixels(self.config.loss(), logits)
             });
             for part in parts {

@@ -8,8 +8,8 @@
 //! The second stage reuses the dense [`MlpEncoder`]/[`MlpDecoder`] and the [`Posterior`] of
 //! the first (codes are its "pixels"), and is saved beside the run as `second_stage.bpk`.
 
-use crate::data::{Binarize, binarize_in_place};
-use crate::device::{seeded, to_device, to_host};
+use crate::data::{Binarize, Inputs, binarize_in_place};
+use crate::device::{conditions_to_device, seeded, to_device, to_host};
 use crate::error::{Error, IoContext, Result};
 use crate::model::mlp::{MlpDecoder, MlpEncoder};
 use crate::model::{Arch, ModelConfig};
@@ -95,6 +95,7 @@ impl SecondStageConfig {
             height: latent_dim,
             width: 1,
             image_channels: 1,
+            conditioning: None,
         }
     }
 }
@@ -123,8 +124,8 @@ impl SecondStage {
     /// N(decoder(u), gamma I) with u ~ q(u|z) drawn from `eps`, plus KL(q(u|z) || N(0, I)).
     pub fn loss(&self, z: Tensor<2>, eps: Tensor<2>) -> Tensor<1> {
         let dims = z.dims()[1] as f32;
-        let posterior = self.encoder.forward(z.clone());
-        let z_hat = self.decoder.forward(posterior.sample(eps));
+        let posterior = self.encoder.forward(z.clone(), None);
+        let z_hat = self.decoder.forward(posterior.sample(eps), None);
         let log_gamma = self.log_gamma.val().reshape([1, 1]);
         let squared = (z - z_hat).square().sum_dim(1);
         let nll = (squared.div(log_gamma.clone().exp().mul_scalar(2.0))
@@ -135,7 +136,7 @@ impl SecondStage {
 
     /// Codes z drawn through the second stage: u ~ N(0, I) from `eps`, decoded to its mean.
     pub fn sample(&self, eps: Tensor<2>) -> Tensor<2> {
-        self.decoder.forward(eps)
+        self.decoder.forward(eps, None)
     }
 }
 
@@ -171,14 +172,18 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
         let mut sum = 0.0;
         for batch in order.chunks(config.batch_size) {
             let n = batch.len();
-            let mut images = train.gather(batch)?;
+            let Inputs {
+                pixels: mut images,
+                conditions,
+            } = train.inputs(batch)?;
             // The codes of the images the first stage was trained on: binary ones for a
             // dynamically binarized run (fixed binarization is already in the data).
             if run.config.binarize == Binarize::Dynamic {
                 binarize_in_place(&mut images, &mut noise);
             }
             let x = to_device(images, n, pixels, &run.device);
-            let posterior = run.model.encode(x);
+            let y = conditions_to_device(conditions, n, &run.device);
+            let posterior = run.model.encode(x, y);
             let eps = to_device(normal_noise(&mut noise, n * latent), n, latent, &run.device);
             let z = to_device(to_host(posterior.sample(eps))?, n, latent, &ad);
             let eps_u = to_device(normal_noise(&mut noise, n * latent), n, latent, &ad);
@@ -251,12 +256,15 @@ pub fn sample_codes(
     to_host(stage.sample(u))
 }
 
-/// Draws `n` images through both stages ([`sample_codes`], then the run's decoder: mean pixels).
+/// Draws `n` images through both stages ([`sample_codes`], then the run's decoder: mean pixels),
+/// with a conditional run's conditions (one row, or one per image; see [`Run::decode`]): the
+/// codes of a conditional run carry style, not class, so one second stage serves every class.
 pub fn sample_images(
     run: &Run,
     stage: &SecondStage,
     n: usize,
     noise: &mut rand_chacha::ChaCha8Rng,
+    conditions: Option<&[f32]>,
 ) -> Result<Vec<f32>> {
-    run.decode(sample_codes(run, stage, n, noise)?)
+    run.decode(sample_codes(run, stage, n, noise)?, conditions)
 }

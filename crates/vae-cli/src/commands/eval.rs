@@ -1,6 +1,6 @@
 //! `vae eval`: measure a trained run on its test set.
 
-use crate::flags::{MetricFlags, QualityFlags};
+use crate::flags::{FidelityFlags, MetricFlags, QualityFlags};
 use std::path::PathBuf;
 use vae::Run;
 use vae::eval::{EvalOptions, evaluate_run};
@@ -23,6 +23,8 @@ pub struct Args {
     metrics: MetricFlags,
     #[command(flatten)]
     quality: QualityFlags,
+    #[command(flatten)]
+    fidelity: FidelityFlags,
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
@@ -34,6 +36,7 @@ pub fn run(args: Args) -> vae::Result<()> {
             limit: args.limit,
             metrics: args.metrics.options(),
             quality_samples: args.quality.samples(),
+            fidelity_samples: args.fidelity.samples(),
         },
     )?;
     super::print_report(&report, args.json);

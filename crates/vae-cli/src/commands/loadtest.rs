@@ -28,9 +28,15 @@ pub fn run(args: Args) -> vae::Result<()> {
         device: args.device,
         map_limit: 0,
     })?;
-    let (name, latent_dim) = {
+    let (name, latent_dim, class) = {
         let info = &state.explorers[0].info;
-        (info.name.clone(), info.latent_dim)
+        // A conditional run decodes for its first class.
+        let class = info
+            .conditioning
+            .as_ref()
+            .and_then(|c| c.every_choice().into_iter().next())
+            .map(|(name, _)| name);
+        (info.name.clone(), info.latent_dim, class)
     };
     let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into())?;
     let report = load_test(
@@ -40,6 +46,7 @@ pub fn run(args: Args) -> vae::Result<()> {
         LoadTestOptions {
             requests: args.requests,
             clients: args.clients,
+            class,
         },
     )?;
     server.stop();

@@ -47,6 +47,7 @@ pub fn run(args: Args) -> vae::Result<()> {
             limit: None,
             metrics: args.metrics.options(),
             quality_samples: args.quality.samples(),
+            fidelity_samples: None,
         },
     };
     // A run's pictures are drawn after a new evaluation, or when they are missing.

@@ -46,7 +46,9 @@ pub fn run(args: Args) -> vae::Result<()> {
         args.run.display(),
         saved.final_loss.unwrap_or(f64::NAN)
     );
-    if let Some(path) = vae_viz::two_stage_samples(&run, 64, run.config.seed)? {
+    if let Some(path) =
+        vae_viz::two_stage_samples(&run, 64, run.config.seed, run.conditioning().map(|_| "all"))?
+    {
         say(&path);
     }
     say(&vae_viz::report::write(&run)?);

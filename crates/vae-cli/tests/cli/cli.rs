@@ -533,3 +533,129 @@ fn two_stage_sampling_and_sample_quality_from_the_command_line() {
         "add --validation",
     );
 }
+
+/// A conditional conv VAE from the command line: samples of a chosen class and of every
+/// class, a shirt seen as a coat, the class strip of `interpolate`, class fidelity, the
+/// report's class picker; one-line errors for a class the run does not know, for no class on a
+/// conditional run and for a class on an unconditional one.
+#[test]
+fn a_conditional_run_draws_chosen_classes_from_the_command_line() {
+    use crate::own_images::png_size;
+    let data = vae_testkit::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("cvae");
+    let r = run.to_str().unwrap();
+    let out = vae(&[
+        "train",
+        "--data",
+        data,
+        "--out",
+        r,
+        "--conditional",
+        "--arch",
+        "conv",
+        "--limit",
+        "600",
+        "--epochs",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let model = std::fs::read_to_string(run.join("model.toml")).unwrap();
+    assert!(
+        model.contains("kind = \"class\"") && model.contains("Ankle boot"),
+        "{model}"
+    );
+
+    let out = vae(&["sample", r, "--class", "Ankle boot", "--n", "16"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (w, h) = png_size(&run.join("samples_Ankle-boot.png"));
+    assert_eq!((w, h), (4 * 86 + 2, 4 * 86 + 2));
+    // --class all: one row per class (10), the --n samples spread over them (2 columns).
+    let out = vae(&["sample", r, "--class", "all", "--n", "20"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        png_size(&run.join("samples.png")),
+        (2 * 86 + 2, 10 * 86 + 2)
+    );
+    assert_fails_with(&["sample", r, "--class", "Hat"], "no class \"Hat\"");
+    assert_fails_with(
+        &["sample", r],
+        "is a conditional run: choose what to draw with --class",
+    );
+
+    let out = vae(&[
+        "morph",
+        r,
+        "--from",
+        "0",
+        "--to-class",
+        "Coat",
+        "--steps",
+        "4",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(png_size(&run.join("morph.png")), (6 * 86 + 2, 86 + 2));
+    assert_fails_with(
+        &["morph", r, "--from", "0", "--to-class", "Hat"],
+        "no class \"Hat\"",
+    );
+    let out = vae(&["interpolate", r, "--pairs", "2", "--steps", "4"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        png_size(&run.join("interpolate_class.png")),
+        (6 * 86 + 2, 2 * 86 + 2)
+    );
+
+    let out = vae(&[
+        "eval",
+        r,
+        "--iw-samples",
+        "5",
+        "--limit",
+        "100",
+        "--class-fidelity",
+        "--fidelity-samples",
+        "20",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fidelity = &json["class_fidelity"];
+    assert_eq!(fidelity["samples_per_class"], 20);
+    assert_eq!(fidelity["per_class"].as_array().unwrap().len(), 10);
+    assert!(fidelity["ceiling"].as_f64().unwrap() > 0.5, "{json}");
+    assert!(json["iw_bce"].as_f64().unwrap().is_finite(), "{json}");
+    let out = vae(&["report", r]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for needle in ["Draw a class", "Class fidelity", "same_z_every_class.png"] {
+        assert!(html.contains(needle), "{needle}");
+    }
+    assert!(run.join("manifold_Ankle-boot.png").is_file());
+
+    // An unconditional run takes no class.
+    let plain = dir.path().join("vae");
+    let p = plain.to_str().unwrap();
+    let out = vae(&[
+        "train",
+        "--data",
+        data,
+        "--out",
+        p,
+        "--limit",
+        "200",
+        "--epochs",
+        "1",
+        "--no-pictures",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_fails_with(
+        &["sample", p, "--class", "Coat"],
+        "train one with `vae train --conditional`",
+    );
+    assert_fails_with(
+        &["eval", p, "--class-fidelity"],
+        "class fidelity needs a conditional run",
+    );
+}

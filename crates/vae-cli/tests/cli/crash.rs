@@ -164,7 +164,11 @@ fn killed_runs_resume_to_the_same_result_as_an_uninterrupted_run() {
     let fingerprint = |dir: &Path| {
         let r = vae::run::Run::load(dir, None).unwrap();
         let z = burn::tensor::Tensor::<2>::ones([2, 20], &r.device);
-        r.model.decode(z).into_data().try_to_vec::<f32>().unwrap()
+        r.model
+            .decode(z, None)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
     };
     assert_eq!(fingerprint(&run), fingerprint(reference.path()));
 }

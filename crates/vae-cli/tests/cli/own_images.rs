@@ -31,7 +31,8 @@ fn assert_fails_with(args: &[&str], expected: &str) {
     assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
 }
 
-fn png_size(path: &Path) -> (u32, u32) {
+/// Width and height of a picture file.
+pub(crate) fn png_size(path: &Path) -> (u32, u32) {
     let img = image::open(path).unwrap();
     (img.width(), img.height())
 }
@@ -327,8 +328,8 @@ fn fashion_mnist_classes_work_as_attributes() {
                 .map(|(a, b)| a + b),
         );
     }
-    let images = run.decode(moved).unwrap();
-    let back = run.encode_images(&images).unwrap().z_mean;
+    let images = run.decode(moved, None).unwrap();
+    let back = run.encode_images(&images, None).unwrap().z_mean;
     let before: f32 = shirts
         .iter()
         .map(|&i| dist(&z[i * latent..(i + 1) * latent]))

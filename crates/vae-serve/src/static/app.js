@@ -192,6 +192,31 @@ function drawLegend() {
 let decodeBusy = false;
 let decodePending = false;
 
+// ---- the class of a conditional run ----------------------------------------
+
+// What a conditional run can be asked for: its classes, or no attribute and each attribute.
+function classChoices(run) {
+  const c = run.conditioning;
+  if (!c) return [];
+  return (c.kind === "attributes" ? ["none"] : []).concat(c.names);
+}
+
+// The "class" field of a request to `run`: the picked class when the run knows it, else its
+// first; nothing for an unconditional run.
+function classOf(run) {
+  const choices = classChoices(run);
+  if (choices.length === 0) return {};
+  const picked = $("class").value;
+  return { class: choices.includes(picked) ? picked : choices[0] };
+}
+
+function fillClasses() {
+  const choices = classChoices(info);
+  $("class").replaceChildren(...choices.map((c) => new Option(c, c)));
+  $("class-label").hidden = choices.length === 0;
+  $("every-class-panel").hidden = choices.length === 0;
+}
+
 // At most one decode in flight; moves made meanwhile are folded into the next request.
 async function decodeNow() {
   if (decodeBusy) { decodePending = true; return; }
@@ -199,8 +224,18 @@ async function decodeNow() {
   try {
     do {
       decodePending = false;
-      const r = await api(runUrl(info.name, "decode"), { z: [z.slice()] });
+      const r = await api(runUrl(info.name, "decode"), { z: [z.slice()], ...classOf(info) });
       $("decoded").src = r.images[0];
+      if (info.conditioning) {
+        const every = await api(runUrl(info.name, "decode"), { z: [z.slice()], class: "all" });
+        const names = classChoices(info);
+        $("every-class").replaceChildren(...every.images.map((src, k) => {
+          const img = document.createElement("img");
+          img.src = src;
+          img.title = names[k];
+          return img;
+        }));
+      }
     } while (decodePending);
     clearError();
   } catch (e) {
@@ -267,7 +302,7 @@ async function interpolate() {
   const steps = Number($("steps").value);
   try {
     const r = await api(runUrl(info.name, "interpolate"),
-      { from: ends.a, to: ends.b, steps, method });
+      { from: ends.a, to: ends.b, steps, method, ...classOf(info) });
     $("interp").replaceChildren(...r.images.map((src, k) => {
       const img = document.createElement("img");
       img.src = src;
@@ -295,8 +330,11 @@ function randomIndex() {
 async function sampleInto(name, gridId, titleId) {
   const run = runs.find((r) => r.name === name);
   const twoStage = run.two_stage && $("two-stage").checked;
-  const r = await api(runUrl(name, "sample"), { n: 16, seed: sampleSeed, two_stage: twoStage });
-  $(titleId).textContent = `${run.name} (${run.kind === "vae" ? "VAE" : "plain autoencoder"}${twoStage ? ", two-stage" : ""})`;
+  const asked = classOf(run);
+  const r = await api(runUrl(name, "sample"),
+    { n: 16, seed: sampleSeed, two_stage: twoStage, ...asked });
+  const what = asked.class ? `, class ${asked.class}` : "";
+  $(titleId).textContent = `${run.name} (${run.kind === "vae" ? "VAE" : "plain autoencoder"}${twoStage ? ", two-stage" : ""}${what})`;
   $(gridId).replaceChildren(...r.images.map((src) => {
     const img = document.createElement("img");
     img.src = src;
@@ -335,7 +373,7 @@ async function upload() {
   if (!file) return;
   try {
     const response = await fetch(
-      `${runUrl(info.name, "encode")}?invert=${$("invert").value}`,
+      `${runUrl(info.name, "encode")}?${new URLSearchParams({ invert: $("invert").value, ...classOf(info) })}`,
       { method: "POST", headers: { "content-type": "image/png" }, body: file });
     const r = await response.json();
     if (!response.ok) throw new Error(r.error || response.statusText);
@@ -373,6 +411,7 @@ async function selectRun(name) {
   drawLegend();
   buildSliders();
   fillCompare();
+  fillClasses();
   $("two-stage-label").hidden = !info.two_stage;
   ends = info.test_images > 1
     ? { a: { index: 0 }, b: { index: 1 } }
@@ -416,6 +455,12 @@ async function init() {
     $("compare").addEventListener("change", samples);
     $("two-stage").addEventListener("change", samples);
     $("upload").addEventListener("change", upload);
+    $("class").addEventListener("change", () => {
+      decodeNow();
+      interpolate();
+      samples();
+      if ($("upload").files[0]) upload();
+    });
     $("invert").addEventListener("change", upload);
     $("upload-decode").addEventListener("click", () => uploadZ && setZ(uploadZ));
     await selectRun(wanted);

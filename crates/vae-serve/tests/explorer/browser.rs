@@ -1,7 +1,8 @@
 //! The explorer page end to end in a real headless browser: Debian's `chromium`, driven over
 //! WebDriver by `chromedriver` (both installed by `scripts/test.sh`), against `vae serve` on loopback.
 //! The page loads, a slider move and a click on the map re-decode, an upload shows its
-//! reconstruction, samples show side by side, and the run menu switches runs.
+//! reconstruction, samples show side by side, the run menu switches runs, and a conditional
+//! run's class menu redraws the decoder, its every-class strip and the samples.
 //! `VAE_SCREENSHOT=path.png` also saves a screenshot of the page.
 
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
@@ -137,7 +138,11 @@ async fn click_at(client: &Client, element: fantoccini::elements::Element, x: f6
 fn the_explorer_page_works_in_a_real_browser() {
     let runs = crate::runs();
     let state = serve::load(&ServeOptions {
-        runs: vec![runs.vae.clone(), runs.autoencoder.clone()],
+        runs: vec![
+            runs.vae.clone(),
+            runs.autoencoder.clone(),
+            runs.conditional.clone(),
+        ],
         host: Ipv4Addr::LOCALHOST.into(),
         port: 0,
         device: None,
@@ -165,7 +170,9 @@ fn the_explorer_page_works_in_a_real_browser() {
 
         // The page loads: runs listed, map drawn, one slider per latent, first decode shown.
         wait_until(&client, "document.getElementById('status').dataset.state === 'ready'", "page ready").await;
-        assert_eq!(js(&client, "document.querySelectorAll('#run option').length").await, 2);
+        assert_eq!(js(&client, "document.querySelectorAll('#run option').length").await, 3);
+        // An unconditional run has no class menu.
+        assert_eq!(js(&client, "document.getElementById('class-label').hidden").await, true);
         assert_eq!(js(&client, "document.querySelectorAll('#sliders input').length").await, 4);
         assert_eq!(js(&client, "document.querySelectorAll('#legend span').length").await, 10);
         let first = src(&client, "decoded").await;
@@ -223,6 +230,20 @@ fn the_explorer_page_works_in_a_real_browser() {
         wait_until(&client, "document.getElementById('status').dataset.state === 'ready' && document.querySelectorAll('#sliders input').length === 2", "switch to the autoencoder").await;
         assert!(js(&client, "document.getElementById('map-title').textContent").await.as_str().unwrap().contains("latents themselves"));
         assert_eq!(js(&client, "location.hash").await, "#run=ae");
+
+        // A conditional run: a class menu, the decoder's z drawn with every class, and a new
+        // class redraws the decoder and the samples.
+        client.find(Locator::Css("#run")).await.unwrap().select_by_value("cvae").await.unwrap();
+        wait_until(&client, "document.getElementById('status').dataset.state === 'ready' && document.querySelectorAll('#every-class img').length === 10", "the conditional run").await;
+        assert_eq!(js(&client, "document.getElementById('class-label').hidden").await, false);
+        assert_eq!(js(&client, "document.querySelectorAll('#class option').length").await, 10);
+        let decoded = src(&client, "decoded").await;
+        let samples = js(&client, "document.querySelector('#samples img').src").await;
+        client.find(Locator::Css("#class")).await.unwrap().select_by_value("Trouser").await.unwrap();
+        wait_until(&client, &format!("document.getElementById('decoded').src !== {}", json!(decoded)), "decode of the new class").await;
+        wait_until(&client, &format!("document.querySelector('#samples img').src !== {samples}"), "samples of the new class").await;
+        assert!(js(&client, "document.getElementById('samples-title').textContent").await.as_str().unwrap().contains("class Trouser"));
+        assert_eq!(js(&client, "document.getElementById('error').hidden").await, true);
         client.close().await.unwrap();
     });
     server.stop();

@@ -4,7 +4,7 @@
 mod browser;
 mod serve;
 
-/// The two trained runs of [`vae_testkit::explorer_runs`], under Cargo's temporary folder.
+/// The trained runs of [`vae_testkit::explorer_runs`], under Cargo's temporary folder.
 pub fn runs() -> &'static vae_testkit::ExplorerRuns {
     vae_testkit::explorer_runs(&std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("explorer"))
 }

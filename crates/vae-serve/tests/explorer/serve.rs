@@ -203,7 +203,7 @@ fn decode_answers_the_models_own_image() {
     assert_eq!(images.len(), 2);
     let served = png_pixels(images[0].as_str().unwrap());
     assert_eq!(served.dimensions(), (28, 28));
-    let expected = e.png(&e.decode(&z).unwrap()).unwrap();
+    let expected = e.png(&e.decode(&z, None).unwrap()).unwrap();
     let expected = image::load_from_memory(&expected).unwrap().to_luma8();
     assert_eq!(served, expected);
     // Different latents draw different images.
@@ -279,13 +279,13 @@ fn samples_can_come_through_the_second_stage() {
     vae::two_stage::fit(&run, &config).unwrap();
     let e = Explorer::load(dir.path(), "staged".into(), None, 100).unwrap();
     assert!(e.info.two_stage);
-    let (z, images) = e.sample(4, 7, true).unwrap();
-    let (prior_z, _) = e.sample(4, 7, false).unwrap();
+    let (z, images) = e.sample(4, 7, true, None).unwrap();
+    let (prior_z, _) = e.sample(4, 7, false, None).unwrap();
     assert_eq!(images.len(), 4 * 28 * 28);
     assert_eq!(z.len(), prior_z.len());
     assert_ne!(z, prior_z, "the second stage maps u to other codes");
     assert!(!explorer().info.two_stage);
-    let err = explorer().sample(4, 7, true).unwrap_err();
+    let err = explorer().sample(4, 7, true, None).unwrap_err();
     assert!(err.to_string().contains("vae two-stage"), "{err}");
 }
 
@@ -612,6 +612,7 @@ fn ten_thousand_decodes_from_eight_clients_all_succeed() {
         LoadTestOptions {
             requests: 10_000,
             clients: 8,
+            class: None,
         },
     )
     .unwrap();
@@ -659,4 +660,88 @@ fn serving_needs_runs_and_a_free_port() {
     assert_eq!(names, ["vae", "vae-2"]);
     let taken = Server::start(serve::load(&twice).unwrap(), server()).unwrap_err();
     assert!(taken.to_string().contains("--port"), "{taken}");
+}
+
+/// A conditional run: the page learns its classes, and every decode names one. A class redraws
+/// the decoder's image and the samples, `"all"` gives the "same z, every class" strip, and a
+/// request without a class (or with one the run does not know) gets a 400 that names them.
+#[test]
+fn a_conditional_run_is_explored_one_class_at_a_time() {
+    let run = crate::runs().conditional.clone();
+    let e = Explorer::load(&run, "cvae".into(), None, 200).unwrap();
+    let conditioning = e.info.conditioning.clone().expect("a conditional run");
+    assert_eq!(conditioning.names.len(), 10);
+    let z = vec![0.5; 20];
+    let coat = e.decode(&z, Some("Coat")).unwrap();
+    let boot = e.decode(&z, Some("Ankle boot")).unwrap();
+    assert_ne!(coat, boot, "the class must change the image");
+    let every = e.decode(&z, Some("all")).unwrap();
+    assert_eq!(every.len(), 10 * 784);
+    assert_eq!(&every[4 * 784..5 * 784], coat.as_slice());
+
+    let state = serve::load(&ServeOptions {
+        runs: vec![run],
+        host: Ipv4Addr::LOCALHOST.into(),
+        port: 0,
+        device: None,
+        map_limit: 200,
+    })
+    .unwrap();
+    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let call = |path: &str, body: Value| {
+        let url = format!("http://{}{path}", server.addr());
+        let mut response = agent()
+            .post(&url)
+            .header("content-type", "application/json")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (status, serde_json::from_str::<Value>(&text).unwrap())
+    };
+    let (status, body) = call(
+        "/api/runs/cvae/decode",
+        json!({ "z": [z.clone()], "class": "Coat" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let expected = e.png(&coat).unwrap();
+    use base64::Engine as _;
+    let got = body["images"][0].as_str().unwrap();
+    assert_eq!(
+        got,
+        format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(expected)
+        )
+    );
+    let (status, body) = call(
+        "/api/runs/cvae/decode",
+        json!({ "z": [z.clone()], "class": "all" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["images"].as_array().unwrap().len(), 10);
+    let (status, body) = call(
+        "/api/runs/cvae/sample",
+        json!({ "n": 4, "class": "Trouser" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["images"].as_array().unwrap().len(), 4);
+    let (status, body) = call(
+        "/api/runs/cvae/interpolate",
+        json!({ "from": { "index": 0 }, "to": { "index": 1 }, "steps": 3, "class": "Bag" }),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call("/api/runs/cvae/sample", json!({ "n": 4 }));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--class"),
+        "{body}"
+    );
+    let (status, body) = call("/api/runs/cvae/decode", json!({ "z": [z], "class": "Hat" }));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("Ankle boot"),
+        "{body}"
+    );
+    server.stop();
 }

@@ -129,6 +129,7 @@ pub fn split(source: Arc<dyn FactorSource>) -> (Dataset, Dataset) {
             }),
             files: None,
             binarized: None,
+            conditions: None,
         }
     };
     let train = make(train_indices);

@@ -275,6 +275,7 @@ pub fn split(
             cache: cache.clone(),
         }),
         binarized: None,
+        conditions: None,
     };
     let train = make(train_files);
     let mut test = make(order);

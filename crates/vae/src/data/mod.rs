@@ -191,7 +191,41 @@ pub struct Dataset {
     /// For images made or read on demand: the stream of the fixed binarization that
     /// [`Dataset::gather`] applies to them (see [`Dataset::binarize_fixed`]).
     pub binarized: Option<u64>,
+    /// What a conditional model is told about each image; `None` for the other models.
+    pub conditions: Option<Conditions>,
 }
+
+/// The condition y of each image of a data set, as a conditional VAE reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Conditions {
+    /// The label, one-hot over this many classes.
+    Classes(usize),
+    /// Attributes, multi-hot over `count` of them: bit j of `bits[i]` says whether image i has
+    /// attribute j (a word per image, so that streamed folders stay light).
+    Attributes { count: usize, bits: Vec<u64> },
+}
+
+/// Images and, for a conditional model, their conditions y: everything an encoder reads.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Inputs {
+    /// The images, one after another.
+    pub pixels: Vec<f32>,
+    /// One condition row per image; `None` for the unconditional models.
+    pub conditions: Option<Vec<f32>>,
+}
+
+impl Inputs {
+    /// Images without conditions.
+    pub fn images(pixels: Vec<f32>) -> Self {
+        Inputs {
+            pixels,
+            conditions: None,
+        }
+    }
+}
+
+/// Most attributes a condition can hold (one bit each of a word per image); CelebA has 40.
+pub const MAX_CONDITION_ATTRIBUTES: usize = 64;
 
 impl Dataset {
     /// Held pixels, no factors.
@@ -212,6 +246,7 @@ impl Dataset {
             factors: None,
             files: None,
             binarized: None,
+            conditions: None,
         }
     }
 
@@ -262,7 +297,41 @@ impl Dataset {
         if let (Some(f), Some(r)) = (&mut self.files, &mut rest.files) {
             r.files = f.files.split_off(keep);
         }
+        if let (
+            Some(Conditions::Attributes { bits, .. }),
+            Some(Conditions::Attributes { bits: r, .. }),
+        ) = (&mut self.conditions, &mut rest.conditions)
+        {
+            *r = bits.split_off(keep);
+        }
         rest
+    }
+
+    /// Values of each image's condition y (0 without conditions).
+    pub fn condition_dim(&self) -> usize {
+        match &self.conditions {
+            Some(Conditions::Classes(n)) | Some(Conditions::Attributes { count: n, .. }) => *n,
+            None => 0,
+        }
+    }
+
+    /// The conditions y of the images at `indices`, one row of [`Dataset::condition_dim`]
+    /// values each; `None` for a data set read by an unconditional model.
+    pub fn condition_rows(&self, indices: &[usize]) -> Option<Vec<f32>> {
+        let dim = self.condition_dim();
+        let conditions = self.conditions.as_ref()?;
+        let mut rows = vec![0.0; indices.len() * dim];
+        for (row, &i) in rows.chunks_mut(dim).zip(indices) {
+            match conditions {
+                Conditions::Classes(_) => row[self.labels[i] as usize] = 1.0,
+                Conditions::Attributes { bits, .. } => {
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = (bits[i] >> j & 1) as f32;
+                    }
+                }
+            }
+        }
+        Some(rows)
     }
 
     /// Number of images.
@@ -300,6 +369,9 @@ impl Dataset {
         if let Some(f) = &mut self.files {
             f.files.truncate(n);
         }
+        if let Some(Conditions::Attributes { bits, .. }) = &mut self.conditions {
+            bits.truncate(n);
+        }
     }
 
     /// The file of image `i`, relative to the folder (folder data sets only).
@@ -312,6 +384,15 @@ impl Dataset {
     pub fn factor_classes(&self, i: usize) -> Option<Vec<usize>> {
         let f = self.factors.as_ref()?;
         Some(f.source.classes(f.indices[i] as usize))
+    }
+
+    /// The images at `indices` with their conditions ([`Dataset::gather`],
+    /// [`Dataset::condition_rows`]): what an encoder reads of them.
+    pub fn inputs(&self, indices: &[usize]) -> Result<Inputs> {
+        Ok(Inputs {
+            pixels: self.gather(indices)?,
+            conditions: self.condition_rows(indices),
+        })
     }
 
     /// The images at `indices`, concatenated (a batch). Fails only when a file read on demand

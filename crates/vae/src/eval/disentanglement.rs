@@ -17,12 +17,8 @@
 //! A representation is any function from factor classes to codes, so the metrics are tested on
 //! synthetic representations with known answers and then run on a model's encoder.
 
+use super::probe::LinearProbe;
 use crate::error::{Error, Result};
-use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams};
-use burn::prelude::*;
-use burn::tensor::activation::log_softmax;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -363,86 +359,6 @@ pub fn beta_vae(
         train: probe.accuracy(&x_train, &y_train)?,
         eval: probe.accuracy(&x_eval, &y_eval)?,
     })
-}
-
-/// Softmax regression on standardised features (standardising is an affine change that keeps
-/// linear separability and makes one learning rate fit every representation's scale), trained
-/// full-batch with Adam. disentanglement_lib uses scikit-learn's logistic regression here.
-#[derive(Module, Debug)]
-struct Probe {
-    linear: Linear,
-}
-
-struct LinearProbe {
-    probe: Probe,
-    mean: Vec<f64>,
-    std: Vec<f64>,
-    device: Device,
-}
-
-/// Adam steps of the linear probe.
-const PROBE_STEPS: usize = 500;
-
-impl LinearProbe {
-    fn fit(x: &[Vec<f64>], y: &[usize], classes: usize) -> Self {
-        let dims = x[0].len();
-        let n = x.len() as f64;
-        let mean: Vec<f64> = (0..dims)
-            .map(|d| x.iter().map(|r| r[d]).sum::<f64>() / n)
-            .collect();
-        let std: Vec<f64> = (0..dims)
-            .map(|d| {
-                let var = x.iter().map(|r| (r[d] - mean[d]).powi(2)).sum::<f64>() / n;
-                var.sqrt().max(1e-12)
-            })
-            .collect();
-        let device = Device::flex();
-        let ad = device.clone().autodiff();
-        let mut probe = LinearProbe {
-            probe: crate::device::seeded(&ad, 0, || Probe {
-                linear: LinearConfig::new(dims, classes).init(&ad),
-            }),
-            mean,
-            std,
-            device,
-        };
-        let inputs = probe.tensor(x, &ad);
-        let mut one_hot = vec![0f32; y.len() * classes];
-        for (i, &c) in y.iter().enumerate() {
-            one_hot[i * classes + c] = 1.0;
-        }
-        let targets = crate::device::to_device(one_hot, y.len(), classes, &ad);
-        let mut optimizer = AdamConfig::new().init();
-        let mut model = probe.probe;
-        for _ in 0..PROBE_STEPS {
-            let log_p = log_softmax(model.linear.forward(inputs.clone()), 1);
-            let loss = (log_p * targets.clone())
-                .sum()
-                .neg()
-                .div_scalar(y.len() as f32);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(0.05, model, grads);
-        }
-        probe.probe = model.valid();
-        probe
-    }
-
-    fn tensor(&self, x: &[Vec<f64>], device: &Device) -> Tensor<2> {
-        let dims = self.mean.len();
-        let values = x
-            .iter()
-            .flat_map(|r| (0..dims).map(|d| ((r[d] - self.mean[d]) / self.std[d]) as f32))
-            .collect();
-        crate::device::to_device(values, x.len(), dims, device)
-    }
-
-    fn accuracy(&self, x: &[Vec<f64>], y: &[usize]) -> Result<f64> {
-        let logits = self.probe.linear.forward(self.tensor(x, &self.device));
-        let classes = logits.dims()[1];
-        let values = crate::device::to_host(logits)?;
-        let correct = super::correct_predictions(&values, classes, y.iter().copied());
-        Ok(correct as f64 / y.len() as f64)
-    }
 }
 
 /// Per-dimension unbiased variance (numpy's `ddof=1`, as disentanglement_lib) of rows of codes;

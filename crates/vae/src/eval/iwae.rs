@@ -2,7 +2,7 @@
 //! image, each weighted by `p(x|z) p(z) / q(z|x)`.
 
 use crate::data::Dataset;
-use crate::device::{to_device, to_host};
+use crate::device::{narrow_rows, to_device, to_host};
 use crate::error::{Error, Result};
 use crate::latent;
 use crate::model::Vae;
@@ -32,7 +32,7 @@ pub fn nll(
     let mut total = 0f64;
     for chunk in indices.chunks(per_pass) {
         let latents = latent::encode_batches(model, chunk.len(), pixels, device, |part| {
-            data.gather(&part.iter().map(|&i| chunk[i]).collect::<Vec<_>>())
+            data.inputs(&part.iter().map(|&i| chunk[i]).collect::<Vec<_>>())
         })?;
         let log_vars = latents
             .z_log_var
@@ -62,6 +62,9 @@ pub fn nll(
             .iter()
             .map(|&i| data.image(i))
             .collect::<Result<_>>()?;
+        // A conditional model decodes each image's samples with the image's condition.
+        let conditions = data.condition_rows(chunk);
+        let dim = data.condition_dim();
         // One image's K samples may need several passes when K exceeds a pass.
         for start in (0..rows).step_by(decode_rows) {
             let n = decode_rows.min(rows - start);
@@ -76,8 +79,18 @@ pub fn nll(
                 device,
             );
             let x_rep = to_device(x_rep, n, pixels, device);
+            let y_rep = conditions.as_ref().map(|y| {
+                let rows = (start..start + n).flat_map(|row| {
+                    let image = row / samples;
+                    y[image * dim..(image + 1) * dim].iter().copied()
+                });
+                to_device(rows.collect(), n, dim, device)
+            });
             let parts = crate::parallel::over_rows(device, n, |range| {
-                let logits = model.decode(z.clone().narrow(0, range.start, range.len()));
+                let logits = model.decode(
+                    z.clone().narrow(0, range.start, range.len()),
+                    narrow_rows(&y_rep, &range),
+                );
                 let x = x_rep.clone().narrow(0, range.start, range.len());
                 to_host(reconstruction_loss(kind, logits, x))
             });

@@ -1,13 +1,16 @@
 //! `vae eval`: test ELBO, the importance-weighted NLL bound ([`iwae`]), active units and KL per
 //! latent dimension; on data sets with known factors, the disentanglement metrics.
 
+pub mod class_fidelity;
 pub mod disentanglement;
 pub mod iwae;
+pub mod probe;
 pub mod sample_quality;
 
 use crate::data::Dataset;
+use crate::data::Inputs;
 use crate::data::factors::{FactorSource, render_grid};
-use crate::device::to_device;
+use crate::device::{conditions_to_device, narrow_rows, to_device};
 use crate::error::{Error, Result};
 use crate::latent::{self, ENCODE_BATCH};
 use crate::model::Vae;
@@ -61,7 +64,12 @@ fn test_loss_with(
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(model.rows_per_pass(ENCODE_BATCH)) {
         let n = chunk.len();
-        let x = to_device(data.gather(chunk)?, n, pixels, device);
+        let Inputs {
+            pixels: x,
+            conditions,
+        } = data.inputs(chunk)?;
+        let x = to_device(x, n, pixels, device);
+        let y = conditions_to_device(conditions, n, device);
         let eps = noise_rng.as_mut().map(|noise_rng| {
             let latent = model.latent_dim();
             to_device(normal_noise(noise_rng, n * latent), n, latent, device)
@@ -69,7 +77,7 @@ fn test_loss_with(
         let parts = crate::parallel::over_rows(device, n, |rows| {
             let x = x.clone().narrow(0, rows.start, rows.len());
             let eps = eps.clone().map(|e| e.narrow(0, rows.start, rows.len()));
-            let forward = model.forward(x.clone(), eps);
+            let forward = model.forward(x.clone(), narrow_rows(&y, &rows), eps);
             (rows.len(), vae_loss(&forward, x, kind, beta).to_host())
         });
         for (rows, part) in parts {
@@ -81,6 +89,15 @@ fn test_loss_with(
     Ok(Loss::new(sums.recon / n, sums.kl / n, beta))
 }
 
+/// The class of each row of `logits` (`classes` values each): where its largest value is.
+fn predictions(logits: &[f32], classes: usize) -> impl Iterator<Item = usize> + '_ {
+    logits.chunks(classes).map(move |row| {
+        (0..classes)
+            .max_by(|&a, &b| row[a].total_cmp(&row[b]))
+            .unwrap_or(0)
+    })
+}
+
 /// How many rows of `logits` (`classes` values each) have their largest value at the row's
 /// label: what every classifier of the evaluation counts as right.
 fn correct_predictions(
@@ -88,15 +105,9 @@ fn correct_predictions(
     classes: usize,
     labels: impl Iterator<Item = usize>,
 ) -> usize {
-    logits
-        .chunks(classes)
+    predictions(logits, classes)
         .zip(labels)
-        .filter(|(row, label)| {
-            let best = (0..classes)
-                .max_by(|&a, &b| row[a].total_cmp(&row[b]))
-                .unwrap_or(0);
-            best == *label
-        })
+        .filter(|(best, label)| best == label)
         .count()
 }
 
@@ -135,6 +146,11 @@ pub struct EvalReport {
     pub latent_dim: usize,
     /// Mean KL of each latent dimension (empty for a plain autoencoder).
     pub kl_per_dim: Vec<f64>,
+    /// How well z_mean tells the class: the held-out accuracy of a linear probe trained on the
+    /// even-numbered test images' z_mean and labels, scored on the odd ones ([`class_in_z`]).
+    /// A conditional VAE is given the class, so its z need not hold it.
+    #[serde(default)]
+    pub class_in_z: Option<f64>,
     /// Number of images evaluated.
     pub images: usize,
     pub loss: Reconstruction,
@@ -148,6 +164,9 @@ pub struct EvalReport {
     /// Fréchet distance, precision and recall of samples from N(0, I), with `--sample-quality`.
     #[serde(default)]
     pub sample_quality: Option<sample_quality::SampleQuality>,
+    /// A class-conditional run's class fidelity, with `--class-fidelity`.
+    #[serde(default)]
+    pub class_fidelity: Option<class_fidelity::ClassFidelity>,
     /// The settings of a run's evaluation ([`evaluate_run`]), so that a saved report is reused
     /// only for the same settings.
     #[serde(default)]
@@ -209,11 +228,21 @@ impl fmt::Display for EvalReport {
         )?;
         let kl: Vec<String> = self.kl_per_dim.iter().map(|k| format!("{k:.2}")).collect();
         writeln!(f, "KL per dim      [{}]", kl.join(", "))?;
+        if let Some(a) = self.class_in_z {
+            writeln!(
+                f,
+                "class in z      {:.1}% (a linear probe reading the class from z_mean, held-out half of the images)",
+                100.0 * a
+            )?;
+        }
         if let Some(d) = &self.disentanglement {
             write!(f, "{d}")?;
         }
         if let Some(q) = &self.sample_quality {
             write!(f, "{q}")?;
+        }
+        if let Some(c) = &self.class_fidelity {
+            write!(f, "{c}")?;
         }
         Ok(())
     }
@@ -232,7 +261,7 @@ pub fn disentanglement(
         let indices: Vec<usize> = rows.iter().map(|r| source.index_of(r)).collect();
         let latents = latent::encode_batches(model, rows.len(), pixels, device, |chunk| {
             let grid: Vec<usize> = chunk.iter().map(|&i| indices[i]).collect();
-            Ok(render_grid(source, &grid))
+            Ok(Inputs::images(render_grid(source, &grid)))
         })?;
         Ok((0..latents.len())
             .map(|i| latents.z_mean_of(i).iter().map(|&v| v as f64).collect())
@@ -285,13 +314,40 @@ pub fn evaluate(
         active_dims: latents.active_dims(),
         latent_dim: latents.latent_dim,
         kl_per_dim: latents.kl_per_dim().unwrap_or_default(),
+        class_in_z: class_in_z(&latents, &data.labels, data.class_names.len())?,
         images: data.len(),
         loss: kind,
         loss_at_mean: None,
         disentanglement: None,
         sample_quality: None,
+        class_fidelity: None,
         options: None,
     })
+}
+
+/// Images a linear probe needs at least for [`class_in_z`].
+const CLASS_PROBE_MIN_IMAGES: usize = 20;
+
+/// The held-out accuracy of a linear probe ([`probe::LinearProbe`]) that reads the class from
+/// z_mean: fitted on the even-numbered images, scored on the odd ones. `None` with fewer than
+/// two classes or [`CLASS_PROBE_MIN_IMAGES`] images.
+pub fn class_in_z(latents: &latent::Latents, labels: &[u8], classes: usize) -> Result<Option<f64>> {
+    if classes < 2 || latents.len() < CLASS_PROBE_MIN_IMAGES || labels.len() != latents.len() {
+        return Ok(None);
+    }
+    let rows = |parity: usize| {
+        let picked = (parity..latents.len()).step_by(2);
+        let x: Vec<Vec<f64>> = picked
+            .clone()
+            .map(|i| latents.z_mean_of(i).iter().map(|&v| v as f64).collect())
+            .collect();
+        let y: Vec<usize> = picked.map(|i| labels[i] as usize).collect();
+        (x, y)
+    };
+    let (x_fit, y_fit) = rows(0);
+    let (x_eval, y_eval) = rows(1);
+    let probe = probe::LinearProbe::fit(&x_fit, &y_fit, classes);
+    probe.accuracy(&x_eval, &y_eval).map(Some)
 }
 
 /// What `vae eval` measures.
@@ -306,6 +362,9 @@ pub struct EvalOptions {
     /// Samples for the sample-quality scores (`None` skips them).
     #[serde(default)]
     pub quality_samples: Option<usize>,
+    /// Samples per class for a conditional run's class fidelity (`None` skips it).
+    #[serde(default)]
+    pub fidelity_samples: Option<usize>,
 }
 
 /// Evaluates a trained run on its test split, adds the disentanglement metrics when its data
@@ -313,6 +372,9 @@ pub struct EvalOptions {
 pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
     if options.limit == Some(0) {
         return Err(Error::Config("--limit must be at least 1 image".into()));
+    }
+    if options.fidelity_samples.is_some() {
+        class_fidelity::classes_of(run)?;
     }
     let mut test = run.test_data()?;
     if let Some(n) = options.limit {
@@ -345,10 +407,25 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
             options.metrics,
         )?);
     }
-    if let Some(samples) = options.quality_samples {
+    // One classifier for both measures that need it.
+    let classifier = if options.quality_samples.is_some() || options.fidelity_samples.is_some() {
+        Some(sample_quality::FeatureClassifier::of_run(run)?)
+    } else {
+        None
+    };
+    if let (Some(samples), Some(classifier)) = (options.quality_samples, &classifier) {
         report.sample_quality = Some(sample_quality::sample_quality(
             run,
+            classifier,
             samples,
+            run.config.seed,
+        )?);
+    }
+    if let (Some(per_class), Some(classifier)) = (options.fidelity_samples, &classifier) {
+        report.class_fidelity = Some(class_fidelity::class_fidelity(
+            run,
+            classifier,
+            per_class,
             run.config.seed,
         )?);
     }

@@ -72,6 +72,13 @@ pub struct FeatureClassifier {
 }
 
 impl FeatureClassifier {
+    /// The classifier of `run`'s data set, trained on its training split as it is (grey levels,
+    /// whatever the run's binarization): what sample quality and class fidelity measure with.
+    pub fn of_run(run: &Run) -> Result<Self> {
+        let splits = data::load_splits(&run.config.data_spec())?;
+        Self::train(&splits.train, &run.device)
+    }
+
     /// Trains on (at most the first 60,000 images of) `data` with its labels: the same weights
     /// for the same data, whichever run asks.
     pub fn train(data: &Dataset, device: &Device) -> Result<Self> {
@@ -131,6 +138,20 @@ impl FeatureClassifier {
         let mut out = Vec::with_capacity(indices.len() * FEATURES);
         for chunk in indices.chunks(CHUNK) {
             out.extend(self.features(&data.gather(chunk)?)?);
+        }
+        Ok(out)
+    }
+
+    /// The class it gives each of the images lying one after another in `images`.
+    pub fn predict(&self, images: &[f32]) -> Result<Vec<usize>> {
+        let mut out = Vec::with_capacity(images.len() / self.pixels);
+        for chunk in images.chunks(CHUNK * self.pixels) {
+            let n = chunk.len() / self.pixels;
+            let logits = self
+                .net
+                .logits(to_device(chunk.to_vec(), n, self.pixels, &self.device));
+            let classes = logits.dims()[1];
+            out.extend(super::predictions(&to_host(logits)?, classes));
         }
         Ok(out)
     }
@@ -226,8 +247,8 @@ impl std::fmt::Display for SampleQuality {
 
 /// What samples are scored against: the feature classifier of the run's data set and the
 /// features of the real test images.
-pub struct Reference {
-    classifier: FeatureClassifier,
+pub struct Reference<'a> {
+    classifier: &'a FeatureClassifier,
     real: Vec<f32>,
     /// Training images against the test images.
     pub floor: Scores,
@@ -235,18 +256,17 @@ pub struct Reference {
     pub accuracy: f64,
 }
 
-impl Reference {
-    /// Trains the classifier on `run`'s data set and takes the features of (up to) `samples`
+impl<'a> Reference<'a> {
+    /// The features, in `classifier`'s ([`FeatureClassifier::of_run`]), of (up to) `samples`
     /// test images and as many random training images (the floor). Grey-level images on both
     /// sides: the data as it is, whatever the run's binarization.
-    pub fn of(run: &Run, samples: usize) -> Result<Self> {
+    pub fn of(run: &Run, classifier: &'a FeatureClassifier, samples: usize) -> Result<Self> {
         if samples <= K {
             return Err(Error::Config(format!(
                 "--quality-samples must be more than {K} (try 10000)"
             )));
         }
         let splits = data::load_splits(&run.config.data_spec())?;
-        let classifier = FeatureClassifier::train(&splits.train, &run.device)?;
         let n = samples.min(splits.test.len());
         let test: Vec<usize> = (0..n).collect();
         let real = classifier.features_of(&splits.test, &test)?;
@@ -280,20 +300,65 @@ impl Reference {
     }
 }
 
-/// Sample quality of `run`: `samples` images decoded from z ~ N(0, I) (the stream of `seed`)
-/// and, when the run has a second stage, as many drawn through it.
-pub fn sample_quality(run: &Run, samples: usize, seed: u64) -> Result<SampleQuality> {
-    let reference = Reference::of(run, samples)?;
+/// The conditions a conditional run's samples are drawn with: the test images' own, in turn,
+/// so that the samples' classes (or attributes) follow those of the real images they are
+/// compared with.
+struct TestConditions {
+    rows: Option<Vec<f32>>,
+    dim: usize,
+    next: usize,
+}
+
+impl TestConditions {
+    fn of(run: &Run) -> Result<Self> {
+        let (rows, dim) = match run.conditioning() {
+            Some(c) => {
+                let test = run.test_data()?;
+                let all: Vec<usize> = (0..test.len()).collect();
+                (test.condition_rows(&all), c.dim())
+            }
+            None => (None, 0),
+        };
+        Ok(TestConditions { rows, dim, next: 0 })
+    }
+
+    /// The conditions of the next `n` samples (`None` for an unconditional run).
+    fn take(&mut self, n: usize) -> Option<Vec<f32>> {
+        let rows = self.rows.as_ref()?;
+        let count = rows.len() / self.dim;
+        let out = (self.next..self.next + n)
+            .flat_map(|i| rows[(i % count) * self.dim..(i % count + 1) * self.dim].iter())
+            .copied()
+            .collect();
+        self.next += n;
+        Some(out)
+    }
+}
+
+/// Sample quality of `run` in `classifier`'s features: `samples` images decoded from
+/// z ~ N(0, I) (the stream of `seed`) and, when the run has a second stage, as many drawn
+/// through it. A conditional run's samples take the test images' conditions in turn.
+pub fn sample_quality(
+    run: &Run,
+    classifier: &FeatureClassifier,
+    samples: usize,
+    seed: u64,
+) -> Result<SampleQuality> {
+    let reference = Reference::of(run, classifier, samples)?;
     let latent = run.model_config.latent_dim;
     let mut noise = rng(seed, stream::SAMPLE_QUALITY);
+    let mut conditions = TestConditions::of(run)?;
     let scores = reference.score(samples, |n| {
-        run.decode(normal_noise(&mut noise, n * latent))
+        let y = conditions.take(n);
+        run.decode(normal_noise(&mut noise, n * latent), y.as_deref())
     })?;
     let two_stage = match crate::two_stage::load(run)? {
         Some(stage) => {
             let mut noise = rng(seed, stream::SAMPLE_QUALITY);
+            let mut conditions = TestConditions::of(run)?;
             Some(reference.score(samples, |n| {
-                crate::two_stage::sample_images(run, &stage, n, &mut noise)
+                let y = conditions.take(n);
+                crate::two_stage::sample_images(run, &stage, n, &mut noise, y.as_deref())
             })?)
         }
         None => None,

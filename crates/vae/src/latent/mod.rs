@@ -5,8 +5,8 @@
 pub mod csv;
 pub mod interpolate;
 
-use crate::data::Dataset;
-use crate::device::{to_device, to_host};
+use crate::data::{Dataset, Inputs};
+use crate::device::{conditions_to_device, narrow_rows, to_device, to_host};
 use crate::error::Result;
 use crate::model::{Posterior, Vae};
 use burn::prelude::*;
@@ -126,22 +126,30 @@ pub fn column_variances(values: &[f32], cols: usize) -> Vec<f64> {
 }
 
 /// Encodes `count` images, a bounded pass at a time ([`Vae::rows_per_pass`], at most
-/// [`ENCODE_BATCH`]) split over the CPU's shards, whose pixels `images` gives for a range of
-/// indices (`pixels` values per image): the one encode loop of the project. Its memory is one
-/// pass plus the codes, whatever `count` is.
+/// [`ENCODE_BATCH`]) split over the CPU's shards, whose pixels (and conditions, for a
+/// conditional model) `inputs` gives for a range of indices (`pixels` values per image): the
+/// one encode loop of the project. Its memory is one pass plus the codes, whatever `count` is.
 pub fn encode_batches(
     model: &Vae,
     count: usize,
     pixels: usize,
     device: &Device,
-    mut images: impl FnMut(&[usize]) -> Result<Vec<f32>>,
+    mut inputs: impl FnMut(&[usize]) -> Result<Inputs>,
 ) -> Result<Latents> {
     let indices: Vec<usize> = (0..count).collect();
     let mut latents = Latents::empty(model.latent_dim());
     for chunk in indices.chunks(model.rows_per_pass(ENCODE_BATCH)) {
-        let x = to_device(images(chunk)?, chunk.len(), pixels, device);
+        let Inputs {
+            pixels: x,
+            conditions,
+        } = inputs(chunk)?;
+        let x = to_device(x, chunk.len(), pixels, device);
+        let y = conditions_to_device(conditions, chunk.len(), device);
         let posteriors = crate::parallel::over_rows(device, chunk.len(), |rows| {
-            model.encode(x.clone().narrow(0, rows.start, rows.len()))
+            model.encode(
+                x.clone().narrow(0, rows.start, rows.len()),
+                narrow_rows(&y, &rows),
+            )
         });
         for posterior in &posteriors {
             latents.push(posterior)?;
@@ -150,25 +158,31 @@ pub fn encode_batches(
     Ok(latents)
 }
 
-/// The posterior of every image of `data`.
+/// The posterior of every image of `data` (with its condition, for a conditional model).
 pub fn encode(model: &Vae, data: &Dataset, device: &Device) -> Result<Latents> {
     encode_batches(model, data.len(), data.pixels(), device, |chunk| {
-        data.gather(chunk)
+        data.inputs(chunk)
     })
 }
 
-/// The posterior of `images`, `pixels` values each, concatenated.
-pub fn encode_images(
+/// The posterior of `inputs`, `pixels` values per image, concatenated (and a condition row
+/// per image for a conditional model).
+pub fn encode_inputs(
     model: &Vae,
-    images: &[f32],
+    inputs: &Inputs,
     pixels: usize,
     device: &Device,
 ) -> Result<Latents> {
-    encode_batches(
-        model,
-        images.len() / pixels.max(1),
-        pixels,
-        device,
-        |chunk| Ok(images[chunk[0] * pixels..(chunk[chunk.len() - 1] + 1) * pixels].to_vec()),
-    )
+    let count = inputs.pixels.len() / pixels.max(1);
+    let width = |values: &[f32]| values.len() / count.max(1);
+    encode_batches(model, count, pixels, device, |chunk| {
+        let rows = |values: &[f32]| {
+            let w = width(values);
+            values[chunk[0] * w..(chunk[chunk.len() - 1] + 1) * w].to_vec()
+        };
+        Ok(Inputs {
+            pixels: rows(&inputs.pixels),
+            conditions: inputs.conditions.as_deref().map(rows),
+        })
+    })
 }

@@ -12,13 +12,15 @@
 //!
 //! Images are padded to a multiple of 2^layers (28x28 -> 32x32) and the logits cropped back.
 //! The CelebA family puts batch norm and leaky ReLU after every (transposed) convolution. The
-//! conv layers run as one [`ConvStack`] and one [`DeconvStack`] (see `conv_stack`).
+//! conv layers run as one [`ConvStack`] and one [`DeconvStack`] (see `conv_stack`). A
+//! conditional model appends its condition y to the flattened features before the heads and to
+//! z before the decoder's dense layer ([`with_condition`]).
 
 use super::config::ModelConfig;
 use super::conv_stack::{
     ConvStack, DeconvStack, StackPlan, batch_norms, output_conv, strided_convs, strided_deconvs,
 };
-use super::mlp::posterior_heads;
+use super::mlp::{posterior_heads, with_condition};
 use super::posterior::Posterior;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::nn::{BatchNorm, Linear, LinearConfig};
@@ -48,7 +50,7 @@ pub struct ConvEncoder {
 
 impl ConvEncoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let flat = flat_size(config);
+        let flat = flat_size(config) + config.condition_dim();
         let head = || LinearConfig::new(flat, config.latent_dim).init(device);
         ConvEncoder {
             convs: strided_convs(config, device),
@@ -70,14 +72,18 @@ impl ConvEncoder {
     }
 
     /// Images `[batch, channels * height * width]` (channel-planar) to their posterior.
-    pub fn forward(&self, x: Tensor<2>) -> Posterior {
+    pub fn forward(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> Posterior {
         let [batch, _] = x.dims();
         let [channels, height, width] = self.image;
         let features = self
             .stack()
             .forward(x.reshape([batch, channels, height, width]))
             .flatten(1, 3);
-        posterior_heads(&self.z_mean, self.z_log_var.as_ref(), features)
+        posterior_heads(
+            &self.z_mean,
+            self.z_log_var.as_ref(),
+            with_condition(features, condition),
+        )
     }
 }
 
@@ -103,7 +109,11 @@ impl ConvDecoder {
         let top_channels = *config.channels.last().expect("at least one conv layer");
         let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();
         ConvDecoder {
-            dense: LinearConfig::new(config.latent_dim, flat_size(config)).init(device),
+            dense: LinearConfig::new(
+                config.latent_dim + config.condition_dim(),
+                flat_size(config),
+            )
+            .init(device),
             deconvs: strided_deconvs(config, device),
             norms: batch_norms(config, &reversed, device),
             output: output_conv(config, device),
@@ -123,12 +133,12 @@ impl ConvDecoder {
     }
 
     /// Pixel logits `[batch, channels * height * width]`, channel-planar.
-    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
         let [batch, _] = z.dims();
         let [channels, height, width] = self.features;
         let h = self
             .dense
-            .forward(z)
+            .forward(with_condition(z, condition))
             .reshape([batch, channels, height, width]);
         self.stack().forward(h).flatten(1, 3)
     }

@@ -130,12 +130,13 @@ fn dense(inputs: usize, outputs: usize) -> f64 {
 fn mlp(config: &ModelConfig) -> Footprint {
     let pixels = config.pixels();
     let heads = if config.autoencoder { 1 } else { 2 };
-    let mut sizes = vec![pixels];
+    let condition = config.condition_dim();
+    let mut sizes = vec![pixels + condition];
     sizes.extend(&config.hidden);
     let last = *sizes.last().expect("at least the input size");
     let encoder: f64 = sizes.windows(2).map(|w| dense(w[0], w[1])).sum::<f64>()
         + heads as f64 * dense(last, config.latent_dim);
-    let mut back = vec![config.latent_dim];
+    let mut back = vec![config.latent_dim + condition];
     back.extend(config.hidden.iter().rev());
     let decoder: f64 =
         back.windows(2).map(|w| dense(w[0], w[1])).sum::<f64>() + dense(config.hidden[0], pixels);
@@ -143,7 +144,11 @@ fn mlp(config: &ModelConfig) -> Footprint {
     let hidden: f64 = config.hidden.iter().map(|&h| 2.0 * h as f64).sum();
     Footprint {
         parameters: encoder + decoder,
-        activations: 2.0 * pixels as f64 + 2.0 * hidden + latent_and_loss(config),
+        // The condition and its copies in [x, y] and [z, y].
+        activations: 2.0 * pixels as f64
+            + 2.0 * hidden
+            + latent_and_loss(config)
+            + 3.0 * condition as f64,
     }
 }
 
@@ -201,9 +206,15 @@ fn conv(config: &ModelConfig) -> Footprint {
         .expect("validated: at least one layer");
     let flat = top * (padded_h >> layers) * (padded_w >> layers);
     let heads = if config.autoencoder { 1.0 } else { 2.0 };
-    parameters += heads * dense(flat, config.latent_dim) + dense(config.latent_dim, flat);
+    let condition = config.condition_dim();
+    parameters += heads * dense(flat + condition, config.latent_dim)
+        + dense(config.latent_dim + condition, flat);
     // The dense layer's output, reshaped to rows.
     activations += 2.0 * flat as f64;
+    if condition > 0 {
+        // The condition, the features with y appended and [z, y].
+        activations += (flat + 3 * condition) as f64;
+    }
     let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();
     let ins = std::iter::once(reversed[0]).chain(reversed.iter().copied());
     for (i, (c_in, c_out)) in ins.zip(reversed.iter().copied()).enumerate() {

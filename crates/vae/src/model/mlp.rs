@@ -5,7 +5,8 @@
 //! decoder: z -> Linear(latent, 400) -> ReLU -> Linear(400, pixels) (logits)
 //! ```
 //!
-//! Any list of hidden sizes works (`--hidden 512,256`); the decoder mirrors it.
+//! Any list of hidden sizes works (`--hidden 512,256`); the decoder mirrors it. A conditional
+//! model reads `[x, y]` and `[z, y]` instead ([`with_condition`]).
 
 use super::config::ModelConfig;
 use super::posterior::Posterior;
@@ -21,6 +22,15 @@ fn dense_layers(sizes: &[usize], device: &Device) -> Vec<Linear> {
         .collect()
 }
 
+/// `[h, y]`: the input with a conditional model's condition `y` appended (Sohn et al. 2015),
+/// or the input alone for the unconditional models.
+pub fn with_condition(h: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
+    match condition {
+        Some(y) => Tensor::cat(vec![h, y], 1),
+        None => h,
+    }
+}
+
 /// x -> hidden (ReLU) -> z_mean, z_log_var.
 #[derive(Module, Debug)]
 pub struct MlpEncoder {
@@ -32,7 +42,7 @@ pub struct MlpEncoder {
 
 impl MlpEncoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let mut sizes = vec![config.pixels()];
+        let mut sizes = vec![config.pixels() + config.condition_dim()];
         sizes.extend(&config.hidden);
         let last = *sizes.last().expect("at least the input size");
         let head = || LinearConfig::new(last, config.latent_dim).init(device);
@@ -43,11 +53,13 @@ impl MlpEncoder {
         }
     }
 
-    pub fn forward(&self, x: Tensor<2>) -> Posterior {
+    pub fn forward(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> Posterior {
         let h = self
             .hidden
             .iter()
-            .fold(x, |h, layer| relu(layer.forward(h)));
+            .fold(with_condition(x, condition), |h, layer| {
+                relu(layer.forward(h))
+            });
         posterior_heads(&self.z_mean, self.z_log_var.as_ref(), h)
     }
 }
@@ -74,7 +86,7 @@ pub struct MlpDecoder {
 
 impl MlpDecoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let mut sizes = vec![config.latent_dim];
+        let mut sizes = vec![config.latent_dim + config.condition_dim()];
         sizes.extend(config.hidden.iter().rev());
         let last = *sizes.last().expect("at least the latent size");
         MlpDecoder {
@@ -84,11 +96,13 @@ impl MlpDecoder {
     }
 
     /// Pixel logits `[batch, pixels]`.
-    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
         let h = self
             .hidden
             .iter()
-            .fold(z, |h, layer| relu(layer.forward(h)));
+            .fold(with_condition(z, condition), |h, layer| {
+                relu(layer.forward(h))
+            });
         self.output.forward(h)
     }
 }

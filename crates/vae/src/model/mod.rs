@@ -1,6 +1,8 @@
 //! The model of the lecture: an `Encoder` maps x to a [`Posterior`] (a diagonal Gaussian with
 //! `z_mean` and `z_log_var`, or a point for a plain autoencoder), a sample of it goes to the
-//! `Decoder`, which maps z back to pixel logits; [`loss::vae_loss`] scores the two.
+//! `Decoder`, which maps z back to pixel logits; [`loss::vae_loss`] scores the two. A
+//! conditional VAE also gives both its condition y (a class one-hot, or attributes multi-hot;
+//! [`Conditioning`]); the unconditional models get `None`.
 
 pub mod batch_norm;
 pub mod config;
@@ -13,13 +15,13 @@ pub mod mlp;
 pub mod posterior;
 
 use burn::prelude::*;
-pub use config::{Arch, ModelConfig};
+pub use config::{Arch, ConditionKind, Conditioning, ModelConfig};
 use conv::{ConvDecoder, ConvEncoder};
 pub use conv_stack::ConvPath;
 use mlp::{MlpDecoder, MlpEncoder};
 pub use posterior::{Posterior, kl_divergence, kl_divergence_per_dim, reparameterize};
 
-/// Maps images `[batch, pixels]` to their posterior.
+/// Maps images `[batch, pixels]` (and a conditional model's y) to their posterior.
 #[derive(Module, Debug)]
 pub enum Encoder {
     Mlp(MlpEncoder),
@@ -27,15 +29,16 @@ pub enum Encoder {
 }
 
 impl Encoder {
-    pub fn forward(&self, x: Tensor<2>) -> Posterior {
+    pub fn forward(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> Posterior {
         match self {
-            Encoder::Mlp(e) => e.forward(x),
-            Encoder::Conv(e) => e.forward(x),
+            Encoder::Mlp(e) => e.forward(x, condition),
+            Encoder::Conv(e) => e.forward(x, condition),
         }
     }
 }
 
-/// Maps latents `[batch, latent_dim]` to pixel logits `[batch, pixels]`.
+/// Maps latents `[batch, latent_dim]` (and a conditional model's y) to pixel logits
+/// `[batch, pixels]`.
 // A model holds one decoder, so the size gap between variants costs nothing worth a Box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
@@ -45,10 +48,10 @@ pub enum Decoder {
 }
 
 impl Decoder {
-    pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+    pub fn forward(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
         match self {
-            Decoder::Mlp(d) => d.forward(z),
-            Decoder::Conv(d) => d.forward(z),
+            Decoder::Mlp(d) => d.forward(z, condition),
+            Decoder::Conv(d) => d.forward(z, condition),
         }
     }
 }
@@ -136,26 +139,38 @@ impl Vae {
         self
     }
 
-    /// The posterior of images `[batch, pixels]`.
-    pub fn encode(&self, x: Tensor<2>) -> Posterior {
-        self.encoder.forward(x)
+    /// True for a conditional VAE, whose encoder and decoder also read a condition y.
+    pub fn is_conditional(&self) -> bool {
+        self.config.conditioning.is_some()
     }
 
-    /// Decodes latents into pixel logits.
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
-        self.decoder.forward(z)
+    /// The posterior q(z|x) (q(z|x, y) for a conditional model) of images `[batch, pixels]`.
+    /// `condition` is `[batch, condition_dim]` for a conditional model and `None` otherwise.
+    pub fn encode(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> Posterior {
+        self.encoder.forward(x, condition)
     }
 
-    /// Encode, draw z, decode. With `eps` the decoder gets the reparameterised sample (training);
-    /// without it, or for a plain autoencoder, it gets `z_mean` (deterministic reconstruction).
-    pub fn forward(&self, x: Tensor<2>, eps: Option<Tensor<2>>) -> Forward {
-        let posterior = self.encode(x);
+    /// Decodes latents (with a conditional model's y) into pixel logits.
+    pub fn decode(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
+        self.decoder.forward(z, condition)
+    }
+
+    /// Encode, draw z, decode, the same y going to both halves. With `eps` the decoder gets the
+    /// reparameterised sample (training); without it, or for a plain autoencoder, it gets
+    /// `z_mean` (deterministic reconstruction).
+    pub fn forward(
+        &self,
+        x: Tensor<2>,
+        condition: Option<Tensor<2>>,
+        eps: Option<Tensor<2>>,
+    ) -> Forward {
+        let posterior = self.encode(x, condition.clone());
         let z = match eps {
             Some(eps) => posterior.sample(eps),
             None => posterior.z_mean().clone(),
         };
         Forward {
-            logits: self.decode(z.clone()),
+            logits: self.decode(z.clone(), condition),
             posterior,
             z,
         }

@@ -131,10 +131,11 @@ pub fn train_epoch(
     Ok(Ok((model, sums)))
 }
 
-/// This rank's rows of one batch on the device: the images (binarized if the run says so) and
-/// the reparameterisation noise.
+/// This rank's rows of one batch on the device: the images (binarized if the run says so), a
+/// conditional run's conditions and the reparameterisation noise.
 struct Part {
     x: Tensor<2>,
+    condition: Option<Tensor<2>>,
     eps: Option<Tensor<2>>,
 }
 
@@ -150,6 +151,13 @@ fn batch_part(setup: &Setup, epoch: usize, step: usize, indices: &[usize]) -> Re
         binarize_in_place(&mut batch, &mut step_rng(config.seed, stream, step, offset));
     }
     let x = to_device(batch, rows.len(), pixels, &setup.ad_device);
+    let condition = setup
+        .train_set
+        .condition_rows(&indices[rows.clone()])
+        .map(|y| {
+            let dim = setup.train_set.condition_dim();
+            to_device(y, rows.len(), dim, &setup.ad_device)
+        });
     let eps = (!config.autoencoder).then(|| {
         // The whole batch's noise (a few thousand draws) keeps each row's draw the same
         // whichever rank computes it.
@@ -162,7 +170,7 @@ fn batch_part(setup: &Setup, epoch: usize, step: usize, indices: &[usize]) -> Re
         let mine = noise[rows.start * latent..rows.end * latent].to_vec();
         to_device(mine, rows.len(), latent, &setup.ad_device)
     });
-    Ok(Part { x, eps })
+    Ok(Part { x, condition, eps })
 }
 
 /// What one optimiser step measured: the batch means of the loss, and the gradient norm before
@@ -186,8 +194,10 @@ fn optimizer_step(
 ) -> Result<std::result::Result<(Vae, StepValues), String>> {
     let kind = setup.config.loss();
     let world = &setup.world;
-    let local =
-        part.map(|Part { x, eps }| shards::gradients(setup.shards, &model, x, eps, kind, beta, n));
+    let local = part.map(|Part { x, condition, eps }| {
+        let batch = shards::Batch { x, condition, eps };
+        shards::gradients(setup.shards, &model, batch, kind, beta, n)
+    });
     let (mut grads, losses) = if world.size > 1 {
         sum_over_ranks(setup, &model, local)?
     } else {

@@ -250,11 +250,14 @@ fn prepare(
     }
 
     let splits = config.load_data()?;
-    let model_config = config.model_config(
-        splits.train.height,
-        splits.train.width,
-        splits.train.channels,
-    );
+    let model_config = crate::model::ModelConfig {
+        conditioning: config.conditioning(&splits.train.class_names),
+        ..config.model_config(
+            splits.train.height,
+            splits.train.width,
+            splits.train.channels,
+        )
+    };
     model_config.validate()?;
     crate::model::memory::Footprint::of(&model_config)
         .check_training(config.batch_size().min(splits.train.len()).max(1))?;

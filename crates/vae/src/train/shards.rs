@@ -8,29 +8,47 @@ use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
+/// Rows of a training batch on the device: images, a conditional run's conditions, and the
+/// reparameterisation noise (`None` for a plain autoencoder).
+#[derive(Clone)]
+pub struct Batch {
+    pub x: Tensor<2>,
+    pub condition: Option<Tensor<2>>,
+    pub eps: Option<Tensor<2>>,
+}
+
+impl Batch {
+    /// Rows `rows` of each part.
+    fn narrow(&self, rows: std::ops::Range<usize>) -> Batch {
+        let part = |t: &Tensor<2>| t.clone().narrow(0, rows.start, rows.len());
+        Batch {
+            x: part(&self.x),
+            condition: self.condition.as_ref().map(part),
+            eps: self.eps.as_ref().map(part),
+        }
+    }
+}
+
 /// Gradients of the batch-mean loss and the batch means of its parts (as `Loss::values`),
-/// computed shard by shard in parallel, for rows `x` of a batch of `batch` images (all of it, or
+/// computed shard by shard in parallel, for rows `rows` of a batch of `batch` images (all of it, or
 /// an MPI rank's share). Each shard weighs its mean by its share of the batch, so the sums over
 /// shards and ranks are exactly the batch's mean loss and its gradient. The shards meet at each
 /// batch norm ([`Shards::run_together`]); without shards the rows are one part.
 pub fn gradients(
     shards: Option<&Shards>,
     model: &Vae,
-    x: Tensor<2>,
-    eps: Option<Tensor<2>>,
+    part: Batch,
     kind: Reconstruction,
     beta: f64,
     batch: usize,
 ) -> (GradientsParams, Tensor<1>) {
-    let [rows, _] = x.dims();
+    let [rows, _] = part.x.dims();
     let Some(shards) = shards else {
-        return shard_gradients(model, x, eps, kind, beta, rows as f64 / batch as f64);
+        return shard_gradients(model, part, kind, beta, rows as f64 / batch as f64);
     };
     let results = shards.run_together(rows, |rows| {
-        let x = x.clone().narrow(0, rows.start, rows.len());
-        let eps = eps.clone().map(|e| e.narrow(0, rows.start, rows.len()));
         let weight = rows.len() as f64 / batch as f64;
-        shard_gradients(model, x, eps, kind, beta, weight)
+        shard_gradients(model, part.narrow(rows), kind, beta, weight)
     });
     let mut results = results.into_iter();
     let (mut grads, mut losses) = results.next().expect("at least one shard");
@@ -43,8 +61,7 @@ pub fn gradients(
 
 fn shard_gradients(
     model: &Vae,
-    x: Tensor<2>,
-    eps: Option<Tensor<2>>,
+    Batch { x, condition, eps }: Batch,
     kind: Reconstruction,
     beta: f64,
     weight: f64,
@@ -52,7 +69,7 @@ fn shard_gradients(
     // A copy whose weights are new leaves of the autodiff graph (same parameter ids), so the
     // shards' graphs stay apart and each backward pass sees only its own shard.
     let copy = model.clone().map(&mut NewLeaves);
-    let forward = copy.forward(x.clone(), eps);
+    let forward = copy.forward(x.clone(), condition, eps);
     let loss = vae_loss(&forward, x, kind, beta);
     let grads =
         GradientsParams::from_grads(loss.total.clone().mul_scalar(weight).backward(), &copy);

@@ -26,7 +26,7 @@ fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 
 /// The encoder's `[z_mean, z_log_var]`.
 fn encode(e: &Encoder, x: Tensor<2>) -> Tensor<2> {
-    let q = e.forward(x);
+    let q = e.forward(x, None);
     Tensor::cat(
         vec![q.z_mean().clone(), q.z_log_var().expect("a VAE").clone()],
         1,
@@ -121,8 +121,8 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
             assert_close_at(a, b, scale, &format!("{what} encoder gradient {i}"));
         }
 
-        let ours = model.decoder.forward(z.clone());
-        let theirs = reference.decoder.forward(z);
+        let ours = model.decoder.forward(z.clone(), None);
+        let theirs = reference.decoder.forward(z, None);
         assert_close(&values(ours.clone()), &values(theirs.clone()), &what);
         let target = random(3, pixels, 4, &device);
         let g_ours = gradients(&model.decoder, (ours - target.clone()).square().sum());
@@ -208,7 +208,7 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
         // Pixels in [0, 1] and an odd batch, so the shards differ in size.
         let x = burn::tensor::activation::sigmoid(random(7, pixels, 5, &device));
         let eps = random(7, 3, 6, &device);
-        let forward = whole_model.forward(x.clone(), Some(eps.clone()));
+        let forward = whole_model.forward(x.clone(), None, Some(eps.clone()));
         let loss = vae_loss(&forward, x.clone(), Reconstruction::Bce, 2.0);
         let whole = burn::optim::GradientsParams::from_grads(loss.total.backward(), &whole_model);
         let expected = values(loss.total.inner());
@@ -216,8 +216,11 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
         let (sharded, losses) = shards::gradients(
             Some(&Shards::new(3).unwrap()),
             &sharded_model,
-            x,
-            Some(eps),
+            shards::Batch {
+                x,
+                condition: None,
+                eps: Some(eps),
+            },
             Reconstruction::Bce,
             2.0,
             7,
@@ -312,7 +315,7 @@ fn gradients_round_trip_through_one_flat_vector() {
     let model = Vae::init(&config, &device, 1);
     let x = burn::tensor::activation::sigmoid(random(4, 24 * 20 * 3, 2, &device));
     let eps = random(4, 3, 3, &device);
-    let loss = model.forward(x, Some(eps)).logits.square().mean();
+    let loss = model.forward(x, None, Some(eps)).logits.square().mean();
     let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
     let layout = Layout::of(&model);
     let plain = Device::flex();

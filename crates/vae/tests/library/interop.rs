@@ -78,8 +78,8 @@ fn safetensors_round_trip_keeps_every_weight_and_uses_pytorch_names() {
             burn::tensor::Distribution::Uniform(0.0, 1.0),
             &device,
         );
-        let a = model.forward(x.clone(), None).logits.into_data();
-        let b = back.model.forward(x, None).logits.into_data();
+        let a = model.forward(x.clone(), None, None).logits.into_data();
+        let b = back.model.forward(x, None, None).logits.into_data();
         a.assert_eq(&b, true);
         let names = vae::interop::tensor_names(&model).unwrap();
         let has = |n: &str| names.iter().any(|(name, _)| name == n);

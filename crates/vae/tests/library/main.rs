@@ -3,6 +3,7 @@
 //! Fashion-MNIST, checkpoints, evaluation metrics, interop and properties.
 
 mod checkpoint;
+mod conditional;
 mod data;
 mod disentanglement;
 mod fast_paths;

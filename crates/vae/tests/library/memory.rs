@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::tensor::Device;
 use vae::model::memory::{Footprint, INFERENCE_BYTES};
-use vae::model::{Arch, ModelConfig, Vae};
+use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Vae};
 
 fn configs() -> Vec<ModelConfig> {
     let mut configs = Vec::new();
@@ -30,6 +30,16 @@ fn configs() -> Vec<ModelConfig> {
         image_channels: 3,
         ..ModelConfig::default_for(Arch::Celeba)
     });
+    // Conditional models: the condition widens the first layer of each half.
+    for arch in [Arch::Mlp, Arch::Conv, Arch::Celeba] {
+        configs.push(ModelConfig {
+            conditioning: Some(Conditioning {
+                kind: ConditionKind::Class,
+                names: (0..10).map(|c| c.to_string()).collect(),
+            }),
+            ..ModelConfig::default_for(arch)
+        });
+    }
     configs
 }
 

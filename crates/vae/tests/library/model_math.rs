@@ -175,7 +175,7 @@ fn both_architectures_map_images_to_latents_and_back() {
         let model = Vae::new(&config(arch, false), &device);
         let x = Tensor::<2>::zeros([5, 784], &device);
         let eps = Tensor::<2>::ones([5, 3], &device);
-        let out = model.forward(x, Some(eps));
+        let out = model.forward(x, None, Some(eps));
         assert_eq!(out.posterior.z_mean().dims(), [5, 3], "{arch:?}");
         assert_eq!(
             out.posterior.z_log_var().unwrap().dims(),
@@ -202,7 +202,7 @@ fn conv_model_handles_sizes_that_are_not_a_multiple_of_eight() {
         ..config(Arch::Conv, false)
     };
     assert_eq!(cfg.padded_size(), (32, 24));
-    let out = Vae::new(&cfg, &device).forward(Tensor::zeros([2, 30 * 21], &device), None);
+    let out = Vae::new(&cfg, &device).forward(Tensor::zeros([2, 30 * 21], &device), None, None);
     assert_eq!(out.logits.dims(), [2, 630]);
 }
 
@@ -212,7 +212,7 @@ fn autoencoder_has_no_z_log_var_and_no_kl() {
     for arch in [Arch::Mlp, Arch::Conv] {
         let model = Vae::new(&config(arch, true), &device);
         let x = Tensor::<2>::full([4, 784], 0.5, &device);
-        let out = model.forward(x.clone(), Some(Tensor::ones([4, 3], &device)));
+        let out = model.forward(x.clone(), None, Some(Tensor::ones([4, 3], &device)));
         assert!(matches!(out.posterior, Posterior::Point { .. }));
         assert!(out.posterior.z_log_var().is_none());
         assert_eq!(
@@ -264,7 +264,7 @@ fn beta_weights_the_kl_term() {
     let device = Device::flex();
     let model = Vae::new(&config(Arch::Mlp, false), &device);
     let x = Tensor::<2>::full([4, 784], 0.3, &device);
-    let out = model.forward(x.clone(), Some(Tensor::ones([4, 3], &device)));
+    let out = model.forward(x.clone(), None, Some(Tensor::ones([4, 3], &device)));
     for beta in [0.0, 1.0, 4.0] {
         let loss = vae_loss(&out, x.clone(), Reconstruction::Cb, beta);
         let (total, recon, kl) = (

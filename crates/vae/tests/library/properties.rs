@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use vae::data::idx::{IdxArray, encode_idx, parse_idx};
 use vae::model::kl_divergence;
 use vae::model::loss::{Reconstruction, reconstruction_loss};
-use vae::model::{Arch, ModelConfig, Vae};
+use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Vae};
 
 fn t2(values: Vec<f32>, rows: usize, cols: usize) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [rows, cols]), &Device::flex())
@@ -64,6 +64,7 @@ proptest! {
     fn any_valid_shape_maps_images_to_latents_and_back(
         batch in 1usize..4, latent in 1usize..5, height in 3usize..20, width in 3usize..20,
         arch in 0usize..3, layers in 1usize..4, autoencoder in any::<bool>(), colour in any::<bool>(),
+        classes in prop::option::of(2usize..5),
     ) {
         let config = ModelConfig {
             arch: [Arch::Mlp, Arch::Conv, Arch::Celeba][arch],
@@ -74,12 +75,17 @@ proptest! {
             height,
             width,
             image_channels: if colour { 3 } else { 1 },
+            conditioning: classes.map(|n| Conditioning {
+                kind: ConditionKind::Class,
+                names: (0..n).map(|c| c.to_string()).collect(),
+            }),
         };
         prop_assert!(config.validate().is_ok());
         let pixels = config.pixels();
         prop_assert_eq!(pixels, height * width * config.image_channels);
         let device = Device::flex();
-        let out = Vae::new(&config, &device).forward(Tensor::zeros([batch, pixels], &device), Some(Tensor::zeros([batch, latent], &device)));
+        let condition = classes.map(|n| Tensor::ones([batch, n], &device));
+        let out = Vae::new(&config, &device).forward(Tensor::zeros([batch, pixels], &device), condition, Some(Tensor::zeros([batch, latent], &device)));
         prop_assert_eq!(out.posterior.z_mean().dims(), [batch, latent]);
         prop_assert_eq!(out.posterior.z_log_var().map(|t| t.dims()), (!autoencoder).then_some([batch, latent]));
         prop_assert_eq!(out.logits.dims(), [batch, pixels]);

@@ -24,6 +24,7 @@ fn tiny_model(height: usize, width: usize, latent_dim: usize, seed: u64) -> (Vae
         height,
         width,
         image_channels: 1,
+        conditioning: None,
     };
     (Vae::init(&config, &device, seed), device)
 }
@@ -151,7 +152,7 @@ fn the_binary_test_set_does_not_depend_on_the_run() {
     assert_eq!(a.images, b.images);
     let mut part = vae::data::load_test(&base.data_spec()).unwrap();
     part.truncate(50);
-    base.prepare_test_set(&mut part);
+    base.prepare_test_set(&mut part).unwrap();
     assert_eq!(part.images, a.images[..50 * 784]);
 }
 
@@ -173,7 +174,7 @@ fn the_iwae_estimate_meets_the_exact_likelihood() {
     let (lo, hi, steps) = (-12.0f64, 12.0f64, 48_001usize);
     let dz = (hi - lo) / (steps - 1) as f64;
     let grid: Vec<f32> = (0..steps).map(|i| (lo + i as f64 * dz) as f32).collect();
-    let logits = model.decode(to_device(grid.clone(), steps, 1, &device));
+    let logits = model.decode(to_device(grid.clone(), steps, 1, &device), None);
     let mut exact = 0.0;
     for i in 0..n {
         let x: Vec<f32> = images[i * 9..(i + 1) * 9].repeat(steps);
@@ -297,6 +298,7 @@ fn a_sweep_reevaluates_when_the_evaluation_settings_change() {
         limit: Some(100),
         metrics: Default::default(),
         quality_samples: None,
+        fidelity_samples: None,
     };
     let options = |iw| SweepOptions {
         betas: vec![1.0],
@@ -498,7 +500,7 @@ fn the_feature_classifier_is_accurate_and_repeatable() {
 /// ideal; too few samples are refused.
 #[test]
 fn sample_quality_of_a_run_lies_above_the_real_floor() {
-    use vae::eval::sample_quality::sample_quality;
+    use vae::eval::sample_quality::{FeatureClassifier, sample_quality};
     let dir = tempfile::tempdir().unwrap();
     train(
         &vae_testkit::small_config(2000, 1),
@@ -507,12 +509,13 @@ fn sample_quality_of_a_run_lies_above_the_real_floor() {
     )
     .unwrap();
     let run = vae::run::Run::load(dir.path(), None).unwrap();
-    let q = sample_quality(&run, 1000, 1).unwrap();
+    let classifier = FeatureClassifier::of_run(&run).unwrap();
+    let q = sample_quality(&run, &classifier, 1000, 1).unwrap();
     assert!(q.floor.fd < q.scores.fd, "{q:?}");
     assert!(q.floor.precision > 0.7 && q.floor.recall > 0.7, "{q:?}");
     assert!(q.scores.fd.is_finite() && (0.0..=1.0).contains(&q.scores.recall));
     assert!(q.classifier_accuracy > 0.8, "{q:?}");
-    let e = sample_quality(&run, 3, 1).unwrap_err();
+    let e = sample_quality(&run, &classifier, 3, 1).unwrap_err();
     assert!(e.to_string().contains("--quality-samples"), "{e}");
 }
 
@@ -540,7 +543,7 @@ fn the_second_stage_fits_the_codes_and_round_trips() {
     let (short, long) = (short.final_loss.unwrap(), long.final_loss.unwrap());
     assert!(long < short - 1.0, "8 epochs {long} vs 1 epoch {short}");
     let loaded = load(&run).unwrap().expect("saved in the run folder");
-    let draw = |stage| sample_images(&run, stage, 5, &mut vae::rng::rng(3, 4)).unwrap();
+    let draw = |stage| sample_images(&run, stage, 5, &mut vae::rng::rng(3, 4), None).unwrap();
     assert_eq!(draw(&fitted), draw(&loaded));
     assert_eq!(draw(&fitted).len(), 5 * 784);
 

@@ -21,9 +21,10 @@ fn the_readme_library_example_runs() -> vae::Result<()> {
         summary.epochs[0].test.total
     );
 
-    // Two points of latent space decoded into two 28x28 images (mean pixel values).
+    // Two points of latent space decoded into two 28x28 images (mean pixel values); `None`:
+    // no condition (a conditional run takes a class here, `run.condition_of(Some("Coat"))`).
     let run = Run::load(api.as_path(), None)?;
-    let images = run.decode(vec![0.0, 0.0, 1.5, -2.0])?;
+    let images = run.decode(vec![0.0, 0.0, 1.5, -2.0], None)?;
     assert_eq!(images.len(), 2 * 784);
     // README end
     assert!(images.iter().all(|p| (0.0..=1.0).contains(p)));

@@ -13,9 +13,9 @@ pub fn fingerprint(run_dir: &std::path::Path) -> Vec<f32> {
         TensorData::new((0..784).map(|i| (i % 17) as f32 / 17.0).collect(), [1, 784]),
         &run.device,
     );
-    let q = run.model.encode(x);
+    let q = run.model.encode(x, None);
     let (z_mean, z_log_var) = (q.z_mean().clone(), q.z_log_var().unwrap().clone());
-    let logits = run.model.decode(z_mean.clone());
+    let logits = run.model.decode(z_mean.clone(), None);
     [z_mean, z_log_var, logits]
         .into_iter()
         .flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap())
@@ -180,7 +180,7 @@ fn the_autoencoder_trains_without_kl() {
         (0.0, 0.0)
     );
     let run = Run::load(dir.path(), None).unwrap();
-    let q = run.model.encode(Tensor::zeros([1, 784], &run.device));
+    let q = run.model.encode(Tensor::zeros([1, 784], &run.device), None);
     assert!(q.z_log_var().is_none());
 }
 

@@ -1,0 +1,129 @@
+//! Class fidelity of a conditional VAE: asked for class c, does it draw a c? Samples decoded
+//! from z ~ N(0, I) with each class's one-hot condition go through the feature classifier of
+//! the data set ([`FeatureClassifier`], trained on the real training images); the share it
+//! labels as c is the class's fidelity. The same classifier's accuracy on the real test
+//! images of each class is the ceiling: a sampler cannot be told apart better than real data.
+
+use super::sample_quality::FeatureClassifier;
+use crate::data;
+use crate::error::{Error, Result};
+use crate::model::{ConditionKind, Conditioning};
+use crate::rng::{normal_noise, rng, stream};
+use crate::run::Run;
+use serde::{Deserialize, Serialize};
+
+/// What `vae eval --class-fidelity` reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassFidelity {
+    /// Samples drawn per class.
+    pub samples_per_class: usize,
+    pub classes: Vec<String>,
+    /// Per class: the share of its samples the classifier labels as that class.
+    pub per_class: Vec<f64>,
+    /// The mean of `per_class`.
+    pub overall: f64,
+    /// Per class: the classifier's accuracy on the real test images of that class.
+    pub ceiling_per_class: Vec<f64>,
+    /// The classifier's accuracy on the whole real test set.
+    pub ceiling: f64,
+}
+
+/// The classes of a class-conditional run; an error naming the fix for any other run.
+pub fn classes_of(run: &Run) -> Result<&Conditioning> {
+    match run.conditioning() {
+        Some(c) if c.kind == ConditionKind::Class => Ok(c),
+        Some(_) => Err(Error::Config(
+            "class fidelity scores class-conditional runs; this run is conditioned on attributes, which the data set's classifier does not know".into(),
+        )),
+        None => Err(Error::Config(format!(
+            "class fidelity needs a conditional run, and {} is not one; train one with `vae train --conditional`",
+            run.dir.display()
+        ))),
+    }
+}
+
+/// Draws `per_class` samples of each class of a class-conditional `run` (z from the stream of
+/// `seed`, the same z for every class) and scores them with `classifier`.
+pub fn class_fidelity(
+    run: &Run,
+    classifier: &FeatureClassifier,
+    per_class: usize,
+    seed: u64,
+) -> Result<ClassFidelity> {
+    let conditioning = classes_of(run)?;
+    if per_class == 0 {
+        return Err(Error::Config(
+            "--fidelity-samples must be at least 1 (try 1000)".into(),
+        ));
+    }
+    let latent = run.model_config.latent_dim;
+    let z = normal_noise(&mut rng(seed, stream::CLASS_FIDELITY), per_class * latent);
+    let mut per_class_share = Vec::with_capacity(conditioning.dim());
+    for (c, name) in conditioning.names.iter().enumerate() {
+        let images = run.decode(z.clone(), Some(&conditioning.condition_of(name)?))?;
+        let right = classifier
+            .predict(&images)?
+            .into_iter()
+            .filter(|&p| p == c)
+            .count();
+        per_class_share.push(right as f64 / per_class as f64);
+    }
+    // The ceiling on the test images as they are (grey levels, as the classifier was trained).
+    let test = data::load_test(&run.config.data_spec())?;
+    let predicted = {
+        let all: Vec<usize> = (0..test.len()).collect();
+        let mut out = Vec::with_capacity(test.len());
+        for chunk in all.chunks(1000) {
+            out.extend(classifier.predict(&test.gather(chunk)?)?);
+        }
+        out
+    };
+    let mut right = vec![0usize; conditioning.dim()];
+    let mut count = vec![0usize; conditioning.dim()];
+    for (&label, &p) in test.labels.iter().zip(&predicted) {
+        let label = label as usize;
+        if label < count.len() {
+            count[label] += 1;
+            right[label] += (p == label) as usize;
+        }
+    }
+    let share = |r: usize, n: usize| r as f64 / n.max(1) as f64;
+    Ok(ClassFidelity {
+        samples_per_class: per_class,
+        classes: conditioning.names.clone(),
+        overall: per_class_share.iter().sum::<f64>() / per_class_share.len() as f64,
+        per_class: per_class_share,
+        ceiling_per_class: right
+            .iter()
+            .zip(&count)
+            .map(|(&r, &n)| share(r, n))
+            .collect(),
+        ceiling: share(right.iter().sum(), count.iter().sum()),
+    })
+}
+
+impl std::fmt::Display for ClassFidelity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "class fidelity  {:.1}% of {} samples per class drawn as the class asked for (real test images: {:.1}%)",
+            100.0 * self.overall,
+            self.samples_per_class,
+            100.0 * self.ceiling
+        )?;
+        for ((name, s), c) in self
+            .classes
+            .iter()
+            .zip(&self.per_class)
+            .zip(&self.ceiling_per_class)
+        {
+            writeln!(
+                f,
+                "  {name:<14}{:5.1}%  (real {:5.1}%)",
+                100.0 * s,
+                100.0 * c
+            )?;
+        }
+        Ok(())
+    }
+}
