@@ -167,6 +167,21 @@ fn two_ranks_train_the_celeba_architecture_as_one_process() {
     );
 }
 
+/// A conditional conv VAE: each rank reads the conditions of its own rows of every batch, so 2
+/// ranks train it as one process.
+#[test]
+fn two_ranks_train_a_conditional_vae_as_one_process() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    two_ranks_equal_one_process(
+        "conditional",
+        &words(&format!(
+            "train --data {} --limit 300 --epochs 2 --batch-size 50 --conditional --arch conv --channels 8,16 --latent-dim 4 --no-pictures --out run",
+            data
+        )),
+    );
+}
+
 /// The pid of the process working in `dir` (a rank started with `-wdir dir`).
 fn pid_in(dir: &Path) -> Option<i32> {
     let dir = dir.canonicalize().ok()?;
