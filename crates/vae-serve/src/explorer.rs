@@ -197,17 +197,7 @@ impl Explorer {
     /// the images come row by row, a class at a time: the "same z, every class" strip.
     pub fn decode(&self, z: &[f32], class: Option<&str>) -> Result<Vec<f32>> {
         if class == Some("all") {
-            let choices = self.run.require_conditioning()?.every_choice();
-            let latent = self.info.latent_dim;
-            let mut zs = Vec::with_capacity(z.len() * choices.len());
-            let mut ys = Vec::new();
-            for row in z.chunks(latent) {
-                for (_, y) in &choices {
-                    zs.extend_from_slice(row);
-                    ys.extend_from_slice(y);
-                }
-            }
-            return self.run.decode(zs, Some(&ys));
+            return self.run.decode_every_class(z);
         }
         self.run
             .decode(z.to_vec(), self.run.condition_of(class)?.as_deref())

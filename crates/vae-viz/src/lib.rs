@@ -220,7 +220,7 @@ pub fn interpolations(
 /// A conditional run's "same z, every class": one row per test image (the first of `rows`
 /// classes), the image, then its z_mean decoded with each class (or attribute) in turn.
 pub fn every_class(run: &Run, test: &Dataset, rows: usize) -> Result<PathBuf> {
-    let choices = run.require_conditioning()?.every_choice();
+    let choices = run.require_conditioning()?.every_choice().len();
     let images: Vec<usize> = (0..test.class_names.len())
         .filter_map(|c| test.labels.iter().position(|&l| l as usize == c))
         .take(rows.max(1))
@@ -228,23 +228,15 @@ pub fn every_class(run: &Run, test: &Dataset, rows: usize) -> Result<PathBuf> {
     let y = test.condition_rows(&images);
     let inputs = test.gather(&images)?;
     let latents = run.encode_images(&inputs, y.as_deref())?;
-    let mut zs = Vec::new();
-    let mut ys = Vec::new();
-    for i in 0..images.len() {
-        for (_, y) in &choices {
-            zs.extend_from_slice(latents.z_mean_of(i));
-            ys.extend_from_slice(y);
-        }
-    }
-    let decoded = run.decode(zs, Some(&ys))?;
-    let per_row = choices.len() * test.pixels();
+    let decoded = run.decode_every_class(&latents.z_mean)?;
+    let per_row = choices * test.pixels();
     let mut grid = Vec::with_capacity(inputs.len() + decoded.len());
     for (input, row) in inputs.chunks(test.pixels()).zip(decoded.chunks(per_row)) {
         grid.extend_from_slice(input);
         grid.extend_from_slice(row);
     }
     let path = run.path(SAME_Z_EVERY_CLASS_PNG);
-    save_grid(&path, &grid, layout(run, choices.len() + 1))?;
+    save_grid(&path, &grid, layout(run, choices + 1))?;
     Ok(path)
 }
 

@@ -225,6 +225,23 @@ impl Run {
         Ok(pixels)
     }
 
+    /// Each latent of `z` decoded with every class (or attribute choice) of a conditional run
+    /// in turn ([`Conditioning::every_choice`]), latent by latent: the "same z, every class"
+    /// strip of the report and the explorer.
+    pub fn decode_every_class(&self, z: &[f32]) -> Result<Vec<f32>> {
+        let choices = self.require_conditioning()?.every_choice();
+        let latent = self.model_config.latent_dim;
+        let mut zs = Vec::with_capacity(z.len() * choices.len());
+        let mut ys = Vec::new();
+        for row in z.chunks(latent) {
+            for (_, y) in &choices {
+                zs.extend_from_slice(row);
+                ys.extend_from_slice(y);
+            }
+        }
+        self.decode(zs, Some(&ys))
+    }
+
     /// Path of a file inside the run folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
