@@ -14,6 +14,17 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `vae train` on the first `limit` Fashion-MNIST training images into `out`, with `extra`
+/// flags; the run must succeed.
+fn train_small(out: &str, limit: &str, extra: &[&str]) {
+    let data = vae_testkit::fashion_mnist_dir();
+    let mut args = vec!["train", "--data", data.to_str().unwrap(), "--out", out];
+    args.extend(["--limit", limit, "--epochs", "1"]);
+    args.extend(extra);
+    let result = vae(&args);
+    assert!(result.status.success(), "{}", stderr(&result));
+}
+
 /// A failing command prints exactly one `error:` line and no panic.
 fn assert_fails_with(args: &[&str], expected: &str) {
     let out = vae(args);
@@ -454,26 +465,10 @@ fn impossible_sweeps_and_factor_data_get_one_line_errors() {
 /// sample-quality scores, all from the command line.
 #[test]
 fn two_stage_sampling_and_sample_quality_from_the_command_line() {
-    let data = vae_testkit::fashion_mnist_dir();
-    let data = data.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
-    let out = vae(&[
-        "train",
-        "--data",
-        data,
-        "--out",
-        r,
-        "--limit",
-        "600",
-        "--epochs",
-        "1",
-        "--latent-dim",
-        "4",
-        "--no-pictures",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    train_small(r, "600", &["--latent-dim", "4", "--no-pictures"]);
     assert_fails_with(
         &["sample", r, "--two-stage"],
         "has no second stage; fit one with `vae two-stage",
@@ -528,8 +523,17 @@ fn two_stage_sampling_and_sample_quality_from_the_command_line() {
     assert!(html.contains("Sample quality") && html.contains("two-stage samples"));
     assert!(html.contains("Not likelihoods") && html.contains("<th>IW BCE (K=0)</th>"));
 
+    let data = vae_testkit::fashion_mnist_dir();
     assert_fails_with(
-        &["train", "--data", data, "--out", r, "--patience", "3"],
+        &[
+            "train",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            r,
+            "--patience",
+            "3",
+        ],
         "add --validation",
     );
 }
@@ -541,26 +545,10 @@ fn two_stage_sampling_and_sample_quality_from_the_command_line() {
 #[test]
 fn a_conditional_run_draws_chosen_classes_from_the_command_line() {
     use crate::own_images::png_size;
-    let data = vae_testkit::fashion_mnist_dir();
-    let data = data.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("cvae");
     let r = run.to_str().unwrap();
-    let out = vae(&[
-        "train",
-        "--data",
-        data,
-        "--out",
-        r,
-        "--conditional",
-        "--arch",
-        "conv",
-        "--limit",
-        "600",
-        "--epochs",
-        "1",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    train_small(r, "600", &["--conditional", "--arch", "conv"]);
     let model = std::fs::read_to_string(run.join("model.toml")).unwrap();
     assert!(
         model.contains("kind = \"class\"") && model.contains("Ankle boot"),
@@ -637,19 +625,7 @@ fn a_conditional_run_draws_chosen_classes_from_the_command_line() {
     // An unconditional run takes no class.
     let plain = dir.path().join("vae");
     let p = plain.to_str().unwrap();
-    let out = vae(&[
-        "train",
-        "--data",
-        data,
-        "--out",
-        p,
-        "--limit",
-        "200",
-        "--epochs",
-        "1",
-        "--no-pictures",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    train_small(p, "200", &["--no-pictures"]);
     assert_fails_with(
         &["sample", p, "--class", "Coat"],
         "train one with `vae train --conditional`",

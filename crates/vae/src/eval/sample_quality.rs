@@ -302,7 +302,8 @@ impl<'a> Reference<'a> {
 
 /// The conditions a conditional run's samples are drawn with: the test images' own, in turn,
 /// so that the samples' classes (or attributes) follow those of the real images they are
-/// compared with.
+/// compared with. Read once per evaluation; each sampler takes a fresh copy.
+#[derive(Clone)]
 struct TestConditions {
     rows: Option<Vec<f32>>,
     dim: usize,
@@ -347,7 +348,8 @@ pub fn sample_quality(
     let reference = Reference::of(run, classifier, samples)?;
     let latent = run.model_config.latent_dim;
     let mut noise = rng(seed, stream::SAMPLE_QUALITY);
-    let mut conditions = TestConditions::of(run)?;
+    let test_conditions = TestConditions::of(run)?;
+    let mut conditions = test_conditions.clone();
     let scores = reference.score(samples, |n| {
         let y = conditions.take(n);
         run.decode(normal_noise(&mut noise, n * latent), y.as_deref())
@@ -355,7 +357,7 @@ pub fn sample_quality(
     let two_stage = match crate::two_stage::load(run)? {
         Some(stage) => {
             let mut noise = rng(seed, stream::SAMPLE_QUALITY);
-            let mut conditions = TestConditions::of(run)?;
+            let mut conditions = test_conditions;
             Some(reference.score(samples, |n| {
                 let y = conditions.take(n);
                 crate::two_stage::sample_images(run, &stage, n, &mut noise, y.as_deref())
