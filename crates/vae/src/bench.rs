@@ -1,12 +1,16 @@
-//! `vae bench`: the training throughput, memory and decode latency of two fixed models, measured
-//! the same way as `bench/reference/vae_bench.py` measures PyTorch, so the two can be compared.
+//! `vae bench`: the training throughput, memory and decode latency of three fixed models, and the
+//! speed of their IWAE evaluation, measured the same way as `bench/reference/vae_bench.py`
+//! measures PyTorch, so the two can be compared.
 //!
 //! M is the pytorch/examples MLP VAE (784-400-20, BCE + KL, Adam 1e-3, batch 128); C is the conv
-//! VAE of the book (32/64/128 stride-2 convs, latent 2, Adam 5e-4, batch 100). The timed epochs
-//! run the very code of `vae train` (`train::epoch::train_epoch`).
+//! VAE of the book (32/64/128 stride-2 convs, latent 2, Adam 5e-4, batch 100); `celeba` is the
+//! book's CelebA VAE (32/64/64/64 convs with batch norm and leaky ReLU, latent 200, squared error,
+//! Adam 5e-4, batch 100) on generated 64x64 RGB pictures ([`generated_pictures`]). The timed
+//! epochs run the very code of `vae train` (`train::epoch::train_epoch`), the IWAE task the very
+//! code of `vae eval` (`eval::iwae::nll`).
 
 use crate::config::TrainConfig;
-use crate::data::Dataset;
+use crate::data::{DataSplits, Dataset};
 use crate::device::{to_device, to_host};
 use crate::error::{Error, Result};
 use crate::eval;
@@ -21,7 +25,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The two benchmark models.
+/// The benchmark models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BenchModel {
@@ -29,7 +33,26 @@ pub enum BenchModel {
     Mlp,
     /// C: conv 32/64/128, latent 2, batch 100, Adam 5e-4.
     Conv,
+    /// The CelebA VAE on generated 64x64 RGB pictures, batch 100, Adam 5e-4.
+    Celeba,
 }
+
+/// What is timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BenchTask {
+    /// Training epochs (then the test loss and the decode latency).
+    Train,
+    /// The importance-weighted bound of `vae eval` over the first test images.
+    Iwae,
+}
+
+/// Generated pictures of the `celeba` benchmark: training pictures when `--limit` is not given.
+pub const CELEBA_TRAIN_PICTURES: usize = 5000;
+/// Generated test pictures of the `celeba` benchmark.
+pub const CELEBA_TEST_PICTURES: usize = 500;
+/// Side of the generated pictures.
+pub const CELEBA_SIZE: usize = 64;
 
 impl BenchModel {
     /// The training settings of the model, as `vae train` would resolve them.
@@ -37,6 +60,7 @@ impl BenchModel {
         let arch = match self {
             BenchModel::Mlp => Arch::Mlp,
             BenchModel::Conv => Arch::Conv,
+            BenchModel::Celeba => Arch::Celeba,
         };
         TrainConfig {
             arch,
@@ -50,12 +74,18 @@ impl BenchModel {
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
     pub model: BenchModel,
+    pub task: BenchTask,
     /// Timed passes over the training set.
     pub epochs: usize,
-    /// Untimed optimiser steps before the timed epochs (allocator, caches, thread pool).
+    /// Untimed optimiser steps before the timed epochs (allocator, caches, thread pool); the
+    /// IWAE task evaluates the model these steps trained.
     pub warmup_steps: usize,
-    /// Train on the first N training images only.
+    /// Train on the first N training images only (`celeba`: generate N pictures).
     pub limit: Option<usize>,
+    /// Samples per image of the IWAE task (K).
+    pub iw_samples: usize,
+    /// Images the IWAE task evaluates: the first N of the test set.
+    pub iw_images: usize,
     pub data: Option<PathBuf>,
     pub device: String,
     pub seed: u64,
@@ -66,31 +96,51 @@ pub struct BenchOptions {
 pub struct BenchReport {
     pub framework: String,
     pub model: BenchModel,
+    pub task: BenchTask,
     pub threads: usize,
     pub batch_size: usize,
     pub train_images: usize,
     pub epochs: usize,
-    /// Median over the timed epochs.
+    /// K of the IWAE task; `None` for training.
+    pub iw_samples: Option<usize>,
+    /// Training: median over the timed epochs. IWAE: test images evaluated per second.
     pub images_per_second: f64,
+    /// Training: median seconds of a timed epoch. IWAE: seconds of the whole evaluation.
     pub seconds_per_epoch: f64,
-    /// Multiply-adds x 2 of one training step, per image (see `training_flops_per_image`).
+    /// Multiply-adds x 2 per image of a training step ([`training_flops_per_image`]) or of the
+    /// IWAE evaluation ([`iwae_flops_per_image`]).
     pub train_flops_per_image: f64,
     /// `images_per_second * train_flops_per_image / 1e9`.
     pub gflops: f64,
-    /// Test loss (recon + KL, nats per image) after the timed epochs.
+    /// Training: test loss (recon + KL, nats per image) after the timed epochs. IWAE: the
+    /// bound `vae eval` reports (`IW BCE`, or `-log p(x)` for a likelihood).
     pub test_loss: f64,
-    /// Decode of one latent, to pixels on the host: median milliseconds.
-    pub decode_ms_batch1: f64,
-    /// Decode of 256 latents: median milliseconds per image.
-    pub decode_ms_per_image_batch256: f64,
+    /// Decode of one latent, to pixels on the host: median milliseconds (training task only).
+    pub decode_ms_batch1: Option<f64>,
+    /// Decode of 256 latents: median milliseconds per image (training task only).
+    pub decode_ms_per_image_batch256: Option<f64>,
     /// Peak resident memory of the process, MiB.
     pub peak_rss_mib: f64,
 }
 
-/// Trains the benchmark model for `options.epochs` timed epochs after a warm-up and measures it.
+/// Trains the benchmark model for `options.epochs` timed epochs after a warm-up and measures it;
+/// or, for the IWAE task, times `vae eval`'s bound on the model the warm-up trained.
 pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
-    if options.epochs == 0 {
-        return Err(Error::Config("--epochs must be at least 1".into()));
+    match options.task {
+        BenchTask::Train if options.epochs == 0 => {
+            return Err(Error::Config("--epochs must be at least 1".into()));
+        }
+        BenchTask::Iwae if options.iw_samples == 0 || options.iw_images == 0 => {
+            return Err(Error::Config(
+                "--iw-samples and --iw-images must be at least 1 for --task iwae".into(),
+            ));
+        }
+        _ => {}
+    }
+    if options.model == BenchModel::Celeba && options.data.is_some() {
+        return Err(Error::Config(
+            "the celeba benchmark trains on generated pictures; drop --data".into(),
+        ));
     }
     let config = TrainConfig {
         data: options.data.clone(),
@@ -103,7 +153,13 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     config.validate()?;
     let device = crate::device::parse_device(&config.device)?;
     let ad_device = device.clone().autodiff();
-    let splits = config.load_data()?;
+    let splits = match options.model {
+        BenchModel::Celeba => DataSplits::new(
+            generated_pictures(options.limit.unwrap_or(CELEBA_TRAIN_PICTURES), config.seed),
+            generated_pictures(CELEBA_TEST_PICTURES, config.seed + 1),
+        ),
+        _ => config.load_data()?,
+    };
     let model_config = config.model_config(
         splits.train.height,
         splits.train.width,
@@ -128,9 +184,13 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     let (mut model, mut optimizer) = train::fresh(&config, &model_config, &ad_device);
     let lr = config.lr();
     let mut seconds = Vec::with_capacity(options.epochs);
+    let timed_epochs = match options.task {
+        BenchTask::Train => options.epochs,
+        BenchTask::Iwae => 0,
+    };
     let passes: Vec<&Dataset> = std::iter::once(&warmup)
         .filter(|w| !w.is_empty())
-        .chain(std::iter::repeat_n(&splits.train, options.epochs))
+        .chain(std::iter::repeat_n(&splits.train, timed_epochs))
         .collect();
     for (pass, data) in passes.into_iter().enumerate() {
         let (trained, sums) = train_epoch(
@@ -149,10 +209,47 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
             seconds.push(sums.seconds);
         }
     }
+    let model = model.valid();
+    let framework = format!("vae {} (burn 0.22.1)", env!("CARGO_PKG_VERSION"));
+    let threads = rayon::current_num_threads();
+
+    if options.task == BenchTask::Iwae {
+        let mut test = splits.test;
+        test.truncate(options.iw_images);
+        let started = Instant::now();
+        let bound = eval::iwae::nll(
+            &model,
+            &test,
+            config.loss(),
+            options.iw_samples,
+            &device,
+            config.seed,
+        )?;
+        let seconds = started.elapsed().as_secs_f64();
+        let images_per_second = test.len() as f64 / seconds;
+        let flops = iwae_flops_per_image(&model_config, options.iw_samples);
+        return Ok(BenchReport {
+            framework,
+            model: options.model,
+            task: options.task,
+            threads,
+            batch_size,
+            train_images: test.len(),
+            epochs: 0,
+            iw_samples: Some(options.iw_samples),
+            images_per_second,
+            seconds_per_epoch: seconds,
+            train_flops_per_image: flops,
+            gflops: images_per_second * flops / 1e9,
+            test_loss: bound,
+            decode_ms_batch1: None,
+            decode_ms_per_image_batch256: None,
+            peak_rss_mib: peak_rss_mib(),
+        });
+    }
+
     let seconds_per_epoch = median(&mut seconds);
     let images_per_second = splits.train.len() as f64 / seconds_per_epoch;
-
-    let model = model.valid();
     let test = eval::test_loss(
         &model,
         &splits.test,
@@ -165,21 +262,55 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         decode_latency(&model, &model_config, &device, config.seed)?;
     let flops = training_flops_per_image(&model_config);
     Ok(BenchReport {
-        framework: format!("vae {} (burn 0.22.1)", env!("CARGO_PKG_VERSION")),
+        framework,
         model: options.model,
-        threads: rayon::current_num_threads(),
+        task: options.task,
+        threads,
         batch_size,
         train_images: splits.train.len(),
         epochs: options.epochs,
+        iw_samples: None,
         images_per_second,
         seconds_per_epoch,
         train_flops_per_image: flops,
         gflops: images_per_second * flops / 1e9,
         test_loss: test.total,
-        decode_ms_batch1,
-        decode_ms_per_image_batch256: decode_256 / 256.0,
+        decode_ms_batch1: Some(decode_ms_batch1),
+        decode_ms_per_image_batch256: Some(decode_256 / 256.0),
         peak_rss_mib: peak_rss_mib(),
     })
+}
+
+/// `count` 64x64 RGB pictures for the `celeba` benchmark, drawn from `seed`: a plain background
+/// and one disc, each of a random colour, the disc at a random place and size. Speed does not
+/// depend on what the pictures show, only on their shape; the PyTorch reference draws the same
+/// kind of picture.
+pub fn generated_pictures(count: usize, seed: u64) -> Dataset {
+    use rand::Rng;
+    let mut draw = rng(seed, stream::PICTURES);
+    let side = CELEBA_SIZE;
+    let plane = side * side;
+    let mut images = Vec::with_capacity(count * 3 * plane);
+    for _ in 0..count {
+        let background: [f32; 3] = std::array::from_fn(|_| draw.random::<f32>());
+        let disc: [f32; 3] = std::array::from_fn(|_| draw.random::<f32>());
+        let (cx, cy) = (
+            draw.random_range(16.0..48.0f32),
+            draw.random_range(16.0..48.0f32),
+        );
+        let radius = draw.random_range(6.0..20.0f32);
+        for c in 0..3 {
+            for y in 0..side {
+                for x in 0..side {
+                    let inside = (x as f32 - cx).hypot(y as f32 - cy) < radius;
+                    images.push(if inside { disc[c] } else { background[c] });
+                }
+            }
+        }
+    }
+    let mut pictures = Dataset::stored(images, vec![0; count], side, side, vec!["picture".into()]);
+    pictures.channels = 3;
+    pictures
 }
 
 /// Median milliseconds of decoding one latent and of decoding 256, each ending with the pixels
@@ -217,6 +348,18 @@ pub fn training_flops_per_image(config: &ModelConfig) -> f64 {
     let forward: f64 = layers.iter().sum();
     let first = layers.first().copied().unwrap_or(0.0);
     2.0 * (3.0 * forward - first)
+}
+
+/// Floating-point operations per test image of the IWAE bound with K samples: one encoder
+/// pass and K decoder passes, 2 per multiply-add.
+pub fn iwae_flops_per_image(config: &ModelConfig, samples: usize) -> f64 {
+    let layers = forward_macs(config);
+    let encoder_layers = match config.arch {
+        Arch::Mlp => config.hidden.len() + 1,
+        Arch::Conv | Arch::Celeba => config.channels.len() + 1,
+    };
+    let (encoder, decoder) = layers.split_at(encoder_layers);
+    2.0 * (encoder.iter().sum::<f64>() + samples as f64 * decoder.iter().sum::<f64>())
 }
 
 /// Multiply-adds per image of each weight layer, in the order the forward pass runs them.
@@ -260,7 +403,7 @@ pub fn forward_macs(config: &ModelConfig) -> Vec<f64> {
                 macs.push((oh * ow * cin * c * 9) as f64);
                 (oh, ow, cin) = (oh * 2, ow * 2, c);
             }
-            macs.push((oh * ow * cin * 9) as f64);
+            macs.push((oh * ow * cin * 9 * config.image_channels) as f64);
             macs
         }
     }
@@ -294,6 +437,22 @@ fn peak_rss_mib() -> f64 {
 /// The table `vae bench` prints.
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |v: Option<f64>, digits: usize, unit: &str| {
+            v.map_or("-".to_string(), |v| format!("{v:.digits$} {unit}"))
+        };
+        let (work, loss) = match self.iw_samples {
+            Some(k) => (
+                format!("IWAE, K = {k}, over {} test images", self.train_images),
+                format!("{:.2} (the IWAE bound, nats/image)", self.test_loss),
+            ),
+            None => (
+                format!(
+                    "{} images x {} timed epochs",
+                    self.train_images, self.epochs
+                ),
+                format!("{:.2} nats/image", self.test_loss),
+            ),
+        };
         let rows = [
             ("framework", self.framework.clone()),
             (
@@ -301,28 +460,22 @@ impl fmt::Display for BenchReport {
                 format!("{:?} (batch {})", self.model, self.batch_size),
             ),
             ("threads", self.threads.to_string()),
-            (
-                "train",
-                format!(
-                    "{} images x {} timed epochs",
-                    self.train_images, self.epochs
-                ),
-            ),
+            ("work", work),
             ("images/s", format!("{:.0}", self.images_per_second)),
-            ("s/epoch", format!("{:.2}", self.seconds_per_epoch)),
+            ("seconds", format!("{:.2}", self.seconds_per_epoch)),
             (
                 "GFLOP/s",
                 format!(
-                    "{:.1} ({:.2} MFLOP per image per step)",
+                    "{:.1} ({:.2} MFLOP per image)",
                     self.gflops,
                     self.train_flops_per_image / 1e6
                 ),
             ),
-            ("test loss", format!("{:.2} nats/image", self.test_loss)),
-            ("decode batch 1", format!("{:.3} ms", self.decode_ms_batch1)),
+            ("test loss", loss),
+            ("decode batch 1", ms(self.decode_ms_batch1, 3, "ms")),
             (
                 "decode batch 256",
-                format!("{:.4} ms/image", self.decode_ms_per_image_batch256),
+                ms(self.decode_ms_per_image_batch256, 4, "ms/image"),
             ),
             ("peak RSS", format!("{:.0} MiB", self.peak_rss_mib)),
         ];

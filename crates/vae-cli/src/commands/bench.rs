@@ -1,23 +1,34 @@
-//! `vae bench`: training throughput, memory and decode latency of the benchmark models.
+//! `vae bench`: training throughput, memory and decode latency of the benchmark models, or the
+//! speed of their IWAE evaluation.
 
 use crate::flags::choice;
 use std::path::PathBuf;
-use vae::bench::{BenchModel, BenchOptions, bench};
+use vae::bench::{BenchModel, BenchOptions, BenchTask, bench};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// mlp (M, default) or conv (C).
+    /// mlp (M, default), conv (C) or celeba (generated 64x64 RGB pictures).
     #[arg(long, value_parser = choice::<BenchModel>, default_value = "mlp")]
     model: BenchModel,
+    /// train (default) or iwae: the importance-weighted bound of `vae eval` on the model the
+    /// warm-up steps trained.
+    #[arg(long, value_parser = choice::<BenchTask>, default_value = "train")]
+    task: BenchTask,
     /// Timed epochs (the median is reported).
     #[arg(long, default_value_t = 1)]
     epochs: usize,
     /// Untimed optimiser steps first.
     #[arg(long, default_value_t = 20)]
     warmup_steps: usize,
-    /// Train on the first N training images only.
+    /// Train on the first N training images only (celeba: generate N pictures, default 5000).
     #[arg(long)]
     limit: Option<usize>,
+    /// Samples per image (K) of --task iwae.
+    #[arg(long, default_value_t = 1000)]
+    iw_samples: usize,
+    /// Test images --task iwae evaluates (the first N).
+    #[arg(long, default_value_t = 200)]
+    iw_images: usize,
     /// CPU threads (default: all cores; also RAYON_NUM_THREADS).
     #[arg(long)]
     threads: Option<usize>,
@@ -38,6 +49,9 @@ pub fn run(args: Args) -> vae::Result<()> {
     }
     let report = bench(&BenchOptions {
         model: args.model,
+        task: args.task,
+        iw_samples: args.iw_samples,
+        iw_images: args.iw_images,
         epochs: args.epochs,
         warmup_steps: args.warmup_steps,
         limit: args.limit,

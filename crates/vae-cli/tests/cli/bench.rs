@@ -2,7 +2,9 @@
 //! measurement present and plausible. Its one-line errors are in `tests/cli.rs`.
 
 use std::process::Command;
-use vae::bench::{BenchModel, forward_macs, training_flops_per_image};
+use vae::bench::{
+    BenchModel, CELEBA_SIZE, forward_macs, iwae_flops_per_image, training_flops_per_image,
+};
 
 #[test]
 fn flop_counts_are_the_arithmetic_in_the_readme() {
@@ -19,6 +21,58 @@ fn flop_counts_are_the_arithmetic_in_the_readme() {
     let conv = model(BenchModel::Conv);
     assert_eq!(forward_macs(&conv).iter().sum::<f64>(), 14_536_704.0);
     assert_eq!(training_flops_per_image(&conv), 87_072_768.0);
+    // IWAE: one encoder pass and K decoder passes.
+    assert_eq!(
+        iwae_flops_per_image(&mlp, 1000),
+        2.0 * (313_600.0 + 16_000.0 + 1000.0 * (8_000.0 + 313_600.0))
+    );
+    // The CelebA VAE on 64x64 RGB: the final conv writes 3 channels.
+    let celeba = BenchModel::Celeba
+        .config()
+        .model_config(CELEBA_SIZE, CELEBA_SIZE, 3);
+    let macs = forward_macs(&celeba);
+    assert_eq!(macs.first(), Some(&(32.0 * 32.0 * 32.0 * 3.0 * 9.0)));
+    assert_eq!(macs.last(), Some(&(64.0 * 64.0 * 32.0 * 9.0 * 3.0)));
+    assert_eq!(training_flops_per_image(&celeba), 262_029_312.0);
+}
+
+#[test]
+fn bench_times_the_iwae_bound() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let out = Command::new(env!("CARGO_BIN_EXE_vae"))
+        .args([
+            "bench",
+            "--task",
+            "iwae",
+            "--iw-samples",
+            "50",
+            "--iw-images",
+            "20",
+            "--warmup-steps",
+            "4",
+            "--threads",
+            "2",
+            "--json",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["task"], "iwae");
+    assert_eq!(report["iw_samples"], 50);
+    assert_eq!(report["train_images"], 20);
+    assert!(report["decode_ms_batch1"].is_null());
+    let ips = report["images_per_second"].as_f64().unwrap();
+    assert!(ips.is_finite() && ips > 0.0, "{ips}");
+    // The bound of a barely trained model: above the trained ~240, below an untrained decoder.
+    let bound = report["test_loss"].as_f64().unwrap();
+    assert!(bound > 150.0 && bound < 560.0, "IWAE bound {bound}");
 }
 
 #[test]

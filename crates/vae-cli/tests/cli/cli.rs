@@ -255,6 +255,14 @@ fn impossible_bench_settings_get_one_line_errors() {
     assert_fails_with(&["bench", "--threads", "0"], "--threads must be at least 1");
     assert_fails_with(&["bench", "--limit", "0"], "--limit must be at least 1");
     assert_fails_with(&["bench", "--device", "tpu"], "unknown device");
+    assert_fails_with(
+        &["bench", "--task", "iwae", "--iw-samples", "0"],
+        "--iw-samples and --iw-images must be at least 1",
+    );
+    assert_fails_with(
+        &["bench", "--model", "celeba", "--data", "/tmp"],
+        "the celeba benchmark trains on generated pictures; drop --data",
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::device::{narrow_rows, to_device, to_host};
 use crate::error::{Error, Result};
 use crate::latent;
 use crate::model::Vae;
-use crate::model::loss::{Reconstruction, reconstruction_loss};
+use crate::model::loss::{Reconstruction, reconstruction_loss_on_host};
 use crate::rng::{normal_noise, rng, stream};
 use burn::prelude::*;
 
@@ -68,17 +68,12 @@ pub fn nll(
         // One image's K samples may need several passes when K exceeds a pass.
         for start in (0..rows).step_by(decode_rows) {
             let n = decode_rows.min(rows - start);
-            let mut x_rep = Vec::with_capacity(n * pixels);
-            for row in start..start + n {
-                x_rep.extend_from_slice(&images[row / samples]);
-            }
             let z = to_device(
                 z[start * latent..(start + n) * latent].to_vec(),
                 n,
                 latent,
                 device,
             );
-            let x_rep = to_device(x_rep, n, pixels, device);
             let y_rep = conditions.as_ref().map(|y| {
                 let rows = (start..start + n).flat_map(|row| {
                     let image = row / samples;
@@ -86,13 +81,17 @@ pub fn nll(
                 });
                 to_device(rows.collect(), n, dim, device)
             });
+            // The loss is taken on the host against each row's image: the images are never
+            // copied K times.
             let parts = crate::parallel::over_rows(device, n, |range| {
-                let logits = model.decode(
+                let logits = to_host(model.decode(
                     z.clone().narrow(0, range.start, range.len()),
                     narrow_rows(&y_rep, &range),
-                );
-                let x = x_rep.clone().narrow(0, range.start, range.len());
-                to_host(reconstruction_loss(kind, logits, x))
+                ))?;
+                let first = start + range.start;
+                Ok(reconstruction_loss_on_host(kind, &logits, pixels, |r| {
+                    &images[(first + r) / samples]
+                }))
             });
             let mut row = start;
             for part in parts {

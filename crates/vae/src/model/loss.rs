@@ -3,6 +3,7 @@
 //! place that combines the two; training, evaluation and benchmarks all call it.
 
 use super::Forward;
+use super::fused::{bce_with_logits_rows, bce_with_logits_sum, fused_applies};
 use crate::device::to_host;
 use crate::error::Result;
 use burn::prelude::*;
@@ -59,15 +60,66 @@ pub fn continuous_bernoulli_log_norm(logits: Tensor<2>) -> Tensor<2> {
 }
 
 /// Per-image reconstruction loss in nats (for `mse`, squared error), summed over pixels: `[batch]`.
+/// On burn-flex the Bernoulli part runs as one fused kernel ([`super::fused`]).
 pub fn reconstruction_loss(kind: Reconstruction, logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
-    let per_pixel = match kind {
-        Reconstruction::Bce => bce_with_logits(logits, x),
-        Reconstruction::Cb => {
-            bce_with_logits(logits.clone(), x) - continuous_bernoulli_log_norm(logits)
+    let rows = |per_pixel: Tensor<2>| per_pixel.sum_dim(1).squeeze_dim(1);
+    let bce = |logits: Tensor<2>, x| {
+        if fused_applies(&logits) {
+            bce_with_logits_rows(logits, x)
+        } else {
+            rows(bce_with_logits(logits, x))
         }
-        Reconstruction::Mse => (burn::tensor::activation::sigmoid(logits) - x).square(),
     };
-    per_pixel.sum_dim(1).squeeze_dim(1)
+    match kind {
+        Reconstruction::Bce => bce(logits, x),
+        Reconstruction::Cb => bce(logits.clone(), x) - rows(continuous_bernoulli_log_norm(logits)),
+        Reconstruction::Mse => rows((burn::tensor::activation::sigmoid(logits) - x).square()),
+    }
+}
+
+/// [`reconstruction_loss`] on the host, for inference passes that hold their images on the host
+/// already: the loss of each row of `logits` (`pixels` wide) against `image_of(row)`. The IWAE
+/// bound decodes K samples of every image; this spares it K copies of each image on the device.
+/// The Bernoulli part is the fused kernel's ([`super::fused`]). Tested against
+/// [`reconstruction_loss`] for every kind.
+pub fn reconstruction_loss_on_host<'a>(
+    kind: Reconstruction,
+    logits: &[f32],
+    pixels: usize,
+    image_of: impl Fn(usize) -> &'a [f32],
+) -> Vec<f32> {
+    logits
+        .chunks_exact(pixels)
+        .enumerate()
+        .map(|(row, l)| {
+            let x = image_of(row);
+            match kind {
+                Reconstruction::Bce => bce_with_logits_sum(l, x),
+                Reconstruction::Cb => {
+                    bce_with_logits_sum(l, x)
+                        - l.iter()
+                            .map(|&l| continuous_bernoulli_log_norm_of(l))
+                            .sum::<f32>()
+                }
+                Reconstruction::Mse => l
+                    .iter()
+                    .zip(x)
+                    .map(|(&l, &x)| (1.0 / (1.0 + (-l).exp()) - x).powi(2))
+                    .sum(),
+            }
+        })
+        .collect()
+}
+
+/// [`continuous_bernoulli_log_norm`] of one logit.
+fn continuous_bernoulli_log_norm_of(l: f32) -> f32 {
+    let a = l.abs();
+    if a < CB_TAYLOR_BELOW {
+        let s2 = a * a;
+        (s2 / 12.0 - s2 * s2 / 720.0).ln_1p() + std::f32::consts::LN_2
+    } else {
+        a.ln() - (a / 2.0).tanh().ln()
+    }
 }
 
 /// The image a likelihood's logits stand for: the mean pixel value. For Bernoulli and squared

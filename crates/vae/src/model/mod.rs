@@ -8,6 +8,7 @@ pub mod batch_norm;
 pub mod config;
 pub mod conv;
 pub mod conv_stack;
+pub mod fused;
 pub mod im2col;
 pub mod loss;
 pub mod memory;

@@ -3,7 +3,10 @@
 //! own `Conv2d`/`ConvTranspose2d` and `BatchNorm` (`ConvPath::Nchw`), values and gradients of
 //! every weight, including sizes that need asymmetric padding, colour images, and the CelebA
 //! family's batch norm and leaky ReLU. Training on the CPU splits batches into data-parallel
-//! shards (`train::shards`): checked against the gradient of the whole batch.
+//! shards (`train::shards`): checked against the gradient of the whole batch. The Bernoulli loss
+//! runs as one fused kernel on burn-flex (`model::fused`) and the IWAE bound takes its loss on the
+//! host (`reconstruction_loss_on_host`): both checked against Burn's composition, values and
+//! gradients, saturated logits included.
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -341,4 +344,97 @@ fn gradients_round_trip_through_one_flat_vector() {
     model.visit(&mut a);
     model.visit(&mut b);
     assert_eq!(a.out, b.out);
+}
+
+/// Logits over the whole range a decoder produces, saturated ones included, and grey pixels.
+fn logits_and_pixels(rows: usize, pixels: usize, device: &Device) -> (Tensor<2>, Tensor<2>) {
+    let logits = random(rows, pixels, 11, device).mul_scalar(6.0);
+    let mut values = values(logits);
+    // Far out in both tails, exactly 0, and a row length that is not a multiple of 8 lanes.
+    values[..4].copy_from_slice(&[120.0, -120.0, 0.0, 30.0]);
+    let logits = Tensor::from_data(TensorData::new(values, [rows, pixels]), device);
+    let x = random(rows, pixels, 12, device).abs().clamp_max(1.0);
+    (logits, x)
+}
+
+#[test]
+fn fused_bce_matches_burns_composition_values_and_gradients() {
+    use vae::model::loss::bce_with_logits;
+    let device = Device::flex().autodiff();
+    let (rows, pixels) = (7, 787);
+    let (logits, x) = logits_and_pixels(rows, pixels, &device);
+    let weights = random(rows, 1, 13, &device).squeeze_dim::<1>(1);
+    // The fused kernel, then Burn's composition, each weighted per row so that the gradient of
+    // every row differs.
+    let run = |fused: bool| {
+        let l = logits.clone().require_grad();
+        let loss = if fused {
+            vae::model::fused::bce_with_logits_rows(l.clone(), x.clone())
+        } else {
+            bce_with_logits(l.clone(), x.clone())
+                .sum_dim(1)
+                .squeeze_dim(1)
+        };
+        let total = (loss.clone() * weights.clone()).sum();
+        let grads = total.backward();
+        (
+            values(loss),
+            values(l.grad(&grads).expect("the logits get a gradient")),
+        )
+    };
+    assert!(vae::model::fused::fused_applies(&logits));
+    let (fused_loss, fused_grad) = run(true);
+    let (plain_loss, plain_grad) = run(false);
+    assert_close_at(
+        &fused_loss,
+        &plain_loss,
+        largest(&plain_loss),
+        "loss per image",
+    );
+    assert_close_at(
+        &fused_grad,
+        &plain_grad,
+        largest(&plain_grad),
+        "gradient of the logits",
+    );
+    // Saturated logits: log(1 + e^120) = 120 exactly in f32, no Inf, and a finite gradient.
+    assert!(fused_loss.iter().all(|v| v.is_finite()), "{fused_loss:?}");
+    assert!(fused_grad.iter().all(|v| v.is_finite()));
+    // Without autodiff (evaluation) the kernel gives the same values.
+    let inner = logits_and_pixels(rows, pixels, &Device::flex());
+    let plain = values(vae::model::fused::bce_with_logits_rows(inner.0, inner.1));
+    assert_close_at(
+        &plain,
+        &plain_loss,
+        largest(&plain_loss),
+        "loss without autodiff",
+    );
+}
+
+#[test]
+fn host_loss_of_the_iwae_bound_matches_the_device_loss_for_every_kind() {
+    use vae::model::loss::{Reconstruction, reconstruction_loss, reconstruction_loss_on_host};
+    let device = Device::flex();
+    let (rows, pixels) = (6, 789);
+    let (logits, x) = logits_and_pixels(rows, pixels, &device);
+    // Two images, each read by three rows, as the bound reads one image for its K samples.
+    let images: Vec<Vec<f32>> = values(x.clone().narrow(0, 0, 2))
+        .chunks(pixels)
+        .map(<[f32]>::to_vec)
+        .collect();
+    let x_rep = Tensor::cat(
+        (0..rows).map(|r| x.clone().narrow(0, r / 3, 1)).collect(),
+        0,
+    );
+    let host_logits = values(logits.clone());
+    for kind in [Reconstruction::Bce, Reconstruction::Cb, Reconstruction::Mse] {
+        let device_loss = values(reconstruction_loss(kind, logits.clone(), x_rep.clone()));
+        let host_loss = reconstruction_loss_on_host(kind, &host_logits, pixels, |r| &images[r / 3]);
+        assert_close_at(
+            &host_loss,
+            &device_loss,
+            largest(&device_loss),
+            &format!("{kind:?}"),
+        );
+    }
 }

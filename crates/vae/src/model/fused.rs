@@ -1,0 +1,189 @@
+//! The Bernoulli reconstruction loss as one fused kernel on burn-flex, with its own backward pass.
+//!
+//! Burn composes BCE from logits ([`super::loss::bce_with_logits`]) out of `log_sigmoid`, `neg`,
+//! `mul`, `sub` and `sum_dim`: five passes over the pixels forward and as many backward, and
+//! burn-flex's `log_sigmoid` calls scalar `exp` and `log1p` for every pixel (15% of an MLP
+//! training step, docs/benchmarks.md). Here the forward pass is one pass per row (softplus on 8
+//! lanes of `wide`, summed) and the backward pass one pass, `(sigmoid(l) - x) * grad_row`. No
+//! crate offers this for Burn, so it is a Burn backend extension: burn-flex computes it directly,
+//! Burn's autodiff records it with the backward below, and the other backends (GPUs) keep Burn's
+//! composition ([`fused_applies`]), which their kernel fusion handles.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use wide::f32x8;
+
+/// Whether `logits` live where the fused kernel runs (burn-flex, with or without autodiff).
+pub fn fused_applies(logits: &Tensor<2>) -> bool {
+    crate::device::is_cpu_device(&logits.device())
+}
+
+/// Per image, `sum_j softplus(l_j) - l_j x_j` over the pixels of `[rows, pixels]` logits: the
+/// Bernoulli reconstruction loss, `[rows]`. Only where [`fused_applies`].
+pub fn bce_with_logits_rows(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
+    Tensor::from_dispatch(<Dispatch as FusedBce>::bce_with_logits_rows(
+        logits.into_dispatch(),
+        x.into_dispatch(),
+    ))
+}
+
+/// The fused loss and its gradient, as backend operations.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedBce: Backend {
+    /// `[rows, pixels]` logits and pixels to the per-row loss `[rows]`.
+    fn bce_with_logits_rows(logits: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The gradient with respect to the logits, `(sigmoid(l) - x) * grad[row]`, `[rows, pixels]`.
+    fn bce_with_logits_rows_backward(
+        logits: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+/// The f32 values of a tensor in row-major order (a copy only when it is a strided view).
+fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(v) => std::borrow::Cow::Borrowed(v),
+        None => std::borrow::Cow::Owned(
+            tensor
+                .to_contiguous()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("the models compute in f32"),
+        ),
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+impl FusedBce for Flex {
+    fn bce_with_logits_rows(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
+        let rows = logits.layout().shape()[0];
+        let (l, x) = (values(&logits), values(&x));
+        let pixels = l.len() / rows.max(1);
+        let loss = l
+            .chunks_exact(pixels)
+            .zip(x.chunks_exact(pixels))
+            .map(|(l, x)| bce_with_logits_sum(l, x))
+            .collect();
+        flex_tensor(loss, vec![rows])
+    }
+
+    fn bce_with_logits_rows_backward(
+        logits: FlexTensor,
+        x: FlexTensor,
+        grad: FlexTensor,
+    ) -> FlexTensor {
+        let shape = logits.layout().shape().to_vec();
+        let (l, x, grad) = (values(&logits), values(&x), values(&grad));
+        let pixels = l.len() / grad.len().max(1);
+        let mut out = vec![0f32; l.len()];
+        for (((out, l), x), &g) in out
+            .chunks_exact_mut(pixels)
+            .zip(l.chunks_exact(pixels))
+            .zip(x.chunks_exact(pixels))
+            .zip(grad.iter())
+        {
+            bce_with_logits_gradient(l, x, g, out);
+        }
+        flex_tensor(out, shape)
+    }
+}
+
+/// Burn's autodiff around the fused kernel: the pixels are data (no gradient flows to them), the
+/// logits get `(sigmoid(l) - x) * grad_row`.
+impl<B: Backend + FusedBce, C: CheckpointStrategy> FusedBce for Autodiff<B, C> {
+    fn bce_with_logits_rows(logits: FloatTensor<Self>, x: FloatTensor<Self>) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct BceRows;
+
+        impl<B: Backend + FusedBce> Backward<B, 1> for BceRows {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let (logits, x) = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    B::bce_with_logits_rows_backward(logits, x, grad)
+                });
+            }
+        }
+
+        let x = x.into_primitive();
+        match BceRows
+            .prepare::<C>([logits.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let logits = logits.into_primitive();
+                let loss = B::bce_with_logits_rows(logits.clone(), x.clone());
+                prep.finish((logits, x), loss)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(B::bce_with_logits_rows(logits.into_primitive(), x))
+            }
+        }
+    }
+
+    fn bce_with_logits_rows_backward(
+        logits: FloatTensor<Self>,
+        x: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::bce_with_logits_rows_backward(
+            logits.into_primitive(),
+            x.into_primitive(),
+            grad.into_primitive(),
+        ))
+    }
+}
+
+fn lanes(v: &[f32]) -> f32x8 {
+    f32x8::new(v.try_into().expect("8 lanes"))
+}
+
+/// `sum(softplus(l) - l x)` over one image, with `softplus(l) = max(l, 0) + ln(1 + exp(-|l|))`:
+/// never the exp of a large number. `wide`'s `exp` and `ln` are polynomials of about 1 ulp.
+pub fn bce_with_logits_sum(logits: &[f32], x: &[f32]) -> f32 {
+    let (l8, x8) = (logits.chunks_exact(8), x.chunks_exact(8));
+    let rest: f32 = l8
+        .remainder()
+        .iter()
+        .zip(x8.remainder())
+        .map(|(&l, &x)| l.max(0.0) + (-l.abs()).exp().ln_1p() - l * x)
+        .sum();
+    let mut sum = f32x8::ZERO;
+    for (l, x) in l8.zip(x8) {
+        let (l, x) = (lanes(l), lanes(x));
+        let softplus = l.max(f32x8::ZERO) + ((-l.abs()).exp() + f32x8::ONE).ln();
+        sum += softplus - l * x;
+    }
+    sum.reduce_add() + rest
+}
+
+/// `out = (sigmoid(l) - x) * grad` over one image.
+fn bce_with_logits_gradient(logits: &[f32], x: &[f32], grad: f32, out: &mut [f32]) {
+    let (l8, x8) = (logits.chunks_exact(8), x.chunks_exact(8));
+    let done = logits.len() - l8.remainder().len();
+    for ((l, x), o) in l8.zip(x8).zip(out.chunks_exact_mut(8)) {
+        let sigmoid = f32x8::ONE / (f32x8::ONE + (-lanes(l)).exp());
+        o.copy_from_slice(&((sigmoid - lanes(x)) * grad).to_array());
+    }
+    for ((&l, &x), o) in logits[done..].iter().zip(&x[done..]).zip(&mut out[done..]) {
+        *o = (1.0 / (1.0 + (-l).exp()) - x) * grad;
+    }
+}
