@@ -69,7 +69,8 @@ impl FusedBce for Flex {
     fn bce_with_logits_rows(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
         let rows = logits.layout().shape()[0];
         let (l, x) = (values(&logits), values(&x));
-        let pixels = l.len() / rows.max(1);
+        // An empty batch (an empty shard) gives an empty loss.
+        let pixels = (l.len() / rows.max(1)).max(1);
         let loss = l
             .chunks_exact(pixels)
             .zip(x.chunks_exact(pixels))
@@ -85,7 +86,7 @@ impl FusedBce for Flex {
     ) -> FlexTensor {
         let shape = logits.layout().shape().to_vec();
         let (l, x, grad) = (values(&logits), values(&x), values(&grad));
-        let pixels = l.len() / grad.len().max(1);
+        let pixels = (l.len() / grad.len().max(1)).max(1);
         let mut out = vec![0f32; l.len()];
         for (((out, l), x), &g) in out
             .chunks_exact_mut(pixels)

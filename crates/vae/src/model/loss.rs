@@ -89,7 +89,7 @@ pub fn reconstruction_loss_on_host<'a>(
     image_of: impl Fn(usize) -> &'a [f32],
 ) -> Vec<f32> {
     logits
-        .chunks_exact(pixels)
+        .chunks_exact(pixels.max(1))
         .enumerate()
         .map(|(row, l)| {
             let x = image_of(row);

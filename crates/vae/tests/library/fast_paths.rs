@@ -409,6 +409,12 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
         largest(&plain_loss),
         "loss without autodiff",
     );
+    // An empty batch gives an empty loss and an empty gradient.
+    let empty = Tensor::<2>::zeros([0, pixels], &device).require_grad();
+    let loss = vae::model::fused::bce_with_logits_rows(empty.clone(), empty.clone().detach());
+    assert_eq!(loss.dims(), [0]);
+    let grads = loss.sum().backward();
+    assert_eq!(empty.grad(&grads).map(|g| g.dims()), Some([0, pixels]));
 }
 
 #[test]
