@@ -185,7 +185,10 @@ mod mpi_world {
             let mut len = bytes.as_ref().map_or(0, |b| b.len() as u64);
             root.broadcast_into(&mut len);
             let mut buffer = bytes.unwrap_or_else(|| vec![0; len as usize]);
-            root.broadcast_into(&mut buffer[..]);
+            // An empty Vec's pointer is 1, which Open MPI reads as MPI_IN_PLACE and refuses.
+            if len > 0 {
+                root.broadcast_into(&mut buffer[..]);
+            }
             buffer
         })
     }

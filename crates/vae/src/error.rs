@@ -28,6 +28,10 @@ pub enum Error {
     /// A download failed or did not match its checksum.
     #[error("{0}")]
     Fetch(String),
+    /// A computation panicked (a bug in `vae` or a library under it): the call ends with this
+    /// instead of taking the process down or leaving other threads waiting.
+    #[error("internal error: {0}; please report it")]
+    Bug(String),
     /// Another MPI rank failed and said why; this one stops with it and prints nothing.
     #[error("stopped because another rank failed")]
     Stopped,

@@ -16,11 +16,16 @@ use crate::error::{Error, Result};
 use burn::tensor::Device;
 use std::cell::RefCell;
 use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// One single-thread pool per shard.
 pub struct Shards {
     pools: Vec<rayon::ThreadPool>,
+    /// Held by a [`Shards::run_together`] pass from its first part to its last: a part holds
+    /// its shard while it waits for the others, so two passes that each got some of the shards
+    /// would wait for each other forever (two trainings in one process).
+    together: Mutex<()>,
 }
 
 impl Shards {
@@ -35,7 +40,10 @@ impl Shards {
                     .map_err(|e| Error::Config(format!("cannot start a worker thread: {e}")))
             })
             .collect::<Result<_>>()?;
-        Ok(Shards { pools })
+        Ok(Shards {
+            pools,
+            together: Mutex::new(()),
+        })
     }
 
     /// One shard per thread of the CPU pool on the CPU with more than one thread; `None` on a
@@ -71,9 +79,13 @@ impl Shards {
 
     /// Splits rows `0..rows` into one contiguous range per shard (fewer when there are fewer
     /// rows) and runs `work` on each range in its shard's pool, all at once; the results come
-    /// back in row order.
-    pub fn run<T: Send>(&self, rows: usize, work: impl Fn(Range<usize>) -> T + Sync) -> Vec<T> {
-        self.run_parts(rows, |_, range| work(range))
+    /// back in row order. A part that panics makes it an error ([`Error::Bug`]).
+    pub fn run<T: Send>(
+        &self,
+        rows: usize,
+        work: impl Fn(Range<usize>) -> T + Sync,
+    ) -> Result<Vec<T>> {
+        self.run_parts(rows, |_, range| work(range), || {})
     }
 
     /// How many parts `rows` rows are split into.
@@ -81,44 +93,92 @@ impl Shards {
         self.len().min(rows).max(1)
     }
 
-    /// [`Shards::run`], telling `work` the number of its part too.
+    /// [`Shards::run`], telling `work` the number of its part too; `failed` runs in a part
+    /// that panicked, before the others are joined.
     fn run_parts<T: Send>(
         &self,
         rows: usize,
         work: impl Fn(usize, Range<usize>) -> T + Sync,
-    ) -> Vec<T> {
+        failed: impl Fn() + Sync,
+    ) -> Result<Vec<T>> {
         let n = self.parts(rows);
-        let work = &work;
-        std::thread::scope(|scope| {
+        let (work, failed) = (&work, &failed);
+        let results: Vec<_> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..n)
                 .zip(&self.pools)
                 .map(|(i, pool)| {
                     let range = i * rows / n..(i + 1) * rows / n;
-                    scope.spawn(move || pool.install(|| work(i, range)))
+                    scope.spawn(move || {
+                        pool.install(|| {
+                            catch_unwind(AssertUnwindSafe(|| work(i, range)))
+                                .inspect_err(|_| failed())
+                        })
+                    })
                 })
                 .collect();
+            // The scoped threads only run `install`, whose panics `catch_unwind` took.
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .map(|h| h.join().unwrap_or_else(|e| Err(e)))
                 .collect()
-        })
+        });
+        let mut out = Vec::with_capacity(n);
+        let mut panics = Vec::new();
+        for result in results {
+            match result {
+                Ok(value) => out.push(value),
+                Err(payload) => panics.push(payload),
+            }
+        }
+        // The first part that panicked for itself says why; the others stopped because of it.
+        match panics.iter().find(|p| !p.is::<OtherPartFailed>()) {
+            Some(payload) => Err(Error::Bug(format!(
+                "a shard of the batch panicked: {}",
+                panic_message(payload.as_ref())
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ))),
+            None if panics.is_empty() => Ok(out),
+            None => Err(Error::Bug("a shard of the batch stopped".into())),
+        }
     }
 
     /// [`Shards::run`] for the parts of one batch that must see each other: inside `work`,
-    /// [`sum_over_batch`] sums over every part (and every MPI rank).
+    /// [`sum_over_batch`] sums over every part (and every MPI rank). A part that panics wakes
+    /// the others waiting for it, and the call returns an error. One such pass at a time uses
+    /// the shards.
     pub fn run_together<T: Send>(
         &self,
         rows: usize,
         work: impl Fn(Range<usize>) -> T + Sync,
-    ) -> Vec<T> {
+    ) -> Result<Vec<T>> {
+        let _alone = self.together.lock().unwrap_or_else(|e| e.into_inner());
         let group = Arc::new(Group::new(self.parts(rows)));
-        self.run_parts(rows, |index, range| {
-            MEMBER.with(|m| *m.borrow_mut() = Some((group.clone(), index)));
-            let out = work(range);
-            MEMBER.with(|m| *m.borrow_mut() = None);
-            out
-        })
+        self.run_parts(
+            rows,
+            |index, range| {
+                MEMBER.with(|m| *m.borrow_mut() = Some((group.clone(), index)));
+                let out = catch_unwind(AssertUnwindSafe(|| work(range)));
+                MEMBER.with(|m| *m.borrow_mut() = None);
+                out.unwrap_or_else(|payload| resume_unwind(payload))
+            },
+            || group.fail(),
+        )
     }
+}
+
+/// The panic of a part that stopped because another part of its batch failed: raised with
+/// `resume_unwind`, which skips the panic hook, so only the first failure is printed.
+struct OtherPartFailed;
+
+/// The text of a panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
 }
 
 /// The parts of one batch being processed at once, which meet at each [`sum_over_batch`].
@@ -135,6 +195,8 @@ struct Meeting {
     brought: Vec<Option<Vec<f32>>>,
     arrived: usize,
     sum: Arc<Vec<f32>>,
+    /// A member panicked: it will not come, so nobody waits for it.
+    failed: bool,
 }
 
 impl Group {
@@ -153,6 +215,10 @@ impl Group {
     /// over the MPI ranks too, and gives each member the sum.
     fn sum(&self, member: usize, values: Vec<f32>) -> Vec<f32> {
         let mut meeting = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if meeting.failed {
+            drop(meeting);
+            resume_unwind(Box::new(OtherPartFailed));
+        }
         let round = meeting.round;
         meeting.brought[member] = Some(values);
         meeting.arrived += 1;
@@ -171,14 +237,24 @@ impl Group {
             meeting.round += 1;
             self.all_arrived.notify_all();
         } else {
-            while meeting.round == round {
+            while meeting.round == round && !meeting.failed {
                 meeting = self
                     .all_arrived
                     .wait(meeting)
                     .unwrap_or_else(|e| e.into_inner());
             }
+            if meeting.round == round {
+                drop(meeting);
+                resume_unwind(Box::new(OtherPartFailed));
+            }
         }
         meeting.sum.as_ref().clone()
+    }
+
+    /// A member panicked: the others stop waiting for it.
+    fn fail(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).failed = true;
+        self.all_arrived.notify_all();
     }
 }
 
@@ -227,9 +303,9 @@ pub fn over_rows<T: Send>(
     device: &Device,
     rows: usize,
     work: impl Fn(Range<usize>) -> T + Sync,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
     match Shards::shared(device) {
         Some(shards) if rows >= 2 * shards.len() => shards.run(rows, work),
-        _ => vec![work(0..rows)],
+        _ => Ok(vec![work(0..rows)]),
     }
 }

@@ -217,7 +217,7 @@ impl Run {
                     narrow_rows(&y, &rows),
                 );
                 mean_pixels(self.config.loss(), logits)
-            });
+            })?;
             for part in parts {
                 pixels.extend(part?);
             }

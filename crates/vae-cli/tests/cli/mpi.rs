@@ -153,7 +153,8 @@ fn two_ranks_train_the_mlp_as_one_process_and_only_rank_0_writes() {
 }
 
 /// The CelebA family's batch norm is synchronised across shards and ranks (SyncBatchNorm), so
-/// 2 ranks (each with the CPU's shards) train it as one process.
+/// 2 ranks (each with the CPU's shards) train it as one process; the last batch of 5 splits
+/// unevenly (2 and 3 rows, then shards of 1 and 2).
 #[test]
 fn two_ranks_train_the_celeba_architecture_as_one_process() {
     let data = vae_testkit::fashion_mnist_dir();
@@ -161,7 +162,7 @@ fn two_ranks_train_the_celeba_architecture_as_one_process() {
     two_ranks_equal_one_process(
         "celeba",
         &words(&format!(
-            "train --data {} --limit 300 --epochs 2 --batch-size 50 --arch celeba --channels 8,16 --latent-dim 8 --no-pictures --out run",
+            "train --data {} --limit 305 --epochs 2 --batch-size 50 --arch celeba --channels 8,16 --latent-dim 8 --no-pictures --out run",
             data
         )),
     );
@@ -266,8 +267,55 @@ fn a_killed_rank_ends_the_run_and_it_resumes_on_another_number_of_ranks() {
     assert_close(&losses(&resumed), &losses(&straight), "resumed losses");
 }
 
+/// `--resume --epochs N` alone: the run's settings are in rank 0's `config.toml`, which the
+/// other ranks cannot see (their own folders, as on other machines), and they must train with
+/// rank 0's settings, not the defaults: 2 ranks resume as one process does.
+#[test]
+fn a_resumed_run_gives_every_rank_the_saved_settings() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs = rank_dirs(&tmp.path().join("ranks"), 2);
+    let single = tmp.path().join("single");
+    // Not one of these is a default: batch size, learning rate, beta, latent size, hidden
+    // layer, seed, the number of images.
+    let first = format!(
+        "train --data {} --limit 640 --epochs 1 --batch-size 64 --lr 3e-4 --beta 2 --latent-dim 8 --hidden 64 --seed 7 --no-pictures --out run",
+        data.to_str().unwrap()
+    );
+    let first = words(&first);
+    one_process(&dirs[0], &first);
+    one_process(&single, &first);
+    let resume = words("train --resume --epochs 2 --no-pictures --out run");
+    succeeded(
+        mpirun(&dirs, &resume).output().unwrap(),
+        "resume on 2 ranks",
+    );
+    one_process(&single, &resume);
+
+    let (two, one) = (dirs[0].join("run"), single.join("run"));
+    assert!(!dirs[1].join("run").exists(), "rank 1 wrote files");
+    let (m2, m1) = (metrics(&two), metrics(&one));
+    assert_eq!(m1.len(), 2);
+    assert_eq!(m2.len(), 2);
+    assert_close(&losses(&m2), &losses(&m1), "resumed losses");
+    let to64 = |w: Vec<f32>| w.into_iter().map(f64::from).collect::<Vec<_>>();
+    assert_close(
+        &to64(weights(&two)),
+        &to64(weights(&one)),
+        "resumed weights",
+    );
+}
+
+/// A corrupt image, read by rank 1 only, stops both ranks with the one line naming it: conv
+/// runs, and batch-norm runs, whose ranks meet inside the forward pass.
 #[test]
 fn a_corrupt_image_seen_by_one_rank_ends_every_rank_with_one_line() {
+    for arch in ["conv", "celeba"] {
+        a_corrupt_image_ends_every_rank(arch);
+    }
+}
+
+fn a_corrupt_image_ends_every_rank(arch: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("pictures");
     vae_testkit::image_folder(&data, 20);
@@ -276,7 +324,7 @@ fn a_corrupt_image_seen_by_one_rank_ends_every_rank_with_one_line() {
     let child = mpirun(
         &dirs,
         &words(&format!(
-            "train --dataset folder --data {} --image-size 16 --arch conv --channels 4,8 --epochs 3 --batch-size 10 --no-pictures --out run",
+            "train --dataset folder --data {} --image-size 16 --arch {arch} --channels 4,8 --epochs 3 --batch-size 10 --no-pictures --out run",
             data.to_str().unwrap()
         )),
     )
@@ -287,19 +335,19 @@ fn a_corrupt_image_seen_by_one_rank_ends_every_rank_with_one_line() {
     let out = wait_within(
         child,
         Duration::from_secs(60),
-        "mpirun with a corrupt image",
+        &format!("mpirun with a corrupt image, {arch}"),
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("0003.jpg"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("0003.jpg"), "{arch}: {err}");
+    assert!(!err.contains("panicked"), "{arch}: {err}");
     // One error line, beside rank 0's opening line about the ranks.
     let lines: Vec<&str> = err
         .lines()
         .filter(|l| !l.starts_with("training on 2 MPI ranks"))
         .collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(lines[0].starts_with("error: "), "{err}");
+    assert_eq!(lines.len(), 1, "{arch}: {err}");
+    assert!(lines[0].starts_with("error: "), "{arch}: {err}");
     assert!(!dirs[1].join("run").exists());
 }
 

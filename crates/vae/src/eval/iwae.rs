@@ -92,7 +92,7 @@ pub fn nll(
                 Ok(reconstruction_loss_on_host(kind, &logits, pixels, |r| {
                     &images[(first + r) / samples]
                 }))
-            });
+            })?;
             let mut row = start;
             for part in parts {
                 for r in part? {

@@ -78,14 +78,14 @@ fn test_loss_with(
             let x = x.clone().narrow(0, rows.start, rows.len());
             let eps = eps.clone().map(|e| e.narrow(0, rows.start, rows.len()));
             let forward = model.forward(x.clone(), narrow_rows(&y, &rows), eps);
-            (rows.len(), vae_loss(&forward, x, kind, beta).to_host())
-        });
-        for (rows, part) in parts {
-            sums = sums + part?.map(|v| v * rows as f64);
+            vae_loss(&forward, x, kind, beta, 1).to_host()
+        })?;
+        for part in parts {
+            sums = sums + part?;
         }
     }
     let n = data.len().max(1) as f64;
-    // The parts are summed over images; the total is recombined from their means, exactly.
+    // The parts are sums over their images; the total is recombined from the means, exactly.
     Ok(Loss::new(sums.recon / n, sums.kl / n, beta))
 }
 

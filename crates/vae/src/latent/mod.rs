@@ -150,7 +150,7 @@ pub fn encode_batches(
                 x.clone().narrow(0, rows.start, rows.len()),
                 narrow_rows(&y, &rows),
             )
-        });
+        })?;
         for posterior in &posteriors {
             latents.push(posterior)?;
         }

@@ -206,14 +206,19 @@ impl Add for Loss<f64> {
     }
 }
 
-/// The beta-VAE loss of one batch, as batch means: the decoder's reconstruction of `x` and the
-/// KL of the posterior it was drawn from.
+/// The beta-VAE loss of `x`'s rows, summed over them and divided by `batch`: the decoder's
+/// reconstruction of `x` and the KL of the posterior it was drawn from. With `batch` the
+/// number of rows it is the batch mean; with the size of a whole batch of which these rows are
+/// a part (a shard, an MPI rank), the parts add up to the batch mean, and a part without rows
+/// adds exactly 0 (its mean would be 0/0).
 pub fn vae_loss(
     forward: &Forward,
     x: Tensor<2>,
     kind: Reconstruction,
     beta: f64,
+    batch: usize,
 ) -> Loss<Tensor<1>> {
-    let recon = reconstruction_loss(kind, forward.logits.clone(), x).mean();
-    Loss::new(recon, forward.posterior.kl().mean(), beta)
+    let per_batch = |per_image: Tensor<1>| per_image.sum().div_scalar(batch.max(1) as f64);
+    let recon = per_batch(reconstruction_loss(kind, forward.logits.clone(), x));
+    Loss::new(recon, per_batch(forward.posterior.kl()), beta)
 }

@@ -8,7 +8,7 @@ use crate::config::TrainConfig;
 use crate::data::{Binarize, Dataset, binarize_in_place};
 use crate::device::{to_device, to_host};
 use crate::distributed::World;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::Vae;
 use crate::model::loss::Loss;
 use crate::parallel::Shards;
@@ -98,7 +98,11 @@ pub fn train_epoch(
     };
     for (step, indices) in order.chunks(batch_size).enumerate() {
         let n = indices.len();
-        let part = batch_part(setup, epoch, step, indices);
+        // The ranks agree that every rank's rows loaded before any of them starts the forward
+        // pass: the ranks of a batch-norm model meet inside it, and a rank that skipped it
+        // would meet the others in the wrong collective. A corrupt image stops every rank
+        // with the one line of the rank that read it.
+        let part = setup.world.agree(batch_part(setup, epoch, step, indices))?;
         let beta = beta_at(
             config,
             (epoch - 1) * steps_per_epoch + step,
@@ -183,25 +187,26 @@ struct StepValues {
 /// Forward, loss, backward, the sum over ranks, gradient check, optional clipping and one Adam
 /// step: the whole of a training step on a batch of `n` images of which `part` is this rank's.
 /// The inner `Err` says what stopped being finite.
+///
+/// Under MPI a rank whose forward pass fails (a panic in a shard) returns its error without
+/// joining the sum; the caller prints it and ends the other ranks (`MPI_Abort`), which may be
+/// waiting inside the pass, at a batch norm.
 fn optimizer_step(
     setup: &Setup,
     model: Vae,
     optimizer: &mut ModuleOptimizer,
-    part: Result<Part>,
+    Part { x, condition, eps }: Part,
     n: usize,
     beta: f64,
     lr: f64,
 ) -> Result<std::result::Result<(Vae, StepValues), String>> {
     let kind = setup.config.loss();
-    let world = &setup.world;
-    let local = part.map(|Part { x, condition, eps }| {
-        let batch = shards::Batch { x, condition, eps };
-        shards::gradients(setup.shards, &model, batch, kind, beta, n)
-    });
-    let (mut grads, losses) = if world.size > 1 {
-        sum_over_ranks(setup, &model, local)?
+    let batch = shards::Batch { x, condition, eps };
+    let (grads, losses) = shards::gradients(setup.shards, &model, batch, kind, beta, n)?;
+    let (mut grads, losses) = if setup.world.size > 1 {
+        sum_over_ranks(setup, &model, grads, losses)?
     } else {
-        local?
+        (grads, losses)
     };
     let grad_sq = gradients::squared_norm(&model, &grads)
         .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
@@ -224,35 +229,17 @@ fn optimizer_step(
 }
 
 /// The gradients and loss parts of every rank summed, in one flat buffer and one MPI call per
-/// step, with a last element that counts the ranks whose part failed (a corrupt image, say):
-/// then every rank stops together ([`World::agree`]) instead of waiting for the one that left.
+/// step.
 fn sum_over_ranks(
     setup: &Setup,
     model: &Vae,
-    local: Result<(GradientsParams, Tensor<1>)>,
+    grads: GradientsParams,
+    losses: Tensor<1>,
 ) -> Result<(GradientsParams, Tensor<1>)> {
     let layout = gradients::Layout::of(model);
-    let mut buffer = match &local {
-        Ok((grads, losses)) => {
-            let flat = layout.flatten(model, grads, &setup.device);
-            let mut buffer = to_host(Tensor::cat(vec![flat, losses.clone()], 0))?;
-            buffer.push(0.0);
-            buffer
-        }
-        Err(_) => {
-            let mut buffer = vec![0.0; layout.len() + 4];
-            buffer[layout.len() + 3] = 1.0;
-            buffer
-        }
-    };
+    let flat = layout.flatten(model, &grads, &setup.device);
+    let mut buffer = to_host(Tensor::cat(vec![flat, losses], 0))?;
     setup.world.sum_f32(&mut buffer);
-    if buffer[layout.len() + 3] > 0.0 {
-        return Err(setup
-            .world
-            .agree(local.map(|_| ()))
-            .err()
-            .unwrap_or(Error::Stopped));
-    }
     let losses = Tensor::from_data(
         TensorData::new(buffer[layout.len()..layout.len() + 3].to_vec(), [3]),
         &setup.device,

@@ -139,12 +139,31 @@ impl EpochMetrics {
         )
     }
 
+    /// The first of the epoch's losses that is not a finite number, by name: such an epoch
+    /// diverged, and it is never saved (JSON has no NaN: it would be written as `null`).
+    pub fn non_finite_loss(&self) -> Option<&'static str> {
+        let losses = [
+            ("training loss", Some(self.train)),
+            ("test loss", Some(self.test)),
+            ("validation loss", self.valid),
+        ];
+        losses.into_iter().find_map(|(name, loss)| {
+            let loss = loss?;
+            (![loss.recon, loss.kl, loss.total]
+                .iter()
+                .all(|v| v.is_finite()))
+            .then_some(name)
+        })
+    }
+
     /// The epoch of the lowest validation loss in `history` (the earliest on a tie), the one
-    /// whose weights an early-stopped run keeps.
+    /// whose weights an early-stopped run keeps. A loss that is not a finite number is never
+    /// the lowest.
     pub fn best_epoch(history: &[EpochMetrics]) -> Option<usize> {
         history
             .iter()
             .filter_map(|m| Some((m.epoch, m.valid?.total)))
+            .filter(|(_, v)| v.is_finite())
             .fold(None, |best: Option<(usize, f64)>, (e, v)| match best {
                 Some((_, b)) if b <= v => best,
                 _ => Some((e, v)),

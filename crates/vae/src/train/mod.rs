@@ -80,7 +80,8 @@ pub fn train_with(
     } else {
         &mut quiet
     };
-    let prepared = world.agree(prepare(config, run_dir, options, &world))?;
+    let config = rank_0_settings(config, &world)?;
+    let prepared = world.agree(prepare(&config, run_dir, options, &world))?;
     let Prepared {
         config,
         splits,
@@ -139,7 +140,7 @@ pub fn train_with(
             "training on {} MPI ranks: each batch of {} split between them, {:.2} MB of gradients summed per step",
             world.size,
             config.batch_size(),
-            (gradients::Layout::of(&model).len() + 4) as f64 * 4.0 / 1e6
+            (gradients::Layout::of(&model).len() + 3) as f64 * 4.0 / 1e6
         ));
     }
     let mut lr = config.lr();
@@ -154,11 +155,16 @@ pub fn train_with(
             break;
         }
         let epoch = done + 1;
-        match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
+        let trained = match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
             Ok((trained, sums)) => {
+                check_epoch(&setup, splits, epoch, &trained, &sums, lr)?.map(|r| (trained, r))
+            }
+            Err(divergence) => Err(divergence),
+        };
+        match trained {
+            Ok((trained, record)) => {
                 model = trained;
-                if world.is_root() {
-                    let record = finish_epoch(&setup, splits, epoch, &model, &sums, lr)?;
+                if let Some(record) = record {
                     history.push(record.clone());
                     // The checkpoint is the commit point and is written last: a crash before
                     // it leaves the previous epoch's checkpoint, and resume drops newer lines.
@@ -203,6 +209,80 @@ pub fn train_with(
         model,
         lr,
     })
+}
+
+/// Rank 0's settings, on every rank: they are the run's. On `--resume` they come from the run
+/// folder's `config.toml`, which only rank 0's machine holds (a learning rate lowered by a
+/// rollback included); the other ranks' own flags fell back to the defaults.
+fn rank_0_settings(config: &TrainConfig, world: &World) -> Result<TrainConfig> {
+    if world.size == 1 {
+        return Ok(config.clone());
+    }
+    let text = world.broadcast(world.is_root().then(|| config.to_toml().into_bytes()));
+    world.agree(
+        std::str::from_utf8(&text)
+            .ok()
+            .and_then(|text| toml::from_str(text).ok())
+            .ok_or_else(|| Error::Config("rank 0's settings did not reach this rank".into())),
+    )
+}
+
+/// The end of an epoch, checked before anything of it is saved: the epoch's metrics (rank 0;
+/// `None` on the others), or the divergence that its last step caused. A step's own loss and
+/// gradients are checked at the step, but the update it makes shows only in the weights and in
+/// the losses measured after it; without this a step that diverged last in its epoch (always,
+/// with one step per epoch) would be saved as good, and rollback would restore it.
+fn check_epoch(
+    setup: &Setup,
+    splits: &crate::data::DataSplits,
+    epoch: usize,
+    model: &Vae,
+    sums: &EpochSums,
+    lr: f64,
+) -> Result<std::result::Result<Option<EpochMetrics>, Divergence>> {
+    let world = setup.world;
+    // Rank 0 decides (it alone measures the test loss) and tells the others.
+    let mut record = None;
+    let mut what = String::new();
+    if world.is_root() {
+        if !weights_are_finite(model)? {
+            what = "the weights became NaN or infinite".into();
+        } else {
+            let measured = finish_epoch(setup, splits, epoch, model, sums, lr)?;
+            if let Some(loss) = measured.non_finite_loss() {
+                what = format!("the {loss} became NaN or infinite");
+            }
+            record = Some(measured);
+        }
+    }
+    let what = world.broadcast(world.is_root().then(|| what.into_bytes()));
+    if what.is_empty() {
+        return Ok(Ok(record));
+    }
+    Ok(Err(Divergence {
+        epoch,
+        step: sums.steps,
+        what: String::from_utf8_lossy(&what).into_owned(),
+    }))
+}
+
+/// True when every weight of `model` is finite, in one read: `0 * w` is 0 for every finite
+/// weight and NaN for NaN and the infinities.
+fn weights_are_finite(model: &Vae) -> Result<bool> {
+    struct ZeroTimes(Vec<Tensor<1>>);
+    impl burn::module::ModuleVisitor for ZeroTimes {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0.push(param.val().mul_scalar(0.0).sum());
+        }
+    }
+    let mut sums = ZeroTimes(Vec::new());
+    model.visit(&mut sums);
+    if sums.0.is_empty() {
+        return Ok(true);
+    }
+    Ok(crate::device::to_host(Tensor::cat(sums.0, 0))?
+        .iter()
+        .all(|v| v.is_finite()))
 }
 
 /// With `--patience`: the best epoch when the validation ELBO has not improved for `patience`

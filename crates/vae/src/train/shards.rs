@@ -1,6 +1,7 @@
 //! Data-parallel training on the CPU: each shard ([`crate::parallel::Shards`]) runs the
 //! forward and backward pass of its part of the batch, and the gradients are summed.
 
+use crate::error::{Error, Result};
 use crate::model::Vae;
 use crate::model::loss::{Reconstruction, vae_loss};
 use crate::parallel::Shards;
@@ -30,10 +31,16 @@ impl Batch {
 }
 
 /// Gradients of the batch-mean loss and the batch means of its parts (as `Loss::values`),
-/// computed shard by shard in parallel, for rows `rows` of a batch of `batch` images (all of it, or
-/// an MPI rank's share). Each shard weighs its mean by its share of the batch, so the sums over
-/// shards and ranks are exactly the batch's mean loss and its gradient. The shards meet at each
-/// batch norm ([`Shards::run_together`]); without shards the rows are one part.
+/// computed shard by shard in parallel, for the rows of `part`, of a batch of `batch` images (all
+/// of it, or an MPI rank's share). Each shard sums its rows' losses over the whole batch's size
+/// ([`vae_loss`]), so the sums over shards and ranks are exactly the batch's mean loss and its
+/// gradient. The shards meet at each batch norm ([`Shards::run_together`]); without shards the
+/// rows are one part. A shard that panics makes it an error.
+///
+/// A part without rows is refused: its loss would be a mean over nothing, the conv stacks take
+/// no empty batch, and its batch norms would not meet the other parts' in step. Every part has
+/// rows by construction (shards split only the rows there are, and a run's ranks are checked
+/// against its batches before the first step); this makes a break of that an error, not NaN.
 pub fn gradients(
     shards: Option<&Shards>,
     model: &Vae,
@@ -41,22 +48,26 @@ pub fn gradients(
     kind: Reconstruction,
     beta: f64,
     batch: usize,
-) -> (GradientsParams, Tensor<1>) {
+) -> Result<(GradientsParams, Tensor<1>)> {
     let [rows, _] = part.x.dims();
+    if rows == 0 {
+        return Err(Error::Bug(format!(
+            "a part of a batch of {batch} images has no rows; every shard and MPI rank needs at least one"
+        )));
+    }
     let Some(shards) = shards else {
-        return shard_gradients(model, part, kind, beta, rows as f64 / batch as f64);
+        return Ok(shard_gradients(model, part, kind, beta, batch));
     };
     let results = shards.run_together(rows, |rows| {
-        let weight = rows.len() as f64 / batch as f64;
-        shard_gradients(model, part.narrow(rows), kind, beta, weight)
-    });
+        shard_gradients(model, part.narrow(rows), kind, beta, batch)
+    })?;
     let mut results = results.into_iter();
     let (mut grads, mut losses) = results.next().expect("at least one shard");
     for (g, l) in results {
         super::gradients::add_into(model, &mut grads, g);
         losses = losses + l;
     }
-    (grads, losses)
+    Ok((grads, losses))
 }
 
 fn shard_gradients(
@@ -64,16 +75,15 @@ fn shard_gradients(
     Batch { x, condition, eps }: Batch,
     kind: Reconstruction,
     beta: f64,
-    weight: f64,
+    batch: usize,
 ) -> (GradientsParams, Tensor<1>) {
     // A copy whose weights are new leaves of the autodiff graph (same parameter ids), so the
     // shards' graphs stay apart and each backward pass sees only its own shard.
     let copy = model.clone().map(&mut NewLeaves);
     let forward = copy.forward(x.clone(), condition, eps);
-    let loss = vae_loss(&forward, x, kind, beta);
-    let grads =
-        GradientsParams::from_grads(loss.total.clone().mul_scalar(weight).backward(), &copy);
-    (grads, loss.map(|v| v.inner()).values().mul_scalar(weight))
+    let loss = vae_loss(&forward, x, kind, beta, batch);
+    let grads = GradientsParams::from_grads(loss.total.clone().backward(), &copy);
+    (grads, loss.map(|v| v.inner()).values())
 }
 
 struct NewLeaves;

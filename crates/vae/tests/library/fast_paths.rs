@@ -212,7 +212,7 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
         let x = burn::tensor::activation::sigmoid(random(7, pixels, 5, &device));
         let eps = random(7, 3, 6, &device);
         let forward = whole_model.forward(x.clone(), None, Some(eps.clone()));
-        let loss = vae_loss(&forward, x.clone(), Reconstruction::Bce, 2.0);
+        let loss = vae_loss(&forward, x.clone(), Reconstruction::Bce, 2.0, 7);
         let whole = burn::optim::GradientsParams::from_grads(loss.total.backward(), &whole_model);
         let expected = values(loss.total.inner());
 
@@ -227,7 +227,8 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
             Reconstruction::Bce,
             2.0,
             7,
-        );
+        )
+        .unwrap();
         let losses = Loss::from_values(&values(losses));
         assert_close(&[losses.total as f32], &expected, &format!("{arch:?} loss"));
         let mut a = ById {
@@ -258,7 +259,8 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
 fn batch_norm_over_parts_matches_burns_batch_norm() {
     vae::parallel::Shards::new(1)
         .unwrap()
-        .run_together(1, |_| batch_norm_matches_burns());
+        .run_together(1, |_| batch_norm_matches_burns())
+        .unwrap();
 }
 
 fn batch_norm_matches_burns() {

@@ -18,6 +18,7 @@ mod properties;
 mod quality;
 mod readme;
 mod shapes;
+mod shards;
 mod training;
 
 use std::path::PathBuf;

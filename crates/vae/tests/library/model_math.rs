@@ -220,7 +220,7 @@ fn autoencoder_has_no_z_log_var_and_no_kl() {
             values(out.posterior.z_mean().clone()),
             "z must be z_mean"
         );
-        let loss = vae_loss(&out, x, Reconstruction::Bce, 4.0);
+        let loss = vae_loss(&out, x, Reconstruction::Bce, 4.0, 4);
         assert_eq!(values(loss.kl), vec![0.0]);
         assert_eq!(values(loss.total), values(loss.recon));
     }
@@ -266,7 +266,7 @@ fn beta_weights_the_kl_term() {
     let x = Tensor::<2>::full([4, 784], 0.3, &device);
     let out = model.forward(x.clone(), None, Some(Tensor::ones([4, 3], &device)));
     for beta in [0.0, 1.0, 4.0] {
-        let loss = vae_loss(&out, x.clone(), Reconstruction::Cb, beta);
+        let loss = vae_loss(&out, x.clone(), Reconstruction::Cb, beta, 4);
         let (total, recon, kl) = (
             values(loss.total)[0],
             values(loss.recon)[0],

@@ -106,3 +106,55 @@ fn gradient_clipping_reaches_the_optimiser() {
     );
     assert!(clipped.grad_norm > 1.0, "{clipped:?}");
 }
+
+/// A step that diverges as the last of its epoch leaves finite losses for its own step and
+/// non-finite weights behind: with one step per epoch, no later step of the epoch would see
+/// them. The epoch must be refused before it is saved, with or without rollback, and the run
+/// folder must stay readable.
+#[test]
+fn a_divergence_at_the_last_step_of_an_epoch_is_not_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    // 128 images in batches of 128: one step per epoch.
+    let good = TrainConfig {
+        batch_size: Some(128),
+        ..vae_testkit::small_config(128, 1)
+    };
+    train(&good, dir.path(), TrainOptions::default()).unwrap();
+    let checkpoint = std::fs::read(dir.path().join("checkpoint.bin")).unwrap();
+    let weights = std::fs::read(dir.path().join("model.bpk")).unwrap();
+    let metrics = std::fs::read(dir.path().join("metrics.jsonl")).unwrap();
+    let resume = TrainOptions { resume: true };
+    // 1e30 leaves finite weights whose test loss overflows; 1e39 overflows the weights.
+    for lr in [1e30, 1e39] {
+        for on_nan in [OnNan::Stop, OnNan::Rollback] {
+            let bad = TrainConfig {
+                lr: Some(lr),
+                epochs: 2,
+                on_nan,
+                ..good.clone()
+            };
+            let message = train(&bad, dir.path(), resume).unwrap_err().to_string();
+            assert!(
+                message.starts_with("training diverged: ")
+                    && message.contains(" at epoch 2, step 1;")
+                    && message.contains("the checkpoint of epoch 1 in"),
+                "lr {lr}, {on_nan:?}: {message}"
+            );
+            for (file, before) in [
+                ("checkpoint.bin", &checkpoint),
+                ("model.bpk", &weights),
+                ("metrics.jsonl", &metrics),
+            ] {
+                assert_eq!(
+                    &std::fs::read(dir.path().join(file)).unwrap(),
+                    before,
+                    "lr {lr}, {on_nan:?}: {file} changed"
+                );
+            }
+            // The rollbacks' lowered rate is written to config.toml; the next case sets its own.
+        }
+    }
+    // The run still resumes.
+    let more = TrainConfig { epochs: 2, ..good };
+    assert_eq!(train(&more, dir.path(), resume).unwrap().epochs.len(), 2);
+}

@@ -366,6 +366,39 @@ fn early_stopping_keeps_the_best_epoch() {
     assert_eq!(resumed.epochs.len(), last, "no epoch after the stop");
 }
 
+/// A validation loss that is not a number is never the best: a last NaN epoch must not take
+/// over the best epoch's weights.
+#[test]
+fn a_nan_validation_loss_is_never_the_best_epoch() {
+    use vae::model::loss::Loss;
+    let epoch = |epoch: usize, valid: f64| EpochMetrics {
+        epoch,
+        train: Loss::default(),
+        train_beta: None,
+        test: Loss::default(),
+        test_beta: None,
+        valid: Some(Loss {
+            recon: valid,
+            kl: 0.0,
+            total: valid,
+        }),
+        seconds: 1.0,
+        eval_seconds: 1.0,
+        images_per_second: 1.0,
+        grad_norm: 1.0,
+        lr: 1e-3,
+    };
+    assert_eq!(
+        EpochMetrics::best_epoch(&[epoch(1, 1.0), epoch(2, f64::NAN)]),
+        Some(1)
+    );
+    assert_eq!(
+        EpochMetrics::best_epoch(&[epoch(1, f64::NAN), epoch(2, 2.0), epoch(3, f64::INFINITY)]),
+        Some(2)
+    );
+    assert_eq!(EpochMetrics::best_epoch(&[epoch(1, f64::NAN)]), None);
+}
+
 #[test]
 fn impossible_validation_settings_are_refused() {
     let refused = |config: TrainConfig, words: &str| {
