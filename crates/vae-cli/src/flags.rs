@@ -256,3 +256,31 @@ pub struct ClassFlag {
     #[arg(long)]
     pub class: Option<String>,
 }
+
+/// What one client may hold of the explorer's server (`vae serve`, `vae loadtest`).
+#[derive(Args, Clone, Copy)]
+pub struct LimitFlags {
+    /// Seconds a connection may take to send its request headers (or to start its next
+    /// request) before it is closed.
+    #[arg(long, default_value_t = 10.0)]
+    pub header_timeout: f64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+}
+
+impl LimitFlags {
+    pub fn limits(self) -> Result<vae_serve::Limits> {
+        let header_timeout =
+            std::time::Duration::try_from_secs_f64(self.header_timeout).map_err(|_| {
+                Error::Config(format!(
+                    "--header-timeout must be a number of seconds above 0 (got {})",
+                    self.header_timeout
+                ))
+            })?;
+        Ok(vae_serve::Limits {
+            header_timeout,
+            max_connections: self.max_connections,
+        })
+    }
+}

@@ -3,6 +3,7 @@
 
 mod commands;
 mod flags;
+mod output;
 mod progress;
 
 use clap::{Parser, Subcommand};
@@ -124,7 +125,7 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            output::note(format_args!("error: {e}"));
             vae::distributed::abort_others();
             ExitCode::FAILURE
         }

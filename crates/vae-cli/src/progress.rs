@@ -36,10 +36,10 @@ impl Progress for Terminal {
     }
 
     fn epoch_finished(&mut self, metrics: &EpochMetrics, epochs: usize) {
-        eprintln!("{}", metrics.summary(epochs));
+        crate::output::note(metrics.summary(epochs));
     }
 
     fn message(&mut self, text: &str) {
-        eprintln!("{text}");
+        crate::output::note(text);
     }
 }

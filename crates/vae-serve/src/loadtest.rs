@@ -1,9 +1,13 @@
 //! `vae loadtest`: many clients decoding at once over loopback, to show the server stays up,
 //! answers every request and how fast. Each client is a thread with its own keep-alive
-//! connection (ureq), sending single-image decode requests of random z ~ N(0, I).
+//! connection (ureq), sending single-image decode requests of random z ~ N(0, I). Slow
+//! clients, if asked for, open connections meanwhile and send half a request header, never
+//! the rest: the server must close each within its header timeout and serve the others.
 
+use crate::Limits;
 use serde::Serialize;
 use std::net::SocketAddr;
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 use vae::rng::{normal_noise, rng};
 use vae::{Error, Result};
@@ -15,6 +19,11 @@ pub struct LoadTestOptions {
     pub clients: usize,
     /// The class every request names, for a conditional run.
     pub class: Option<String>,
+    /// Connections that send half a request header and wait, opened once every client has
+    /// its own connection.
+    pub slow_clients: usize,
+    /// The server's limits: how long a slow client may be kept waiting for its close.
+    pub limits: Limits,
 }
 
 /// What the load test measured. Latencies in milliseconds.
@@ -33,6 +42,21 @@ pub struct LoadReport {
     pub latency: Percentiles,
     /// Time inside the server (its `Server-Timing` header): validation, decode and PNG.
     pub server: Percentiles,
+    /// What became of the slow clients, when there were any.
+    pub slow: Option<SlowClients>,
+}
+
+/// Connections that sent half a request header and nothing more.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlowClients {
+    pub opened: usize,
+    /// Closed by the server.
+    pub closed: usize,
+    /// Seconds from the half header to the close, of the one kept longest (those waiting for
+    /// a free connection slot wait longer than the header timeout).
+    pub longest_seconds: f64,
+    /// Still open when the load test gave up on them: the server holds them for good.
+    pub still_open: usize,
 }
 
 /// The small text table `vae loadtest` prints.
@@ -60,7 +84,15 @@ impl std::fmt::Display for LoadReport {
             "max",
             row("round trip", &self.latency),
             row("inside the server", &self.server),
-        )
+        )?;
+        if let Some(s) = &self.slow {
+            writeln!(
+                f,
+                "{} slow clients (half a request header each): {} closed by the server, the last after {:.1} s; {} still open",
+                s.opened, s.closed, s.longest_seconds, s.still_open
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -115,23 +147,39 @@ pub fn load_test(
         ));
     }
     let url = format!("http://{addr}/api/runs/{run}/decode");
+    // The clients and the slow clients' opener meet once every client has its connection.
+    let connected = Barrier::new(options.clients + 1);
     let start = Instant::now();
-    let tallies: Vec<Tally> = std::thread::scope(|scope| {
+    let (tallies, seconds, slow): (Vec<Tally>, _, _) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..options.clients)
             .map(|client| {
                 let share = options.requests / options.clients
                     + usize::from(client < options.requests % options.clients);
                 let url = url.as_str();
                 let class = options.class.as_deref();
-                scope.spawn(move || run_client(url, client as u64, share, latent_dim, class))
+                let connected = &connected;
+                scope.spawn(move || {
+                    run_client(url, client as u64, share, latent_dim, class, connected)
+                })
             })
             .collect();
-        handles
+        let slow = scope.spawn(|| {
+            connected.wait();
+            (options.slow_clients > 0)
+                .then(|| slow_clients(addr, options.slow_clients, options.limits))
+                .transpose()
+        });
+        let tallies = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_default())
-            .collect()
+            .collect();
+        let seconds = start.elapsed().as_secs_f64();
+        let slow = slow
+            .join()
+            .unwrap_or_else(|_| Err(Error::Bug("the slow clients' thread panicked".into())));
+        (tallies, seconds, slow)
     });
-    let seconds = start.elapsed().as_secs_f64();
+    let slow = slow?;
     let mut latency = Vec::with_capacity(options.requests);
     let mut server = Vec::with_capacity(options.requests);
     let (mut errors, mut first_error) = (0, None);
@@ -150,6 +198,68 @@ pub fn load_test(
         requests_per_second: options.requests as f64 / seconds,
         latency: Percentiles::of(latency),
         server: Percentiles::of(server),
+        slow,
+    })
+}
+
+/// Opens `n` connections to `addr` that each send half a request header, and waits for the
+/// server to close them: the header timeout for each wave of `max_connections` of them (those
+/// past the limit wait for a slot), plus a margin for the connections that the listening
+/// queue turned away at first (the kernel retries them after 1, 3, 7, ... s), before giving
+/// up on the rest.
+fn slow_clients(addr: SocketAddr, n: usize, limits: Limits) -> Result<SlowClients> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let waves = n.div_ceil(limits.max_connections) as u32;
+    let give_up = Instant::now() + limits.header_timeout * (waves + 1) + Duration::from_secs(30);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("cannot start the slow clients", e))?;
+    runtime.block_on(async move {
+        let mut waiting = tokio::task::JoinSet::new();
+        for _ in 0..n {
+            waiting.spawn(async move {
+                let deadline = tokio::time::Instant::from_std(give_up);
+                let connect =
+                    tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr));
+                let mut stream = match connect.await {
+                    Ok(Ok(stream)) => stream,
+                    // Never let in, or refused: nothing held open.
+                    _ => return Some(0.0),
+                };
+                let half = b"POST /api/runs/x/decode HTTP/1.1\r\nHost: localhost\r\nContent-Ty";
+                let sent = Instant::now();
+                if stream.write_all(half).await.is_err() {
+                    return Some(0.0);
+                }
+                let mut buffer = [0u8; 1024];
+                loop {
+                    match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+                        // Closed, or reset: what the server does with it is done.
+                        Ok(Ok(0) | Err(_)) => return Some(sent.elapsed().as_secs_f64()),
+                        // An answer (408, say) before the close.
+                        Ok(Ok(_)) => continue,
+                        Err(_) => return None,
+                    }
+                }
+            });
+        }
+        let mut slow = SlowClients {
+            opened: n,
+            closed: 0,
+            longest_seconds: 0.0,
+            still_open: 0,
+        };
+        while let Some(done) = waiting.join_next().await {
+            match done.ok().flatten() {
+                Some(seconds) => {
+                    slow.closed += 1;
+                    slow.longest_seconds = slow.longest_seconds.max(seconds);
+                }
+                None => slow.still_open += 1,
+            }
+        }
+        Ok(slow)
     })
 }
 
@@ -159,6 +269,7 @@ fn run_client(
     requests: usize,
     latent_dim: usize,
     class: Option<&str>,
+    connected: &Barrier,
 ) -> Tally {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -167,7 +278,10 @@ fn run_client(
         .into();
     let mut noise = rng(client, 0);
     let mut tally = Tally::default();
-    for _ in 0..requests {
+    if requests == 0 {
+        connected.wait();
+    }
+    for i in 0..requests {
         let z = normal_noise(&mut noise, latent_dim);
         let body = serde_json::json!({ "z": [z], "class": class }).to_string();
         let sent = Instant::now();
@@ -180,6 +294,10 @@ fn run_client(
                 tally.errors += 1;
                 tally.first_error.get_or_insert(e);
             }
+        }
+        // The first request opened this client's connection: the slow clients may come.
+        if i == 0 {
+            connected.wait();
         }
     }
     tally

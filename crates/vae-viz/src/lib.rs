@@ -328,7 +328,20 @@ pub fn write_all(run: &Run) -> Result<Vec<PathBuf>> {
     let seed = run.config.seed;
     let all = run.conditioning().map(|_| "all");
     let mut written = vec![samples(run, 64, seed, all)?];
-    written.extend(two_stage_samples(run, 64, seed, all)?);
+    if vae::two_stage::is_stale(run)? {
+        // Drawn through a second stage fitted on earlier weights: the report says to fit it
+        // again instead of showing them.
+        let stale = run.path(&class_file(
+            TWO_STAGE_SAMPLES_PNG.trim_end_matches(".png"),
+            all,
+        ));
+        if stale.is_file() {
+            std::fs::remove_file(&stale)
+                .map_err(|e| vae::Error::io(format!("cannot remove {}", stale.display()), e))?;
+        }
+    } else {
+        written.extend(two_stage_samples(run, 64, seed, all)?);
+    }
     written.push(reconstructions(run, &test, 20)?);
     written.extend(interpolations(run, &test, 5, 10)?);
     written.push(latent_scatter(run, &test)?);

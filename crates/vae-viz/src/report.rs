@@ -139,7 +139,7 @@ pub fn write(run: &Run) -> Result<PathBuf> {
             let _ = write!(
                 h,
                 "<h2>Sample quality</h2><table><tr><th></th><th>Fréchet distance</th><th>precision</th><th>recall</th></tr>{}{}</table>\
-                 <p>{} samples from N(0, I) against as many test images, in the {}-d features of a classifier trained on the data set's labels \
+                 <p>{} samples from N(0, I) against as many test images{}, in the {}-d features of a classifier trained on the data set's labels \
                  ({:.1}% right on the test set; Inception is not available offline, so these compare runs of one data set, not published FIDs). \
                  Precision and recall after Kynkäänniemi et al. (2019), k = {}. The floor: training images against the same test images.</p>",
                 row("samples from N(0, I)", &q.scores),
@@ -149,6 +149,11 @@ pub fn write(run: &Run) -> Result<PathBuf> {
                     .unwrap_or_default()
                     + &row("real floor", &q.floor),
                 q.samples,
+                if q.asked > q.samples {
+                    format!(" (the test set's size; {} were asked for)", q.asked)
+                } else {
+                    String::new()
+                },
                 q.features,
                 100.0 * q.classifier_accuracy,
                 q.k
@@ -265,6 +270,14 @@ pub fn write(run: &Run) -> Result<PathBuf> {
             "Loss per epoch. Train: mean over the epoch's steps, each weighing the KL with the beta in force then (rising from 0 during KL warm-up: the table's train beta); test: after the epoch, with the run's beta.",
         ),
     ];
+    if vae::two_stage::is_stale(run)? {
+        let _ = write!(
+            h,
+            "<p><b>The second stage ({}) was fitted on earlier weights of this run</b>, so its samples are not shown; <code>vae two-stage {}</code> fits it again.</p>",
+            vae::two_stage::WEIGHTS_FILE,
+            esc(&run.dir.display().to_string())
+        );
+    }
     for (file, caption) in figures {
         if run.path(file).is_file() {
             let _ = write!(

@@ -167,7 +167,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     );
     model_config.validate()?;
     let batch_size = config.batch_size();
-    crate::model::memory::Footprint::of(&model_config).check_training(batch_size)?;
+    crate::model::memory::Footprint::of(&model_config).check_training(batch_size, 1)?;
     let mut warmup = splits.train.clone();
     warmup.truncate(options.warmup_steps * batch_size);
     let shards = Shards::shared(&device);

@@ -17,6 +17,8 @@ pub struct World {
     pub size: usize,
     /// The rank among the processes on this machine: which GPU `--device cuda` takes.
     pub local_rank: usize,
+    /// The run's processes on this machine, which share its memory.
+    pub local_size: usize,
 }
 
 /// The environment variables that MPI launchers set (Open MPI's mpirun, PMIx as under
@@ -54,6 +56,7 @@ impl World {
             rank: 0,
             size: 1,
             local_rank: 0,
+            local_size: 1,
         }
     }
 
@@ -151,6 +154,7 @@ mod mpi_world {
             rank: world.rank() as usize,
             size: world.size() as usize,
             local_rank: local.rank() as usize,
+            local_size: local.size() as usize,
         };
         *UNIVERSE.lock().expect("MPI lock") = Some(universe);
         Ok(this)

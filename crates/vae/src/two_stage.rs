@@ -52,6 +52,10 @@ pub struct SecondStageConfig {
     pub limit: Option<usize>,
     /// Its mean -ELBO per code in the last epoch (nats; written after fitting).
     pub final_loss: Option<f64>,
+    /// SHA-256 of the run's `model.bpk` it was fitted on (written after fitting): once the
+    /// run's weights change (`vae train --resume`) its codes are another encoder's, and it is
+    /// refused ([`load`]).
+    pub fitted_on: Option<String>,
 }
 
 impl Default for SecondStageConfig {
@@ -64,6 +68,7 @@ impl Default for SecondStageConfig {
             seed: 0,
             limit: None,
             final_loss: None,
+            fitted_on: None,
         }
     }
 }
@@ -204,6 +209,7 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
     let model = model.valid();
     let saved = SecondStageConfig {
         final_loss: Some(last),
+        fitted_on: Some(weights_digest(run)?),
         ..config.clone()
     };
     let text = toml::to_string_pretty(&saved).expect("the settings serialise");
@@ -217,20 +223,60 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
     Ok((model, saved))
 }
 
-/// The second stage saved in `run`'s folder, or `None` when it has none.
-pub fn load(run: &Run) -> Result<Option<SecondStage>> {
+/// SHA-256 of `run`'s weights file, in hex: what a second stage records it was fitted on.
+fn weights_digest(run: &Run) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let path = run.path(crate::run::MODEL_FILE);
+    let bytes = std::fs::read(&path).ctx(|| format!("cannot read {}", path.display()))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// The settings of the second stage saved in `run`'s folder, `None` when it has none.
+fn saved_settings(run: &Run) -> Result<Option<SecondStageConfig>> {
     let (weights, settings) = (run.path(WEIGHTS_FILE), run.path(SETTINGS_FILE));
     if !weights.is_file() {
         return Ok(None);
     }
     let text =
         std::fs::read_to_string(&settings).ctx(|| format!("cannot read {}", settings.display()))?;
-    let config: SecondStageConfig = toml::from_str(&text).map_err(|e| {
+    let config = toml::from_str(&text).map_err(|e| {
         Error::file(
             &settings,
             format!("invalid settings: {}", e.message().replace('\n', " ")),
         )
     })?;
+    Ok(Some(config))
+}
+
+/// True when `run`'s folder holds a second stage that was not fitted on the weights the run
+/// holds now (or does not say which it was fitted on): [`load`] refuses it.
+pub fn is_stale(run: &Run) -> Result<bool> {
+    Ok(match saved_settings(run)? {
+        Some(config) => config.fitted_on != Some(weights_digest(run)?),
+        None => false,
+    })
+}
+
+/// The second stage saved in `run`'s folder, or `None` when it has none. One fitted on other
+/// weights than the run's `model.bpk` holds now (the run trained on since) is refused in one
+/// line: its codes are those of another encoder, so it would be scored against, and decoded
+/// by, a decoder that never saw them.
+pub fn load(run: &Run) -> Result<Option<SecondStage>> {
+    let Some(config) = saved_settings(run)? else {
+        return Ok(None);
+    };
+    if is_stale(run)? {
+        return Err(Error::Config(format!(
+            "{} was fitted on other weights than the run's {} holds now (the run trained on since, or the second stage predates this check); fit it again with `vae two-stage {}`",
+            run.path(WEIGHTS_FILE).display(),
+            crate::run::MODEL_FILE,
+            run.dir.display()
+        )));
+    }
+    let weights = run.path(WEIGHTS_FILE);
     let fresh = SecondStage::new(&config, run.model_config.latent_dim, &run.device);
     let model =
         crate::error::without_panics(|| fresh.try_load_file(&weights).map_err(|e| e.to_string()))

@@ -50,7 +50,7 @@ pub fn run(args: Args) -> vae::Result<()> {
         table,
     };
     let (result, path) = vae_viz::arithmetic(&run, &options, args.out.as_deref())?;
-    println!("{}", result.vector);
-    say(&path);
+    crate::output::line(format_args!("{}", result.vector))?;
+    say(&path)?;
     Ok(())
 }

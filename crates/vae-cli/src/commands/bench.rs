@@ -59,6 +59,6 @@ pub fn run(args: Args) -> vae::Result<()> {
         device: args.device,
         seed: args.seed,
     })?;
-    super::print_report(&report, args.json);
+    super::print_report(&report, args.json)?;
     Ok(())
 }

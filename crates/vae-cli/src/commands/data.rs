@@ -36,10 +36,7 @@ pub enum Command {
 
 pub fn run(command: Command) -> vae::Result<()> {
     match command {
-        Command::Info(flags) => {
-            print!("{}", data::info(&flags.spec()?)?);
-            Ok(())
-        }
+        Command::Info(flags) => crate::output::out(data::info(&flags.spec()?)?),
         Command::Bench {
             data: flags,
             batch_size,
@@ -54,7 +51,7 @@ pub fn run(command: Command) -> vae::Result<()> {
             check_count(batches, "--batches")?;
             for pass in 1..=passes {
                 let report = data::loader_throughput(train, batch_size, batches, 0)?;
-                println!("pass {pass}: {report}");
+                crate::output::line(format_args!("pass {pass}: {report}"))?;
             }
             Ok(())
         }
@@ -65,12 +62,12 @@ pub fn run(command: Command) -> vae::Result<()> {
                 Error::Config("no user cache folder on this system; pass --dest DIR".into())
             })?;
             for path in fetch(&base, &files, &dest, download)? {
-                println!("verified {}", path.display());
+                crate::output::line(format_args!("verified {}", path.display()))?;
             }
-            println!(
+            crate::output::line(format_args!(
                 "use it with --data {} (it is also found automatically)",
                 dest.display()
-            );
+            ))?;
             Ok(())
         }
     }

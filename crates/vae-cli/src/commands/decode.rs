@@ -23,6 +23,6 @@ pub fn run(args: Args) -> vae::Result<()> {
     let z = read_z_csv(&args.input, run.model_config.latent_dim)?;
     let out = args.out.unwrap_or_else(|| run.path("decoded.png"));
     vae_viz::decoded(&run, z, args.class.class.as_deref(), &out)?;
-    say(&out);
+    say(&out)?;
     Ok(())
 }

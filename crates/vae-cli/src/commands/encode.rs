@@ -24,6 +24,6 @@ pub fn run(args: Args) -> vae::Result<()> {
     let csv = to_csv(&test.labels, &run.encode(&test)?);
     let out = args.out.unwrap_or_else(|| run.path("latents.csv"));
     vae::fsutil::write_atomic(&out, csv.as_bytes())?;
-    say(&out);
+    say(&out)?;
     Ok(())
 }

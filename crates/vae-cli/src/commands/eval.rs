@@ -39,6 +39,6 @@ pub fn run(args: Args) -> vae::Result<()> {
             fidelity_samples: args.fidelity.samples(),
         },
     )?;
-    super::print_report(&report, args.json);
+    super::print_report(&report, args.json)?;
     Ok(())
 }

@@ -17,6 +17,6 @@ pub fn run(args: Args) -> vae::Result<()> {
     let run = Run::load(&args.run, None)?;
     let out = args.out.unwrap_or_else(|| run.path("model.safetensors"));
     export_safetensors(&run.model, &run.model_config, Some(&run.config), &out)?;
-    say(&out);
+    say(&out)?;
     Ok(())
 }

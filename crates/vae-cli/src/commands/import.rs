@@ -30,10 +30,10 @@ pub fn run(args: Args) -> vae::Result<()> {
     let base = imported.train_config.clone().unwrap_or_default();
     let config = args.settings.config_over(base)?;
     write_run(&args.out, &imported, &config)?;
-    println!(
+    crate::output::line(format_args!(
         "imported {} into {}",
         args.file.display(),
         args.out.display()
-    );
+    ))?;
     Ok(())
 }

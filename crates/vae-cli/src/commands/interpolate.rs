@@ -21,7 +21,7 @@ pub fn run(args: Args) -> vae::Result<()> {
     }
     let run = Run::load(&args.run, None)?;
     for path in vae_viz::interpolations(&run, &run.test_data()?, args.pairs, args.steps)? {
-        say(&path);
+        say(&path)?;
     }
     Ok(())
 }

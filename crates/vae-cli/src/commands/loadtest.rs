@@ -1,5 +1,6 @@
 //! `vae loadtest`: serve a run on loopback and decode from many clients at once.
 
+use crate::flags::LimitFlags;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use vae::Error;
@@ -18,6 +19,12 @@ pub struct Args {
     json: bool,
     #[arg(long)]
     device: Option<String>,
+    /// Also open this many connections that send half a request header and never the rest,
+    /// once every client is connected: the server must close each and go on serving.
+    #[arg(long, default_value_t = 0)]
+    slow_clients: usize,
+    #[command(flatten)]
+    limits: LimitFlags,
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
@@ -38,7 +45,8 @@ pub fn run(args: Args) -> vae::Result<()> {
             .map(|(name, _)| name);
         (info.name.clone(), info.latent_dim, class)
     };
-    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into())?;
+    let limits = args.limits.limits()?;
+    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), limits)?;
     let report = load_test(
         server.addr(),
         &name,
@@ -47,16 +55,24 @@ pub fn run(args: Args) -> vae::Result<()> {
             requests: args.requests,
             clients: args.clients,
             class,
+            slow_clients: args.slow_clients,
+            limits,
         },
     )?;
     server.stop();
-    super::print_report(&report, args.json);
+    super::print_report(&report, args.json)?;
     if report.errors > 0 {
         return Err(Error::Config(format!(
             "{} of {} requests failed; first: {}",
             report.errors,
             report.requests,
             report.first_error.unwrap_or_default()
+        )));
+    }
+    if let Some(slow) = report.slow.filter(|s| s.still_open > 0) {
+        return Err(Error::Config(format!(
+            "the server still held {} of {} slow clients open when the load test gave up on them",
+            slow.still_open, slow.opened
         )));
     }
     Ok(())

@@ -25,18 +25,15 @@ use std::fmt::Display;
 use std::path::Path;
 
 /// The line each written file gets.
-pub fn say(path: &Path) {
-    println!("wrote {}", path.display());
+pub fn say(path: &Path) -> vae::Result<()> {
+    crate::output::line(format_args!("wrote {}", path.display()))
 }
 
 /// A report as one line of JSON (`--json`), or as the library formats it for people.
-pub fn print_report(report: &(impl Serialize + Display), json: bool) {
+pub fn print_report(report: &(impl Serialize + Display), json: bool) -> vae::Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string(report).expect("reports serialise")
-        );
+        crate::output::line(serde_json::to_string(report).expect("reports serialise"))
     } else {
-        print!("{report}");
+        crate::output::out(report)
     }
 }

@@ -48,6 +48,6 @@ pub fn run(args: Args) -> vae::Result<()> {
         &to,
         args.steps,
         args.out.as_deref(),
-    )?);
+    )?)?;
     Ok(())
 }

@@ -15,6 +15,6 @@ pub struct Args {
 pub fn run(args: Args) -> vae::Result<()> {
     check_count(args.n, "--n")?;
     let run = Run::load(&args.run, None)?;
-    say(&vae_viz::reconstructions(&run, &run.test_data()?, args.n)?);
+    say(&vae_viz::reconstructions(&run, &run.test_data()?, args.n)?)?;
     Ok(())
 }

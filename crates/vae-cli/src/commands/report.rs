@@ -11,7 +11,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> vae::Result<()> {
     for path in vae_viz::write_all(&Run::load(&args.run, None)?)? {
-        say(&path);
+        say(&path)?;
     }
     Ok(())
 }

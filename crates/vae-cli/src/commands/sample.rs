@@ -37,9 +37,9 @@ pub fn run(args: Args) -> vae::Result<()> {
                     args.run.display()
                 ))
             })?;
-        say(&path);
+        say(&path)?;
     } else {
-        say(&vae_viz::samples(&run, args.n, args.seed, class)?);
+        say(&vae_viz::samples(&run, args.n, args.seed, class)?)?;
     }
     Ok(())
 }

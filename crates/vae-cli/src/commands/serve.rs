@@ -1,5 +1,6 @@
 //! `vae serve`: the latent-space explorer.
 
+use crate::flags::LimitFlags;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use vae_serve::{ServeOptions, load, serve};
@@ -20,6 +21,8 @@ pub struct Args {
     map_limit: usize,
     #[arg(long)]
     device: Option<String>,
+    #[command(flatten)]
+    limits: LimitFlags,
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
@@ -30,12 +33,21 @@ pub fn run(args: Args) -> vae::Result<()> {
         device: args.device,
         map_limit: args.map_limit,
     })?;
-    serve(state, SocketAddr::new(args.host, args.port), |addr| {
-        if !addr.ip().is_loopback() {
-            eprintln!(
-                "warning: listening on {addr}: anyone who can reach this machine can use the explorer"
-            );
-        }
-        println!("vae explorer on http://{addr}/ (Ctrl-C stops it)");
-    })
+    let limits = args.limits.limits()?;
+    serve(
+        state,
+        SocketAddr::new(args.host, args.port),
+        limits,
+        |addr| {
+            if !addr.ip().is_loopback() {
+                crate::output::note(format_args!(
+                    "warning: listening on {addr}: anyone who can reach this machine can use the explorer"
+                ));
+            }
+            // The server runs on whether or not anyone reads this line.
+            let _ = crate::output::line(format_args!(
+                "vae explorer on http://{addr}/ (Ctrl-C stops it)"
+            ));
+        },
+    )
 }

@@ -59,7 +59,7 @@ pub fn run(args: Args) -> vae::Result<()> {
     };
     let report = sweep(&options, &mut Terminal::default(), draw)?;
     vae_viz::sweep::write(&args.out, &report)?;
-    print!("{report}");
-    say(&args.out.join("report.html"));
+    crate::output::out(format_args!("{report}"))?;
+    say(&args.out.join("report.html"))?;
     Ok(())
 }

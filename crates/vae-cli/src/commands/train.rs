@@ -42,16 +42,16 @@ pub fn run(args: Args) -> vae::Result<()> {
         return Ok(());
     }
     if let Some(last) = summary.epochs.last() {
-        println!(
+        crate::output::line(format_args!(
             "trained {} epochs into {}: test loss {:.2} per image",
             last.epoch,
             out.display(),
             last.test.total
-        );
+        ))?;
     }
     if !args.no_pictures {
         for path in vae_viz::write_all(&Run::load(&out, None)?)? {
-            say(&path);
+            say(&path)?;
         }
     }
     Ok(())

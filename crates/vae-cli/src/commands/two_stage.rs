@@ -41,16 +41,16 @@ pub fn run(args: Args) -> vae::Result<()> {
         ..SecondStageConfig::default()
     };
     let (_, saved) = fit(&run, &config)?;
-    println!(
+    crate::output::line(format_args!(
         "fitted the second stage in {}: -ELBO {:.3} nats per code in its last epoch",
         args.run.display(),
         saved.final_loss.unwrap_or(f64::NAN)
-    );
+    ))?;
     if let Some(path) =
         vae_viz::two_stage_samples(&run, 64, run.config.seed, run.conditioning().map(|_| "all"))?
     {
-        say(&path);
+        say(&path)?;
     }
-    say(&vae_viz::report::write(&run)?);
+    say(&vae_viz::report::write(&run)?)?;
     Ok(())
 }

@@ -469,6 +469,41 @@ fn impossible_sweeps_and_factor_data_get_one_line_errors() {
     assert_fails_with(&["data", "fetch", "shapes"], "nothing to fetch");
 }
 
+/// `vae ... | head` and `| true`: standard output closed before the command prints. The
+/// command ends as it would have (exit 0, its files written), with no panic and nothing on
+/// standard error, as `ls | head` does.
+#[test]
+fn printing_commands_end_quietly_when_the_reader_goes() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    train_small(r, "300", &["--latent-dim", "2", "--no-pictures"]);
+    let data = vae_testkit::fashion_mnist_dir();
+    let commands: [&[&str]; 4] = [
+        &["eval", r, "--iw-samples", "0", "--limit", "200"],
+        &["eval", r, "--iw-samples", "0", "--limit", "200", "--json"],
+        &["data", "info", "--data", data.to_str().unwrap()],
+        &["report", r],
+    ];
+    for args in commands {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vae"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command has printed anything.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = stderr(&out);
+        assert!(out.status.success(), "{args:?}: {:?} {err}", out.status);
+        assert!(err.is_empty(), "{args:?}: {err}");
+    }
+    // `vae report` went on to write its files after its reader left.
+    assert!(run.join("report.html").is_file());
+}
+
 /// Grey-level numbers named for what they are, the second stage fitted and sampled, and the
 /// sample-quality scores, all from the command line.
 #[test]
@@ -544,6 +579,36 @@ fn two_stage_sampling_and_sample_quality_from_the_command_line() {
         ],
         "add --validation",
     );
+
+    // The run trains on: the second stage was fitted on the old weights. Training still
+    // draws its pictures, without the stale second stage's, and the report says why; every
+    // use of the second stage is refused in one line until it is fitted again.
+    let out = vae(&["train", "--resume", "--epochs", "2", "--out", r]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!run.join("samples_two_stage.png").exists());
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        html.contains("was fitted on earlier weights of this run"),
+        "{html}"
+    );
+    let stale = "second_stage.bpk was fitted on other weights than the run's model.bpk holds now";
+    assert_fails_with(&["sample", r, "--two-stage"], stale);
+    assert_fails_with(
+        &[
+            "eval",
+            r,
+            "--iw-samples",
+            "0",
+            "--sample-quality",
+            "--quality-samples",
+            "300",
+        ],
+        stale,
+    );
+    let out = vae(&["two-stage", r, "--epochs", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = vae(&["sample", r, "--two-stage", "--n", "16"]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 /// A conditional conv VAE from the command line: samples of a chosen class and of every

@@ -374,7 +374,9 @@ fn the_explorer_draws_colour_runs_in_colour_and_refuses_grey_uploads_for_them() 
         map_limit: 100,
     })
     .unwrap();
-    let server = vae_serve::Server::start(state, (Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let server =
+        vae_serve::Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), Default::default())
+            .unwrap();
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

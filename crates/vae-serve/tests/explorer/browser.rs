@@ -149,7 +149,7 @@ fn the_explorer_page_works_in_a_real_browser() {
         map_limit: 2000,
     })
     .unwrap();
-    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), Default::default()).unwrap();
     let driver = Driver::start();
     let profile = tempfile::tempdir().unwrap();
     // An upload: a test image as the page draws it.

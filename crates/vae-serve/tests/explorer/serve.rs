@@ -30,7 +30,7 @@ fn server() -> SocketAddr {
     SERVER
         .get_or_init(|| {
             let state = serve::load(&options()).unwrap();
-            Server::start(state, (Ipv4Addr::LOCALHOST, 0).into()).unwrap()
+            Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), Default::default()).unwrap()
         })
         .addr()
 }
@@ -287,6 +287,21 @@ fn samples_can_come_through_the_second_stage() {
     assert!(!explorer().info.two_stage);
     let err = explorer().sample(4, 7, true, None).unwrap_err();
     assert!(err.to_string().contains("vae two-stage"), "{err}");
+
+    // The run trains on: the second stage holds codes of the old encoder, and the explorer
+    // refuses it in one line instead of decoding them with the new decoder.
+    let more = vae::TrainConfig {
+        epochs: run.config.epochs + 1,
+        ..run.config.clone()
+    };
+    let resume = vae::train::TrainOptions { resume: true };
+    vae::train::train(&more, dir.path(), resume).unwrap();
+    let err = Explorer::load(dir.path(), "staged".into(), None, 100).unwrap_err();
+    assert!(
+        err.to_string().contains("was fitted on other weights")
+            && err.to_string().contains("fit it again with `vae two-stage"),
+        "{err}"
+    );
 }
 
 /// A test image drawn as the page draws it, uploaded: the model sees the same image and puts
@@ -613,13 +628,86 @@ fn ten_thousand_decodes_from_eight_clients_all_succeed() {
             requests: 10_000,
             clients: 8,
             class: None,
+            slow_clients: 0,
+            limits: Default::default(),
         },
     )
     .unwrap();
     assert_eq!(report.errors, 0, "{:?}", report.first_error);
     assert_eq!(report.requests, 10_000);
     assert!(report.requests_per_second > 0.0 && report.server.p50 > 0.0);
+    assert!(report.slow.is_none());
     assert_eq!(get("/api/runs").0, 200, "the server is still up");
+}
+
+/// Clients that open a connection and send half a request header, or nothing, are closed
+/// after the header timeout; more of them than the connection limit wait for a slot and are
+/// closed in turn; the clients already connected are served all along.
+#[test]
+fn half_sent_requests_are_closed_and_the_others_still_served() {
+    use std::time::{Duration, Instant};
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(1),
+        max_connections: 64,
+    };
+    let state = serve::load(&ServeOptions {
+        runs: vec![crate::runs().vae.clone()],
+        map_limit: 100,
+        ..options()
+    })
+    .unwrap();
+    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), limits).unwrap();
+    // One by hand: half a header, then nothing; and a connection that sends nothing.
+    let started = Instant::now();
+    let mut half = TcpStream::connect(server.addr()).unwrap();
+    half.write_all(b"POST /api/runs/vae/decode HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut silent = TcpStream::connect(server.addr()).unwrap();
+    for stream in [&mut half, &mut silent] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut rest = Vec::new();
+        // The server closes it: the read ends (EOF, or a reset), it does not time out.
+        let ended = stream.read_to_end(&mut rest);
+        assert!(
+            ended.as_ref().map_or_else(
+                |e| e.kind() != std::io::ErrorKind::WouldBlock
+                    && e.kind() != std::io::ErrorKind::TimedOut,
+                |_| true
+            ),
+            "{ended:?}"
+        );
+    }
+    let held = started.elapsed();
+    assert!(
+        held >= Duration::from_millis(900) && held < Duration::from_secs(4),
+        "{held:?}"
+    );
+
+    // 300 slow clients, more than 4 waves of the 64 connections, while 4 clients decode.
+    let report = load_test(
+        server.addr(),
+        "vae",
+        4,
+        LoadTestOptions {
+            requests: 2_000,
+            clients: 4,
+            class: None,
+            slow_clients: 300,
+            limits,
+        },
+    )
+    .unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.first_error);
+    let slow = report.slow.clone().unwrap();
+    assert_eq!(
+        (slow.opened, slow.closed, slow.still_open),
+        (300, 300, 0),
+        "{report}"
+    );
+    assert!(slow.longest_seconds < 12.0, "{report}");
+    assert!(report.to_string().contains("300 slow clients"), "{report}");
 }
 
 #[test]
@@ -658,7 +746,8 @@ fn serving_needs_runs_and_a_free_port() {
         .map(|e| e.info.name.clone())
         .collect();
     assert_eq!(names, ["vae", "vae-2"]);
-    let taken = Server::start(serve::load(&twice).unwrap(), server()).unwrap_err();
+    let taken =
+        Server::start(serve::load(&twice).unwrap(), server(), Default::default()).unwrap_err();
     assert!(taken.to_string().contains("--port"), "{taken}");
 }
 
@@ -687,7 +776,7 @@ fn a_conditional_run_is_explored_one_class_at_a_time() {
         map_limit: 200,
     })
     .unwrap();
-    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into()).unwrap();
+    let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), Default::default()).unwrap();
     let call = |path: &str, body: Value| {
         let url = format!("http://{}{path}", server.addr());
         let mut response = agent()

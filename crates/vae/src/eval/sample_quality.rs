@@ -200,9 +200,14 @@ impl Scores {
 /// What `vae eval --sample-quality` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleQuality {
-    /// Samples decoded from z ~ N(0, I), scored against as many test images (fewer if the
-    /// test set is smaller).
+    /// Samples decoded from z ~ N(0, I), scored against as many test images: the samples
+    /// asked for, or the test set's size when it is smaller (the recall radii and the
+    /// Fréchet distance's bias depend on the sizes, so both sides and the floor have this many).
     pub samples: usize,
+    /// The samples asked for (`--quality-samples`); more than `samples` when the test set
+    /// is smaller.
+    #[serde(default)]
+    pub asked: usize,
     pub scores: Scores,
     /// The same number of samples through the run's second stage ([`crate::two_stage`]),
     /// when it has one.
@@ -225,7 +230,17 @@ impl std::fmt::Display for SampleQuality {
                 s.fd, s.precision, s.recall
             )
         };
-        let what = format!("{} samples from N(0, I) vs test images", self.samples);
+        let what = if self.asked > self.samples {
+            format!(
+                "{} samples from N(0, I) vs as many test images: the test set's size, {} were asked for",
+                self.samples, self.asked
+            )
+        } else {
+            format!(
+                "{} samples from N(0, I) vs as many test images",
+                self.samples
+            )
+        };
         line(f, "sample quality", &self.scores, &what)?;
         if let Some(t) = &self.two_stage {
             line(
@@ -250,6 +265,9 @@ impl std::fmt::Display for SampleQuality {
 pub struct Reference<'a> {
     classifier: &'a FeatureClassifier,
     real: Vec<f32>,
+    /// Images on each side: the real test images, the samples scored against them, and the
+    /// training images of the floor.
+    pub images: usize,
     /// Training images against the test images.
     pub floor: Scores,
     /// The classifier's accuracy on the test set.
@@ -257,9 +275,10 @@ pub struct Reference<'a> {
 }
 
 impl<'a> Reference<'a> {
-    /// The features, in `classifier`'s ([`FeatureClassifier::of_run`]), of (up to) `samples`
-    /// test images and as many random training images (the floor). Grey-level images on both
-    /// sides: the data as it is, whatever the run's binarization.
+    /// The features, in `classifier`'s ([`FeatureClassifier::of_run`]), of `samples` test
+    /// images and as many random training images (the floor), or of fewer on both sides when
+    /// a split is smaller. Grey-level images on both sides: the data as it is, whatever the
+    /// run's binarization.
     pub fn of(run: &Run, classifier: &'a FeatureClassifier, samples: usize) -> Result<Self> {
         if samples <= K {
             return Err(Error::Config(format!(
@@ -267,7 +286,7 @@ impl<'a> Reference<'a> {
             )));
         }
         let splits = data::load_splits(&run.config.data_spec())?;
-        let n = samples.min(splits.test.len());
+        let n = samples.min(splits.test.len()).min(splits.train.len());
         let test: Vec<usize> = (0..n).collect();
         let real = classifier.features_of(&splits.test, &test)?;
         let mut train: Vec<usize> = (0..splits.train.len()).collect();
@@ -278,19 +297,17 @@ impl<'a> Reference<'a> {
         Ok(Reference {
             classifier,
             real,
+            images: n,
             floor,
             accuracy,
         })
     }
 
-    /// Scores `samples` images from `draw`, which hands back `n` more images each call.
-    pub fn score(
-        &self,
-        samples: usize,
-        mut draw: impl FnMut(usize) -> Result<Vec<f32>>,
-    ) -> Result<Scores> {
-        let mut fake = Vec::with_capacity(samples * FEATURES);
-        let mut left = samples;
+    /// Scores as many images from `draw` as there are real ones; `draw` hands back `n` more
+    /// images each call.
+    pub fn score(&self, mut draw: impl FnMut(usize) -> Result<Vec<f32>>) -> Result<Scores> {
+        let mut fake = Vec::with_capacity(self.images * FEATURES);
+        let mut left = self.images;
         while left > 0 {
             let chunk = left.min(CHUNK);
             fake.extend(self.classifier.features(&draw(chunk)?)?);
@@ -338,7 +355,8 @@ impl TestConditions {
 
 /// Sample quality of `run` in `classifier`'s features: `samples` images decoded from
 /// z ~ N(0, I) (the stream of `seed`) and, when the run has a second stage, as many drawn
-/// through it. A conditional run's samples take the test images' conditions in turn.
+/// through it; fewer when the test set is smaller, as many as its images. A conditional run's
+/// samples take the test images' conditions in turn.
 pub fn sample_quality(
     run: &Run,
     classifier: &FeatureClassifier,
@@ -350,7 +368,7 @@ pub fn sample_quality(
     let mut noise = rng(seed, stream::SAMPLE_QUALITY);
     let test_conditions = TestConditions::of(run)?;
     let mut conditions = test_conditions.clone();
-    let scores = reference.score(samples, |n| {
+    let scores = reference.score(|n| {
         let y = conditions.take(n);
         run.decode(normal_noise(&mut noise, n * latent), y.as_deref())
     })?;
@@ -358,7 +376,7 @@ pub fn sample_quality(
         Some(stage) => {
             let mut noise = rng(seed, stream::SAMPLE_QUALITY);
             let mut conditions = test_conditions;
-            Some(reference.score(samples, |n| {
+            Some(reference.score(|n| {
                 let y = conditions.take(n);
                 crate::two_stage::sample_images(run, &stage, n, &mut noise, y.as_deref())
             })?)
@@ -366,7 +384,8 @@ pub fn sample_quality(
         None => None,
     };
     Ok(SampleQuality {
-        samples,
+        samples: reference.images,
+        asked: samples,
         scores,
         two_stage,
         floor: reference.floor,

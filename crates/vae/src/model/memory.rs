@@ -59,20 +59,54 @@ impl Footprint {
         (rows as usize).clamp(1, most.max(1))
     }
 
-    /// Refuses training on batches of `batch` images when it needs more than the memory
-    /// available, naming both and what to shrink; the check runs before any file is written.
-    pub fn check_training(&self, batch: usize) -> Result<()> {
-        let needed = self.training_bytes(batch);
-        check(
-            needed,
-            &format!(
-                "training this model needs about {} (weights, gradients and Adam state {}, activations of a batch of {batch} {})",
-                human(needed),
-                human(FLOAT * 4.0 * self.parameters),
-                human(FLOAT * batch as f64 * self.activations),
-            ),
-            "use fewer or smaller --hidden / --channels, a smaller --batch-size or --image-size",
-        )
+    /// Refuses training when it needs more than the memory available now, naming both and
+    /// what to shrink; the check runs before any file is written. `rows` are the images of a
+    /// batch that one process computes (under MPI its rank's share: `ceil(batch / ranks)`), and
+    /// `ranks_here` the processes of the run on this machine, which share its memory.
+    pub fn check_training(&self, rows: usize, ranks_here: usize) -> Result<()> {
+        self.check_training_within(rows, ranks_here, crate::device::available_memory())
+    }
+
+    /// [`Footprint::check_training`] against `available` bytes (`None`: unknown, so nothing
+    /// is refused).
+    pub fn check_training_within(
+        &self,
+        rows: usize,
+        ranks_here: usize,
+        available: Option<u64>,
+    ) -> Result<()> {
+        let per_rank = self.training_bytes(rows);
+        let parts = format!(
+            "weights, gradients and Adam state {}, activations of {} {})",
+            human(FLOAT * 4.0 * self.parameters),
+            if ranks_here > 1 {
+                format!("its share of a batch, {rows} images,")
+            } else {
+                format!("a batch of {rows}")
+            },
+            human(FLOAT * rows as f64 * self.activations),
+        );
+        let (needed, what, fix) = if ranks_here > 1 {
+            (
+                per_rank * ranks_here as f64,
+                format!(
+                    "training this model needs about {} on each rank ({parts}, {} for the {ranks_here} ranks on this machine",
+                    human(per_rank),
+                    human(per_rank * ranks_here as f64),
+                ),
+                "start fewer ranks per machine, or use fewer or smaller --hidden / --channels, a smaller --batch-size or --image-size",
+            )
+        } else {
+            (
+                per_rank,
+                format!(
+                    "training this model needs about {} ({parts}",
+                    human(per_rank)
+                ),
+                "use fewer or smaller --hidden / --channels, a smaller --batch-size or --image-size",
+            )
+        };
+        check(needed, available, &what, fix)
     }
 
     /// Refuses to load a model whose weights and one image's pass cannot fit.
@@ -80,16 +114,16 @@ impl Footprint {
         let needed = self.inference_bytes(1);
         check(
             needed,
+            crate::device::available_memory(),
             &format!("this model needs about {} to run", human(needed)),
             "its model.toml asks for more than this machine has",
         )
     }
 }
 
-/// Errs when `needed` bytes exceed the memory available to this process (when the system
-/// tells it).
-fn check(needed: f64, what: &str, fix: &str) -> Result<()> {
-    match crate::device::available_memory() {
+/// Errs when `needed` bytes exceed `available` (when the system tells it).
+fn check(needed: f64, available: Option<u64>, what: &str, fix: &str) -> Result<()> {
+    match available {
         Some(available) if needed > available as f64 => Err(Error::Config(format!(
             "{what}, but only {} of memory is available; {fix}",
             human(available as f64)

@@ -339,8 +339,11 @@ fn prepare(
         )
     };
     model_config.validate()?;
+    // Each rank holds the activations of its share of a batch; the ranks on one machine
+    // share its memory.
+    let batch = config.batch_size().min(splits.train.len()).max(1);
     crate::model::memory::Footprint::of(&model_config)
-        .check_training(config.batch_size().min(splits.train.len()).max(1))?;
+        .check_training(batch.div_ceil(world.size), world.local_size)?;
     check_ranks(&config, splits.train.len(), world)?;
 
     if world.is_root() {

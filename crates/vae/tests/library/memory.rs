@@ -89,15 +89,122 @@ fn a_model_that_cannot_fit_is_refused_from_its_config() {
     // 784 * 1e8 weights in, as many out: about 1.6e11, 2.6 TB with gradients and Adam state.
     assert!(huge.parameters > 1.5e11);
     assert!(huge.training_bytes(128) > 2.5e12);
-    if vae::device::available_memory().is_some() {
-        let err = huge.check_training(128).unwrap_err().to_string();
-        assert!(err.contains("training this model needs about"), "{err}");
-        assert!(err.contains("Adam state 2.6 TB"), "{err}");
-        assert!(err.contains("of memory is available"), "{err}");
-        assert!(huge.check_inference().is_err());
-    }
+    // Linux always says how much memory is available, so the checks below can refuse.
+    assert!(vae::device::available_memory().is_some());
+    let err = huge.check_training(128, 1).unwrap_err().to_string();
+    assert!(err.contains("training this model needs about"), "{err}");
+    assert!(err.contains("Adam state 2.6 TB"), "{err}");
+    assert!(err.contains("of memory is available"), "{err}");
+    assert!(huge.check_inference().is_err());
     let default = Footprint::of(&ModelConfig::default_for(Arch::Mlp));
-    default.check_training(128).unwrap();
+    default.check_training(128, 1).unwrap();
     default.check_inference().unwrap();
     assert!(default.training_bytes(256) > default.training_bytes(128));
+}
+
+/// Under MPI each rank computes its share of a batch, and the ranks of one machine share its
+/// memory: a run is checked per rank for its rows and per machine for the ranks on it.
+#[test]
+fn ranks_are_checked_for_their_share_of_a_batch_and_per_machine() {
+    let model = Footprint::of(&ModelConfig::default_for(Arch::Conv));
+    // Memory for the whole batch of 1,024 on one process, less a little.
+    let memory = Some((model.training_bytes(1024) * 0.99) as u64);
+    assert!(model.check_training_within(1024, 1, memory).is_err());
+    // 8 ranks on 8 machines: 128 rows each fit easily.
+    model.check_training_within(128, 1, memory).unwrap();
+    // 8 ranks on one machine: 8 times a rank's need, more than the whole batch's (weights too).
+    let err = model
+        .check_training_within(128, 8, memory)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("on each rank"), "{err}");
+    assert!(err.contains("its share of a batch, 128 images"), "{err}");
+    assert!(err.contains("for the 8 ranks on this machine"), "{err}");
+    assert!(err.contains("start fewer ranks per machine"), "{err}");
+    // 2 ranks on each of 4 machines fit.
+    model.check_training_within(128, 2, memory).unwrap();
+    // Unknown memory refuses nothing.
+    model.check_training_within(1 << 30, 8, None).unwrap();
+}
+
+/// A fake cgroup file system: `files` as (path, content) under a fresh folder.
+fn cgroup_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for (path, content) in files {
+        let path = root.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+    root
+}
+
+const MB: u64 = 1 << 20;
+
+/// A container or Slurm job that has read its data has much of its limit in page cache, which
+/// the kernel reclaims before the job counts as full: it is memory the run can have. Every
+/// limited cgroup from the process's own up to the root counts, the tightest wins.
+#[test]
+fn cgroup_memory_counts_reclaimable_page_cache_as_free_and_every_limited_level() {
+    use vae::device::memory::cgroup_free;
+    let mb = |n: u64| (n * MB).to_string();
+    // cgroup v2, a Slurm-like path: the job has a 1000 MB limit and uses 900 MB, of which
+    // 600 MB is inactive page cache; its step is unlimited; the node's slice allows more.
+    let v2 = cgroup_tree(&[
+        ("slurm/job_1/memory.max", &mb(1000)),
+        ("slurm/job_1/memory.current", &mb(900)),
+        (
+            "slurm/job_1/memory.stat",
+            &format!("anon 300\ninactive_file {}\nactive_file 5\n", 600 * MB),
+        ),
+        ("slurm/job_1/step_0/memory.max", "max\n"),
+        ("slurm/job_1/step_0/memory.current", &mb(900)),
+        ("slurm/job_1/step_0/memory.stat", "inactive_file 0\n"),
+        ("slurm/memory.max", &mb(8000)),
+        ("slurm/memory.current", &mb(5000)),
+        ("slurm/memory.stat", "inactive_file 0\n"),
+    ]);
+    let own = "0::/slurm/job_1/step_0\n";
+    // 1000 - (900 - 600) = 700 MB, not the 100 MB that limit minus usage gives.
+    assert_eq!(cgroup_free(v2.path(), own), Some(700 * MB));
+    // A tighter level above wins: the slice now has 500 MB left.
+    std::fs::write(v2.path().join("slurm/memory.current"), mb(7500)).unwrap();
+    assert_eq!(cgroup_free(v2.path(), own), Some(500 * MB));
+    // No level limited: no cgroup limit.
+    for level in ["slurm/job_1", "slurm"] {
+        std::fs::write(v2.path().join(level).join("memory.max"), "max\n").unwrap();
+    }
+    assert_eq!(cgroup_free(v2.path(), own), None);
+    // A container without its own namespace sees the host's path; its cgroup is the root.
+    let container = cgroup_tree(&[
+        ("memory.max", &mb(2000)),
+        ("memory.current", &mb(1500)),
+        ("memory.stat", &format!("inactive_file {}\n", 1000 * MB)),
+    ]);
+    assert_eq!(
+        cgroup_free(container.path(), "0::/docker/abc\n"),
+        Some(1500 * MB)
+    );
+
+    // cgroup v1 (hybrid: the memory controller is v1, "0::/" the unified one): its
+    // hierarchical limit covers the ancestors, total_inactive_file the page cache.
+    let v1 = cgroup_tree(&[
+        ("memory/job/memory.limit_in_bytes", "9223372036854771712\n"),
+        ("memory/job/memory.usage_in_bytes", &mb(900)),
+        (
+            "memory/job/memory.stat",
+            &format!(
+                "inactive_file 1\nhierarchical_memory_limit {}\ntotal_inactive_file {}\n",
+                1000 * MB,
+                600 * MB
+            ),
+        ),
+    ]);
+    let own = "4:memory:/job\n1:cpu,cpuacct:/\n0::/\n";
+    assert_eq!(cgroup_free(v1.path(), own), Some(700 * MB));
+    std::fs::write(
+        v1.path().join("memory/job/memory.stat"),
+        "hierarchical_memory_limit 9223372036854771712\ntotal_inactive_file 0\n",
+    )
+    .unwrap();
+    assert_eq!(cgroup_free(v1.path(), own), None);
 }

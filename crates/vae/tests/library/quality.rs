@@ -552,6 +552,42 @@ fn sample_quality_of_a_run_lies_above_the_real_floor() {
     assert!(e.to_string().contains("--quality-samples"), "{e}");
 }
 
+/// A test set smaller than the samples asked for (a folder of one's own pictures): the samples,
+/// the test images and the floor's training images are as many, the test set's size, and the
+/// report says so; unequal sets would move the recall radii and the Fréchet distance's bias.
+#[test]
+fn sample_quality_compares_sets_of_equal_size() {
+    use vae::data::{Color, DatasetKind};
+    use vae::eval::sample_quality::{FeatureClassifier, sample_quality};
+    let tmp = tempfile::tempdir().unwrap();
+    let pictures = tmp.path().join("pictures");
+    vae_testkit::image_folder(&pictures, 60);
+    let config = TrainConfig {
+        dataset: DatasetKind::Folder,
+        data: Some(pictures),
+        image_size: 16,
+        color: Color::Grey,
+        epochs: 1,
+        hidden: vec![32],
+        latent_dim: Some(4),
+        ..TrainConfig::default()
+    };
+    let dir = tmp.path().join("run");
+    train(&config, &dir, TrainOptions::default()).unwrap();
+    let run = vae::run::Run::load(&dir, None).unwrap();
+    let test = run.test_data().unwrap().len();
+    assert!((10..1000).contains(&test), "{test} test images");
+    let classifier = FeatureClassifier::of_run(&run).unwrap();
+    let q = sample_quality(&run, &classifier, 1000, 1).unwrap();
+    assert_eq!(q.samples, test, "samples scored against {test} test images");
+    assert_eq!(q.asked, 1000);
+    let text = q.to_string();
+    assert!(
+        text.contains(&format!("{test} samples from N(0, I) vs as many test images: the test set's size, 1000 were asked for")),
+        "{text}"
+    );
+}
+
 /// The second stage learns the codes (more epochs, lower -ELBO), is saved and loaded back to
 /// the same sampler, and is refused for a plain autoencoder.
 #[test]
@@ -593,4 +629,46 @@ fn the_second_stage_fits_the_codes_and_round_trips() {
     let ae = vae::run::Run::load(ae_dir.path(), None).unwrap();
     let e = fit(&ae, &config(1)).unwrap_err();
     assert!(e.to_string().contains("plain autoencoder"), "{e}");
+}
+
+/// A second stage is tied to the weights it was fitted on: once the run trains on, it is
+/// refused (by itself and by sample quality) until it is fitted again.
+#[test]
+fn a_second_stage_fitted_on_earlier_weights_is_refused() {
+    use vae::eval::sample_quality::{FeatureClassifier, sample_quality};
+    use vae::two_stage::{SecondStageConfig, fit, is_stale, load};
+    let dir = tempfile::tempdir().unwrap();
+    let config = vae_testkit::small_config(500, 1);
+    train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let run = vae::run::Run::load(dir.path(), None).unwrap();
+    let stage = SecondStageConfig {
+        epochs: 1,
+        hidden: vec![16],
+        ..SecondStageConfig::default()
+    };
+    fit(&run, &stage).unwrap();
+    assert!(!is_stale(&run).unwrap());
+    assert!(load(&run).unwrap().is_some());
+
+    let more = TrainConfig {
+        epochs: 2,
+        ..config
+    };
+    train(&more, dir.path(), TrainOptions { resume: true }).unwrap();
+    let run = vae::run::Run::load(dir.path(), None).unwrap();
+    assert!(is_stale(&run).unwrap());
+    let e = load(&run).unwrap_err().to_string();
+    assert!(
+        e.contains("was fitted on other weights than the run's model.bpk holds now")
+            && e.contains("fit it again with `vae two-stage"),
+        "{e}"
+    );
+    let classifier = FeatureClassifier::of_run(&run).unwrap();
+    let e = sample_quality(&run, &classifier, 100, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("fit it again"), "{e}");
+
+    fit(&run, &stage).unwrap();
+    assert!(load(&run).unwrap().is_some());
 }

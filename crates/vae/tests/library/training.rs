@@ -207,6 +207,7 @@ fn each_rank_draws_the_binarization_of_its_own_rows() {
                 rank,
                 size,
                 local_rank: rank,
+                local_size: size,
             };
             let rows = rank_rows(&world, n);
             covered += rows.len();

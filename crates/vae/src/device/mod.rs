@@ -1,6 +1,8 @@
 //! `--device`: the backend is picked at run time; GPU backends exist only in builds with the
 //! `cuda` or `wgpu` feature, so the default build needs no GPU library.
 
+pub mod memory;
+
 use crate::error::{Error, Result};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
@@ -100,20 +102,7 @@ pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f3
         .map_err(|e| Error::Numerical(format!("cannot read a tensor back from the device: {e:?}")))
 }
 
-/// Bytes of memory this process can still take: the system's available memory, or less
-/// where a cgroup (a container, a Slurm job) limits it; `None` where the system does not say.
-pub fn available_memory() -> Option<u64> {
-    let mut system = sysinfo::System::new();
-    system.refresh_memory();
-    let available = system.available_memory();
-    if available == 0 {
-        return None;
-    }
-    Some(match system.cgroup_limits() {
-        Some(limits) => available.min(limits.free_memory),
-        None => available,
-    })
-}
+pub use memory::available as available_memory;
 
 /// Sizes the CPU thread pool that burn-flex and its matrix multiplications run on. Call it
 /// before any tensor work; the pool cannot be resized once it has started.
