@@ -208,6 +208,62 @@ fn the_iwae_estimate_meets_the_exact_likelihood() {
     );
 }
 
+/// The bound as the evaluation computes it, in passes of 5,000 decoded rows split between the
+/// shards, equals the bound written out image by image from the same draws: K = 1000 puts all
+/// three images in one pass, K = 12,000 spreads each image over three passes (K = 5000, one
+/// image a pass, is the case above).
+#[test]
+fn the_iwae_bound_is_the_same_whatever_the_passes() {
+    use vae::rng::{normal_noise, rng, stream};
+    let (model, device) = tiny_model(3, 3, 2, 5);
+    let n = 3;
+    let images = grey_images(n, 9);
+    let data = Dataset::stored(images.clone(), vec![0; n], 3, 3, vec!["a".into()]);
+    for k in [1_000, 12_000] {
+        let passes = iwae::nll(&model, &data, Reconstruction::Bce, k, &device, 11).unwrap();
+        let mut noise = rng(11, stream::IWAE_NOISE);
+        let mut by_hand = 0.0;
+        for i in 0..n {
+            let x = &images[i * 9..(i + 1) * 9];
+            let posterior = model.encode(to_device(x.to_vec(), 1, 9, &device), None);
+            let m = to_host(posterior.z_mean().clone()).unwrap();
+            let lv = to_host(posterior.z_log_var().unwrap().clone()).unwrap();
+            let mut z = Vec::with_capacity(2 * k);
+            let mut log_w = Vec::with_capacity(k);
+            for _ in 0..k {
+                let eps = normal_noise(&mut noise, 2);
+                let mut w = 0f64;
+                for d in 0..2 {
+                    let zd = m[d] + (0.5 * lv[d]).exp() * eps[d];
+                    z.push(zd);
+                    // log N(z; 0, 1) - log N(z; m, s^2), the constants cancelling.
+                    w += 0.5 * (-(zd as f64).powi(2) + (eps[d] as f64).powi(2) + lv[d] as f64);
+                }
+                log_w.push(w);
+            }
+            let logits = model.decode(to_device(z, k, 2, &device), None);
+            let recon = to_host(reconstruction_loss(
+                Reconstruction::Bce,
+                logits,
+                to_device(x.repeat(k), k, 9, &device),
+            ))
+            .unwrap();
+            let log_w: Vec<f64> = log_w
+                .iter()
+                .zip(&recon)
+                .map(|(w, r)| w - *r as f64)
+                .collect();
+            let max = log_w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + log_w.iter().map(|w| (w - max).exp()).sum::<f64>().ln();
+            by_hand -= (lse - (k as f64).ln()) / n as f64;
+        }
+        assert!(
+            (passes - by_hand).abs() < 1e-5 * by_hand.abs(),
+            "K = {k}: {passes} in passes vs {by_hand} image by image"
+        );
+    }
+}
+
 #[test]
 fn kl_warmup_rises_linearly_then_holds() {
     use vae::train::epoch::beta_at;
@@ -445,6 +501,98 @@ fn feature_rows(n: usize, seed: u64, shift: f32) -> Vec<f32> {
                 .collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Two-dimensional feature sets (the other 62 features zero) whose covariances do not commute,
+/// so that a wrong matrix square root (`sqrt(S_r) sqrt(S_g)` for `(S_r S_g)^(1/2)`, say) shows:
+/// for 2x2 matrices `tr sqrt(M) = sqrt(tr M + 2 sqrt(det M))`, with `M = S_r S_g`.
+#[test]
+fn frechet_distance_has_its_closed_form_for_covariances_that_do_not_commute() {
+    use vae::eval::sample_quality::{FEATURES, frechet_distance};
+    // Rows of N(mean, L L^T) in the first two features.
+    let rows = |l: [[f64; 2]; 2], mean: [f64; 2], seed: u64| -> Vec<f32> {
+        let mut noise = vae::rng::rng(seed, 2);
+        let e = vae::rng::normal_noise(&mut noise, 2 * 4000);
+        e.chunks(2)
+            .flat_map(|e| {
+                let (a, b) = (e[0] as f64, e[1] as f64);
+                let mut row = vec![0f32; FEATURES];
+                row[0] = (mean[0] + l[0][0] * a) as f32;
+                row[1] = (mean[1] + l[1][0] * a + l[1][1] * b) as f32;
+                row
+            })
+            .collect()
+    };
+    // The sample mean and covariance of the first two features, in f64.
+    let moments = |x: &[f32]| {
+        let n = (x.len() / FEATURES) as f64;
+        let col = |d: usize| x.iter().skip(d).step_by(FEATURES).map(|&v| v as f64);
+        let m = [col(0).sum::<f64>() / n, col(1).sum::<f64>() / n];
+        let c = |i: usize, j: usize| {
+            col(i)
+                .zip(col(j))
+                .map(|(a, b)| (a - m[i]) * (b - m[j]))
+                .sum::<f64>()
+                / (n - 1.0)
+        };
+        (m, [[c(0, 0), c(0, 1)], [c(1, 0), c(1, 1)]])
+    };
+    let cases = [
+        (
+            [[1.4, 0.0], [0.7, 0.6]],
+            [0.0, 0.0],
+            [[1.0, 0.0], [-0.5, 1.6]],
+            [0.3, -0.2],
+        ),
+        (
+            [[2.0, 0.0], [1.9, 0.3]],
+            [1.0, 0.0],
+            [[0.5, 0.0], [-0.4, 0.2]],
+            [0.0, 1.0],
+        ),
+        (
+            [[1.0, 0.0], [0.0, 3.0]],
+            [0.0, 0.0],
+            [[2.0, 0.0], [1.5, 0.5]],
+            [0.0, 0.0],
+        ),
+    ];
+    for (case, (lr, mr, lg, mg)) in cases.into_iter().enumerate() {
+        let (real, fake) = (
+            rows(lr, mr, 2 * case as u64),
+            rows(lg, mg, 2 * case as u64 + 1),
+        );
+        let ((mu_r, s_r), (mu_g, s_g)) = (moments(&real), moments(&fake));
+        let product = [
+            [
+                s_r[0][0] * s_g[0][0] + s_r[0][1] * s_g[1][0],
+                s_r[0][0] * s_g[0][1] + s_r[0][1] * s_g[1][1],
+            ],
+            [
+                s_r[1][0] * s_g[0][0] + s_r[1][1] * s_g[1][0],
+                s_r[1][0] * s_g[0][1] + s_r[1][1] * s_g[1][1],
+            ],
+        ];
+        let commutator = product[0][1] - (s_g[0][0] * s_r[0][1] + s_g[0][1] * s_r[1][1]);
+        assert!(
+            commutator.abs() > 0.1,
+            "case {case}: the covariances commute"
+        );
+        let trace = product[0][0] + product[1][1];
+        let det = product[0][0] * product[1][1] - product[0][1] * product[1][0];
+        let expected = (mu_r[0] - mu_g[0]).powi(2)
+            + (mu_r[1] - mu_g[1]).powi(2)
+            + s_r[0][0]
+            + s_r[1][1]
+            + s_g[0][0]
+            + s_g[1][1]
+            - 2.0 * (trace + 2.0 * det.sqrt()).sqrt();
+        let fd = frechet_distance(&real, &fake);
+        assert!(
+            (fd - expected).abs() < 1e-6 * expected.abs().max(1.0),
+            "case {case}: {fd} vs {expected}"
+        );
+    }
 }
 
 #[test]
