@@ -49,13 +49,15 @@ pub struct LoadReport {
 /// Connections that sent half a request header and nothing more.
 #[derive(Debug, Clone, Serialize)]
 pub struct SlowClients {
+    /// Connected and sent their half header (of those asked for: the others never got in).
     pub opened: usize,
     /// Closed by the server.
     pub closed: usize,
     /// Seconds from the half header to the close, of the one kept longest (those waiting for
     /// a free connection slot wait longer than the header timeout).
     pub longest_seconds: f64,
-    /// Still open when the load test gave up on them: the server holds them for good.
+    /// Still open when the load test gave up on them (see [`load_test`]): the server holds
+    /// them for good.
     pub still_open: usize,
 }
 
@@ -202,15 +204,26 @@ pub fn load_test(
     })
 }
 
+/// What became of one slow client.
+enum Slow {
+    /// Closed by the server this many seconds after its half header.
+    Closed(f64),
+    /// Still open at its deadline.
+    Open,
+    /// Never connected: the listening queue turned it away for good, or it was refused.
+    NotConnected,
+}
+
 /// Opens `n` connections to `addr` that each send half a request header, and waits for the
-/// server to close them: the header timeout for each wave of `max_connections` of them (those
-/// past the limit wait for a slot), plus a margin for the connections that the listening
-/// queue turned away at first (the kernel retries them after 1, 3, 7, ... s), before giving
-/// up on the rest.
+/// server to close each: within the header timeout for each wave of `max_connections` of
+/// them (those past the limit wait in the listening queue for a slot), plus 5 s, from its half
+/// header. A connection the full listening queue turned away is retried by the kernel (after
+/// 1, 3, 7, 15, 31 and 63 s), so connecting may take up to 75 s.
 fn slow_clients(addr: SocketAddr, n: usize, limits: Limits) -> Result<SlowClients> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::timeout;
     let waves = n.div_ceil(limits.max_connections) as u32;
-    let give_up = Instant::now() + limits.header_timeout * (waves + 1) + Duration::from_secs(30);
+    let patience = limits.header_timeout * (waves + 1) + Duration::from_secs(5);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,44 +232,49 @@ fn slow_clients(addr: SocketAddr, n: usize, limits: Limits) -> Result<SlowClient
         let mut waiting = tokio::task::JoinSet::new();
         for _ in 0..n {
             waiting.spawn(async move {
-                let deadline = tokio::time::Instant::from_std(give_up);
-                let connect =
-                    tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr));
-                let mut stream = match connect.await {
-                    Ok(Ok(stream)) => stream,
-                    // Never let in, or refused: nothing held open.
-                    _ => return Some(0.0),
+                let connect = timeout(
+                    Duration::from_secs(75),
+                    tokio::net::TcpStream::connect(addr),
+                );
+                let Ok(Ok(mut stream)) = connect.await else {
+                    return Slow::NotConnected;
                 };
                 let half = b"POST /api/runs/x/decode HTTP/1.1\r\nHost: localhost\r\nContent-Ty";
                 let sent = Instant::now();
                 if stream.write_all(half).await.is_err() {
-                    return Some(0.0);
+                    return Slow::Closed(0.0);
                 }
+                let deadline = tokio::time::Instant::from_std(sent + patience);
                 let mut buffer = [0u8; 1024];
                 loop {
                     match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
                         // Closed, or reset: what the server does with it is done.
-                        Ok(Ok(0) | Err(_)) => return Some(sent.elapsed().as_secs_f64()),
+                        Ok(Ok(0) | Err(_)) => return Slow::Closed(sent.elapsed().as_secs_f64()),
                         // An answer (408, say) before the close.
                         Ok(Ok(_)) => continue,
-                        Err(_) => return None,
+                        Err(_) => return Slow::Open,
                     }
                 }
             });
         }
         let mut slow = SlowClients {
-            opened: n,
+            opened: 0,
             closed: 0,
             longest_seconds: 0.0,
             still_open: 0,
         };
         while let Some(done) = waiting.join_next().await {
-            match done.ok().flatten() {
-                Some(seconds) => {
+            match done.unwrap_or(Slow::NotConnected) {
+                Slow::Closed(seconds) => {
+                    slow.opened += 1;
                     slow.closed += 1;
                     slow.longest_seconds = slow.longest_seconds.max(seconds);
                 }
-                None => slow.still_open += 1,
+                Slow::Open => {
+                    slow.opened += 1;
+                    slow.still_open += 1;
+                }
+                Slow::NotConnected => {}
             }
         }
         Ok(slow)
