@@ -21,6 +21,7 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod interop;
+pub mod kernels;
 pub mod latent;
 pub mod model;
 pub mod parallel;

@@ -257,7 +257,6 @@ impl ModelConfig {
     /// Side length the conv encoder pads images to: the next multiple of 2^(number of
     /// stride-2 layers), as the book pads 28x28 to 32x32.
     pub fn padded_size(&self) -> (usize, usize) {
-        let m = 1usize << self.channels.len();
-        (self.height.div_ceil(m) * m, self.width.div_ceil(m) * m)
+        crate::kernels::padded_size(self.height, self.width, self.channels.len())
     }
 }

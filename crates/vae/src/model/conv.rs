@@ -16,20 +16,74 @@
 //! conditional model appends its condition y to the flattened features before the heads and to
 //! z before the decoder's dense layer ([`with_condition`]).
 
-use super::config::ModelConfig;
-use super::conv_stack::{
-    ConvStack, DeconvStack, StackPlan, batch_norms, output_conv, strided_convs, strided_deconvs,
-};
+use super::config::{Arch, ModelConfig};
 use super::mlp::{posterior_heads, with_condition};
 use super::posterior::Posterior;
-use burn::nn::conv::{Conv2d, ConvTranspose2d};
-use burn::nn::{BatchNorm, Linear, LinearConfig};
+use crate::kernels::{ConvStack, DeconvStack, StackPlan};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+
+/// The plan of `config`'s stacks: its images through its stride-2 layers.
+fn plan(config: &ModelConfig) -> StackPlan {
+    StackPlan::new(config.height, config.width, config.channels.len())
+}
 
 /// Size of the flattened features after the last stride-2 convolution.
 fn flat_size(config: &ModelConfig) -> usize {
-    let [h, w] = StackPlan::new(config).feature_size();
+    let [h, w] = plan(config).feature_size();
     config.channels.last().copied().unwrap_or(1) * h * w
+}
+
+/// One batch norm per layer of `channels` for the CelebA family, none otherwise.
+pub fn batch_norms(config: &ModelConfig, channels: &[usize], device: &Device) -> Vec<BatchNorm> {
+    match config.arch {
+        Arch::Celeba => channels
+            .iter()
+            .map(|&c| BatchNormConfig::new(c).init(device))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The stride-2 convolutions from the image's channels through `config.channels`.
+pub fn strided_convs(config: &ModelConfig, device: &Device) -> Vec<Conv2d> {
+    let mut channels = vec![config.image_channels];
+    channels.extend(&config.channels);
+    channels
+        .windows(2)
+        .map(|c| {
+            Conv2dConfig::new([c[0], c[1]], [3, 3])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .init(device)
+        })
+        .collect()
+}
+
+/// The stride-2 transposed convolutions through `config.channels` reversed (the first keeps
+/// the width of the last encoder layer).
+pub fn strided_deconvs(config: &ModelConfig, device: &Device) -> Vec<ConvTranspose2d> {
+    let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();
+    std::iter::once(reversed[0])
+        .chain(reversed.iter().copied())
+        .zip(reversed.iter().copied())
+        .map(|(c_in, c_out)| {
+            ConvTranspose2dConfig::new([c_in, c_out], [3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1])
+                .with_padding_out([1, 1])
+                .init(device)
+        })
+        .collect()
+}
+
+/// The final 3x3 convolution from the decoder's last channels to the image's.
+pub fn output_conv(config: &ModelConfig, device: &Device) -> Conv2d {
+    let last = config.channels[0];
+    Conv2dConfig::new([last, config.image_channels], [3, 3])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
 }
 
 /// Image -> stride-2 convs -> flatten -> z_mean, z_log_var.
@@ -58,7 +112,7 @@ impl ConvEncoder {
             z_mean: head(),
             z_log_var: (!config.autoencoder).then(head),
             image: [config.image_channels, config.height, config.width],
-            plan: StackPlan::new(config),
+            plan: plan(config),
         }
     }
 
@@ -104,7 +158,7 @@ pub struct ConvDecoder {
 
 impl ConvDecoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let plan = StackPlan::new(config);
+        let plan = plan(config);
         let [height, width] = plan.feature_size();
         let top_channels = *config.channels.last().expect("at least one conv layer");
         let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();

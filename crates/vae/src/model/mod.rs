@@ -4,21 +4,17 @@
 //! conditional VAE also gives both its condition y (a class one-hot, or attributes multi-hot;
 //! [`Conditioning`]); the unconditional models get `None`.
 
-pub mod batch_norm;
 pub mod config;
 pub mod conv;
-pub mod conv_stack;
-pub mod fused;
-pub mod im2col;
 pub mod loss;
 pub mod memory;
 pub mod mlp;
 pub mod posterior;
 
+pub use crate::kernels::ConvPath;
 use burn::prelude::*;
 pub use config::{Arch, ConditionKind, Conditioning, ModelConfig};
 use conv::{ConvDecoder, ConvEncoder};
-pub use conv_stack::ConvPath;
 use mlp::{MlpDecoder, MlpEncoder};
 pub use posterior::{Posterior, kl_divergence, kl_divergence_per_dim, reparameterize};
 

@@ -2,8 +2,8 @@
 //! on NCHW tensors), so that the models read like the book's Keras code:
 //!
 //! - [`ConvStack`]: `Conv2D(c, 3, strides=2, padding="same")` for each of the channels, each
-//!   followed by ReLU (`conv`) or batch norm and leaky ReLU (`celeba`). The image is first
-//!   padded with zeros to a multiple of 2^layers, as the book pads 28x28 to 32x32.
+//!   followed by ReLU, or by batch norm and leaky ReLU when the stack has batch norms. The image
+//!   is first padded with zeros to a multiple of 2^layers, as the book pads 28x28 to 32x32.
 //! - [`DeconvStack`]: `Conv2DTranspose(c, 3, strides=2, padding="same")` for each of the
 //!   channels reversed, with the same activations, then `Conv2D(image channels, 3,
 //!   padding="same")` to logits, cropped back to the image's size.
@@ -15,10 +15,9 @@
 //! [`StackPlan`] that the model owns: the image geometry and the index tables of the im2col
 //! path, made per batch size on first use.
 
-use super::config::{Arch, ModelConfig};
 use super::im2col::{self, Grid, Table, Window};
-use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::nn::BatchNorm;
+use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 use burn::tensor::Int;
 use burn::tensor::activation::{leaky_relu, relu};
@@ -59,55 +58,11 @@ fn activate<const D: usize>(h: Tensor<D>, norm: Option<&BatchNorm>) -> Tensor<D>
     }
 }
 
-/// One batch norm per layer of `channels` for the CelebA family, none otherwise.
-pub fn batch_norms(config: &ModelConfig, channels: &[usize], device: &Device) -> Vec<BatchNorm> {
-    match config.arch {
-        Arch::Celeba => channels
-            .iter()
-            .map(|&c| BatchNormConfig::new(c).init(device))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The stride-2 convolutions from the image's channels through `config.channels`.
-pub fn strided_convs(config: &ModelConfig, device: &Device) -> Vec<Conv2d> {
-    let mut channels = vec![config.image_channels];
-    channels.extend(&config.channels);
-    channels
-        .windows(2)
-        .map(|c| {
-            Conv2dConfig::new([c[0], c[1]], [3, 3])
-                .with_stride([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device)
-        })
-        .collect()
-}
-
-/// The stride-2 transposed convolutions through `config.channels` reversed (the first keeps
-/// the width of the last encoder layer).
-pub fn strided_deconvs(config: &ModelConfig, device: &Device) -> Vec<ConvTranspose2d> {
-    let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();
-    std::iter::once(reversed[0])
-        .chain(reversed.iter().copied())
-        .zip(reversed.iter().copied())
-        .map(|(c_in, c_out)| {
-            ConvTranspose2dConfig::new([c_in, c_out], [3, 3])
-                .with_stride([2, 2])
-                .with_padding([1, 1])
-                .with_padding_out([1, 1])
-                .init(device)
-        })
-        .collect()
-}
-
-/// The final 3x3 convolution from the decoder's last channels to the image's.
-pub fn output_conv(config: &ModelConfig, device: &Device) -> Conv2d {
-    let last = config.channels[0];
-    Conv2dConfig::new([last, config.image_channels], [3, 3])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .init(device)
+/// The size `height` x `width` images are padded to before `layers` stride-2 layers: the next
+/// multiple of 2^layers on each side, as the book pads 28x28 to 32x32.
+pub fn padded_size(height: usize, width: usize, layers: usize) -> (usize, usize) {
+    let m = 1usize << layers;
+    (height.div_ceil(m) * m, width.div_ceil(m) * m)
 }
 
 /// What a stack needs besides its weights: the image geometry, which path to take, and the
@@ -125,14 +80,16 @@ pub struct StackPlan {
 }
 
 impl StackPlan {
-    pub fn new(config: &ModelConfig) -> Self {
-        let (padded_height, padded_width) = config.padded_size();
+    /// The plan for `height` x `width` images through `layers` stride-2 layers: the images are
+    /// padded to the next multiple of 2^layers ([`padded_size`]).
+    pub fn new(height: usize, width: usize, layers: usize) -> Self {
+        let (padded_height, padded_width) = padded_size(height, width, layers);
         StackPlan {
-            height: config.height,
-            width: config.width,
+            height,
+            width,
             padded_height,
             padded_width,
-            layers: config.channels.len(),
+            layers,
             path: None,
             tables: Tables::default(),
         }
@@ -260,7 +217,7 @@ fn from_rows(h: Tensor<2>, grid: Grid) -> Tensor<4> {
 #[derive(Debug, Clone, Copy)]
 pub struct ConvStack<'a> {
     pub convs: &'a [Conv2d],
-    /// One per conv for the CelebA family, else empty.
+    /// One per conv to follow it with batch norm and leaky ReLU, or none (ReLU).
     pub norms: &'a [BatchNorm],
     pub plan: &'a StackPlan,
 }
@@ -345,7 +302,7 @@ impl ConvStack<'_> {
 #[derive(Debug, Clone, Copy)]
 pub struct DeconvStack<'a> {
     pub deconvs: &'a [ConvTranspose2d],
-    /// One per transposed conv for the CelebA family, else empty.
+    /// One per transposed conv to follow it with batch norm and leaky ReLU, or none (ReLU).
     pub norms: &'a [BatchNorm],
     pub output: &'a Conv2d,
     pub plan: &'a StackPlan,

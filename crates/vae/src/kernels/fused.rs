@@ -1,6 +1,6 @@
 //! The Bernoulli reconstruction loss as one fused kernel on burn-flex, with its own backward pass.
 //!
-//! Burn composes BCE from logits ([`super::loss::bce_with_logits`]) out of `log_sigmoid`, `neg`,
+//! Burn composes BCE from logits (`model::loss::bce_with_logits`) out of `log_sigmoid`, `neg`,
 //! `mul`, `sub` and `sum_dim`: five passes over the pixels forward and as many backward, and
 //! burn-flex's `log_sigmoid` calls scalar `exp` and `log1p` for every pixel (15% of an MLP
 //! training step, docs/benchmarks.md). Here the forward pass is one pass per row (softplus on 8

@@ -1,11 +1,11 @@
-//! The fast paths compute what the plain ones do. The conv stacks run as gathers and matrix
-//! products on burn-flex (`ConvPath::Im2col`): checked against the library's NCHW path, Burn's
-//! own `Conv2d`/`ConvTranspose2d` and `BatchNorm` (`ConvPath::Nchw`), values and gradients of
-//! every weight, including sizes that need asymmetric padding, colour images, and the CelebA
-//! family's batch norm and leaky ReLU. Training on the CPU splits batches into data-parallel
-//! shards (`train::shards`): checked against the gradient of the whole batch. The Bernoulli loss
-//! runs as one fused kernel on burn-flex (`model::fused`) and the IWAE bound takes its loss on the
-//! host (`reconstruction_loss_on_host`): both checked against Burn's composition, values and
+//! The kernels of `vae::kernels` compute what Burn's plain computation does. The conv stacks run
+//! as gathers and matrix products on burn-flex (`ConvPath::Im2col`): checked against Burn's own
+//! `Conv2d`/`ConvTranspose2d` and `BatchNorm` (`ConvPath::Nchw`), values and gradients of every
+//! weight, including sizes that need asymmetric padding, colour images, and batch norm with
+//! leaky ReLU. The synchronised batch norm against Burn's on the whole batch, alone and inside
+//! the data-parallel shards of training (`train::shards`). The Bernoulli loss runs as one fused
+//! kernel on burn-flex and the IWAE bound takes its loss on the host
+//! (`reconstruction_loss_on_host`): both checked against Burn's composition, values and
 //! gradients, saturated logits included.
 
 use burn::module::Module;
@@ -275,7 +275,7 @@ fn batch_norm_matches_burns() {
         .add_scalar(2.0);
     let weights = random(6 * 5, 16, 12, &device).reshape([6, 5, 4, 4]);
     let (xa, xb) = (x.clone().require_grad(), x.require_grad());
-    let ya = vae::model::batch_norm::batch_norm(&ours, xa.clone());
+    let ya = vae::kernels::batch_norm(&ours, xa.clone());
     let yb = burns.forward(xb.clone());
     assert_close(&values(ya.clone()), &values(yb.clone()), "outputs");
     let ga = (ya * weights.clone()).sum().backward();
@@ -371,7 +371,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
     let run = |fused: bool| {
         let l = logits.clone().require_grad();
         let loss = if fused {
-            vae::model::fused::bce_with_logits_rows(l.clone(), x.clone())
+            vae::kernels::bce_with_logits_rows(l.clone(), x.clone())
         } else {
             bce_with_logits(l.clone(), x.clone())
                 .sum_dim(1)
@@ -384,7 +384,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
             values(l.grad(&grads).expect("the logits get a gradient")),
         )
     };
-    assert!(vae::model::fused::fused_applies(&logits));
+    assert!(vae::kernels::fused_applies(&logits));
     let (fused_loss, fused_grad) = run(true);
     let (plain_loss, plain_grad) = run(false);
     assert_close_at(
@@ -404,7 +404,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
     assert!(fused_grad.iter().all(|v| v.is_finite()));
     // Without autodiff (evaluation) the kernel gives the same values.
     let inner = logits_and_pixels(rows, pixels, &Device::flex());
-    let plain = values(vae::model::fused::bce_with_logits_rows(inner.0, inner.1));
+    let plain = values(vae::kernels::bce_with_logits_rows(inner.0, inner.1));
     assert_close_at(
         &plain,
         &plain_loss,
@@ -413,7 +413,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
     );
     // An empty batch gives an empty loss and an empty gradient.
     let empty = Tensor::<2>::zeros([0, pixels], &device).require_grad();
-    let loss = vae::model::fused::bce_with_logits_rows(empty.clone(), empty.clone().detach());
+    let loss = vae::kernels::bce_with_logits_rows(empty.clone(), empty.clone().detach());
     assert_eq!(loss.dims(), [0]);
     let grads = loss.sum().backward();
     assert_eq!(empty.grad(&grads).map(|g| g.dims()), Some([0, pixels]));

@@ -1,0 +1,21 @@
+//! Kernels of our own under Burn, apart from the models that call them: what Burn does not do,
+//! or does too slowly on the CPU, written as Burn backend extensions with hand-written backward
+//! passes where autodiff cannot derive them. The models see only this face; each kernel is
+//! tested against Burn's plain computation (`tests/library/kernels.rs`).
+//!
+//! - [`ConvStack`] and [`DeconvStack`]: the conv models' stride-2 layers, as gathers,
+//!   scatter-adds and matrix products on channels-last rows on burn-flex (`im2col`), or Burn's
+//!   own convolutions ([`ConvPath`]).
+//! - [`batch_norm`]: batch norm over a batch split between shards and MPI ranks
+//!   (SyncBatchNorm), its statistics and their gradients summed over the parts.
+//! - [`bce_with_logits_rows`]: the Bernoulli reconstruction loss as one fused burn-flex kernel
+//!   with its backward pass, and [`bce_with_logits_sum`] on the host.
+
+mod batch_norm;
+mod conv_stack;
+mod fused;
+mod im2col;
+
+pub use batch_norm::{SyncBackend, batch_norm};
+pub use conv_stack::{ConvPath, ConvStack, DeconvStack, LEAKY_SLOPE, StackPlan, padded_size};
+pub use fused::{FusedBce, bce_with_logits_rows, bce_with_logits_sum, fused_applies};
