@@ -21,6 +21,18 @@ pub fn choice<T: DeserializeOwned>(value: &str) -> std::result::Result<T, String
     T::deserialize(StrDeserializer::<DeError>::new(value)).map_err(|e| e.to_string())
 }
 
+/// `--arch` and `--model`: the registered architectures, by name (older names too), listed in
+/// `--help`.
+pub fn arch() -> impl clap::builder::TypedValueParser<Value = Arch> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        Arch::ALL.iter().map(|a| {
+            PossibleValue::new(a.name()).aliases(a.architecture().aliases().iter().copied())
+        }),
+    )
+    .map(|name| Arch::from_name(&name).expect("clap accepts registered names only"))
+}
+
 /// Flags that are set, as the TOML keys of [`TrainConfig`] (unset ones are left out).
 fn table(flags: &impl Serialize) -> Result<toml::Table> {
     toml::Table::try_from(flags).map_err(|e| {
@@ -78,10 +90,10 @@ pub struct TrainFlags {
     #[command(flatten)]
     #[serde(flatten)]
     pub data: DataFlags,
-    /// mlp (default), conv or celeba.
-    #[arg(long, value_parser = choice::<Arch>)]
+    /// The architecture (default mlp; celeba is read as conv-bn).
+    #[arg(long, value_parser = arch())]
     pub arch: Option<Arch>,
-    /// Size of z (default: 20 mlp, 2 conv, 200 celeba).
+    /// Size of z (default: the architecture's, 20 mlp, 2 conv, 200 conv-bn).
     #[arg(long)]
     pub latent_dim: Option<usize>,
     /// MLP hidden sizes, e.g. 400 or 512,256.
@@ -106,7 +118,7 @@ pub struct TrainFlags {
     /// The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV).
     #[arg(long)]
     pub attributes: Option<PathBuf>,
-    /// bce, cb (continuous Bernoulli) or mse (default: bce, mse for celeba).
+    /// bce, cb (continuous Bernoulli) or mse (default: the architecture's, mse for conv-bn).
     #[arg(long, value_parser = choice::<Reconstruction>)]
     pub loss: Option<Reconstruction>,
     /// dynamic, fixed or none (default).

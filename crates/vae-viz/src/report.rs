@@ -65,7 +65,7 @@ pub fn write(run: &Run) -> Result<PathBuf> {
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
          th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #ddd;margin:4px 0}}\
          figure{{margin:1.5em 0}}figcaption{{color:#555}}pre{{background:#f7f7f7;padding:1em}}</style></head><body>\
-         <h1>{title}</h1><p>{kind} &middot; {arch:?} &middot; latent {latent} &middot; loss {loss:?} &middot; beta {beta}</p>",
+         <h1>{title}</h1><p>{kind} &middot; {arch} &middot; latent {latent} &middot; loss {loss:?} &middot; beta {beta}</p>",
         title = esc(&run.dir.display().to_string()),
         arch = run.model_config.arch,
         latent = run.model_config.latent_dim,

@@ -30,7 +30,7 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
          table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
          th{{background:#f3f3f3}}img{{max-width:100%;border:1px solid #ddd}}\
          .side{{display:flex;gap:12px;align-items:flex-start}}.side figure{{flex:1;margin:0}}</style></head><body>\
-         <h1>beta sweep: {title}</h1><p>{dataset} &middot; {arch:?} &middot; latent {latent} &middot; loss {loss:?} &middot; \
+         <h1>beta sweep: {title}</h1><p>{dataset} &middot; {arch} &middot; latent {latent} &middot; loss {loss:?} &middot; \
          {epochs} epochs &middot; {limit} &middot; seed {seed}</p>",
         title = super::report::esc(&dir.display().to_string()),
         dataset = c.dataset.name(),

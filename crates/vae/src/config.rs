@@ -149,19 +149,18 @@ impl TrainConfig {
 
     /// Fills the architecture-dependent defaults, so the saved config says what was used.
     pub fn resolved(mut self) -> Self {
-        let conv = self.arch.is_conv();
-        self.latent_dim
-            .get_or_insert(self.arch.default_latent_dim());
-        self.channels.get_or_insert(self.arch.default_channels());
-        self.loss.get_or_insert(self.arch.default_loss());
-        self.lr.get_or_insert(if conv { 5e-4 } else { 1e-3 });
-        self.batch_size.get_or_insert(if conv { 100 } else { 128 });
+        let defaults = self.arch.defaults();
+        self.latent_dim.get_or_insert(defaults.latent_dim);
+        self.channels.get_or_insert(defaults.channels);
+        self.loss.get_or_insert(defaults.loss);
+        self.lr.get_or_insert(defaults.lr);
+        self.batch_size.get_or_insert(defaults.batch_size);
         self
     }
 
-    /// The reconstruction loss (resolved: bce, or mse for celeba).
+    /// The reconstruction loss (resolved: the architecture's default, bce or mse).
     pub fn loss(&self) -> Reconstruction {
-        self.loss.unwrap_or(self.arch.default_loss())
+        self.loss.unwrap_or_else(|| self.arch.defaults().loss)
     }
 
     /// Where the data comes from and how it is prepared.
@@ -176,12 +175,15 @@ impl TrainConfig {
         }
     }
 
+    /// Adam's learning rate (resolved: the architecture's default).
     pub fn lr(&self) -> f64 {
-        self.lr.unwrap_or(1e-3)
+        self.lr.unwrap_or_else(|| self.arch.defaults().lr)
     }
 
+    /// Images per optimiser step (resolved: the architecture's default).
     pub fn batch_size(&self) -> usize {
-        self.batch_size.unwrap_or(128)
+        self.batch_size
+            .unwrap_or_else(|| self.arch.defaults().batch_size)
     }
 
     /// Rejects impossible hyperparameters with the fix.
@@ -279,12 +281,14 @@ impl TrainConfig {
     pub fn model_config(&self, height: usize, width: usize, image_channels: usize) -> ModelConfig {
         ModelConfig {
             arch: self.arch,
-            latent_dim: self.latent_dim.unwrap_or(self.arch.default_latent_dim()),
+            latent_dim: self
+                .latent_dim
+                .unwrap_or_else(|| self.arch.defaults().latent_dim),
             hidden: self.hidden.clone(),
             channels: self
                 .channels
                 .clone()
-                .unwrap_or(self.arch.default_channels()),
+                .unwrap_or_else(|| self.arch.defaults().channels),
             autoencoder: self.autoencoder,
             height,
             width,

@@ -227,7 +227,7 @@ pub fn import_pytorch_examples(path: &Path, device: &Device) -> Result<Imported>
         arch: Arch::Mlp,
         latent_dim: latent,
         hidden: vec![hidden],
-        channels: Arch::Mlp.default_channels(),
+        channels: Arch::Mlp.defaults().channels,
         autoencoder: false,
         height: side,
         width: side,

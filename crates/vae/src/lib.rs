@@ -6,13 +6,12 @@
 //! [`data`] loads images; [`model`] holds the `Encoder`, the [`model::Posterior`] it returns,
 //! `reparameterize`, the `Decoder` and the loss; [`latent`] encodes data sets and walks latent
 //! space; [`config`] is a run's settings and [`run`] its folder; [`two_stage`] fits a second
-//! VAE to a run's codes (a better sampler); [`eval`] measures a model, [`train`] fits one; [`arithmetic`], [`sweep`], [`interop`] and [`bench`] build on those.
+//! VAE to a run's codes (a better sampler); [`eval`] measures a model, [`train`] fits one; [`arithmetic`], [`sweep`] and [`interop`] build on those.
 //!
 //! Pictures and reports are in the `vae-viz` crate, the explorer in `vae-serve`, and the `vae`
 //! binary in `vae-cli`; this crate has no CLI, HTTP or plotting dependency.
 
 pub mod arithmetic;
-pub mod bench;
 pub mod config;
 pub mod data;
 pub mod device;

@@ -11,7 +11,8 @@
 use crate::data::{Binarize, Inputs, binarize_in_place};
 use crate::device::{conditions_to_device, seeded, to_device, to_host};
 use crate::error::{Error, IoContext, Result};
-use crate::model::mlp::{MlpDecoder, MlpEncoder};
+use crate::model::arch::mlp::{MlpDecoder, MlpEncoder};
+use crate::model::arch::{DecoderModule, EncoderModule};
 use crate::model::{Arch, ModelConfig};
 use crate::rng::{normal_noise, rng, stream};
 use crate::run::Run;

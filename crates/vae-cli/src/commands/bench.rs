@@ -1,15 +1,17 @@
-//! `vae bench`: training throughput, memory and decode latency of the benchmark models, or the
-//! speed of their IWAE evaluation.
+//! `vae bench`: training throughput, memory and decode latency of each architecture with its
+//! defaults, or the speed of its IWAE evaluation (the `vae-bench` crate).
 
-use crate::flags::choice;
+use crate::flags::{arch, choice};
 use std::path::PathBuf;
-use vae::bench::{BenchModel, BenchOptions, BenchTask, bench};
+use vae::model::Arch;
+use vae_bench::{BenchOptions, BenchTask, bench};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// mlp (M, default), conv (C) or celeba (generated 64x64 RGB pictures).
-    #[arg(long, value_parser = choice::<BenchModel>, default_value = "mlp")]
-    model: BenchModel,
+    /// The architecture, with its default settings: mlp is M, conv is C; an architecture for
+    /// photographs (conv-bn) trains on generated 64x64 RGB pictures.
+    #[arg(long, value_parser = arch(), default_value = "mlp")]
+    model: Arch,
     /// train (default) or iwae: the importance-weighted bound of `vae eval` on the model the
     /// warm-up steps trained.
     #[arg(long, value_parser = choice::<BenchTask>, default_value = "train")]
@@ -20,7 +22,7 @@ pub struct Args {
     /// Untimed optimiser steps first.
     #[arg(long, default_value_t = 20)]
     warmup_steps: usize,
-    /// Train on the first N training images only (celeba: generate N pictures, default 5000).
+    /// Train on the first N training images only (conv-bn: generate N pictures, default 5000).
     #[arg(long)]
     limit: Option<usize>,
     /// Samples per image (K) of --task iwae.

@@ -2,23 +2,21 @@
 //! measurement present and plausible. Its one-line errors are in `tests/cli.rs`.
 
 use std::process::Command;
-use vae::bench::{
-    BenchModel, CELEBA_SIZE, forward_macs, iwae_flops_per_image, training_flops_per_image,
+use vae::model::Arch;
+use vae_bench::{
+    PICTURES_SIZE, bench_config, forward_macs, iwae_flops_per_image, training_flops_per_image,
 };
 
 #[test]
 fn flop_counts_are_the_arithmetic_in_the_readme() {
-    let model = |m: BenchModel| {
-        let config = m.config();
-        config.model_config(28, 28, 1)
-    };
-    let mlp = model(BenchModel::Mlp);
+    let model = |arch: Arch| bench_config(arch).model_config(28, 28, 1);
+    let mlp = model(Arch::Mlp);
     assert_eq!(
         forward_macs(&mlp),
         vec![313_600.0, 16_000.0, 8_000.0, 313_600.0]
     );
     assert_eq!(training_flops_per_image(&mlp), 3_280_000.0);
-    let conv = model(BenchModel::Conv);
+    let conv = model(Arch::Conv);
     assert_eq!(forward_macs(&conv).iter().sum::<f64>(), 14_536_704.0);
     assert_eq!(training_flops_per_image(&conv), 87_072_768.0);
     // IWAE: one encoder pass and K decoder passes.
@@ -27,9 +25,7 @@ fn flop_counts_are_the_arithmetic_in_the_readme() {
         2.0 * (313_600.0 + 16_000.0 + 1000.0 * (8_000.0 + 313_600.0))
     );
     // The CelebA VAE on 64x64 RGB: the final conv writes 3 channels.
-    let celeba = BenchModel::Celeba
-        .config()
-        .model_config(CELEBA_SIZE, CELEBA_SIZE, 3);
+    let celeba = bench_config(Arch::ConvBn).model_config(PICTURES_SIZE, PICTURES_SIZE, 3);
     let macs = forward_macs(&celeba);
     assert_eq!(macs.first(), Some(&(32.0 * 32.0 * 32.0 * 3.0 * 9.0)));
     assert_eq!(macs.last(), Some(&(64.0 * 64.0 * 32.0 * 9.0 * 3.0)));

@@ -261,7 +261,7 @@ fn impossible_bench_settings_get_one_line_errors() {
     );
     assert_fails_with(
         &["bench", "--model", "celeba", "--data", "/tmp"],
-        "the celeba benchmark trains on generated pictures; drop --data",
+        "the conv-bn benchmark trains on generated pictures; drop --data",
     );
 }
 

@@ -353,7 +353,7 @@ fn the_explorer_draws_colour_runs_in_colour_and_refuses_grey_uploads_for_them() 
         dataset: vae::data::DatasetKind::Folder,
         data: Some(data.clone()),
         image_size: 16,
-        arch: vae::model::Arch::Celeba,
+        arch: vae::model::Arch::ConvBn,
         latent_dim: Some(4),
         ..Default::default()
     };

@@ -3,11 +3,12 @@
 //! and it sizes the passes of evaluation so that their memory is bounded by a budget, not by
 //! the number of images.
 //!
-//! The activation count follows the layers as the CPU path runs them (im2col gathers, products,
-//! scatter targets and index tables of the conv stacks); `docs/guarantees.md` holds it against
+//! The counts are the sums over the layers each architecture lists
+//! ([`super::Architecture::layers`]), as the CPU path runs them (im2col gathers, products,
+//! scatter targets and index tables of the conv stacks); `docs/guarantees.md` holds them against
 //! the peak resident memory measured for each architecture.
 
-use super::config::{Arch, ModelConfig};
+use super::config::ModelConfig;
 use crate::error::{Error, Result};
 
 /// Working memory an inference pass (encode, decode, test loss, importance samples) may use:
@@ -15,10 +16,6 @@ use crate::error::{Error, Result};
 pub const INFERENCE_BYTES: usize = 256 << 20;
 
 const FLOAT: f64 = 4.0;
-/// An index-table entry (i64) in floats.
-const INDEX: f64 = 2.0;
-/// Taps of a 3x3 kernel.
-const TAPS: f64 = 9.0;
 
 /// Parameters and per-image activations of a model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,11 +29,13 @@ pub struct Footprint {
 }
 
 impl Footprint {
-    /// The footprint of `config`'s model.
+    /// The footprint of `config`'s model: its layers', and the posterior's and the loss's.
     pub fn of(config: &ModelConfig) -> Self {
-        match config.arch {
-            Arch::Mlp => mlp(config),
-            Arch::Conv | Arch::Celeba => conv(config),
+        let layers = config.arch.architecture().layers(config);
+        Footprint {
+            parameters: layers.iter().map(|l| l.parameters).sum(),
+            activations: layers.iter().map(|l| l.activations).sum::<f64>()
+                + latent_and_loss(config),
         }
     }
 
@@ -154,127 +153,4 @@ fn latent_and_loss(config: &ModelConfig) -> f64 {
     let latent = config.latent_dim as f64;
     let heads = if config.autoencoder { 1.0 } else { 2.0 };
     (heads + 3.0) * latent + 4.0 * config.pixels() as f64
-}
-
-/// A dense layer's weights and bias.
-fn dense(inputs: usize, outputs: usize) -> f64 {
-    (inputs as f64 + 1.0) * outputs as f64
-}
-
-fn mlp(config: &ModelConfig) -> Footprint {
-    let pixels = config.pixels();
-    let heads = if config.autoencoder { 1 } else { 2 };
-    let condition = config.condition_dim();
-    let mut sizes = vec![pixels + condition];
-    sizes.extend(&config.hidden);
-    let last = *sizes.last().expect("at least the input size");
-    let encoder: f64 = sizes.windows(2).map(|w| dense(w[0], w[1])).sum::<f64>()
-        + heads as f64 * dense(last, config.latent_dim);
-    let mut back = vec![config.latent_dim + condition];
-    back.extend(config.hidden.iter().rev());
-    let decoder: f64 =
-        back.windows(2).map(|w| dense(w[0], w[1])).sum::<f64>() + dense(config.hidden[0], pixels);
-    // Each hidden layer makes its product and its ReLU, on both sides; x and the logits.
-    let hidden: f64 = config.hidden.iter().map(|&h| 2.0 * h as f64).sum();
-    Footprint {
-        parameters: encoder + decoder,
-        // The condition and its copies in [x, y] and [z, y].
-        activations: 2.0 * pixels as f64
-            + 2.0 * hidden
-            + latent_and_loss(config)
-            + 3.0 * condition as f64,
-    }
-}
-
-/// One 3x3 layer between grids of `in_px` and `out_px` pixels as the im2col path runs it: a
-/// window gather (`9 * c_in` values per output pixel) when `gather`, else a product per input
-/// pixel (`9 * c_out`) added into a zeroed target; then the result, its bias and its
-/// activation (and batch norm's two tensors for the CelebA family); the index table holds 9
-/// indices per pixel of the grid it is made on.
-fn layer(in_px: f64, out_px: f64, c_in: f64, c_out: f64, gather: bool, norm: bool) -> f64 {
-    let (spread, table) = if gather {
-        (out_px * TAPS * c_in, out_px * TAPS * INDEX)
-    } else {
-        (
-            in_px * TAPS * c_out + 2.0 * out_px * c_out,
-            in_px * TAPS * INDEX,
-        )
-    };
-    let outputs = if norm { 5.0 } else { 3.0 };
-    spread + table + outputs * out_px * c_out
-}
-
-fn conv(config: &ModelConfig) -> Footprint {
-    let (padded_h, padded_w) = config.padded_size();
-    let norm = config.arch == Arch::Celeba;
-    let image_c = config.image_channels;
-    let image_px = (config.height * config.width) as f64;
-    let mut channels = vec![image_c];
-    channels.extend(&config.channels);
-    let layers = config.channels.len();
-    let px = |level: usize| ((padded_h >> level) * (padded_w >> level)) as f64;
-    let conv_weights = |c_in: usize, c_out: usize| (c_in * 9 + 1) as f64 * c_out as f64;
-    // Scale, shift and the running mean and variance.
-    let norm_weights = |c: usize| if norm { 4.0 * c as f64 } else { 0.0 };
-
-    let mut parameters = 0.0;
-    // The image as given and as channels-last rows.
-    let mut activations = 2.0 * config.pixels() as f64;
-    for (level, pair) in channels.windows(2).enumerate() {
-        let (c_in, c_out) = (pair[0], pair[1]);
-        let in_px = if level == 0 { image_px } else { px(level) };
-        let gather = c_out >= c_in;
-        activations += layer(
-            in_px,
-            px(level + 1),
-            c_in as f64,
-            c_out as f64,
-            gather,
-            norm,
-        );
-        parameters += conv_weights(c_in, c_out) + norm_weights(c_out);
-    }
-    let top = *config
-        .channels
-        .last()
-        .expect("validated: at least one layer");
-    let flat = top * (padded_h >> layers) * (padded_w >> layers);
-    let heads = if config.autoencoder { 1.0 } else { 2.0 };
-    let condition = config.condition_dim();
-    parameters += heads * dense(flat + condition, config.latent_dim)
-        + dense(config.latent_dim + condition, flat);
-    // The dense layer's output, reshaped to rows.
-    activations += 2.0 * flat as f64;
-    if condition > 0 {
-        // The condition, the features with y appended and [z, y].
-        activations += (flat + 3 * condition) as f64;
-    }
-    let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();
-    let ins = std::iter::once(reversed[0]).chain(reversed.iter().copied());
-    for (i, (c_in, c_out)) in ins.zip(reversed.iter().copied()).enumerate() {
-        let level = layers - i;
-        activations += layer(
-            px(level),
-            px(level - 1),
-            c_in as f64,
-            c_out as f64,
-            false,
-            norm,
-        );
-        parameters += conv_weights(c_in, c_out) + norm_weights(c_out);
-    }
-    let first = config.channels[0];
-    activations += layer(
-        px(0),
-        image_px,
-        first as f64,
-        image_c as f64,
-        image_c >= first,
-        false,
-    );
-    parameters += conv_weights(first, image_c);
-    Footprint {
-        parameters,
-        activations: activations + latent_and_loss(config),
-    }
 }

@@ -4,54 +4,17 @@
 //! conditional VAE also gives both its condition y (a class one-hot, or attributes multi-hot;
 //! [`Conditioning`]); the unconditional models get `None`.
 
+pub mod arch;
 pub mod config;
-pub mod conv;
 pub mod loss;
 pub mod memory;
-pub mod mlp;
 pub mod posterior;
 
 pub use crate::kernels::ConvPath;
+pub use arch::{Arch, Architecture, Decoder, Encoder};
 use burn::prelude::*;
-pub use config::{Arch, ConditionKind, Conditioning, ModelConfig};
-use conv::{ConvDecoder, ConvEncoder};
-use mlp::{MlpDecoder, MlpEncoder};
+pub use config::{ConditionKind, Conditioning, ModelConfig};
 pub use posterior::{Posterior, kl_divergence, kl_divergence_per_dim, reparameterize};
-
-/// Maps images `[batch, pixels]` (and a conditional model's y) to their posterior.
-#[derive(Module, Debug)]
-pub enum Encoder {
-    Mlp(MlpEncoder),
-    Conv(ConvEncoder),
-}
-
-impl Encoder {
-    pub fn forward(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> Posterior {
-        match self {
-            Encoder::Mlp(e) => e.forward(x, condition),
-            Encoder::Conv(e) => e.forward(x, condition),
-        }
-    }
-}
-
-/// Maps latents `[batch, latent_dim]` (and a conditional model's y) to pixel logits
-/// `[batch, pixels]`.
-// A model holds one decoder, so the size gap between variants costs nothing worth a Box.
-#[allow(clippy::large_enum_variant)]
-#[derive(Module, Debug)]
-pub enum Decoder {
-    Mlp(MlpDecoder),
-    Conv(ConvDecoder),
-}
-
-impl Decoder {
-    pub fn forward(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
-        match self {
-            Decoder::Mlp(d) => d.forward(z, condition),
-            Decoder::Conv(d) => d.forward(z, condition),
-        }
-    }
-}
 
 /// Everything one pass through the model produces.
 #[derive(Debug, Clone)]
@@ -77,17 +40,11 @@ impl Vae {
     /// A freshly initialised model (Burn's default initialisers, drawn from the device's
     /// generator: use [`Vae::init`] for weights that follow from a seed).
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        match config.arch {
-            Arch::Mlp => Vae {
-                encoder: Encoder::Mlp(MlpEncoder::new(config, device)),
-                decoder: Decoder::Mlp(MlpDecoder::new(config, device)),
-                config: config.clone(),
-            },
-            Arch::Conv | Arch::Celeba => Vae {
-                encoder: Encoder::Conv(ConvEncoder::new(config, device)),
-                decoder: Decoder::Conv(ConvDecoder::new(config, device)),
-                config: config.clone(),
-            },
+        let (encoder, decoder) = config.arch.architecture().build(config, device);
+        Vae {
+            encoder,
+            decoder,
+            config: config.clone(),
         }
     }
 
@@ -108,31 +65,19 @@ impl Vae {
 
     /// Size of z.
     pub fn latent_dim(&self) -> usize {
-        let z_mean = match &self.encoder {
-            Encoder::Mlp(e) => &e.z_mean,
-            Encoder::Conv(e) => &e.z_mean,
-        };
-        // Burn's dense weights are [inputs, outputs].
-        z_mean.weight.dims()[1]
+        self.config.latent_dim
     }
 
     /// True for a VAE, false for a plain autoencoder (no `z_log_var` head).
     pub fn is_vae(&self) -> bool {
-        match &self.encoder {
-            Encoder::Mlp(e) => e.z_log_var.is_some(),
-            Encoder::Conv(e) => e.z_log_var.is_some(),
-        }
+        !self.config.autoencoder
     }
 
     /// Forces one convolution path of the conv models (`None`: the faster one on each device);
     /// tests hold the two against each other.
     pub fn with_conv_path(mut self, path: Option<ConvPath>) -> Self {
-        if let Encoder::Conv(e) = &mut self.encoder {
-            e.plan.set_path(path);
-        }
-        if let Decoder::Conv(d) = &mut self.decoder {
-            d.plan.set_path(path);
-        }
+        self.encoder.set_conv_path(path);
+        self.decoder.set_conv_path(path);
         self
     }
 

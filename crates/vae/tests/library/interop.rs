@@ -60,11 +60,11 @@ fn pytorch_examples_state_dict_reproduces_its_test_loss() {
 fn safetensors_round_trip_keeps_every_weight_and_uses_pytorch_names() {
     let device = cpu();
     let dir = tempfile::tempdir().unwrap();
-    for arch in [Arch::Mlp, Arch::Conv, Arch::Celeba] {
+    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
         let config = ModelConfig {
             height: 32,
             width: 32,
-            image_channels: if arch == Arch::Celeba { 3 } else { 1 },
+            image_channels: if arch == Arch::ConvBn { 3 } else { 1 },
             latent_dim: 6,
             ..ModelConfig::default_for(arch)
         };
@@ -96,7 +96,7 @@ fn safetensors_round_trip_keeps_every_weight_and_uses_pytorch_names() {
                 .iter()
                 .any(|(n, _)| n.contains("Mlp") || n.contains("Conv("))
         );
-        if arch == Arch::Celeba {
+        if arch == Arch::ConvBn {
             assert!(has("encoder.norms.0.running_mean"), "{names:?}");
             assert!(has("encoder.norms.0.weight"), "{names:?}");
         }

@@ -95,7 +95,7 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
         (Arch::Conv, 28, 28, 1),
         (Arch::Conv, 30, 21, 1),
         (Arch::Conv, 30, 21, 3),
-        (Arch::Celeba, 24, 20, 3),
+        (Arch::ConvBn, 24, 20, 3),
     ];
     for (arch, height, width, image_channels) in cases {
         let config = ModelConfig {
@@ -130,7 +130,7 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
         let target = random(3, pixels, 4, &device);
         let g_ours = gradients(&model.decoder, (ours - target.clone()).square().sum());
         let g_theirs = gradients(&reference.decoder, (theirs - target).square().sum());
-        let norms = if arch == Arch::Celeba { 3 } else { 0 };
+        let norms = if arch == Arch::ConvBn { 3 } else { 0 };
         assert_eq!(
             g_ours.len(),
             10 + 2 * norms,
@@ -194,7 +194,7 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
     for (arch, height, width, image_channels) in [
         (Arch::Mlp, 28, 28, 1),
         (Arch::Conv, 28, 28, 1),
-        (Arch::Celeba, 24, 20, 3),
+        (Arch::ConvBn, 24, 20, 3),
     ] {
         let config = ModelConfig {
             latent_dim: 3,
@@ -247,7 +247,7 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
             assert_close_at(gb, ga, scale, &format!("{arch:?} gradient {i}"));
         }
         let (ra, rb) = (running(&whole_model), running(&sharded_model));
-        assert_eq!(ra.is_empty(), arch != Arch::Celeba, "{arch:?}");
+        assert_eq!(ra.is_empty(), arch != Arch::ConvBn, "{arch:?}");
         assert_close(&rb, &ra, &format!("{arch:?} running statistics"));
     }
 }
@@ -315,7 +315,7 @@ fn gradients_round_trip_through_one_flat_vector() {
         image_channels: 3,
         channels: vec![4, 6],
         latent_dim: 3,
-        ..ModelConfig::default_for(Arch::Celeba)
+        ..ModelConfig::default_for(Arch::ConvBn)
     };
     let model = Vae::init(&config, &device, 1);
     let x = burn::tensor::activation::sigmoid(random(4, 24 * 20 * 3, 2, &device));

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The library's top-level modules, lowest first (the order of the crate's documentation).
-const LAYERS: [&str; 19] = [
+const LAYERS: [&str; 18] = [
     "error",
     "fsutil",
     "distributed",
@@ -24,7 +24,6 @@ const LAYERS: [&str; 19] = [
     "arithmetic",
     "interop",
     "sweep",
-    "bench",
 ];
 
 /// The Rust files of a module: `src/NAME.rs`, or every file under `src/NAME/`.

@@ -3,6 +3,7 @@
 //! Fashion-MNIST, checkpoints, evaluation metrics, interop and properties.
 
 mod checkpoint;
+mod compat;
 mod conditional;
 mod data;
 mod disentanglement;

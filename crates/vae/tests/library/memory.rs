@@ -8,7 +8,7 @@ use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Vae};
 
 fn configs() -> Vec<ModelConfig> {
     let mut configs = Vec::new();
-    for arch in [Arch::Mlp, Arch::Conv, Arch::Celeba] {
+    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
         for autoencoder in [false, true] {
             configs.push(ModelConfig {
                 autoencoder,
@@ -28,10 +28,10 @@ fn configs() -> Vec<ModelConfig> {
         height: 37,
         width: 50,
         image_channels: 3,
-        ..ModelConfig::default_for(Arch::Celeba)
+        ..ModelConfig::default_for(Arch::ConvBn)
     });
     // Conditional models: the condition widens the first layer of each half.
-    for arch in [Arch::Mlp, Arch::Conv, Arch::Celeba] {
+    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
         configs.push(ModelConfig {
             conditioning: Some(Conditioning {
                 kind: ConditionKind::Class,

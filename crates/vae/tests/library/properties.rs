@@ -67,7 +67,7 @@ proptest! {
         classes in prop::option::of(2usize..5),
     ) {
         let config = ModelConfig {
-            arch: [Arch::Mlp, Arch::Conv, Arch::Celeba][arch],
+            arch: [Arch::Mlp, Arch::Conv, Arch::ConvBn][arch],
             latent_dim: latent,
             hidden: vec![7; layers],
             channels: (0..layers).map(|i| 2 + i).collect(),

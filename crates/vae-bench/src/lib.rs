@@ -1,41 +1,31 @@
-//! `vae bench`: the training throughput, memory and decode latency of three fixed models, and the
-//! speed of their IWAE evaluation, measured the same way as `bench/reference/vae_bench.py`
-//! measures PyTorch, so the two can be compared.
+//! `vae bench`: the training throughput, memory and decode latency of each architecture with its
+//! default settings, and the speed of their IWAE evaluation, measured the same way as
+//! `bench/reference/vae_bench.py` measures PyTorch, so the two can be compared. Process memory
+//! and FLOP formulas are the benchmarks' business, so they live here, not in the library.
 //!
-//! M is the pytorch/examples MLP VAE (784-400-20, BCE + KL, Adam 1e-3, batch 128); C is the conv
-//! VAE of the book (32/64/128 stride-2 convs, latent 2, Adam 5e-4, batch 100); `celeba` is the
-//! book's CelebA VAE (32/64/64/64 convs with batch norm and leaky ReLU, latent 200, squared error,
-//! Adam 5e-4, batch 100) on generated 64x64 RGB pictures ([`generated_pictures`]). The timed
-//! epochs run the very code of `vae train` (`train::epoch::train_epoch`), the IWAE task the very
-//! code of `vae eval` (`eval::iwae::nll`).
+//! M is `mlp`, the pytorch/examples MLP VAE (784-400-20, BCE + KL, Adam 1e-3, batch 128); C is
+//! `conv`, the conv VAE of the book (32/64/128 stride-2 convs, latent 2, Adam 5e-4, batch 100);
+//! `conv-bn` is the book's CelebA VAE (32/64/64/64 convs with batch norm and leaky ReLU, latent
+//! 200, squared error, Adam 5e-4, batch 100) on generated 64x64 RGB pictures
+//! ([`generated_pictures`]). The timed epochs run the very code of `vae train`
+//! (`train::epoch::train_epoch`), the IWAE task the very code of `vae eval` (`eval::iwae::nll`).
 
-use crate::config::TrainConfig;
-use crate::data::{DataSplits, Dataset};
-use crate::device::{to_device, to_host};
-use crate::error::{Error, Result};
-use crate::eval;
-use crate::model::{Arch, ModelConfig, Vae};
-use crate::parallel::Shards;
-use crate::rng::{normal_noise, rng, stream};
-use crate::train::epoch::{Setup, train_epoch};
-use crate::train::{self, Quiet};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// The benchmark models.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BenchModel {
-    /// M: MLP 784-400-20, batch 128, Adam 1e-3.
-    Mlp,
-    /// C: conv 32/64/128, latent 2, batch 100, Adam 5e-4.
-    Conv,
-    /// The CelebA VAE on generated 64x64 RGB pictures, batch 100, Adam 5e-4.
-    Celeba,
-}
+use vae::config::TrainConfig;
+use vae::data::{DataSplits, Dataset};
+use vae::device::{to_device, to_host};
+use vae::eval;
+use vae::model::arch::Half;
+use vae::model::{Arch, ModelConfig, Vae};
+use vae::parallel::Shards;
+use vae::rng::{normal_noise, rng, stream};
+use vae::train::epoch::{Setup, train_epoch};
+use vae::train::{self, Quiet};
+use vae::{Error, Result};
 
 /// What is timed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,40 +37,36 @@ pub enum BenchTask {
     Iwae,
 }
 
-/// Generated pictures of the `celeba` benchmark: training pictures when `--limit` is not given.
-pub const CELEBA_TRAIN_PICTURES: usize = 5000;
-/// Generated test pictures of the `celeba` benchmark.
-pub const CELEBA_TEST_PICTURES: usize = 500;
+/// Generated pictures of the photograph benchmark (`conv-bn`): training pictures when
+/// `--limit` is not given.
+pub const PICTURES_TRAIN: usize = 5000;
+/// Generated test pictures of the photograph benchmark.
+pub const PICTURES_TEST: usize = 500;
 /// Side of the generated pictures.
-pub const CELEBA_SIZE: usize = 64;
+pub const PICTURES_SIZE: usize = 64;
 
-impl BenchModel {
-    /// The training settings of the model, as `vae train` would resolve them.
-    pub fn config(self) -> TrainConfig {
-        let arch = match self {
-            BenchModel::Mlp => Arch::Mlp,
-            BenchModel::Conv => Arch::Conv,
-            BenchModel::Celeba => Arch::Celeba,
-        };
-        TrainConfig {
-            arch,
-            ..TrainConfig::default()
-        }
-        .resolved()
+/// The training settings of an architecture's benchmark: its defaults, as `vae train` would
+/// resolve them.
+pub fn bench_config(arch: Arch) -> TrainConfig {
+    TrainConfig {
+        arch,
+        ..TrainConfig::default()
     }
+    .resolved()
 }
 
 /// How a benchmark runs.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    pub model: BenchModel,
+    pub model: Arch,
     pub task: BenchTask,
     /// Timed passes over the training set.
     pub epochs: usize,
     /// Untimed optimiser steps before the timed epochs (allocator, caches, thread pool); the
     /// IWAE task evaluates the model these steps trained.
     pub warmup_steps: usize,
-    /// Train on the first N training images only (`celeba`: generate N pictures).
+    /// Train on the first N training images only (an architecture for photographs: generate N
+    /// pictures).
     pub limit: Option<usize>,
     /// Samples per image of the IWAE task (K).
     pub iw_samples: usize,
@@ -95,7 +81,7 @@ pub struct BenchOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchReport {
     pub framework: String,
-    pub model: BenchModel,
+    pub model: Arch,
     pub task: BenchTask,
     pub threads: usize,
     pub batch_size: usize,
@@ -137,10 +123,12 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         }
         _ => {}
     }
-    if options.model == BenchModel::Celeba && options.data.is_some() {
-        return Err(Error::Config(
-            "the celeba benchmark trains on generated pictures; drop --data".into(),
-        ));
+    let photographs = options.model.defaults().photographs;
+    if photographs && options.data.is_some() {
+        return Err(Error::Config(format!(
+            "the {} benchmark trains on generated pictures; drop --data",
+            options.model
+        )));
     }
     let config = TrainConfig {
         data: options.data.clone(),
@@ -148,17 +136,18 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         device: options.device.clone(),
         seed: options.seed,
         epochs: options.epochs,
-        ..options.model.config()
+        ..bench_config(options.model)
     };
     config.validate()?;
-    let device = crate::device::parse_device(&config.device)?;
+    let device = vae::device::parse_device(&config.device)?;
     let ad_device = device.clone().autodiff();
-    let splits = match options.model {
-        BenchModel::Celeba => DataSplits::new(
-            generated_pictures(options.limit.unwrap_or(CELEBA_TRAIN_PICTURES), config.seed),
-            generated_pictures(CELEBA_TEST_PICTURES, config.seed + 1),
-        ),
-        _ => config.load_data()?,
+    let splits = if photographs {
+        DataSplits::new(
+            generated_pictures(options.limit.unwrap_or(PICTURES_TRAIN), config.seed),
+            generated_pictures(PICTURES_TEST, config.seed + 1),
+        )
+    } else {
+        config.load_data()?
     };
     let model_config = config.model_config(
         splits.train.height,
@@ -167,7 +156,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     );
     model_config.validate()?;
     let batch_size = config.batch_size();
-    crate::model::memory::Footprint::of(&model_config).check_training(batch_size, 1)?;
+    vae::model::memory::Footprint::of(&model_config).check_training(batch_size, 1)?;
     let mut warmup = splits.train.clone();
     warmup.truncate(options.warmup_steps * batch_size);
     let shards = Shards::shared(&device);
@@ -178,7 +167,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         ad_device: ad_device.clone(),
         latent: model_config.latent_dim,
         shards,
-        world: crate::distributed::World::single(),
+        world: vae::distributed::World::single(),
     };
 
     let (mut model, mut optimizer) = train::fresh(&config, &model_config, &ad_device);
@@ -281,14 +270,14 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     })
 }
 
-/// `count` 64x64 RGB pictures for the `celeba` benchmark, drawn from `seed`: a plain background
+/// `count` 64x64 RGB pictures for the benchmark of an architecture for photographs, drawn from `seed`: a plain background
 /// and one disc, each of a random colour, the disc at a random place and size. Speed does not
 /// depend on what the pictures show, only on their shape; the PyTorch reference draws the same
 /// kind of picture.
 pub fn generated_pictures(count: usize, seed: u64) -> Dataset {
     use rand::Rng;
     let mut draw = rng(seed, stream::PICTURES);
-    let side = CELEBA_SIZE;
+    let side = PICTURES_SIZE;
     let plane = side * side;
     let mut images = Vec::with_capacity(count * 3 * plane);
     for _ in 0..count {
@@ -353,60 +342,28 @@ pub fn training_flops_per_image(config: &ModelConfig) -> f64 {
 /// Floating-point operations per test image of the IWAE bound with K samples: one encoder
 /// pass and K decoder passes, 2 per multiply-add.
 pub fn iwae_flops_per_image(config: &ModelConfig, samples: usize) -> f64 {
-    let layers = forward_macs(config);
-    let encoder_layers = match config.arch {
-        Arch::Mlp => config.hidden.len() + 1,
-        Arch::Conv | Arch::Celeba => config.channels.len() + 1,
+    let layers = config.arch.architecture().layers(config);
+    let macs = |half: Half| -> f64 {
+        layers
+            .iter()
+            .filter(|l| l.half == half)
+            .map(|l| l.macs)
+            .sum()
     };
-    let (encoder, decoder) = layers.split_at(encoder_layers);
-    2.0 * (encoder.iter().sum::<f64>() + samples as f64 * decoder.iter().sum::<f64>())
+    2.0 * (macs(Half::Encoder) + samples as f64 * macs(Half::Decoder))
 }
 
-/// Multiply-adds per image of each weight layer, in the order the forward pass runs them.
+/// Multiply-adds per image of each weight layer, in the order the forward pass runs them: the
+/// layers the architecture lists ([`vae::model::Architecture::layers`]).
 pub fn forward_macs(config: &ModelConfig) -> Vec<f64> {
-    let latent = config.latent_dim as f64;
-    let heads = if config.autoencoder { 1.0 } else { 2.0 };
-    match config.arch {
-        Arch::Mlp => {
-            let mut sizes = vec![config.pixels()];
-            sizes.extend(&config.hidden);
-            let dense =
-                |s: &[usize]| -> Vec<f64> { s.windows(2).map(|w| (w[0] * w[1]) as f64).collect() };
-            let last = *sizes.last().expect("input size") as f64;
-            let mut macs = dense(&sizes);
-            macs.push(heads * last * latent);
-            // Decoder: latent -> hidden reversed -> pixels.
-            let mut decoder = vec![config.latent_dim];
-            decoder.extend(config.hidden.iter().rev());
-            decoder.push(config.pixels());
-            macs.extend(dense(&decoder));
-            macs
-        }
-        Arch::Conv | Arch::Celeba => {
-            let (h, w) = config.padded_size();
-            let mut macs = Vec::new();
-            let mut cin = config.image_channels;
-            let (mut oh, mut ow) = (h, w);
-            for &c in &config.channels {
-                (oh, ow) = (oh / 2, ow / 2);
-                macs.push((oh * ow * c * cin * 9) as f64);
-                cin = c;
-            }
-            let flat = (oh * ow * cin) as f64;
-            macs.push(heads * flat * latent);
-            macs.push(latent * flat);
-            let reversed: Vec<usize> = config.channels.iter().rev().copied().collect();
-            let mut cin = reversed[0];
-            for &c in &reversed {
-                // A transposed conv does one multiply-add per input pixel, kernel tap and
-                // channel pair.
-                macs.push((oh * ow * cin * c * 9) as f64);
-                (oh, ow, cin) = (oh * 2, ow * 2, c);
-            }
-            macs.push((oh * ow * cin * 9 * config.image_channels) as f64);
-            macs
-        }
-    }
+    config
+        .arch
+        .architecture()
+        .layers(config)
+        .iter()
+        .filter(|l| l.parameters > 0.0)
+        .map(|l| l.macs)
+        .collect()
 }
 
 fn median(values: &mut [f64]) -> f64 {

@@ -8,11 +8,106 @@
 //! Any list of hidden sizes works (`--hidden 512,256`); the decoder mirrors it. A conditional
 //! model reads `[x, y]` and `[z, y]` instead ([`with_condition`]).
 
-use super::config::ModelConfig;
-use super::posterior::Posterior;
+use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
+use super::{Half, Layer};
+use crate::error::{Error, Result};
+use crate::model::config::ModelConfig;
+use crate::model::loss::Reconstruction;
+use crate::model::posterior::Posterior;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+
+/// `mlp`: the dense VAE of pytorch/examples (784-400-20).
+pub struct Mlp;
+
+impl Family for Mlp {
+    type Encoder = MlpEncoder;
+    type Decoder = MlpDecoder;
+}
+
+impl Architecture for Mlp {
+    fn name(&self) -> &'static str {
+        "mlp"
+    }
+
+    fn defaults(&self) -> Defaults {
+        Defaults {
+            latent_dim: 20,
+            channels: vec![32, 64, 128],
+            loss: Reconstruction::Bce,
+            lr: 1e-3,
+            photographs: false,
+            batch_size: 128,
+        }
+    }
+
+    fn validate(&self, config: &ModelConfig) -> Result<()> {
+        if config.hidden.is_empty() || config.hidden.contains(&0) {
+            return Err(Error::Config(format!(
+                "MLP hidden sizes must be one or more positive numbers (got {:?}; try --hidden 400)",
+                config.hidden
+            )));
+        }
+        Ok(())
+    }
+
+    /// Each hidden layer makes its product and its ReLU, on both sides; the input and the
+    /// logits; a conditional model's y and its copies in `[x, y]` and `[z, y]`.
+    fn layers(&self, config: &ModelConfig) -> Vec<Layer> {
+        let (pixels, condition) = (config.pixels(), config.condition_dim());
+        let heads = if config.autoencoder { 1 } else { 2 };
+        let mut layers = vec![
+            Layer::tensors(Half::Encoder, pixels as f64),
+            Layer::tensors(Half::Encoder, 3.0 * condition as f64),
+        ];
+        let mut sizes = vec![pixels + condition];
+        sizes.extend(&config.hidden);
+        for w in sizes.windows(2) {
+            layers.push(Layer::dense(
+                Half::Encoder,
+                w[0],
+                w[1],
+                1,
+                2.0 * w[1] as f64,
+            ));
+        }
+        let last = *sizes.last().expect("at least the input size");
+        layers.push(Layer::dense(
+            Half::Encoder,
+            last,
+            config.latent_dim,
+            heads,
+            0.0,
+        ));
+        let mut back = vec![config.latent_dim + condition];
+        back.extend(config.hidden.iter().rev());
+        for w in back.windows(2) {
+            layers.push(Layer::dense(
+                Half::Decoder,
+                w[0],
+                w[1],
+                1,
+                2.0 * w[1] as f64,
+            ));
+        }
+        layers.push(Layer::dense(
+            Half::Decoder,
+            config.hidden[0],
+            pixels,
+            1,
+            pixels as f64,
+        ));
+        layers
+    }
+
+    fn build(&self, config: &ModelConfig, device: &Device) -> (Encoder, Decoder) {
+        (
+            Encoder::Mlp(MlpEncoder::new(config, device)),
+            Decoder::Mlp(MlpDecoder::new(config, device)),
+        )
+    }
+}
 
 /// Dense layers between consecutive `sizes`.
 fn dense_layers(sizes: &[usize], device: &Device) -> Vec<Linear> {
@@ -52,8 +147,10 @@ impl MlpEncoder {
             z_log_var: (!config.autoencoder).then(head),
         }
     }
+}
 
-    pub fn forward(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> Posterior {
+impl EncoderModule for MlpEncoder {
+    fn forward(&self, x: Tensor<2>, condition: Option<Tensor<2>>) -> Posterior {
         let h = self
             .hidden
             .iter()
@@ -94,9 +191,11 @@ impl MlpDecoder {
             output: LinearConfig::new(last, config.pixels()).init(device),
         }
     }
+}
 
+impl DecoderModule for MlpDecoder {
     /// Pixel logits `[batch, pixels]`.
-    pub fn forward(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
+    fn forward(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
         let h = self
             .hidden
             .iter()
