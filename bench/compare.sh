@@ -4,11 +4,11 @@
 #
 #   mlp        M: MLP VAE 784-400-20 training, batch 128, Fashion-MNIST
 #   conv       C: conv VAE 32/64/128 (latent 2) training, batch 100, Fashion-MNIST
-#   celeba     the CelebA VAE (batch norm, latent 200) training, batch 100, generated 64x64 RGB
+#   conv-bn    the CelebA VAE (batch norm, latent 200) training, batch 100, generated 64x64 RGB
 #   iwae-mlp   the IWAE bound of M with K samples per test image
 #   iwae-conv  the IWAE bound of C with K samples per test image
 #
-#   bash bench/compare.sh [--pairs 3] [--threads 2] [--workloads "mlp conv celeba iwae-mlp iwae-conv"]
+#   bash bench/compare.sh [--pairs 3] [--threads 2] [--workloads "mlp conv conv-bn iwae-mlp iwae-conv"]
 #                         [--epochs 1] [--limit N] [--celeba-pictures 2000] [--iw-samples 1000]
 #                         [--iw-images-mlp 500] [--iw-images-conv 30] [--data DIR]
 #
@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pairs=3 threads=2 workloads="mlp conv celeba iwae-mlp iwae-conv" epochs=1 limit=""
+pairs=3 threads=2 workloads="mlp conv conv-bn iwae-mlp iwae-conv" epochs=1 limit=""
 celeba=2000 iw_samples=1000 iw_mlp=500 iw_conv=30 data=/usr/share/datasets/fashion-mnist
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,10 +58,10 @@ workload_args() {
   case "$1" in
     mlp|conv) args+=(--model "$1" --epochs "$epochs" --data "$data")
       [ -n "$limit" ] && args+=(--limit "$limit") ;;
-    celeba) args+=(--model celeba --epochs "$epochs" --limit "$celeba") ;;
+    conv-bn|celeba) args+=(--model conv-bn --epochs "$epochs" --limit "$celeba") ;;
     iwae-mlp) args+=(--model mlp --task iwae --iw-samples "$iw_samples" --iw-images "$iw_mlp" --data "$data") ;;
     iwae-conv) args+=(--model conv --task iwae --iw-samples "$iw_samples" --iw-images "$iw_conv" --data "$data") ;;
-    *) echo "error: unknown workload $1 (mlp, conv, celeba, iwae-mlp, iwae-conv)" >&2; exit 2 ;;
+    *) echo "error: unknown workload $1 (mlp, conv, conv-bn, iwae-mlp, iwae-conv)" >&2; exit 2 ;;
   esac
   printf '%s\n' "${args[@]}"
 }

@@ -5,7 +5,7 @@
 #      `--backend wgpu`), unless VAE_BIN names one;
 #   2. checks it against the CPU: a run trained on the CPU, evaluated on the GPU, gives the CPU's
 #      numbers (same weights, same host noise: the deterministic loss at z_mean within 1e-4
-#      relative, the sampled ELBO and the IWAE bound within 1e-3), for mlp, conv and celeba;
+#      relative, the sampled ELBO and the IWAE bound within 1e-3), for mlp, conv and conv-bn;
 #      and each model trained on the GPU is finite and improves from epoch 1 to epoch 2;
 #   3. times `vae bench` on the GPU against the PyTorch reference on CUDA (mlp and conv,
 #      alternated, medians) and prints the ratios.
@@ -62,7 +62,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 quiet() { "$@" >"$out/log" 2>&1 || { cat "$out/log" >&2; echo "error: failed: $*" >&2; exit 1; }; }
 
 echo "== checks: CPU-trained runs evaluated on the GPU, and training on the GPU"
-for arch in mlp conv celeba; do
+for arch in mlp conv conv-bn; do
   rm -rf "$out/cpu-$arch" "$out/gpu-$arch"
   quiet "$vae" train --arch "$arch" --data "$data" --epochs 1 --limit 3000 --out "$out/cpu-$arch"
   for device in cpu "$backend"; do
@@ -76,7 +76,7 @@ done
 import json, math, sys
 out, backend = sys.argv[1:]
 failed = []
-for arch in ["mlp", "conv", "celeba"]:
+for arch in ["mlp", "conv", "conv-bn"]:
     cpu, gpu = (json.load(open(f"{out}/eval-{arch}-{d}.json")) for d in ("cpu", backend))
     # Grey-level runs report the ELBO's and IWAE's formulas as neg_bce_kl and iw_bce.
     keys = [("loss_at_mean", 1e-4), ("recon", 1e-3), ("kl", 1e-3), ("elbo", 1e-3), ("nll_iw", 1e-3),

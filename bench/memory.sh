@@ -6,7 +6,7 @@
 # Usage: bash bench/memory.sh [WORK_DIR]     (default /tmp/vae-memory; reruns train again)
 #
 # Needs: Debian's dataset-fashion-mnist and time, python3 with Pillow and NumPy (for the
-# synthetic faces of the celeba row). Takes about 25 minutes on 2 cores.
+# synthetic faces of the conv-bn row). Takes about 25 minutes on 2 cores.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -43,7 +43,7 @@ train() {
 train mlp --epochs 1
 train conv --arch conv --epochs 1
 train shapes --dataset shapes --arch conv --latent-dim 10 --beta 4 --epochs 1 --limit 5000 --seed 1
-train faces --dataset folder --data "$work/faces" --arch celeba --epochs 1
+train faces --dataset folder --data "$work/faces" --arch conv-bn --epochs 1
 
 # The importance-weighted bound with the default K = 1000 on the first images (its memory is
 # one bounded pass, whatever the number of images; the time grows with it).

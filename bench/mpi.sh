@@ -4,13 +4,13 @@
 # which sum their gradients over MPI. Prints images/s, the step time and the gradient bytes
 # summed per step; docs/distributed.md models larger worlds from these.
 #
-#   bash bench/mpi.sh [--ranks 2] [--models "mlp conv celeba"] [--limit 6000] [--epochs 2]
+#   bash bench/mpi.sh [--ranks 2] [--models "mlp conv conv-bn"] [--limit 6000] [--epochs 2]
 #
 # Needs a binary built with MPI: `cargo build --release --features mpi` (or VAE_BIN=path).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ranks=2 models="mlp conv celeba" limit=6000 epochs=2
+ranks=2 models="mlp conv conv-bn" limit=6000 epochs=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --ranks) ranks=$2; shift 2 ;;
@@ -32,7 +32,7 @@ flags() {
     mlp) echo "--arch mlp" ;;
     conv) echo "--arch conv" ;;
     # The CelebA family (batch norm, leaky ReLU) at 32x32 on Fashion-MNIST's 28x28 images.
-    celeba) echo "--arch celeba --channels 32,64,64 --latent-dim 64 --batch-size 100" ;;
+    conv-bn|celeba) echo "--arch conv-bn --channels 32,64,64 --latent-dim 64 --batch-size 100" ;;
   esac
 }
 

@@ -20,6 +20,6 @@ OUT=${OUT:-/shared/runs/celeba-$SLURM_JOB_ID}
 export RAYON_NUM_THREADS=$SLURM_CPUS_PER_TASK
 # Each rank takes the GPU of its local rank (`--device cuda`); the global batch is split
 # between the 8 ranks, so --batch-size is the batch of one optimiser step, as in one process.
-srun --mpi=pmix "$VAE" train --dataset folder --data "$DATA" --arch celeba --device cuda \
+srun --mpi=pmix "$VAE" train --dataset folder --data "$DATA" --arch conv-bn --device cuda \
   --batch-size 256 --epochs 10 --out "$OUT"
 # Resume after a stop, on this or another number of ranks: the same line with --resume.

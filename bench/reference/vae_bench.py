@@ -4,10 +4,10 @@ measurements as `vae bench`, printed as one JSON object with the same keys.
 M: pytorch/examples vae/main.py (784-400-20, BCE summed over pixels + KL, Adam 1e-3, batch 128).
 C: the book's conv VAE (input padded to 32x32, 3x3 stride-2 convs 32/64/128, latent 2,
    transposed convs back, a final 3x3 conv; Adam 5e-4, batch 100).
-celeba: the book's CelebA VAE (3x3 stride-2 convs 32/64/64/64, each with batch norm and leaky
+conv-bn (formerly celeba): the book's CelebA VAE (3x3 stride-2 convs 32/64/64/64, each with batch norm and leaky
    ReLU 0.3, latent 200, transposed convs back with the same, a final 3x3 conv to RGB; squared
    error of sigmoid(logits) summed over pixels + KL; Adam 5e-4, batch 100) on generated 64x64 RGB
-   pictures: a background and a disc of random colours, as `vae::bench::generated_pictures`.
+   pictures: a background and a disc of random colours, as `vae_bench::generated_pictures`.
 Loss per batch = mean over images of (reconstruction summed over pixels + KL), as `vae` computes it.
 --task iwae times the importance-weighted bound of `vae eval` (K samples per image, decoded in
 passes of at most as many rows as `vae` uses) on the model the warm-up steps trained.
@@ -131,7 +131,7 @@ class ConvVae(nn.Module):
 
 def generated_pictures(count, generator):
     """64x64 RGB pictures, channel-planar: a background and a disc of random colours, the disc
-    at a random place (centre in [16, 48)) and size (radius in [6, 20)), as the `celeba`
+    at a random place (centre in [16, 48)) and size (radius in [6, 20)), as the `conv-bn`
     benchmark of `vae` draws them."""
     background = torch.rand(count, 3, 1, 1, generator=generator)
     disc = torch.rand(count, 3, 1, 1, generator=generator)
@@ -254,13 +254,13 @@ def flops_per_image(model_name, task, samples):
 
 
 # Most decoder rows per IWAE pass: `vae`'s own (`Footprint::rows_per_pass` of its 256 MiB budget).
-IWAE_ROWS = {"mlp": 5000, "conv": 124, "celeba": 23}
+IWAE_ROWS = {"mlp": 5000, "conv": 124, "conv-bn": 23}
 
 
 def bench(args):
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
-    if args.model == "celeba":
+    if args.model == "conv-bn":
         train = generated_pictures(args.limit or 5000, generator)
         test = generated_pictures(500, generator)
     else:
@@ -364,7 +364,8 @@ def sgemm_peak():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=["mlp", "conv", "celeba"], default="mlp")
+    p.add_argument("--model", choices=["mlp", "conv", "conv-bn", "celeba"], default="mlp",
+                   help="celeba is the older name of conv-bn")
     p.add_argument("--task", choices=["train", "iwae"], default="train")
     p.add_argument("--iw-samples", type=int, default=1000)
     p.add_argument("--iw-images", type=int, default=200)
@@ -377,6 +378,8 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--peak", action="store_true", help="measure float32 matmul GFLOP/s and exit")
     args = p.parse_args()
+    if args.model == "celeba":
+        args.model = "conv-bn"
     torch.set_num_threads(args.threads)
     print(json.dumps(sgemm_peak() if args.peak else bench(args)))
 
