@@ -1,14 +1,13 @@
 //! The settings of a training run: what `--config run.toml` holds, what flags override, and
 //! what a run folder's `config.toml` records, resolved.
 
+use crate::data::prepare::{ConditionSource, Preparation};
 use crate::data::{
-    self, Binarize, Color, Conditions, DataSpec, DataSplits, Dataset, DatasetKind,
-    MAX_CONDITION_ATTRIBUTES,
+    self, Binarize, Color, DataSpec, DataSplits, Dataset, DatasetKind, MAX_CONDITION_ATTRIBUTES,
 };
 use crate::error::{Error, IoContext, Result};
 use crate::model::loss::Reconstruction;
 use crate::model::{Arch, ConditionKind, Conditioning, ModelConfig};
-use crate::rng::stream;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -316,84 +315,30 @@ impl TrainConfig {
         })
     }
 
-    /// Tells `data` the condition of each of its images, for a conditional run: its class, or
-    /// its attributes from the table. A class outside the data set's names is refused.
-    pub fn attach_conditions(&self, data: &mut Dataset) -> Result<()> {
-        if !self.conditional {
-            return Ok(());
+    /// How the run prepares its data: validation set, limit, binarization, conditions.
+    pub fn preparation(&self) -> Preparation {
+        Preparation {
+            validation: self.validation,
+            limit: self.limit,
+            binarize: self.binarize,
+            conditions: self.conditional.then(|| match &self.attributes {
+                None => ConditionSource::Classes,
+                Some(table) => ConditionSource::Attributes {
+                    table: table.clone(),
+                    names: self.condition_attributes.clone(),
+                },
+            }),
         }
-        data.conditions = Some(match &self.attributes {
-            None => {
-                if data.class_names.len() < 2 {
-                    return Err(Error::Data(format!(
-                        "--conditional needs labelled images of at least two classes; {} has {}",
-                        self.dataset.name(),
-                        data.class_names.len()
-                    )));
-                }
-                Conditions::Classes(data.class_names.len())
-            }
-            Some(path) => {
-                let table = data::attributes::read(path)?;
-                let files: Vec<&Path> = (0..data.len())
-                    .map(|i| {
-                        data.file_name(i)
-                            .expect("validated: attribute tables go with folders")
-                    })
-                    .collect();
-                let mut bits = vec![0u64; data.len()];
-                for (j, name) in self.condition_attributes.iter().enumerate() {
-                    let flags = table.flags_for(name, files.iter().copied())?;
-                    for (b, f) in bits.iter_mut().zip(flags) {
-                        *b |= (f as u64) << j;
-                    }
-                }
-                Conditions::Attributes {
-                    count: self.condition_attributes.len(),
-                    bits,
-                }
-            }
-        });
-        Ok(())
     }
 
-    /// Loads the configured data set: the validation set split off the end of the training
-    /// split, the rest cut to `limit`, and every split binarized as the run says.
+    /// Loads the configured data set, prepared as the run says ([`data::prepare::load`]).
     pub fn load_data(&self) -> Result<DataSplits> {
-        let mut splits = data::load_splits(&self.data_spec())?;
-        self.attach_conditions(&mut splits.train)?;
-        if self.validation > 0 {
-            if self.validation >= splits.train.len() {
-                return Err(Error::Config(format!(
-                    "--validation {} leaves no training images ({} in the training split); hold out fewer",
-                    self.validation,
-                    splits.train.len()
-                )));
-            }
-            let mut validation = splits.train.split_off_last(self.validation);
-            if self.binarize != Binarize::None {
-                validation.binarize_fixed(stream::VALID_BINARIZE);
-            }
-            splits.validation = Some(validation);
-        }
-        if let Some(limit) = self.limit {
-            splits.train.truncate(limit);
-        }
-        if self.binarize == Binarize::Fixed {
-            splits.train.binarize_fixed(stream::TRAIN_BINARIZE);
-        }
-        self.prepare_test_set(&mut splits.test)?;
-        Ok(splits)
+        data::prepare::load(&self.data_spec(), &self.preparation())
     }
 
-    /// Binarizes the test set when the run models binary pixels, once and the same for every
-    /// run ([`Dataset::binarize_fixed`]), so test numbers compare across epochs, seeds and runs;
-    /// and, for a conditional run, tells it each image's condition.
+    /// Prepares a test set as the run's own ([`data::prepare::prepare_test_set`]).
     pub fn prepare_test_set(&self, test: &mut Dataset) -> Result<()> {
-        if self.binarize != Binarize::None {
-            test.binarize_fixed(stream::TEST_BINARIZE);
-        }
-        self.attach_conditions(test)
+        data::prepare::prepare_test_set(&self.data_spec(), &self.preparation(), test)
     }
 
     /// True when the model's loss is a normalised negative log-likelihood of the data it sees:

@@ -6,7 +6,8 @@
 //! No maintained crate reads this format with the checks we want (exact record length, label
 //! range, all batches present), and it is one line of spec, so it lives here.
 
-use super::{Color, Dataset};
+use super::fetch::RemoteFile;
+use super::{Color, DataSet, DataSpec, DataSplits, Dataset};
 use crate::error::{Error, IoContext, Result};
 use std::path::{Path, PathBuf};
 
@@ -123,4 +124,44 @@ pub fn read(paths: &[PathBuf], color: Color) -> Result<Dataset> {
 /// The training batches of the located folder.
 pub fn train_files(dir: &Path) -> Vec<PathBuf> {
     TRAIN_FILES.iter().map(|f| dir.join(f)).collect()
+}
+
+/// `cifar10`: CIFAR-10's binary version (`--data` names the `cifar-10-batches-bin` folder).
+pub struct Cifar10;
+
+impl DataSet for Cifar10 {
+    fn name(&self) -> &'static str {
+        "cifar10"
+    }
+
+    fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
+        let dir = locate(spec.data.as_deref())?;
+        Ok(DataSplits::new(
+            read(&train_files(&dir), spec.color)?,
+            read(&[dir.join(TEST_FILE)], spec.color)?,
+        ))
+    }
+
+    fn load_test(&self, spec: &DataSpec) -> Result<Dataset> {
+        let dir = locate(spec.data.as_deref())?;
+        read(&[dir.join(TEST_FILE)], spec.color)
+    }
+
+    fn describe_source(&self, spec: &DataSpec) -> Result<String> {
+        Ok(locate(spec.data.as_deref())?.display().to_string())
+    }
+
+    fn class_names(&self, _num_classes: usize) -> Vec<String> {
+        CLASS_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn drawn_inverted(&self) -> bool {
+        false
+    }
+
+    fn download(&self) -> Result<(&'static str, Vec<RemoteFile>)> {
+        Err(Error::Config(
+            "`vae data fetch` does not download CIFAR-10 (it comes as a tar archive); get cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, unpack it and pass --data cifar-10-batches-bin".into(),
+        ))
+    }
 }

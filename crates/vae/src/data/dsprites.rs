@@ -4,12 +4,15 @@
 //! `ndarray-npy`. The file must hold a full factor grid in dSprites' index order (checked); the
 //! grid's sizes are read from the classes, so a cut-down grid in the same format loads too.
 
-use super::factors::FactorSource;
+use super::factors::{self, FactorSource};
+use super::fetch::RemoteFile;
 use super::shapes::{FACTOR_NAMES, SHAPE_NAMES};
+use super::{DataSet, DataSpec, DataSplits};
 use crate::error::{Error, IoContext, Result};
 use ndarray::{Array2, Array3};
 use ndarray_npy::NpzReader;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The file name the dSprites repository publishes.
 pub const FILE_NAME: &str = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz";
@@ -172,5 +175,47 @@ impl FactorSource for Dsprites {
         (0..self.sizes[1])
             .map(|c| SHAPE_NAMES.get(c).map_or(c.to_string(), |s| s.to_string()))
             .collect()
+    }
+}
+
+/// `dsprites`: the data set of the dSprites file (`--data`).
+pub struct DspritesFile;
+
+impl DataSet for DspritesFile {
+    fn name(&self) -> &'static str {
+        "dsprites"
+    }
+
+    fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
+        let (train, test) = factors::split(self.factor_source(spec.data.as_deref())?);
+        Ok(DataSplits::new(train, test))
+    }
+
+    fn describe_source(&self, spec: &DataSpec) -> Result<String> {
+        Ok(Dsprites::locate(spec.data.as_deref())?
+            .display()
+            .to_string())
+    }
+
+    fn class_names(&self, _num_classes: usize) -> Vec<String> {
+        SHAPE_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn is_binary(&self) -> bool {
+        true
+    }
+
+    fn has_factors(&self) -> bool {
+        true
+    }
+
+    fn factor_source(&self, data: Option<&Path>) -> Result<Arc<dyn FactorSource>> {
+        Ok(Arc::new(Dsprites::open(&Dsprites::locate(data)?)?))
+    }
+
+    fn download(&self) -> Result<(&'static str, Vec<RemoteFile>)> {
+        Err(Error::Config(
+            "`vae data fetch` does not download dSprites; get dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz from github.com/google-deepmind/dsprites-dataset and pass --data FILE, or use the built-in --dataset shapes".into(),
+        ))
     }
 }

@@ -32,57 +32,9 @@ pub struct RemoteFile {
     pub checksum: Checksum,
 }
 
-/// The official source of `kind`: base URL and files.
+/// The official source of `kind`: base URL and files ([`super::DataSet::download`]).
 pub fn official(kind: DatasetKind) -> Result<(&'static str, Vec<RemoteFile>)> {
-    use Checksum::*;
-    let file = |name, checksum| RemoteFile { name, checksum };
-    match kind {
-        DatasetKind::FashionMnist => Ok((
-            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
-            vec![
-                file(
-                    "train-images-idx3-ubyte.gz",
-                    PayloadSha256("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
-                ),
-                file(
-                    "train-labels-idx1-ubyte.gz",
-                    PayloadSha256("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
-                ),
-                file(
-                    "t10k-images-idx3-ubyte.gz",
-                    PayloadSha256("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
-                ),
-                file(
-                    "t10k-labels-idx1-ubyte.gz",
-                    PayloadSha256("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
-                ),
-            ],
-        )),
-        DatasetKind::Mnist => Ok((
-            "https://ossci-datasets.s3.amazonaws.com/mnist",
-            vec![
-                file("train-images-idx3-ubyte.gz", GzipMd5("f68b3c2dcbeaaa9fbdd348bbdeb94873")),
-                file("train-labels-idx1-ubyte.gz", GzipMd5("d53e105ee54ea40749a09fcbcd1e9432")),
-                file("t10k-images-idx3-ubyte.gz", GzipMd5("9fb629c4189551a2d022fa330f9573f3")),
-                file("t10k-labels-idx1-ubyte.gz", GzipMd5("ec29112dd5afa0611ce80d1b7f02629c")),
-            ],
-        )),
-        DatasetKind::Idx => Err(Error::Config(
-            "`vae data fetch` knows fashion-mnist and mnist; for other IDX data sets download the files and pass --data DIR".into(),
-        )),
-        DatasetKind::Shapes => Err(Error::Config(
-            "shapes is built in and drawn on the fly; there is nothing to fetch".into(),
-        )),
-        DatasetKind::Dsprites => Err(Error::Config(
-            "`vae data fetch` does not download dSprites; get dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz from github.com/google-deepmind/dsprites-dataset and pass --data FILE, or use the built-in --dataset shapes".into(),
-        )),
-        DatasetKind::Folder => Err(Error::Config(
-            "a folder data set is your own pictures; pass --data DIR".into(),
-        )),
-        DatasetKind::Cifar10 => Err(Error::Config(
-            "`vae data fetch` does not download CIFAR-10 (it comes as a tar archive); get cifar-10-binary.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html, unpack it and pass --data cifar-10-batches-bin".into(),
-        )),
-    }
+    kind.data_set().download()
 }
 
 /// Checks `bytes` (a `.gz` file as downloaded) against `checksum`.

@@ -7,7 +7,8 @@
 //! The test split (at most [`MAX_TEST_IMAGES`]) is decoded once and held, because evaluation
 //! reads it many times.
 
-use super::{Color, Dataset, ImageSize};
+use super::fetch::RemoteFile;
+use super::{Color, DataSet, DataSpec, DataSplits, Dataset, ImageSize};
 use crate::error::{Error, Result};
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageReader};
@@ -286,4 +287,65 @@ pub fn split(
     };
     test.images = images;
     Ok((train, test))
+}
+
+/// `folder`: a folder of your own PNG/JPEG pictures (`--data DIR`), labelled by sub-folder,
+/// streamed from disk.
+pub struct Folder;
+
+impl DataSet for Folder {
+    fn name(&self) -> &'static str {
+        "folder"
+    }
+
+    fn validate(&self, spec: &DataSpec) -> Result<()> {
+        if !(4..=1024).contains(&spec.image_size) {
+            return Err(Error::Config(format!(
+                "--image-size must be 4 to 1024 pixels (got {}; try 64)",
+                spec.image_size
+            )));
+        }
+        if spec.cache_mb == 0 {
+            return Err(Error::Config(
+                "--cache-mb must be at least 1 (try 1024)".into(),
+            ));
+        }
+        if spec.data.is_none() {
+            return Err(Error::Data(
+                "--dataset folder needs --data DIR, a folder of PNG or JPEG files".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
+        let (train, test) = split(
+            spec.data.as_deref().expect("checked by validate"),
+            ImageSize {
+                side: spec.image_size,
+                color: spec.color,
+            },
+            spec.split_seed,
+            spec.cache_mb << 20,
+        )?;
+        Ok(DataSplits::new(train, test))
+    }
+
+    fn describe_source(&self, spec: &DataSpec) -> Result<String> {
+        Ok(spec
+            .data
+            .as_deref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default())
+    }
+
+    fn drawn_inverted(&self) -> bool {
+        false
+    }
+
+    fn download(&self) -> Result<(&'static str, Vec<RemoteFile>)> {
+        Err(Error::Config(
+            "a folder data set is your own pictures; pass --data DIR".into(),
+        ))
+    }
 }

@@ -5,8 +5,13 @@
 //! It is dSprites-like, not pixel-identical: the original sprites were rasterised by code that
 //! was never published. The grid, the ranges and the index order are the original's.
 
-use super::factors::FactorSource;
+use super::factors::{self, FactorSource};
+use super::fetch::RemoteFile;
+use super::{DataSet, DataSpec, DataSplits};
+use crate::error::{Error, Result};
 use std::f64::consts::PI;
+use std::path::Path;
+use std::sync::Arc;
 
 /// Image side length.
 pub const SIZE: usize = 64;
@@ -116,5 +121,42 @@ impl FactorSource for Shapes {
 
     fn class_names(&self) -> Vec<String> {
         SHAPE_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+impl DataSet for Shapes {
+    fn name(&self) -> &'static str {
+        "shapes"
+    }
+
+    fn load_splits(&self, _spec: &DataSpec) -> Result<DataSplits> {
+        let (train, test) = factors::split(Arc::new(Shapes));
+        Ok(DataSplits::new(train, test))
+    }
+
+    fn describe_source(&self, _spec: &DataSpec) -> Result<String> {
+        Ok("the built-in generator".to_string())
+    }
+
+    fn class_names(&self, _num_classes: usize) -> Vec<String> {
+        SHAPE_NAMES.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn is_binary(&self) -> bool {
+        true
+    }
+
+    fn has_factors(&self) -> bool {
+        true
+    }
+
+    fn factor_source(&self, _data: Option<&Path>) -> Result<Arc<dyn FactorSource>> {
+        Ok(Arc::new(Shapes))
+    }
+
+    fn download(&self) -> Result<(&'static str, Vec<RemoteFile>)> {
+        Err(Error::Config(
+            "shapes is built in and drawn on the fly; there is nothing to fetch".into(),
+        ))
     }
 }
