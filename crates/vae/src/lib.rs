@@ -23,6 +23,7 @@ pub mod interop;
 pub mod kernels;
 pub mod latent;
 pub mod model;
+pub mod optim;
 pub mod parallel;
 pub mod rng;
 pub mod run;

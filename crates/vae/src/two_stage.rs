@@ -14,10 +14,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::model::arch::mlp::{MlpDecoder, MlpEncoder};
 use crate::model::arch::{DecoderModule, EncoderModule};
 use crate::model::{Arch, ModelConfig};
+use crate::optim;
 use crate::rng::{normal_noise, rng, stream};
 use crate::run::Run;
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -169,7 +169,7 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
     let pixels = train.pixels();
     let ad = run.device.clone().autodiff();
     let mut model = seeded(&ad, config.seed, || SecondStage::new(config, latent, &ad));
-    let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let mut optimizer = optim::adam();
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut last = 0.0;
     for epoch in 0..config.epochs {
@@ -194,16 +194,16 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
             let z = to_device(to_host(posterior.sample(eps))?, n, latent, &ad);
             let eps_u = to_device(normal_noise(&mut noise, n * latent), n, latent, &ad);
             let loss = model.loss(z, eps_u).mean();
-            let value = to_host(loss.clone())?[0] as f64;
-            if !value.is_finite() {
-                return Err(Error::Numerical(format!(
-                    "the second stage's loss became {value} in epoch {}; lower --lr",
-                    epoch + 1
-                )));
-            }
-            sum += value * n as f64;
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(config.lr, model, grads);
+            let stepped;
+            (model, stepped) = optim::minimise(&mut optimizer, config.lr, model, loss)?.map_err(
+                |(_, broke)| {
+                    Error::Numerical(format!(
+                        "the second stage diverged in epoch {}: {broke}; lower --lr",
+                        epoch + 1
+                    ))
+                },
+            )?;
+            sum += stepped.values[0] as f64 * n as f64;
         }
         last = sum / train.len() as f64;
     }

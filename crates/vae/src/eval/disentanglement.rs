@@ -354,7 +354,7 @@ pub fn beta_vae(
         beta_vae_points(sizes, represent, options.train_points, options.batch, rng)?;
     let (x_eval, y_eval) =
         beta_vae_points(sizes, represent, options.eval_points, options.batch, rng)?;
-    let probe = LinearProbe::fit(&x_train, &y_train, classes);
+    let probe = LinearProbe::fit(&x_train, &y_train, classes)?;
     Ok(Accuracy {
         train: probe.accuracy(&x_train, &y_train)?,
         eval: probe.accuracy(&x_eval, &y_eval)?,

@@ -346,7 +346,7 @@ pub fn class_in_z(latents: &latent::Latents, labels: &[u8], classes: usize) -> R
     };
     let (x_fit, y_fit) = rows(0);
     let (x_eval, y_eval) = rows(1);
-    let probe = probe::LinearProbe::fit(&x_fit, &y_fit, classes);
+    let probe = probe::LinearProbe::fit(&x_fit, &y_fit, classes)?;
     probe.accuracy(&x_eval, &y_eval).map(Some)
 }
 

@@ -2,10 +2,9 @@
 //! and FactorVAE metrics score factors with it, and the evaluation asks it how well z_mean
 //! tells the class (a conditional VAE leaves the class out of z).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 
@@ -29,7 +28,7 @@ const PROBE_STEPS: usize = 500;
 
 impl LinearProbe {
     /// Fits the probe to rows `x` with classes `y` (`classes` of them).
-    pub fn fit(x: &[Vec<f64>], y: &[usize], classes: usize) -> Self {
+    pub fn fit(x: &[Vec<f64>], y: &[usize], classes: usize) -> Result<Self> {
         let dims = x[0].len();
         let n = x.len() as f64;
         let mean: Vec<f64> = (0..dims)
@@ -57,7 +56,7 @@ impl LinearProbe {
             one_hot[i * classes + c] = 1.0;
         }
         let targets = crate::device::to_device(one_hot, y.len(), classes, &ad);
-        let mut optimizer = AdamConfig::new().init();
+        let mut optimizer = crate::optim::adam();
         let mut model = probe.probe;
         for _ in 0..PROBE_STEPS {
             let log_p = log_softmax(model.linear.forward(inputs.clone()), 1);
@@ -65,11 +64,13 @@ impl LinearProbe {
                 .sum()
                 .neg()
                 .div_scalar(y.len() as f32);
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(0.05, model, grads);
+            (model, _) = crate::optim::minimise(&mut optimizer, 0.05, model, loss.reshape([1]))?
+                .map_err(|(_, broke)| {
+                    Error::Numerical(format!("the linear probe diverged: {broke}"))
+                })?;
         }
         probe.probe = model.valid();
-        probe
+        Ok(probe)
     }
 
     fn tensor(&self, x: &[Vec<f64>], device: &Device) -> Tensor<2> {

@@ -21,7 +21,6 @@ use crate::rng::{normal_noise, rng, stream};
 use crate::run::Run;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::activation::{log_softmax, relu};
 use rand::seq::SliceRandom;
@@ -96,7 +95,7 @@ impl FeatureClassifier {
             features: LinearConfig::new(HIDDEN, FEATURES).init(&ad),
             output: LinearConfig::new(FEATURES, classes).init(&ad),
         });
-        let mut optimizer = AdamConfig::new().with_epsilon(1e-8).init();
+        let mut optimizer = crate::optim::adam();
         let mut order: Vec<usize> = (0..n).collect();
         for epoch in 0..EPOCHS {
             order.shuffle(&mut rng(SEED, stream::CLASSIFIER + epoch as u64));
@@ -111,8 +110,10 @@ impl FeatureClassifier {
                     .sum()
                     .neg()
                     .div_scalar(batch.len() as f32);
-                let grads = GradientsParams::from_grads(loss.backward(), &net);
-                net = optimizer.step(LR, net, grads);
+                (net, _) = crate::optim::minimise(&mut optimizer, LR, net, loss.reshape([1]))?
+                    .map_err(|(_, broke)| {
+                        Error::Numerical(format!("the feature classifier diverged: {broke}"))
+                    })?;
             }
         }
         Ok(FeatureClassifier {

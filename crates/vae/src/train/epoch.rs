@@ -11,6 +11,7 @@ use crate::distributed::World;
 use crate::error::Result;
 use crate::model::Vae;
 use crate::model::loss::Loss;
+use crate::optim;
 use crate::parallel::Shards;
 use crate::rng::{normal_noise, rng, step_rng, stream};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -203,29 +204,25 @@ fn optimizer_step(
     let kind = setup.config.loss();
     let batch = shards::Batch { x, condition, eps };
     let (grads, losses) = shards::gradients(setup.shards, &model, batch, kind, beta, n)?;
-    let (mut grads, losses) = if setup.world.size > 1 {
+    let (grads, losses) = if setup.world.size > 1 {
         sum_over_ranks(setup, &model, grads, losses)?
     } else {
         (grads, losses)
     };
-    let grad_sq = gradients::squared_norm(&model, &grads)
-        .unwrap_or_else(|| Tensor::zeros([1], &setup.device));
-    // One read per step: the loss's three parts and the squared gradient norm.
-    let values = to_host(Tensor::cat(vec![losses, grad_sq], 0))?;
-    let loss = Loss::from_values(&values);
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-        return Ok(Err(if i < 3 {
-            format!("the loss became {}", loss.total)
-        } else {
-            "a gradient became NaN or infinite".to_string()
-        }));
-    }
-    let grad_norm = (values[3] as f64).sqrt();
-    if let Some(max_norm) = setup.config.grad_clip {
-        gradients::clip_to_norm(&model, &mut grads, grad_norm, max_norm);
-    }
-    let model = optimizer.step(lr, model, grads);
-    Ok(Ok((model, StepValues { loss, grad_norm })))
+    // One read per step: the loss's three parts and the gradient norm.
+    let clip = setup.config.grad_clip;
+    Ok(
+        match optim::step(optimizer, lr, model, grads, losses, clip)? {
+            Ok((model, stepped)) => Ok((
+                model,
+                StepValues {
+                    loss: Loss::from_values(&stepped.values),
+                    grad_norm: stepped.grad_norm,
+                },
+            )),
+            Err((_, broke)) => Err(broke.to_string()),
+        },
+    )
 }
 
 /// The gradients and loss parts of every rank summed, in one flat buffer and one MPI call per

@@ -1,60 +1,10 @@
-//! Global gradient norm, for divergence detection and clipping, the sum of two sets of
-//! gradients (data-parallel shards), and all gradients as one flat vector (MPI ranks).
-//!
-//! Burn's own clipping scales each tensor by its own norm; PyTorch's `clip_grad_norm_`, which
-//! users expect, scales all gradients by their joint norm, so that needs every gradient at once
-//! and is written here.
+//! The sum of two sets of gradients (data-parallel shards), and all gradients as one flat
+//! vector (MPI ranks). The norm, clipping and the step itself are [`crate::optim`]'s.
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::TensorData;
-
-struct SquaredNorm<'a> {
-    grads: &'a GradientsParams,
-    sum: Option<Tensor<1>>,
-}
-
-impl ModuleVisitor for SquaredNorm<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.grads.get::<D>(param.id) {
-            let s = g.square().sum();
-            self.sum = Some(match self.sum.take() {
-                Some(acc) => acc + s,
-                None => s,
-            });
-        }
-    }
-}
-
-/// Sum of squares of all gradients of `module`, as a one-element tensor (read it together with
-/// the loss, so a step costs one device sync). NaN or Inf anywhere makes it non-finite.
-pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
-    let mut visitor = SquaredNorm { grads, sum: None };
-    module.visit(&mut visitor);
-    visitor.sum
-}
-
-struct Scale<'a> {
-    grads: &'a mut GradientsParams,
-    factor: f32,
-}
-
-impl ModuleVisitor for Scale<'_> {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if let Some(g) = self.grads.remove::<D>(param.id) {
-            self.grads.register(param.id, g.mul_scalar(self.factor));
-        }
-    }
-}
-
-/// Scales all gradients so that their joint norm is at most `max_norm`.
-pub fn clip_to_norm<M: Module>(module: &M, grads: &mut GradientsParams, norm: f64, max_norm: f64) {
-    if norm > max_norm {
-        let factor = (max_norm / norm) as f32;
-        module.visit(&mut Scale { grads, factor });
-    }
-}
 
 struct AddGradients<'a> {
     into: &'a mut GradientsParams,

@@ -14,7 +14,7 @@ use crate::distributed::World;
 use crate::error::{Error, IoContext, Result};
 use crate::model::Vae;
 use crate::run::{self, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
-use burn::optim::{AdamConfig, ModuleOptimizer};
+use burn::optim::ModuleOptimizer;
 use end_of_epoch::check_epoch;
 use epoch::{Divergence, Setup, train_epoch};
 pub use metrics::EpochMetrics;
@@ -53,7 +53,7 @@ pub fn fresh(
     ad_device: &burn::tensor::Device,
 ) -> (Vae, ModuleOptimizer) {
     let model = Vae::init(model_config, ad_device, config.seed);
-    let optimizer: ModuleOptimizer = AdamConfig::new().with_epsilon(1e-8).init();
+    let optimizer = crate::optim::adam();
     (model, optimizer)
 }
 

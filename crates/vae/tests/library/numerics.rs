@@ -5,7 +5,7 @@ use burn::nn::LinearConfig;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use vae::config::{OnNan, TrainConfig};
-use vae::train::gradients::{clip_to_norm, squared_norm};
+use vae::optim::{clip_to_norm, squared_norm};
 use vae::train::{TrainOptions, train};
 
 fn read(t: Tensor<1>) -> f32 {

@@ -1,0 +1,148 @@
+//! The optimiser step of every fit in `vae` (training, the second stage, the feature classifier
+//! of sample quality, the linear probe), written once: Adam with PyTorch's epsilon, the loss and
+//! the joint gradient norm read together (one device sync), a check that both are finite, and
+//! optional clipping of the joint norm.
+//!
+//! Burn's own clipping scales each tensor by its own norm; PyTorch's `clip_grad_norm_`, which
+//! users expect, scales all gradients by their joint norm, so that needs every gradient at once
+//! and is written here.
+
+use crate::device::to_host;
+use crate::error::Result;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+/// Adam as PyTorch sets it up (epsilon 1e-8; Burn's default is 1e-5).
+pub fn adam() -> ModuleOptimizer {
+    AdamConfig::new().with_epsilon(1e-8).init()
+}
+
+/// What one step measured: the loss values it was given (read back) and the joint gradient
+/// norm before clipping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stepped {
+    pub values: Vec<f32>,
+    pub grad_norm: f64,
+}
+
+/// What stopped being finite in a step, which then changes nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NotFinite {
+    /// The loss values given, one or more not finite; the last is the total.
+    Loss(Vec<f32>),
+    /// A gradient (NaN or infinite somewhere).
+    Gradient,
+}
+
+impl std::fmt::Display for NotFinite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotFinite::Loss(values) => {
+                write!(
+                    f,
+                    "the loss became {}",
+                    values.last().copied().unwrap_or(f32::NAN)
+                )
+            }
+            NotFinite::Gradient => f.write_str("a gradient became NaN or infinite"),
+        }
+    }
+}
+
+/// One Adam step of `model` along `grads` at learning rate `lr`, the joint gradient norm
+/// clipped to `clip` when given. `values` (the loss, or its parts) are read back with the
+/// gradient norm in one read; when either is not finite the model is handed back unchanged
+/// with what broke. The outer error is a failed read.
+#[allow(clippy::type_complexity)]
+pub fn step<M: Module>(
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+    model: M,
+    mut grads: GradientsParams,
+    values: Tensor<1>,
+    clip: Option<f64>,
+) -> Result<std::result::Result<(M, Stepped), (M, NotFinite)>> {
+    let grad_sq =
+        squared_norm(&model, &grads).unwrap_or_else(|| Tensor::zeros([1], &values.device()));
+    let count = values.dims()[0];
+    let read = to_host(Tensor::cat(vec![values, grad_sq], 0))?;
+    if read[..count].iter().any(|v| !v.is_finite()) {
+        return Ok(Err((model, NotFinite::Loss(read[..count].to_vec()))));
+    }
+    if !read[count].is_finite() {
+        return Ok(Err((model, NotFinite::Gradient)));
+    }
+    let grad_norm = (read[count] as f64).sqrt();
+    if let Some(max_norm) = clip {
+        clip_to_norm(&model, &mut grads, grad_norm, max_norm);
+    }
+    let model = optimizer.step(lr, model, grads);
+    Ok(Ok((
+        model,
+        Stepped {
+            values: read[..count].to_vec(),
+            grad_norm,
+        },
+    )))
+}
+
+/// [`step`] down the gradient of a scalar `loss` (`[1]`) of `model`, without clipping: the
+/// small fits (the second stage, the feature classifier, the probe). The loss value comes back
+/// in [`Stepped::values`].
+#[allow(clippy::type_complexity)]
+pub fn minimise<M: Module>(
+    optimizer: &mut ModuleOptimizer,
+    lr: f64,
+    model: M,
+    loss: Tensor<1>,
+) -> Result<std::result::Result<(M, Stepped), (M, NotFinite)>> {
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    step(optimizer, lr, model, grads, loss.inner(), None)
+}
+
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let s = g.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(acc) => acc + s,
+                None => s,
+            });
+        }
+    }
+}
+
+/// Sum of squares of all gradients of `module`, as a one-element tensor (read it together with
+/// the loss, so a step costs one device sync). NaN or Inf anywhere makes it non-finite.
+pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
+    let mut visitor = SquaredNorm { grads, sum: None };
+    module.visit(&mut visitor);
+    visitor.sum
+}
+
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f32,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, g.mul_scalar(self.factor));
+        }
+    }
+}
+
+/// Scales all gradients so that their joint norm is at most `max_norm`.
+pub fn clip_to_norm<M: Module>(module: &M, grads: &mut GradientsParams, norm: f64, max_norm: f64) {
+    if norm > max_norm {
+        let factor = (max_norm / norm) as f32;
+        module.visit(&mut Scale { grads, factor });
+    }
+}
