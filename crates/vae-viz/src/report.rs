@@ -96,18 +96,6 @@ pub fn write(run: &Run) -> Result<PathBuf> {
             eval.active_units,
             run.model_config.latent_dim
         );
-        if let Some(a) = eval.class_in_z {
-            let _ = write!(
-                h,
-                "<p>Class in z: a linear probe reads the class from z_mean for {:.1}% of held-out test images{}.</p>",
-                100.0 * a,
-                if run.conditioning().is_some() {
-                    " (the decoder is given the class, so z need not hold it)"
-                } else {
-                    ""
-                }
-            );
-        }
         if eval.is_grey_bce() {
             let _ = write!(
                 h,
@@ -129,88 +117,14 @@ pub fn write(run: &Run) -> Result<PathBuf> {
                 "<p>KL per latent dimension (nats)</p><table><tr>{heads}</tr><tr>{cells}</tr></table>"
             );
         }
-        if let Some(q) = &eval.sample_quality {
-            let row = |name: &str, s: &vae::eval::sample_quality::Scores| {
-                format!(
-                    "<tr><td>{name}</td><td>{:.2}</td><td>{:.3}</td><td>{:.3}</td></tr>",
-                    s.fd, s.precision, s.recall
-                )
-            };
-            let _ = write!(
-                h,
-                "<h2>Sample quality</h2><table><tr><th></th><th>Fréchet distance</th><th>precision</th><th>recall</th></tr>{}{}</table>\
-                 <p>{} samples from N(0, I) against as many test images{}, in the {}-d features of a classifier trained on the data set's labels \
-                 ({:.1}% right on the test set; Inception is not available offline, so these compare runs of one data set, not published FIDs). \
-                 Precision and recall after Kynkäänniemi et al. (2019), k = {}. The floor: training images against the same test images.</p>",
-                row("samples from N(0, I)", &q.scores),
-                q.two_stage
-                    .as_ref()
-                    .map(|t| row("two-stage samples", t))
-                    .unwrap_or_default()
-                    + &row("real floor", &q.floor),
-                q.samples,
-                if q.asked > q.samples {
-                    format!(" (the test set's size; {} were asked for)", q.asked)
-                } else {
-                    String::new()
-                },
-                q.features,
-                100.0 * q.classifier_accuracy,
-                q.k
-            );
-        }
-        if let Some(c) = &eval.class_fidelity {
-            let rows: String = c
-                .classes
-                .iter()
-                .zip(&c.per_class)
-                .zip(&c.ceiling_per_class)
-                .map(|((name, s), r)| {
-                    format!(
-                        "<tr><td>{}</td><td>{:.1}%</td><td>{:.1}%</td></tr>",
-                        esc(name),
-                        100.0 * s,
-                        100.0 * r
-                    )
-                })
-                .collect();
-            let _ = write!(
-                h,
-                "<h2>Class fidelity</h2><table><tr><th>class</th><th>samples drawn as the class</th><th>real test images</th></tr>{rows}\
-                 <tr><th>all</th><th>{:.1}%</th><th>{:.1}%</th></tr></table>\
-                 <p>{} samples per class from z ~ N(0, I) decoded with the class's one-hot condition (the same z for every class), labelled by \
-                 the data set's feature classifier; its accuracy on the real test images of each class is the ceiling.</p>",
-                100.0 * c.overall,
-                100.0 * c.ceiling,
-                c.samples_per_class
-            );
-        }
-        if let Some(d) = &eval.disentanglement {
-            let heads: String = d
-                .factors
-                .iter()
-                .map(|f| format!("<th>MIG {}</th>", esc(f)))
-                .collect();
-            let cells: String = d
-                .mig
-                .gaps
-                .iter()
-                .map(|g| format!("<td>{g:.3}</td>"))
-                .collect();
-            let o = &d.options;
-            let _ = write!(
-                h,
-                "<h2>Disentanglement</h2><table><tr><th>MIG</th><th>beta-VAE metric</th><th>FactorVAE metric</th>{heads}</tr>\
-                 <tr><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>{cells}</tr></table>\
-                 <p>MIG over {} observations; beta-VAE and FactorVAE metrics: held-out accuracy over {} points, classifiers trained on {}, {} observations per point.</p>",
-                d.mig.score,
-                d.beta_vae.eval,
-                d.factor_vae.eval,
-                o.mig_points,
-                o.eval_points,
-                o.train_points,
-                o.batch
-            );
+        // Every computed metric of the evaluation, in the registry's order.
+        for (metric, value) in eval.computed() {
+            match metric.section(value, &run.config) {
+                Ok(section) => h.push_str(&section_html(&section)),
+                Err(e) => {
+                    let _ = write!(h, "<p>{}</p>", esc(&e.to_string()));
+                }
+            }
         }
     }
 
@@ -337,4 +251,31 @@ pub fn write(run: &Run) -> Result<PathBuf> {
     let path = run.path("report.html");
     vae::fsutil::write_atomic(&path, h.as_bytes())?;
     Ok(path)
+}
+
+/// A metric's section as HTML: its heading, tables and notes.
+fn section_html(section: &vae::eval::metric::Section) -> String {
+    let mut h = String::new();
+    if let Some(title) = &section.title {
+        let _ = write!(h, "<h2>{}</h2>", esc(title));
+    }
+    for table in &section.tables {
+        h.push_str("<table><tr>");
+        for cell in &table.head {
+            let _ = write!(h, "<th>{}</th>", esc(cell));
+        }
+        h.push_str("</tr>");
+        for row in &table.rows {
+            h.push_str("<tr>");
+            for cell in row {
+                let _ = write!(h, "<td>{}</td>", esc(cell));
+            }
+            h.push_str("</tr>");
+        }
+        h.push_str("</table>");
+    }
+    for note in &section.notes {
+        let _ = write!(h, "<p>{}</p>", esc(note));
+    }
+    h
 }

@@ -45,10 +45,7 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
             )),
         seed = c.seed,
     );
-    let factors = report
-        .entries
-        .iter()
-        .find_map(|e| e.eval.disentanglement.as_ref());
+    let (columns, values) = report.metric_columns();
     let grey = report.entries.iter().any(|e| e.eval.is_grey_bce());
     let _ = write!(
         h,
@@ -56,12 +53,12 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
          <th>KL (rate)</th><th>active units</th><th>KL per active unit</th>",
         if grey { "-(BCE+KL)" } else { "ELBO" }
     );
-    if factors.is_some() {
-        h.push_str("<th>MIG</th><th>beta-VAE metric</th><th>FactorVAE metric</th>");
+    for c in &columns {
+        let _ = write!(h, "<th>{}</th>", esc(c));
     }
     h.push_str("</tr>");
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.2}"));
-    for e in &report.entries {
+    for (e, values) in report.entries.iter().zip(values) {
         let _ = write!(
             h,
             "<tr><td><a href=\"{run}/report.html\">{beta}</a></td><td>{}</td><td>{:.2}</td><td>{:.2}</td>\
@@ -75,11 +72,11 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
             run = e.run,
             beta = e.beta,
         );
-        if let Some(d) = &e.eval.disentanglement {
+        for v in values {
             let _ = write!(
                 h,
-                "<td>{:.3}</td><td>{:.3}</td><td>{:.3}</td>",
-                d.mig.score, d.beta_vae.eval, d.factor_vae.eval
+                "<td>{}</td>",
+                v.map_or("n/a".to_string(), |v| format!("{v:.3}"))
             );
         }
         h.push_str("</tr>");
@@ -93,18 +90,20 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
         );
     }
     h.push_str("<p>KL per active unit: the KL of the active dimensions (variance of z_mean above 0.01) divided by their number.</p>");
-    if let Some(d) = factors {
-        let o = &d.options;
-        let _ = write!(
-            h,
-            "<p>MIG over {} observations; beta-VAE and FactorVAE metrics: held-out accuracy over {} points, \
-             classifiers trained on {}, {} observations per point. Factors: {}.</p>",
-            o.mig_points,
-            o.eval_points,
-            o.train_points,
-            o.batch,
-            d.factors.join(", ")
-        );
+    // How each metric in the table was measured: its notes, from the first run that has it.
+    let mut noted = Vec::new();
+    for e in &report.entries {
+        for (metric, value) in e.eval.computed() {
+            if metric.scalars(value).is_ok_and(|s| !s.is_empty()) && !noted.contains(&metric.key())
+            {
+                noted.push(metric.key());
+                if let Ok(section) = metric.section(value, &report.config) {
+                    for note in section.notes {
+                        let _ = write!(h, "<p>{}</p>", esc(&note));
+                    }
+                }
+            }
+        }
     }
     let _ = write!(
         h,

@@ -180,21 +180,47 @@ impl fmt::Display for SweepReport {
 }
 
 impl SweepReport {
+    /// The names of the metric columns ([`EvalReport::scalars`]) of any run, in the order they
+    /// first appear; each run's value of a column, or `None`.
+    pub fn metric_columns(&self) -> (Vec<String>, Vec<Vec<Option<f64>>>) {
+        let mut names: Vec<String> = Vec::new();
+        for e in &self.entries {
+            for (name, _) in e.eval.scalars() {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+        let values = self
+            .entries
+            .iter()
+            .map(|e| {
+                let scalars = e.eval.scalars();
+                names
+                    .iter()
+                    .map(|n| scalars.iter().find(|(s, _)| s == n).map(|(_, v)| *v))
+                    .collect()
+            })
+            .collect();
+        (names, values)
+    }
+
     fn table(&self) -> String {
         let opt =
             |v: Option<f64>, w: usize| v.map_or(format!("{:>w$}", "n/a"), |v| format!("{v:>w$.2}"));
         let grey = self.entries.iter().any(|e| e.eval.is_grey_bce());
+        let (columns, values) = self.metric_columns();
         let mut t = format!(
-            "  beta {:>9}     recon        KL  active  KL/active     MIG  beta-VAE  FactorVAE\n",
+            "  beta {:>9}     recon        KL  active  KL/active",
             if grey { "-(BCE+KL)" } else { "ELBO" }
         );
-        for e in &self.entries {
-            let d = e.eval.disentanglement.as_ref();
-            let metric = |f: fn(&eval::disentanglement::Disentanglement) -> f64, w: usize| {
-                d.map_or(format!("{:>w$}", "n/a"), |d| format!("{:>w$.3}", f(d)))
-            };
+        for c in &columns {
+            t.push_str(&format!(" {c:>9}"));
+        }
+        t.push('\n');
+        for (e, values) in self.entries.iter().zip(values) {
             t.push_str(&format!(
-                "{:>6} {} {:>9.2} {:>9.2} {:>4}/{:<2} {} {} {} {}\n",
+                "{:>6} {} {:>9.2} {:>9.2} {:>4}/{:<2} {}",
                 e.beta,
                 opt(e.eval.elbo_or_formula(), 9),
                 e.eval.recon,
@@ -202,10 +228,12 @@ impl SweepReport {
                 e.eval.active_units,
                 e.latent_dim,
                 opt(e.kl_per_active_dim, 10),
-                metric(|d| d.mig.score, 7),
-                metric(|d| d.beta_vae.eval, 9),
-                metric(|d| d.factor_vae.eval, 10),
             ));
+            for (c, v) in columns.iter().zip(values) {
+                let w = c.len().max(9);
+                t.push_str(&v.map_or(format!(" {:>w$}", "n/a"), |v| format!(" {v:>w$.3}")));
+            }
+            t.push('\n');
         }
         if grey {
             t.push_str(&format!("note: {}\n", eval::GREY_CAVEAT));

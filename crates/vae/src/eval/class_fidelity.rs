@@ -4,8 +4,11 @@
 //! labels as c is the class's fidelity. The same classifier's accuracy on the real test
 //! images of each class is the ceiling: a sampler cannot be told apart better than real data.
 
+use super::EvalOptions;
+use super::metric::{Context, Measure, Section, Table};
 use super::sample_quality::FeatureClassifier;
-use crate::data;
+use crate::config::TrainConfig;
+use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
 use crate::model::{ConditionKind, Conditioning};
 use crate::rng::{normal_noise, rng, stream};
@@ -125,5 +128,75 @@ impl std::fmt::Display for ClassFidelity {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Class fidelity as a metric of the evaluation ([`Measure`]): with `--class-fidelity`, for
+/// class-conditional runs (refused for the others).
+pub struct ClassFidelityMetric;
+
+impl Measure for ClassFidelityMetric {
+    type Value = ClassFidelity;
+    const KEY: &'static str = "class_fidelity";
+
+    fn check(&self, run: &Run, options: &EvalOptions) -> Result<()> {
+        if options.fidelity_samples.is_some() {
+            classes_of(run)?;
+        }
+        Ok(())
+    }
+
+    fn wanted(&self, _run: &Run, _test: &Dataset, options: &EvalOptions) -> bool {
+        options.fidelity_samples.is_some()
+    }
+
+    fn measure(&self, context: &Context) -> Result<ClassFidelity> {
+        let per_class = context.options.fidelity_samples.unwrap_or(0);
+        class_fidelity(
+            context.run,
+            context.classifier()?,
+            per_class,
+            context.run.config.seed,
+        )
+    }
+
+    fn section(&self, c: &ClassFidelity, _config: &TrainConfig) -> Section {
+        let mut rows: Vec<Vec<String>> = c
+            .classes
+            .iter()
+            .zip(&c.per_class)
+            .zip(&c.ceiling_per_class)
+            .map(|((name, s), r)| {
+                vec![
+                    name.clone(),
+                    format!("{:.1}%", 100.0 * s),
+                    format!("{:.1}%", 100.0 * r),
+                ]
+            })
+            .collect();
+        rows.push(vec![
+            "all".into(),
+            format!("{:.1}%", 100.0 * c.overall),
+            format!("{:.1}%", 100.0 * c.ceiling),
+        ]);
+        Section {
+            title: Some("Class fidelity".into()),
+            tables: vec![Table {
+                head: ["class", "samples drawn as the class", "real test images"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                rows,
+            }],
+            notes: vec![format!(
+                "{} samples per class from z ~ N(0, I) decoded with the class's one-hot condition (the same z for every class), labelled by \
+                 the data set's feature classifier; its accuracy on the real test images of each class is the ceiling.",
+                c.samples_per_class
+            )],
+        }
+    }
+
+    fn scalars(&self, c: &ClassFidelity) -> Vec<(String, f64)> {
+        vec![("class fidelity".into(), c.overall)]
     }
 }

@@ -17,8 +17,13 @@
 //! A representation is any function from factor classes to codes, so the metrics are tested on
 //! synthetic representations with known answers and then run on a model's encoder.
 
+use super::EvalOptions;
+use super::metric::{Context, Measure, Section, Table};
 use super::probe::LinearProbe;
+use crate::config::TrainConfig;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::run::Run;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -474,4 +479,65 @@ pub fn factor_vae(
         },
         active.len(),
     ))
+}
+
+/// The metrics above as one metric of the evaluation ([`Measure`]): computed for data sets with
+/// known factors.
+pub struct DisentanglementMetric;
+
+impl Measure for DisentanglementMetric {
+    type Value = Disentanglement;
+    const KEY: &'static str = "disentanglement";
+
+    fn wanted(&self, _run: &Run, test: &Dataset, _options: &EvalOptions) -> bool {
+        test.factors.is_some()
+    }
+
+    fn measure(&self, context: &Context) -> Result<Disentanglement> {
+        let factors = context
+            .test
+            .factors
+            .as_ref()
+            .ok_or_else(|| Error::Data("these images have no known factors".into()))?;
+        super::disentanglement(
+            &context.run.model,
+            factors.source.as_ref(),
+            &context.run.device,
+            context.options.metrics,
+        )
+    }
+
+    fn section(&self, d: &Disentanglement, _config: &TrainConfig) -> Section {
+        let mut head: Vec<String> = ["MIG", "beta-VAE metric", "FactorVAE metric"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        head.extend(d.factors.iter().map(|f| format!("MIG {f}")));
+        let mut row = vec![
+            format!("{:.3}", d.mig.score),
+            format!("{:.3}", d.beta_vae.eval),
+            format!("{:.3}", d.factor_vae.eval),
+        ];
+        row.extend(d.mig.gaps.iter().map(|g| format!("{g:.3}")));
+        let o = &d.options;
+        Section {
+            title: Some("Disentanglement".into()),
+            tables: vec![Table {
+                head,
+                rows: vec![row],
+            }],
+            notes: vec![format!(
+                "MIG over {} observations; beta-VAE and FactorVAE metrics: held-out accuracy over {} points, classifiers trained on {}, {} observations per point.",
+                o.mig_points, o.eval_points, o.train_points, o.batch
+            )],
+        }
+    }
+
+    fn scalars(&self, d: &Disentanglement) -> Vec<(String, f64)> {
+        vec![
+            ("MIG".into(), d.mig.score),
+            ("beta-VAE".into(), d.beta_vae.eval),
+            ("FactorVAE".into(), d.factor_vae.eval),
+        ]
+    }
 }

@@ -1,9 +1,13 @@
-//! `vae eval`: test ELBO, the importance-weighted NLL bound ([`iwae`]), active units and KL per
-//! latent dimension; on data sets with known factors, the disentanglement metrics.
+//! `vae eval`: its core, the test ELBO, the importance-weighted NLL bound ([`iwae`]), active
+//! units and KL per latent dimension; and the metrics of [`metric::METRICS`], each in a file of
+//! its own (class in z, disentanglement on data sets with known factors, sample quality, class
+//! fidelity).
 
 pub mod class_fidelity;
+pub mod class_in_z;
 pub mod disentanglement;
 pub mod iwae;
+pub mod metric;
 pub mod probe;
 pub mod sample_quality;
 
@@ -19,6 +23,7 @@ use crate::rng::{normal_noise, rng, stream};
 use crate::run::{EVAL_FILE, Run};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Test loss per image with one reparameterised sample per image, drawn from a fixed stream so
@@ -146,11 +151,6 @@ pub struct EvalReport {
     pub latent_dim: usize,
     /// Mean KL of each latent dimension (empty for a plain autoencoder).
     pub kl_per_dim: Vec<f64>,
-    /// How well z_mean tells the class: the held-out accuracy of a linear probe trained on the
-    /// even-numbered test images' z_mean and labels, scored on the odd ones ([`class_in_z`]).
-    /// A conditional VAE is given the class, so its z need not hold it.
-    #[serde(default)]
-    pub class_in_z: Option<f64>,
     /// Number of images evaluated.
     pub images: usize,
     pub loss: Reconstruction,
@@ -158,22 +158,41 @@ pub struct EvalReport {
     /// implementation of the same weights must reproduce (see `vae import --pytorch`).
     #[serde(default)]
     pub loss_at_mean: Option<f64>,
-    /// MIG, beta-VAE and FactorVAE metrics, for data sets with known factors.
-    #[serde(default)]
-    pub disentanglement: Option<disentanglement::Disentanglement>,
-    /// Fréchet distance, precision and recall of samples from N(0, I), with `--sample-quality`.
-    #[serde(default)]
-    pub sample_quality: Option<sample_quality::SampleQuality>,
-    /// A class-conditional run's class fidelity, with `--class-fidelity`.
-    #[serde(default)]
-    pub class_fidelity: Option<class_fidelity::ClassFidelity>,
     /// The settings of a run's evaluation ([`evaluate_run`]), so that a saved report is reused
     /// only for the same settings.
     #[serde(default)]
     pub options: Option<EvalOptions>,
+    /// The results of the metrics of [`metric::METRICS`] that were computed, by key; in the
+    /// JSON each is a key of its own beside the core numbers (`null` where not computed).
+    #[serde(flatten)]
+    pub metrics: BTreeMap<String, serde_json::Value>,
 }
 
 impl EvalReport {
+    /// The result of metric `M`, when it was computed (and reads as this version writes it).
+    pub fn metric<M: metric::Measure>(&self) -> Option<M::Value> {
+        let value = self.metrics.get(M::KEY).filter(|v| !v.is_null())?;
+        M::Value::deserialize(value).ok()
+    }
+
+    /// Each computed metric of the registry with its saved result, in the registry's order.
+    pub fn computed(
+        &self,
+    ) -> impl Iterator<Item = (&'static dyn metric::Metric, &serde_json::Value)> {
+        metric::METRICS.iter().filter_map(|m| {
+            let value = self.metrics.get(m.key()).filter(|v| !v.is_null())?;
+            Some((*m, value))
+        })
+    }
+
+    /// The numbers of the computed metrics that a table of runs puts in columns, by name
+    /// ([`metric::Measure::scalars`]).
+    pub fn scalars(&self) -> Vec<(String, f64)> {
+        self.computed()
+            .flat_map(|(metric, value)| metric.scalars(value).unwrap_or_default())
+            .collect()
+    }
+
     /// The ELBO, or on grey levels its formula (see [`EvalReport::elbo_name`]).
     pub fn elbo_or_formula(&self) -> Option<f64> {
         self.elbo.or(self.neg_bce_kl)
@@ -228,21 +247,11 @@ impl fmt::Display for EvalReport {
         )?;
         let kl: Vec<String> = self.kl_per_dim.iter().map(|k| format!("{k:.2}")).collect();
         writeln!(f, "KL per dim      [{}]", kl.join(", "))?;
-        if let Some(a) = self.class_in_z {
-            writeln!(
-                f,
-                "class in z      {:.1}% (a linear probe reading the class from z_mean, held-out half of the images)",
-                100.0 * a
-            )?;
-        }
-        if let Some(d) = &self.disentanglement {
-            write!(f, "{d}")?;
-        }
-        if let Some(q) = &self.sample_quality {
-            write!(f, "{q}")?;
-        }
-        if let Some(c) = &self.class_fidelity {
-            write!(f, "{c}")?;
+        for (metric, value) in self.computed() {
+            match metric.text(value) {
+                Ok(text) => write!(f, "{text}")?,
+                Err(e) => writeln!(f, "{:<15} {e}", metric.key())?,
+            }
         }
         Ok(())
     }
@@ -289,11 +298,28 @@ pub fn evaluate(
     device: &Device,
     seed: u64,
 ) -> Result<EvalReport> {
+    let latents = latent::encode(model, data, device)?;
+    core(
+        model, data, &latents, kind, density, iw_samples, device, seed,
+    )
+}
+
+/// [`evaluate`] with the latents of `data` already encoded.
+#[allow(clippy::too_many_arguments)]
+fn core(
+    model: &Vae,
+    data: &Dataset,
+    latents: &latent::Latents,
+    kind: Reconstruction,
+    density: bool,
+    iw_samples: usize,
+    device: &Device,
+    seed: u64,
+) -> Result<EvalReport> {
     if data.is_empty() {
         return Err(Error::Data("no images to evaluate".into()));
     }
     let test = test_loss(model, data, kind, 1.0, device, seed)?;
-    let latents = latent::encode(model, data, device)?;
     let formula = model.is_vae() && kind.has_likelihood_form();
     let iw = if formula && iw_samples > 0 {
         Some(iwae::nll(model, data, kind, iw_samples, device, seed)?)
@@ -314,40 +340,12 @@ pub fn evaluate(
         active_dims: latents.active_dims(),
         latent_dim: latents.latent_dim,
         kl_per_dim: latents.kl_per_dim().unwrap_or_default(),
-        class_in_z: class_in_z(&latents, &data.labels, data.class_names.len())?,
         images: data.len(),
         loss: kind,
         loss_at_mean: None,
-        disentanglement: None,
-        sample_quality: None,
-        class_fidelity: None,
         options: None,
+        metrics: BTreeMap::new(),
     })
-}
-
-/// Images a linear probe needs at least for [`class_in_z`].
-const CLASS_PROBE_MIN_IMAGES: usize = 20;
-
-/// The held-out accuracy of a linear probe ([`probe::LinearProbe`]) that reads the class from
-/// z_mean: fitted on the even-numbered images, scored on the odd ones. `None` with fewer than
-/// two classes or [`CLASS_PROBE_MIN_IMAGES`] images.
-pub fn class_in_z(latents: &latent::Latents, labels: &[u8], classes: usize) -> Result<Option<f64>> {
-    if classes < 2 || latents.len() < CLASS_PROBE_MIN_IMAGES || labels.len() != latents.len() {
-        return Ok(None);
-    }
-    let rows = |parity: usize| {
-        let picked = (parity..latents.len()).step_by(2);
-        let x: Vec<Vec<f64>> = picked
-            .clone()
-            .map(|i| latents.z_mean_of(i).iter().map(|&v| v as f64).collect())
-            .collect();
-        let y: Vec<usize> = picked.map(|i| labels[i] as usize).collect();
-        (x, y)
-    };
-    let (x_fit, y_fit) = rows(0);
-    let (x_eval, y_eval) = rows(1);
-    let probe = probe::LinearProbe::fit(&x_fit, &y_fit, classes)?;
-    probe.accuracy(&x_eval, &y_eval).map(Some)
 }
 
 /// What `vae eval` measures.
@@ -367,22 +365,25 @@ pub struct EvalOptions {
     pub fidelity_samples: Option<usize>,
 }
 
-/// Evaluates a trained run on its test split, adds the disentanglement metrics when its data
-/// set has known factors, and saves the report as the run's `eval.json`.
+/// Evaluates a trained run on its test split: the core, then every metric of
+/// [`metric::METRICS`] that applies and was asked for; saves the report as the run's
+/// `eval.json`.
 pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
     if options.limit == Some(0) {
         return Err(Error::Config("--limit must be at least 1 image".into()));
     }
-    if options.fidelity_samples.is_some() {
-        class_fidelity::classes_of(run)?;
+    for metric in metric::METRICS {
+        metric.check(run, &options)?;
     }
     let mut test = run.test_data()?;
     if let Some(n) = options.limit {
         test.truncate(n);
     }
-    let mut report = evaluate(
+    let latents = latent::encode(&run.model, &test, &run.device)?;
+    let mut report = core(
         &run.model,
         &test,
+        &latents,
         run.config.loss(),
         run.config.is_density(),
         options.iw_samples,
@@ -399,35 +400,13 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
         )?
         .total,
     );
-    if let Some(factors) = &test.factors {
-        report.disentanglement = Some(disentanglement(
-            &run.model,
-            factors.source.as_ref(),
-            &run.device,
-            options.metrics,
-        )?);
-    }
-    // One classifier for both measures that need it.
-    let classifier = if options.quality_samples.is_some() || options.fidelity_samples.is_some() {
-        Some(sample_quality::FeatureClassifier::of_run(run)?)
-    } else {
-        None
-    };
-    if let (Some(samples), Some(classifier)) = (options.quality_samples, &classifier) {
-        report.sample_quality = Some(sample_quality::sample_quality(
-            run,
-            classifier,
-            samples,
-            run.config.seed,
-        )?);
-    }
-    if let (Some(per_class), Some(classifier)) = (options.fidelity_samples, &classifier) {
-        report.class_fidelity = Some(class_fidelity::class_fidelity(
-            run,
-            classifier,
-            per_class,
-            run.config.seed,
-        )?);
+    let context = metric::Context::new(run, &test, &latents, &options);
+    for metric in metric::METRICS {
+        if metric.wanted(run, &test, &options) {
+            report
+                .metrics
+                .insert(metric.key().to_string(), metric.measure(&context)?);
+        }
     }
     report.options = Some(options);
     let text = serde_json::to_string(&report).expect("report serialises");

@@ -14,6 +14,9 @@
 //! The same numbers for training images against the test images give the floor: what real
 //! images of the same distribution score with this many points.
 
+use super::EvalOptions;
+use super::metric::{Context, Measure, Section, Table};
+use crate::config::TrainConfig;
 use crate::data::{self, Dataset};
 use crate::device::{seeded, to_device, to_host};
 use crate::error::{Error, Result};
@@ -484,4 +487,68 @@ pub fn precision_recall(real: &[f32], fake: &[f32]) -> (f64, f64) {
     let precision = coverage(fake, real, &knn_radii(real));
     let recall = coverage(real, fake, &knn_radii(fake));
     (precision, recall)
+}
+
+/// Sample quality as a metric of the evaluation ([`Measure`]): with `--sample-quality`.
+pub struct SampleQualityMetric;
+
+impl Measure for SampleQualityMetric {
+    type Value = SampleQuality;
+    const KEY: &'static str = "sample_quality";
+
+    fn wanted(&self, _run: &Run, _test: &Dataset, options: &EvalOptions) -> bool {
+        options.quality_samples.is_some()
+    }
+
+    fn measure(&self, context: &Context) -> Result<SampleQuality> {
+        let samples = context.options.quality_samples.unwrap_or(0);
+        sample_quality(
+            context.run,
+            context.classifier()?,
+            samples,
+            context.run.config.seed,
+        )
+    }
+
+    fn section(&self, q: &SampleQuality, _config: &TrainConfig) -> Section {
+        let row = |name: &str, s: &Scores| {
+            vec![
+                name.to_string(),
+                format!("{:.2}", s.fd),
+                format!("{:.3}", s.precision),
+                format!("{:.3}", s.recall),
+            ]
+        };
+        let mut rows = vec![row("samples from N(0, I)", &q.scores)];
+        rows.extend(q.two_stage.as_ref().map(|t| row("two-stage samples", t)));
+        rows.push(row("real floor", &q.floor));
+        Section {
+            title: Some("Sample quality".into()),
+            tables: vec![Table {
+                head: ["", "Fréchet distance", "precision", "recall"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                rows,
+            }],
+            notes: vec![format!(
+                "{} samples from N(0, I) against as many test images{}, in the {}-d features of a classifier trained on the data set's labels \
+                 ({:.1}% right on the test set; Inception is not available offline, so these compare runs of one data set, not published FIDs). \
+                 Precision and recall after Kynkäänniemi et al. (2019), k = {}. The floor: training images against the same test images.",
+                q.samples,
+                if q.asked > q.samples {
+                    format!(" (the test set's size; {} were asked for)", q.asked)
+                } else {
+                    String::new()
+                },
+                q.features,
+                100.0 * q.classifier_accuracy,
+                q.k
+            )],
+        }
+    }
+
+    fn scalars(&self, q: &SampleQuality) -> Vec<(String, f64)> {
+        vec![("FD".into(), q.scores.fd)]
+    }
 }
