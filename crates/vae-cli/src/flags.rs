@@ -1,16 +1,16 @@
-//! Flag groups that several commands share, each defined once. The training settings are the
-//! library's [`TrainConfig`] keys: set flags become a TOML table laid over the defaults, a
-//! `--config` file or a run's own config, so no setting is copied field by field.
+//! Flag groups that several commands share, each defined once. The training settings' flags
+//! are made from the library's table of settings (`vae::config::settings`): set flags become
+//! a TOML table of [`TrainConfig`] keys laid over the defaults, a `--config` file or a run's own
+//! config, so no setting is written twice.
 
 use clap::Args;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
-use vae::config::{OnNan, TrainConfig};
-use vae::data::{Binarize, Color, DataSpec, DatasetKind};
+use vae::config::TrainConfig;
+use vae::config::settings::{Group, Kind, settings};
+use vae::data::DataSpec;
 use vae::eval::disentanglement::MetricOptions;
 use vae::model::Arch;
-use vae::model::loss::Reconstruction;
 use vae::run::CONFIG_FILE;
 use vae::{Error, Result};
 
@@ -33,139 +33,138 @@ pub fn arch() -> impl clap::builder::TypedValueParser<Value = Arch> {
     .map(|name| Arch::from_name(&name).expect("clap accepts registered names only"))
 }
 
-/// Flags that are set, as the TOML keys of [`TrainConfig`] (unset ones are left out).
-fn table(flags: &impl Serialize) -> Result<toml::Table> {
-    toml::Table::try_from(flags).map_err(|e| {
-        Error::Config(format!(
-            "flags that TOML cannot hold ({e}); paths must be UTF-8"
-        ))
-    })
+/// Settings given as flags, made from the library's one table of settings
+/// ([`vae::config::settings`]): each setting of `group` (all of them when `None`) is a flag
+/// with its help and default, and what is given becomes a TOML table of config keys laid over
+/// a config.
+#[derive(Default)]
+struct Given {
+    /// Config key and the flag's text (`None` for a switch that is set).
+    values: Vec<(&'static str, Option<String>)>,
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
+impl Given {
+    fn augment(mut cmd: clap::Command, group: Option<Group>) -> clap::Command {
+        use clap::builder::{PossibleValue, PossibleValuesParser};
+        use clap::{Arg, ArgAction};
+        for s in settings()
+            .into_iter()
+            .filter(|s| group.is_none_or(|g| s.group == g))
+        {
+            let help = format!("{} [default: {}]", s.help, s.default_text());
+            let mut arg = Arg::new(s.key)
+                .long(s.flag())
+                .value_name(s.key.to_uppercase())
+                .help(help);
+            arg = match s.kind {
+                Kind::Switch => arg.action(ArgAction::SetTrue),
+                Kind::Number | Kind::Integer => arg.allow_negative_numbers(true),
+                _ => arg,
+            };
+            if let Some(choices) = s.choices {
+                arg = arg.value_parser(PossibleValuesParser::new(choices().into_iter().map(
+                    |(name, aliases)| PossibleValue::new(name).aliases(aliases.iter().copied()),
+                )));
+            }
+            cmd = cmd.arg(arg);
+        }
+        cmd
+    }
+
+    fn from(matches: &clap::ArgMatches, group: Option<Group>) -> Self {
+        let mut values = Vec::new();
+        for s in settings()
+            .into_iter()
+            .filter(|s| group.is_none_or(|g| s.group == g))
+        {
+            match s.kind {
+                Kind::Switch => {
+                    if matches.get_flag(s.key) {
+                        values.push((s.key, None));
+                    }
+                }
+                _ => {
+                    if let Some(text) = matches.get_one::<String>(s.key) {
+                        values.push((s.key, Some(text.clone())));
+                    }
+                }
+            }
+        }
+        Given { values }
+    }
+
+    /// The given settings as a table of config keys.
+    fn table(&self) -> Result<toml::Table> {
+        let all = settings();
+        let mut table = toml::Table::new();
+        for (key, text) in &self.values {
+            let setting = all
+                .iter()
+                .find(|s| s.key == *key)
+                .expect("a key of the table");
+            table.insert(
+                key.to_string(),
+                setting.value_of(text.as_deref().unwrap_or(""))?,
+            );
+        }
+        Ok(table)
+    }
+
+    fn is_set(&self, key: &str) -> bool {
+        self.values.iter().any(|(k, _)| *k == key)
+    }
 }
 
-/// Which data set, and how it is read.
-#[derive(Args, Serialize, Default)]
-pub struct DataFlags {
-    /// fashion-mnist (default), mnist, idx, shapes, dsprites, folder or cifar10; shapes and
-    /// dsprites have known factors (disentanglement metrics); dsprites needs --data.
-    #[arg(long, value_parser = choice::<DatasetKind>)]
-    pub dataset: Option<DatasetKind>,
-    /// Folder with the four IDX files, the dSprites .npz file, the CIFAR-10 batches, or your
-    /// images (--dataset folder).
-    #[arg(long)]
-    pub data: Option<PathBuf>,
-    /// Folder data sets: images are centre-cropped and resized to this side (default 64).
-    #[arg(long)]
-    pub image_size: Option<usize>,
-    /// Folder and CIFAR-10 data sets: rgb (default) or grey.
-    #[arg(long, value_parser = choice::<Color>)]
-    pub color: Option<Color>,
-    /// Folder data sets: seed of the held-out split (default 0).
-    #[arg(long)]
-    pub split_seed: Option<u64>,
-    /// Folder data sets: MiB of decoded training images cached in memory (default 1024).
-    #[arg(long)]
-    pub cache_mb: Option<usize>,
-}
+/// Which data set, and how it is read: the data settings of the table.
+pub struct DataFlags(Given);
 
 impl DataFlags {
     /// The data set these flags name, with the defaults of a training run.
     pub fn spec(&self) -> Result<DataSpec> {
         Ok(TrainConfig::default()
-            .with_settings(table(self)?, "flags")?
+            .with_settings(self.0.table()?, "flags")?
             .data_spec())
     }
 }
 
-/// The settings of a training run, shared by `train`, `sweep` and `import`.
-#[derive(Args, Serialize, Default)]
+impl clap::FromArgMatches for DataFlags {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        Ok(DataFlags(Given::from(matches, Some(Group::Data))))
+    }
+
+    fn update_from_arg_matches(
+        &mut self,
+        matches: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for DataFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        Given::augment(cmd, Some(Group::Data))
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// The settings of a training run, shared by `train`, `sweep` and `import`: `--config FILE`
+/// and a flag per setting of the table.
 pub struct TrainFlags {
-    /// TOML file with any of the settings below (flags override it).
-    #[arg(long)]
-    #[serde(skip)]
-    pub config: Option<PathBuf>,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub data: DataFlags,
-    /// The architecture (default mlp; celeba is read as conv-bn).
-    #[arg(long, value_parser = arch())]
-    pub arch: Option<Arch>,
-    /// Size of z (default: the architecture's, 20 mlp, 2 conv, 200 conv-bn).
-    #[arg(long)]
-    pub latent_dim: Option<usize>,
-    /// MLP hidden sizes, e.g. 400 or 512,256.
-    #[arg(long, value_delimiter = ',')]
-    pub hidden: Option<Vec<usize>>,
-    /// Conv channels, e.g. 32,64,128.
-    #[arg(long, value_delimiter = ',')]
-    pub channels: Option<Vec<usize>>,
-    /// Plain autoencoder: deterministic z, no KL.
-    #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
-    pub autoencoder: bool,
-    /// Conditional VAE: encoder and decoder also read the class (one-hot), so that samples can
-    /// be drawn for a chosen class (`vae sample --class`).
-    #[arg(long)]
-    #[serde(skip_serializing_if = "is_false")]
-    pub conditional: bool,
-    /// With --conditional: condition on these columns of --attributes (multi-hot) instead of
-    /// the class, e.g. Smiling,Eyeglasses (folder data sets).
-    #[arg(long, value_delimiter = ',')]
-    pub condition_attributes: Option<Vec<String>>,
-    /// The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV).
-    #[arg(long)]
-    pub attributes: Option<PathBuf>,
-    /// bce, cb (continuous Bernoulli) or mse (default: the architecture's, mse for conv-bn).
-    #[arg(long, value_parser = choice::<Reconstruction>)]
-    pub loss: Option<Reconstruction>,
-    /// dynamic, fixed or none (default).
-    #[arg(long, value_parser = choice::<Binarize>)]
-    pub binarize: Option<Binarize>,
-    /// Weight of the KL term (default 1).
-    #[arg(long, allow_negative_numbers = true)]
-    pub beta: Option<f64>,
-    /// Epochs over which beta rises linearly from 0.
-    #[arg(long)]
-    pub kl_warmup_epochs: Option<usize>,
-    /// Adam's learning rate (default 1e-3 mlp, 5e-4 conv).
-    #[arg(long, allow_negative_numbers = true)]
-    pub lr: Option<f64>,
-    /// Default 128 (mlp), 100 (conv).
-    #[arg(long)]
-    pub batch_size: Option<usize>,
-    /// Default 10.
-    #[arg(long)]
-    pub epochs: Option<usize>,
-    /// Weights, shuffling, noise and binarization all follow from it (default 42).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Use the first N training images (for shapes, dsprites and folders, whose training split
-    /// is in a fixed shuffled order: a random N).
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Hold out the last N training images as a validation set, scored (-ELBO) every epoch.
-    #[arg(long)]
-    pub validation: Option<usize>,
-    /// Stop when the validation ELBO has not improved for N epochs; the run keeps the best
-    /// epoch's weights. Needs --validation.
-    #[arg(long)]
-    pub patience: Option<usize>,
-    /// cpu (default), cuda, cuda:N, wgpu.
-    #[arg(long)]
-    pub device: Option<String>,
-    /// Clip the joint gradient norm to this value.
-    #[arg(long)]
-    pub grad_clip: Option<f64>,
-    /// On a NaN/Inf loss or gradient: stop (default), or rollback to the last checkpoint with
-    /// lr / 10.
-    #[arg(long, value_parser = choice::<OnNan>)]
-    pub on_nan: Option<OnNan>,
+    /// TOML file with any of the settings (flags override it).
+    config: Option<PathBuf>,
+    given: Given,
 }
 
 impl TrainFlags {
+    /// True when the flag of setting `key` was given.
+    pub fn is_set(&self, key: &str) -> bool {
+        self.given.is_set(key)
+    }
+
     /// The settings: the `--config` file if given, else (when resuming) the run's own config,
     /// else the defaults; then the flags.
     pub fn config(&self, resume_from: Option<&Path>) -> Result<TrainConfig> {
@@ -185,7 +184,40 @@ impl TrainFlags {
             Some(path) => TrainConfig::from_file(path)?,
             None => base,
         };
-        base.with_settings(table(self)?, "flags")
+        base.with_settings(self.given.table()?, "flags")
+    }
+}
+
+impl clap::FromArgMatches for TrainFlags {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> std::result::Result<Self, clap::Error> {
+        Ok(TrainFlags {
+            config: matches.get_one::<PathBuf>("config").cloned(),
+            given: Given::from(matches, None),
+        })
+    }
+
+    fn update_from_arg_matches(
+        &mut self,
+        matches: &clap::ArgMatches,
+    ) -> std::result::Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Args for TrainFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let cmd = cmd.arg(
+            clap::Arg::new("config")
+                .long("config")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("TOML file with any of the settings below (flags override it)"),
+        );
+        Given::augment(cmd, None)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
     }
 }
 

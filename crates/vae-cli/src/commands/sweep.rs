@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
-    if args.settings.beta.is_some() {
+    if args.settings.is_set("beta") {
         return Err(Error::Config(
             "a sweep takes its betas from --betas; drop --beta".into(),
         ));

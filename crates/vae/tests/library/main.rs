@@ -18,6 +18,7 @@ mod numerics;
 mod properties;
 mod quality;
 mod readme;
+mod settings;
 mod shapes;
 mod shards;
 mod training;

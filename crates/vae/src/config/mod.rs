@@ -1,5 +1,7 @@
 //! The settings of a training run: what `--config run.toml` holds, what flags override, and
-//! what a run folder's `config.toml` records, resolved.
+//! what a run folder's `config.toml` records, resolved. [`settings`] declares each once.
+
+pub mod settings;
 
 use crate::data::prepare::{ConditionSource, Preparation};
 use crate::data::{
@@ -193,9 +195,6 @@ impl TrainConfig {
                 "beta must be a finite number >= 0 (got {}); beta = 1 is the VAE, < 1 favours reconstruction, > 1 structure",
                 self.beta
             ));
-        }
-        if self.latent_dim == Some(0) {
-            return bad("latent dimension must be at least 1 (try --latent-dim 2 or 20)".into());
         }
         if let Some(lr) = self.lr
             && !(lr.is_finite() && lr > 0.0)

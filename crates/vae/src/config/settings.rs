@@ -1,0 +1,233 @@
+//! Every setting of a training run, declared once: its key (in config files and `config.toml`;
+//! the flag is `--key` with `-` for `_`), what it is, how a flag's text becomes its value, and
+//! where its default comes from. The CLI makes its flags from this table, `--help` and
+//! `docs/cli.md` show it (a test holds the docs to it), and [`TrainConfig`] is what it
+//! deserializes into: its `Default` and the architectures' [`Defaults`] are the defaults, its
+//! `validate` the validation.
+
+use super::TrainConfig;
+use crate::data::DatasetKind;
+use crate::error::{Error, Result};
+use crate::model::Arch;
+use crate::model::arch::Defaults;
+
+/// What kind of value a setting takes, and so how a flag's text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole number.
+    Integer,
+    /// A number.
+    Number,
+    /// Text: a name, a path.
+    Text,
+    /// Present or not (a flag without a value).
+    Switch,
+    /// Whole numbers separated by commas.
+    Integers,
+    /// Names separated by commas.
+    Names,
+}
+
+/// Where a setting's default comes from.
+#[derive(Clone, Copy)]
+pub enum Fallback {
+    /// `TrainConfig::default()`'s value (none when it is `None` there).
+    Fixed,
+    /// The architecture's ([`Defaults`]).
+    Architecture(fn(&Defaults) -> String),
+}
+
+/// Which commands take a setting: the data settings also describe a data set alone
+/// (`vae data info`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Data,
+    Run,
+}
+
+/// The names a setting accepts where it takes one of a registry's, each with the older names
+/// that still read as it.
+pub type Choices = fn() -> Vec<(&'static str, &'static [&'static str])>;
+
+/// One setting.
+pub struct Setting {
+    pub key: &'static str,
+    pub help: &'static str,
+    pub kind: Kind,
+    pub group: Group,
+    pub fallback: Fallback,
+    pub choices: Option<Choices>,
+}
+
+impl Setting {
+    /// The command-line flag, without `--`.
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+
+    /// Its default, as people read it.
+    pub fn default_text(&self) -> String {
+        match self.fallback {
+            Fallback::Fixed => {
+                let defaults = toml::Table::try_from(TrainConfig::default())
+                    .expect("the default settings serialise");
+                match defaults.get(self.key) {
+                    Some(toml::Value::String(s)) => s.clone(),
+                    Some(toml::Value::Boolean(false)) => "off".into(),
+                    None => "none".into(),
+                    Some(toml::Value::Array(a)) if a.is_empty() => "none".into(),
+                    Some(toml::Value::Array(a)) => a
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    Some(v) => v.to_string(),
+                }
+            }
+            Fallback::Architecture(of) => {
+                let each: Vec<String> = Arch::ALL
+                    .iter()
+                    .map(|a| format!("{} {}", a.name(), of(&a.defaults())))
+                    .collect();
+                format!("the architecture's: {}", each.join(", "))
+            }
+        }
+    }
+
+    /// A flag's text as this setting's value in a config table, or an error naming the flag.
+    pub fn value_of(&self, text: &str) -> Result<toml::Value> {
+        let flag = self.flag();
+        let bad =
+            |what: &str| Error::Config(format!("--{flag} takes {what}, not '{text}' (see --help)"));
+        let integer = |t: &str| t.trim().parse::<i64>().map(toml::Value::Integer);
+        Ok(match self.kind {
+            Kind::Integer => integer(text).map_err(|_| bad("a whole number"))?,
+            Kind::Number => {
+                toml::Value::Float(text.trim().parse::<f64>().map_err(|_| bad("a number"))?)
+            }
+            Kind::Text => toml::Value::String(text.to_string()),
+            Kind::Switch => toml::Value::Boolean(true),
+            Kind::Integers => toml::Value::Array(
+                text.split(',')
+                    .map(integer)
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| bad("whole numbers separated by commas"))?,
+            ),
+            Kind::Names => toml::Value::Array(
+                text.split(',')
+                    .map(|n| toml::Value::String(n.trim().to_string()))
+                    .collect(),
+            ),
+        })
+    }
+}
+
+fn fixed(key: &'static str, kind: Kind, group: Group, help: &'static str) -> Setting {
+    Setting {
+        key,
+        help,
+        kind,
+        group,
+        fallback: Fallback::Fixed,
+        choices: None,
+    }
+}
+
+impl Setting {
+    fn choosing(self, choices: Choices) -> Setting {
+        Setting {
+            choices: Some(choices),
+            ..self
+        }
+    }
+}
+
+/// The registered data sets.
+fn data_sets() -> Vec<(&'static str, &'static [&'static str])> {
+    DatasetKind::ALL
+        .iter()
+        .map(|k| (k.name(), &[][..]))
+        .collect()
+}
+
+/// The registered architectures, with their older names.
+fn architectures() -> Vec<(&'static str, &'static [&'static str])> {
+    Arch::ALL
+        .iter()
+        .map(|a| (a.name(), a.architecture().aliases()))
+        .collect()
+}
+
+fn per_arch(
+    key: &'static str,
+    kind: Kind,
+    of: fn(&Defaults) -> String,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        key,
+        help,
+        kind,
+        group: Group::Run,
+        fallback: Fallback::Architecture(of),
+        choices: None,
+    }
+}
+
+/// Every setting of [`TrainConfig`], in the order `--help` and the docs list them.
+pub fn settings() -> Vec<Setting> {
+    use Group::{Data, Run};
+    use Kind::*;
+    vec![
+        fixed("dataset", Text, Data, "IDX data sets (class names, download), the built-in 64x64 shapes with known factors, the original dSprites file, a folder of your PNG/JPEG pictures, or CIFAR-10 (docs/data.md).").choosing(data_sets),
+        fixed("data", Text, Data, "Folder with the four IDX files; for dsprites, the .npz file or its folder; for folder, your pictures; for cifar10, the cifar-10-batches-bin folder (or its parent). Without it IDX sets are looked for (docs/data.md)."),
+        fixed("image_size", Integer, Data, "folder: pictures are centre-cropped to a square and resized to N x N."),
+        fixed("color", Text, Data, "folder and cifar10: rgb (three channels) or grey (one, ITU-R 601 luma, as PIL's convert(\"L\"))."),
+        fixed("split_seed", Integer, Data, "folder: seed of the random held-out split (10% of the pictures, at most 10,000)."),
+        fixed("cache_mb", Integer, Data, "folder: MiB of memory for decoded training pictures (may change on --resume)."),
+        fixed("arch", Text, Run, "mlp: dense layers (--hidden); conv: 3x3 stride-2 convolutions with ReLU (--channels), the input padded to a multiple of 2^layers (28 to 32); conv-bn: the CelebA VAE of Generative Deep Learning, each conv followed by batch norm and leaky ReLU (0.3), mirrored by transposed convs, then a 3x3 conv to the image's channels. celeba is read as conv-bn.").choosing(architectures),
+        per_arch("latent_dim", Integer, |d| d.latent_dim.to_string(), "Size of z."),
+        fixed("hidden", Integers, Run, "MLP hidden sizes, input side first (the decoder mirrors them), e.g. 400 or 512,256."),
+        per_arch("channels", Integers, |d| d.channels.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","), "Conv channels of the stride-2 layers, input side first (1 to 6 of them), e.g. 32,64,128."),
+        fixed("autoencoder", Switch, Run, "Plain autoencoder: z = z_mean, no z_log_var, no KL."),
+        fixed("conditional", Switch, Run, "Conditional VAE (Sohn et al. 2015): the encoder reads [x, y], the decoder [z, y], y the class one-hot; the KL is still taken against N(0, I). Any labelled data set of at least two classes (docs/conditional.md)."),
+        fixed("condition_attributes", Names, Run, "With --conditional on a folder data set: condition on these columns of --attributes (multi-hot, at most 64) instead of the class, e.g. Smiling,Eyeglasses."),
+        fixed("attributes", Text, Run, "The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV)."),
+        per_arch("loss", Text, |d| toml::Value::try_from(d.loss).map(|v| v.as_str().unwrap_or_default().to_string()).unwrap_or_default(), "bce (Bernoulli, binary cross-entropy from logits), cb (continuous Bernoulli, a normalised density on [0, 1]) or mse (squared error); summed over pixels, averaged over the batch."),
+        fixed("binarize", Text, Run, "dynamic, fixed or none: binary pixels drawn with the grey level as probability, each step anew (from the run's seed), or once for good from each image's own place in a stream no run changes; the test and validation sets of a binarized run are binarized once, the same for every run."),
+        fixed("beta", Number, Run, "Weight of the KL term, any value >= 0: 1 is the VAE, < 1 favours reconstruction, > 1 a structured latent space."),
+        fixed("kl_warmup_epochs", Integer, Run, "Beta rises linearly from 0 over the first N epochs' steps; the metrics log the beta of each epoch's last step (train_beta)."),
+        per_arch("lr", Number, |d| d.lr.to_string(), "Adam's learning rate (Adam's epsilon is 1e-8, as PyTorch's)."),
+        per_arch("batch_size", Integer, |d| d.batch_size.to_string(), "Images per optimiser step."),
+        fixed("epochs", Integer, Run, "Passes over the training images."),
+        fixed("seed", Integer, Run, "Weights, shuffling, noise and binarization all follow from it: same seed, same run."),
+        fixed("limit", Integer, Run, "Train on the first N training images (for shapes, dsprites and folder, whose training split is in a fixed shuffled order, a random N)."),
+        fixed("validation", Integer, Run, "Hold out the last N training images (before --limit) as a validation set, scored with beta 1 after every epoch (valid_total = -ELBO in the metrics)."),
+        fixed("patience", Integer, Run, "Early stopping: end the run when the validation ELBO has not improved for N epochs; model.bpk then holds the best epoch's weights. Needs --validation and a likelihood loss."),
+        fixed("device", Text, Run, "cpu, cuda, cuda:N or wgpu; GPU devices need a build with --features cuda or --features wgpu."),
+        fixed("grad_clip", Number, Run, "Scale all gradients so that their joint norm is at most this (PyTorch's clip_grad_norm_)."),
+        fixed("on_nan", Text, Run, "On a NaN/Inf loss or gradient: stop, or rollback to the last checkpoint with the learning rate divided by 10 (3 times at most; the lowered rate is saved in config.toml)."),
+    ]
+}
+
+/// The settings as the markdown table `docs/cli.md` holds.
+pub fn markdown_table() -> String {
+    let mut t = String::from("| flag (config key) | what | default |\n| --- | --- | --- |\n");
+    for s in settings() {
+        let choices = s
+            .choices
+            .map(|c| {
+                let names: Vec<&str> = c().iter().map(|(n, _)| *n).collect();
+                format!(" One of: {}.", names.join(", "))
+            })
+            .unwrap_or_default();
+        t.push_str(&format!(
+            "| `--{}` (`{}`) | {}{choices} | {} |\n",
+            s.flag(),
+            s.key,
+            s.help.replace('|', "\\|"),
+            s.default_text()
+        ));
+    }
+    t
+}
