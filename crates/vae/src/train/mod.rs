@@ -2,21 +2,24 @@
 //! exact resume, and a stop with a clear message if the loss stops being finite.
 
 pub mod checkpoint;
+mod early_stop;
 mod end_of_epoch;
 pub mod epoch;
 pub mod gradients;
 pub mod metrics;
 pub mod progress;
+mod ranks;
+mod resume;
 pub mod shards;
 
-use crate::config::{OnNan, TrainConfig};
+use crate::config::TrainConfig;
 use crate::distributed::World;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::model::Vae;
 use crate::run::{self, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
 use burn::optim::ModuleOptimizer;
 use end_of_epoch::check_epoch;
-use epoch::{Divergence, Setup, train_epoch};
+use epoch::{Setup, train_epoch};
 pub use metrics::EpochMetrics;
 pub use progress::{Progress, Quiet};
 use std::path::Path;
@@ -79,7 +82,7 @@ pub fn train_with(
     } else {
         &mut quiet
     };
-    let config = rank_0_settings(config, &world)?;
+    let config = ranks::rank_0_settings(config, &world)?;
     let prepared = world.agree(prepare(&config, run_dir, options, &world))?;
     let Prepared {
         config,
@@ -88,8 +91,6 @@ pub fn train_with(
     } = &prepared;
     let device = crate::device::parse_device(&config.device)?;
     let ad_device = device.clone().autodiff();
-    let checkpoint_path = run_dir.join(CHECKPOINT_FILE);
-
     let setup = Setup {
         config,
         train_set: &splits.train,
@@ -99,32 +100,8 @@ pub fn train_with(
         shards: crate::parallel::Shards::shared(&device),
         world,
     };
-    // The last checkpoint, from rank 0 to every rank: the weights and Adam state to go on from.
-    let restore = |history: &mut Vec<EpochMetrics>| -> Result<(Vae, ModuleOptimizer, usize)> {
-        let (model, optimizer) = fresh(config, model_config, &ad_device);
-        let saved = world.agree(if world.is_root() && checkpoint_path.is_file() {
-            std::fs::read(&checkpoint_path)
-                .ctx(|| format!("cannot read checkpoint {}", checkpoint_path.display()))
-        } else {
-            Ok(Vec::new())
-        })?;
-        let saved = world.broadcast(world.is_root().then_some(saved));
-        if saved.is_empty() {
-            history.clear();
-            return Ok((model, optimizer, 0));
-        }
-        let (done, model, optimizer) = world.agree(checkpoint::decode_from(
-            &checkpoint_path,
-            &saved,
-            model,
-            optimizer,
-        ))?;
-        if world.is_root() {
-            let mut saved = metrics::read(&run_dir.join(METRICS_FILE))?;
-            saved.retain(|m| m.epoch <= done);
-            *history = saved;
-        }
-        Ok((model, optimizer, done))
+    let restore = |history: &mut Vec<EpochMetrics>| {
+        resume::restore(config, model_config, &ad_device, run_dir, &world, history)
     };
 
     let mut history = Vec::new();
@@ -135,25 +112,16 @@ pub fn train_with(
         (m, o, 0)
     };
     if world.size > 1 {
-        progress.message(&format!(
-            "training on {} MPI ranks: each batch of {} split between them, {:.2} MB of gradients summed per step",
-            world.size,
-            config.batch_size(),
-            (gradients::Layout::of(&model).len() + 3) as f64 * 4.0 / 1e6
-        ));
+        progress.message(&ranks::split_message(&world, config, &model));
     }
-    let mut lr = config.lr();
-    let mut rollbacks = 0;
+    let mut rollbacks = resume::Rollbacks::new(config.lr());
     while done < config.epochs {
-        if let Some(best) = should_stop(config, &history, done, &world) {
-            progress.message(&format!(
-                "early stop after epoch {done}: the validation ELBO has not improved for {} epochs; {} holds the weights of epoch {best}",
-                done - best,
-                run_dir.join(run::MODEL_FILE).display()
-            ));
+        if let Some(best) = early_stop::should_stop(config, &history, done, &world) {
+            progress.message(&early_stop::message(run_dir, done, best));
             break;
         }
         let epoch = done + 1;
+        let lr = rollbacks.lr;
         let trained = match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
             Ok((trained, sums)) => {
                 check_epoch(&setup, splits, epoch, &trained, &sums, lr)?.map(|r| (trained, r))
@@ -164,40 +132,14 @@ pub fn train_with(
             Ok((trained, record)) => {
                 model = trained;
                 if let Some(record) = record {
-                    history.push(record.clone());
-                    // The checkpoint is the commit point and is written last: a crash before
-                    // it leaves the previous epoch's checkpoint, and resume drops newer lines.
-                    metrics::write(&run_dir.join(METRICS_FILE), &history)?;
-                    // With a validation set the run's weights are the best epoch's.
-                    if record.valid.is_none() || EpochMetrics::best_epoch(&history) == Some(epoch) {
-                        run::write_weights(run_dir, &model)?;
-                    }
-                    checkpoint::save(&checkpoint_path, epoch, &model, &optimizer)?;
-                    progress.epoch_finished(&record, config.epochs);
+                    save_epoch(run_dir, record, &mut history, &model, &optimizer)?;
+                    progress.epoch_finished(history.last().expect("just saved"), config.epochs);
                 }
                 done = epoch;
             }
             Err(divergence) => {
-                let message = diverged(run_dir, &divergence, done, lr);
-                if config.on_nan == OnNan::Stop || rollbacks == MAX_ROLLBACKS {
-                    return Err(if world.is_root() {
-                        Error::Numerical(message)
-                    } else {
-                        Error::Stopped
-                    });
-                }
-                rollbacks += 1;
-                lr /= 10.0;
-                if world.is_root() {
-                    let lowered = TrainConfig {
-                        lr: Some(lr),
-                        ..config.clone()
-                    };
-                    run::write_config(run_dir, &lowered)?;
-                }
-                progress.message(&format!(
-                    "{message}\nrolling back to epoch {done} with learning rate {lr} (rollback {rollbacks} of {MAX_ROLLBACKS})"
-                ));
+                let line = rollbacks.after(&divergence, done, config, run_dir, &world)?;
+                progress.message(&line);
                 (model, optimizer, done) = restore(&mut history)?;
             }
         }
@@ -206,45 +148,28 @@ pub fn train_with(
         best_epoch: EpochMetrics::best_epoch(&history),
         epochs: history,
         model,
-        lr,
+        lr: rollbacks.lr,
     })
 }
 
-/// Rank 0's settings, on every rank: they are the run's. On `--resume` they come from the run
-/// folder's `config.toml`, which only rank 0's machine holds (a learning rate lowered by a
-/// rollback included); the other ranks' own flags fell back to the defaults.
-fn rank_0_settings(config: &TrainConfig, world: &World) -> Result<TrainConfig> {
-    if world.size == 1 {
-        return Ok(config.clone());
+/// Rank 0 saves a finished epoch: its metrics line, the run's weights (with a validation set,
+/// only when it is the best epoch), then the checkpoint, which is the commit point and written
+/// last: a crash before it leaves the previous epoch's checkpoint, and resume drops newer lines.
+fn save_epoch(
+    run_dir: &Path,
+    record: EpochMetrics,
+    history: &mut Vec<EpochMetrics>,
+    model: &Vae,
+    optimizer: &ModuleOptimizer,
+) -> Result<()> {
+    let epoch = record.epoch;
+    let best_only = record.valid.is_some();
+    history.push(record);
+    metrics::write(&run_dir.join(METRICS_FILE), history)?;
+    if !best_only || EpochMetrics::best_epoch(history) == Some(epoch) {
+        run::write_weights(run_dir, model)?;
     }
-    let text = world.broadcast(world.is_root().then(|| config.to_toml().into_bytes()));
-    world.agree(
-        std::str::from_utf8(&text)
-            .ok()
-            .and_then(|text| toml::from_str(text).ok())
-            .ok_or_else(|| Error::Config("rank 0's settings did not reach this rank".into())),
-    )
-}
-
-/// With `--patience`: the best epoch when the validation ELBO has not improved for `patience`
-/// epochs after it, so the run is over. Rank 0 alone keeps the metrics, so it decides for all.
-fn should_stop(
-    config: &TrainConfig,
-    history: &[EpochMetrics],
-    done: usize,
-    world: &World,
-) -> Option<usize> {
-    let patience = config.patience?;
-    let best = EpochMetrics::best_epoch(history).filter(|&best| done >= best + patience);
-    if world.size == 1 {
-        return best;
-    }
-    let sent = world
-        .is_root()
-        .then(|| best.map_or(u64::MAX, |b| b as u64).to_le_bytes().to_vec());
-    let got = world.broadcast(sent);
-    let best = u64::from_le_bytes(got.try_into().unwrap_or([u8::MAX; 8]));
-    (best != u64::MAX).then_some(best as usize)
+    checkpoint::save(&run_dir.join(CHECKPOINT_FILE), epoch, model, optimizer)
 }
 
 /// A run's settings and data, checked, with its folder made (by rank 0).
@@ -285,7 +210,7 @@ fn prepare(
     let batch = config.batch_size().min(splits.train.len()).max(1);
     crate::model::memory::Footprint::of(&model_config)
         .check_training(batch.div_ceil(world.size), world.local_size)?;
-    check_ranks(&config, splits.train.len(), world)?;
+    ranks::check_ranks(&config, splits.train.len(), world)?;
 
     if world.is_root() {
         crate::fsutil::create_dir(run_dir)?;
@@ -325,43 +250,4 @@ fn check_folder(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> 
         )));
     }
     Ok(())
-}
-
-/// Every rank needs at least one image of every batch, the last one included: a rank without
-/// rows would have no batch-norm statistics to bring to the others.
-fn check_ranks(config: &TrainConfig, images: usize, world: &World) -> Result<()> {
-    let batch = config.batch_size().min(images);
-    let last = match images % batch {
-        0 => batch,
-        r => r,
-    };
-    if batch.min(last) < world.size {
-        return Err(Error::Config(format!(
-            "{} ranks need at least {} images in every batch, but the {} have {} (batch size {batch}, {images} images); use fewer ranks, a larger --batch-size, or a --limit that leaves a fuller last batch",
-            world.size,
-            world.size,
-            if last < batch {
-                "last batch"
-            } else {
-                "batches"
-            },
-            batch.min(last),
-        )));
-    }
-    Ok(())
-}
-
-fn diverged(run_dir: &Path, d: &Divergence, last_good: usize, lr: f64) -> String {
-    let kept = if last_good > 0 {
-        format!(
-            "the checkpoint of epoch {last_good} in {} is kept",
-            run_dir.display()
-        )
-    } else {
-        "no epoch had finished, so there is no checkpoint".to_string()
-    };
-    format!(
-        "training diverged: {} at epoch {}, step {}; {kept}; lower --lr (was {lr}), add --grad-clip, or pass --on-nan rollback",
-        d.what, d.epoch, d.step
-    )
 }
