@@ -48,11 +48,7 @@ pub const PICTURES_SIZE: usize = 64;
 /// The training settings of an architecture's benchmark: its defaults, as `vae train` would
 /// resolve them.
 pub fn bench_config(arch: Arch) -> TrainConfig {
-    TrainConfig {
-        arch,
-        ..TrainConfig::default()
-    }
-    .resolved()
+    TrainConfig::for_arch(arch)
 }
 
 /// How a benchmark runs.
@@ -155,7 +151,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         splits.train.channels,
     );
     model_config.validate()?;
-    let batch_size = config.batch_size();
+    let batch_size = config.batch_size;
     vae::model::memory::Footprint::of(&model_config).check_training(batch_size, 1)?;
     let mut warmup = splits.train.clone();
     warmup.truncate(options.warmup_steps * batch_size);
@@ -171,7 +167,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     };
 
     let (mut model, mut optimizer) = train::fresh(&config, &model_config, &ad_device);
-    let lr = config.lr();
+    let lr = config.lr;
     let mut seconds = Vec::with_capacity(options.epochs);
     let timed_epochs = match options.task {
         BenchTask::Train => options.epochs,
@@ -209,7 +205,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         let bound = eval::iwae::nll(
             &model,
             &test,
-            config.loss(),
+            config.loss,
             options.iw_samples,
             &device,
             config.seed,
@@ -242,7 +238,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
     let test = eval::test_loss(
         &model,
         &splits.test,
-        config.loss(),
+        config.loss,
         config.beta,
         &device,
         config.seed,

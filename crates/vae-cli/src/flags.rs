@@ -6,8 +6,8 @@
 use clap::Args;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
-use vae::config::TrainConfig;
 use vae::config::settings::{Group, Kind, settings};
+use vae::config::{PartialConfig, TrainConfig};
 use vae::data::DataSpec;
 use vae::eval::disentanglement::MetricOptions;
 use vae::model::Arch;
@@ -121,8 +121,8 @@ pub struct DataFlags(Given);
 impl DataFlags {
     /// The data set these flags name, with the defaults of a training run.
     pub fn spec(&self) -> Result<DataSpec> {
-        Ok(TrainConfig::default()
-            .with_settings(self.0.table()?, "flags")?
+        Ok(PartialConfig::from_table(self.0.table()?)
+            .resolve("flags")?
             .data_spec())
     }
 }
@@ -166,25 +166,25 @@ impl TrainFlags {
     }
 
     /// The settings: the `--config` file if given, else (when resuming) the run's own config,
-    /// else the defaults; then the flags.
+    /// else none; then the flags; resolved.
     pub fn config(&self, resume_from: Option<&Path>) -> Result<TrainConfig> {
         let saved = resume_from
             .map(|dir| dir.join(CONFIG_FILE))
             .filter(|p| p.is_file());
         let base = match saved {
-            Some(path) => TrainConfig::from_file(&path)?,
-            None => TrainConfig::default(),
+            Some(path) => PartialConfig::from_file(&path)?,
+            None => PartialConfig::default(),
         };
-        self.config_over(base)
+        self.given_over(base)?.resolve("flags")
     }
 
-    /// The `--config` file if given, else `base`, with the flags applied.
-    pub fn config_over(&self, base: TrainConfig) -> Result<TrainConfig> {
+    /// The `--config` file if given, else `base`, with the flags given over it.
+    pub fn given_over(&self, base: PartialConfig) -> Result<PartialConfig> {
         let base = match &self.config {
-            Some(path) => TrainConfig::from_file(path)?,
+            Some(path) => PartialConfig::from_file(path)?,
             None => base,
         };
-        base.with_settings(self.given.table()?, "flags")
+        Ok(base.over(PartialConfig::from_table(self.given.table()?)))
     }
 }
 

@@ -140,7 +140,7 @@ impl Explorer {
             channels: run.model_config.image_channels,
             dataset: run.config.dataset.name().to_string(),
             beta: run.config.beta,
-            loss: run.config.loss(),
+            loss: run.config.loss,
             class_names,
             dims,
             projection,

@@ -13,13 +13,18 @@ pub fn fashion_mnist_dir() -> PathBuf {
     dir
 }
 
-/// A small training config on real data.
+/// A small training config of the MLP on real data.
 pub fn small_config(limit: usize, epochs: usize) -> vae::TrainConfig {
+    small_config_of(vae::model::Arch::Mlp, limit, epochs)
+}
+
+/// A small training config of `arch`, with its defaults, on real data.
+pub fn small_config_of(arch: vae::model::Arch, limit: usize, epochs: usize) -> vae::TrainConfig {
     vae::TrainConfig {
         data: Some(fashion_mnist_dir()),
         limit: Some(limit),
         epochs,
-        ..Default::default()
+        ..vae::TrainConfig::for_arch(arch)
     }
 }
 
@@ -47,14 +52,14 @@ pub fn explorer_runs(root: &Path) -> &'static ExplorerRuns {
             vae: train(
                 "vae",
                 vae::TrainConfig {
-                    latent_dim: Some(4),
+                    latent_dim: 4,
                     ..small_config(3_000, 2)
                 },
             ),
             autoencoder: train(
                 "ae",
                 vae::TrainConfig {
-                    latent_dim: Some(2),
+                    latent_dim: 2,
                     autoencoder: true,
                     ..small_config(3_000, 1)
                 },

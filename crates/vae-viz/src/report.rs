@@ -69,7 +69,7 @@ pub fn write(run: &Run) -> Result<PathBuf> {
         title = esc(&run.dir.display().to_string()),
         arch = run.model_config.arch,
         latent = run.model_config.latent_dim,
-        loss = run.config.loss(),
+        loss = run.config.loss,
         beta = run.config.beta,
     );
 

@@ -36,7 +36,7 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
         dataset = c.dataset.name(),
         arch = c.arch,
         latent = report.entries.first().map_or(0, |e| e.latent_dim),
-        loss = c.loss(),
+        loss = c.loss,
         epochs = c.epochs,
         limit = c
             .limit

@@ -6,7 +6,7 @@
 //! stores them, so `torch.nn.Linear` loads them as they are. The model shape travels in the
 //! file's metadata under [`MODEL_KEY`] and the run's settings under [`TRAIN_KEY`].
 
-use crate::config::TrainConfig;
+use crate::config::{PartialConfig, TrainConfig};
 use crate::error::{Error, IoContext, Result, without_panics};
 use crate::model::{Arch, ModelConfig, Vae};
 use crate::run::{self, CONFIG_FILE};
@@ -72,8 +72,8 @@ pub fn export_safetensors(
 #[derive(Debug)]
 pub struct Imported {
     pub model_config: ModelConfig,
-    /// The run settings stored with the weights, if any.
-    pub train_config: Option<TrainConfig>,
+    /// The run settings stored with the weights (none given when the file has none).
+    pub train_config: PartialConfig,
     pub model: Vae,
 }
 
@@ -133,13 +133,20 @@ pub fn import_safetensors(path: &Path, device: &Device) -> Result<Imported> {
         })?;
     model_config.validate()?;
     crate::model::memory::Footprint::of(&model_config).check_inference()?;
-    let train_config = meta
-        .get(TRAIN_KEY)
-        .map(|text| {
-            toml::from_str::<TrainConfig>(text)
-                .map_err(|e| Error::file(path, format!("bad {TRAIN_KEY:?} metadata: {e}")))
-        })
-        .transpose()?;
+    let train_config = match meta.get(TRAIN_KEY) {
+        None => PartialConfig::default(),
+        Some(text) => {
+            let bad = |e: String| Error::file(path, format!("bad {TRAIN_KEY:?} metadata: {e}"));
+            let given = toml::from_str::<toml::Table>(text)
+                .map(PartialConfig::from_table)
+                .map_err(|e| bad(e.to_string()))?;
+            given
+                .clone()
+                .resolve("the file's settings")
+                .map_err(|e| bad(e.to_string()))?;
+            given
+        }
+    };
     let mut model = Vae::new(&model_config, device);
     let mut store = SafetensorsStore::from_bytes(Some(bytes))
         .skip_enum_variants(true)
@@ -245,14 +252,15 @@ pub fn import_pytorch_examples(path: &Path, device: &Device) -> Result<Imported>
     )?;
     Ok(Imported {
         model_config,
-        train_config: None,
+        train_config: PartialConfig::default(),
         model,
     })
 }
 
 /// Writes an imported model as a run folder (settings, shape, weights) that every command
-/// reads. `out` must not hold a run already.
-pub fn write_run(out: &Path, imported: &Imported, config: &TrainConfig) -> Result<()> {
+/// reads: `given` settings (the file's, then flags), under the model's own shape. `out` must
+/// not hold a run already.
+pub fn write_run(out: &Path, imported: &Imported, given: PartialConfig) -> Result<()> {
     if out.join(CONFIG_FILE).exists() {
         return Err(Error::Config(format!(
             "{} already holds a run; import into a new folder",
@@ -260,15 +268,19 @@ pub fn write_run(out: &Path, imported: &Imported, config: &TrainConfig) -> Resul
         )));
     }
     let m = &imported.model_config;
-    let mut config = TrainConfig {
-        arch: m.arch,
-        latent_dim: Some(m.latent_dim),
-        hidden: m.hidden.clone(),
-        channels: Some(m.channels.clone()),
-        autoencoder: m.autoencoder,
-        ..config.clone()
-    }
-    .resolved();
+    let mut shape = PartialConfig::default();
+    shape.set("arch", m.arch.name());
+    shape.set("latent_dim", m.latent_dim as i64);
+    shape.set(
+        "hidden",
+        m.hidden.iter().map(|&h| h as i64).collect::<Vec<_>>(),
+    );
+    shape.set(
+        "channels",
+        m.channels.iter().map(|&c| c as i64).collect::<Vec<_>>(),
+    );
+    shape.set("autoencoder", m.autoencoder);
+    let mut config = given.over(shape).resolve("the imported settings")?;
     config.epochs = config.epochs.max(1);
     config.validate()?;
     crate::fsutil::create_dir(out)?;

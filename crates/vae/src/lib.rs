@@ -31,6 +31,6 @@ pub mod sweep;
 pub mod train;
 pub mod two_stage;
 
-pub use config::TrainConfig;
+pub use config::{PartialConfig, TrainConfig};
 pub use error::{Error, Result};
 pub use run::Run;

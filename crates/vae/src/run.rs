@@ -216,7 +216,7 @@ impl Run {
                     z.clone().narrow(0, rows.start, rows.len()),
                     narrow_rows(&y, &rows),
                 );
-                mean_pixels(self.config.loss(), logits)
+                mean_pixels(self.config.loss, logits)
             })?;
             for part in parts {
                 pixels.extend(part?);

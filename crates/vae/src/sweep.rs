@@ -86,8 +86,7 @@ pub fn validate(options: &SweepOptions) -> Result<()> {
         let config = TrainConfig {
             beta,
             ..options.base.clone()
-        }
-        .resolved();
+        };
         config.validate()?;
         let dir = options.out.join(run_name(beta));
         if dir.join(CHECKPOINT_FILE).is_file() {

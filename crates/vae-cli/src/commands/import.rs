@@ -27,9 +27,8 @@ pub fn run(args: Args) -> vae::Result<()> {
     } else {
         import_safetensors(&args.file, &device)?
     };
-    let base = imported.train_config.clone().unwrap_or_default();
-    let config = args.settings.config_over(base)?;
-    write_run(&args.out, &imported, &config)?;
+    let given = args.settings.given_over(imported.train_config.clone())?;
+    write_run(&args.out, &imported, given)?;
     crate::output::line(format_args!(
         "imported {} into {}",
         args.file.display(),

@@ -91,8 +91,8 @@ fn a_colour_folder_trains_the_celeba_architecture_and_every_command_reads_it() {
         r,
     ]);
     let config = vae::TrainConfig::from_file(&run.join("config.toml")).unwrap();
-    assert_eq!(config.loss, Some(vae::model::loss::Reconstruction::Mse));
-    assert_eq!(config.channels, Some(vec![32, 64, 64, 64]));
+    assert_eq!(config.loss, vae::model::loss::Reconstruction::Mse);
+    assert_eq!(config.channels, [32, 64, 64, 64]);
     let model = std::fs::read_to_string(run.join("model.toml")).unwrap();
     assert!(model.contains("image_channels = 3"), "{model}");
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
@@ -286,7 +286,7 @@ fn fashion_mnist_classes_work_as_attributes() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
     let config = vae::TrainConfig {
-        latent_dim: Some(8),
+        latent_dim: 8,
         ..vae_testkit::small_config(6_000, 3)
     };
     vae::train::train(&config, &run_dir, vae::train::TrainOptions::default()).unwrap();
@@ -353,19 +353,18 @@ fn the_explorer_draws_colour_runs_in_colour_and_refuses_grey_uploads_for_them() 
         dataset: vae::data::DatasetKind::Folder,
         data: Some(data.clone()),
         image_size: 16,
-        arch: vae::model::Arch::ConvBn,
-        latent_dim: Some(4),
-        ..Default::default()
+        latent_dim: 4,
+        ..vae::TrainConfig::for_arch(vae::model::Arch::ConvBn)
     };
     let model_config = config.model_config(16, 16, 3);
     let device = vae::device::parse_device("cpu").unwrap();
     let imported = vae::interop::Imported {
         model: vae::model::Vae::new(&model_config, &device),
         model_config,
-        train_config: None,
+        train_config: vae::PartialConfig::default(),
     };
     let run = dir.path().join("colour");
-    vae::interop::write_run(&run, &imported, &config).unwrap();
+    vae::interop::write_run(&run, &imported, vae::PartialConfig::of(&config).unwrap()).unwrap();
     let state = vae_serve::load(&vae_serve::ServeOptions {
         runs: vec![run],
         host: Ipv4Addr::LOCALHOST.into(),

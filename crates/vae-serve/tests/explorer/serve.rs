@@ -135,7 +135,7 @@ fn runs_are_listed_with_their_dimensions_ordered_by_kl() {
     let report = vae::eval::evaluate(
         &run.model,
         &test,
-        run.config.loss(),
+        run.config.loss,
         run.config.is_density(),
         0,
         &run.device,

@@ -1,5 +1,7 @@
-//! The settings of a training run: what `--config run.toml` holds, what flags override, and
-//! what a run folder's `config.toml` records, resolved. [`settings`] declares each once.
+//! The settings of a training run. What a `--config run.toml` file, the flags or a run folder's
+//! `config.toml` give is a [`PartialConfig`] (any key may be missing); layered and resolved, it
+//! is a [`TrainConfig`], in which every value is known. [`settings`] declares each setting once,
+//! with its default.
 
 pub mod settings;
 
@@ -13,10 +15,11 @@ use crate::model::{Arch, ConditionKind, Conditioning, ModelConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Every setting of a training run. A `--config run.toml` file uses these keys; flags override
-/// it; the run folder's `config.toml` holds the resolved values.
+/// Every setting of a training run, resolved: what training reads and the run folder's
+/// `config.toml` holds. Made by [`PartialConfig::resolve`] or [`TrainConfig::for_arch`]; the
+/// `Option`s are settings that may be absent (no limit, no early stopping), never defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(deny_unknown_fields)]
 pub struct TrainConfig {
     pub dataset: DatasetKind,
     /// Data folder; `None` searches the usual places (see `data::locate`).
@@ -30,11 +33,10 @@ pub struct TrainConfig {
     /// Folder data sets: MiB of decoded training images kept in memory.
     pub cache_mb: usize,
     pub arch: Arch,
-    /// Defaults: 20 (mlp), 2 (conv), 200 (celeba).
-    pub latent_dim: Option<usize>,
+    pub latent_dim: usize,
     pub hidden: Vec<usize>,
-    /// Defaults: 32,64,128 (conv), 32,64,64,64 (celeba).
-    pub channels: Option<Vec<usize>>,
+    /// The conv architectures' channels (unused by mlp).
+    pub channels: Vec<usize>,
     pub autoencoder: bool,
     /// A conditional VAE: encoder and decoder also read the image's class, one-hot (or the
     /// attributes of `condition_attributes`, multi-hot).
@@ -45,16 +47,15 @@ pub struct TrainConfig {
     /// The attribute table (CelebA's `list_attr_celeba.txt` or a CSV) of
     /// `condition_attributes`.
     pub attributes: Option<PathBuf>,
-    /// Defaults: bce, mse (celeba).
-    pub loss: Option<Reconstruction>,
+    pub loss: Reconstruction,
     pub binarize: Binarize,
     pub beta: f64,
     /// Epochs over which beta rises linearly from 0 (0 = no warm-up).
     pub kl_warmup_epochs: usize,
-    /// Defaults: 1e-3 (mlp), 5e-4 (conv).
-    pub lr: Option<f64>,
-    /// Defaults: 128 (mlp), 100 (conv).
-    pub batch_size: Option<usize>,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Images per optimiser step.
+    pub batch_size: usize,
     pub epochs: usize,
     pub seed: u64,
     /// Train on the first N training images only.
@@ -83,85 +84,19 @@ pub enum OnNan {
     Rollback,
 }
 
-impl Default for TrainConfig {
-    fn default() -> Self {
-        TrainConfig {
-            dataset: DatasetKind::FashionMnist,
-            data: None,
-            image_size: 64,
-            color: Color::Rgb,
-            split_seed: 0,
-            cache_mb: 1024,
-            arch: Arch::Mlp,
-            latent_dim: None,
-            hidden: vec![400],
-            channels: None,
-            autoencoder: false,
-            conditional: false,
-            condition_attributes: Vec::new(),
-            attributes: None,
-            loss: None,
-            binarize: Binarize::None,
-            beta: 1.0,
-            kl_warmup_epochs: 0,
-            lr: None,
-            batch_size: None,
-            epochs: 10,
-            seed: 42,
-            limit: None,
-            validation: 0,
-            patience: None,
-            device: "cpu".into(),
-            grad_clip: None,
-            on_nan: OnNan::Stop,
-        }
-    }
-}
-
 impl TrainConfig {
-    /// Reads a TOML config file.
+    /// The defaults of `arch`, as a run with no other setting given resolves them.
+    pub fn for_arch(arch: Arch) -> TrainConfig {
+        let mut given = PartialConfig::default();
+        given.set("arch", arch.name());
+        given
+            .resolve("the defaults")
+            .expect("the declared defaults resolve (tests/library/settings.rs)")
+    }
+
+    /// Reads a run's `config.toml` (or any config file), filling what it lacks with the defaults.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .ctx(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).map_err(|e| {
-            Error::file(
-                path,
-                format!("invalid config: {}", e.message().replace('\n', " ")),
-            )
-        })
-    }
-
-    /// `self` with the keys of `settings` (the same keys as a config file) replaced: how flags
-    /// and files override defaults. Unknown keys and values of the wrong type are errors that
-    /// name `origin`.
-    pub fn with_settings(self, settings: toml::Table, origin: &str) -> Result<Self> {
-        let mut table = toml::Table::try_from(&self).map_err(|e| {
-            Error::Config(format!(
-                "{origin}: settings that TOML cannot hold ({e}); paths must be UTF-8"
-            ))
-        })?;
-        table.extend(settings);
-        toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| {
-                Error::Config(format!("{origin}: {}", e.message().replace('\n', " ")))
-            })
-    }
-
-    /// Fills the architecture-dependent defaults, so the saved config says what was used.
-    pub fn resolved(mut self) -> Self {
-        let defaults = self.arch.defaults();
-        self.latent_dim.get_or_insert(defaults.latent_dim);
-        self.channels.get_or_insert(defaults.channels);
-        self.loss.get_or_insert(defaults.loss);
-        self.lr.get_or_insert(defaults.lr);
-        self.batch_size.get_or_insert(defaults.batch_size);
-        self
-    }
-
-    /// The reconstruction loss (resolved: the architecture's default, bce or mse).
-    pub fn loss(&self) -> Reconstruction {
-        self.loss.unwrap_or_else(|| self.arch.defaults().loss)
+        PartialConfig::from_file(path)?.resolve_file(path)
     }
 
     /// Where the data comes from and how it is prepared.
@@ -176,17 +111,6 @@ impl TrainConfig {
         }
     }
 
-    /// Adam's learning rate (resolved: the architecture's default).
-    pub fn lr(&self) -> f64 {
-        self.lr.unwrap_or_else(|| self.arch.defaults().lr)
-    }
-
-    /// Images per optimiser step (resolved: the architecture's default).
-    pub fn batch_size(&self) -> usize {
-        self.batch_size
-            .unwrap_or_else(|| self.arch.defaults().batch_size)
-    }
-
     /// Rejects impossible hyperparameters with the fix.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
@@ -196,14 +120,13 @@ impl TrainConfig {
                 self.beta
             ));
         }
-        if let Some(lr) = self.lr
-            && !(lr.is_finite() && lr > 0.0)
-        {
+        if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!(
-                "learning rate must be > 0 (got {lr}; try --lr 1e-3)"
+                "learning rate must be > 0 (got {}; try --lr 1e-3)",
+                self.lr
             ));
         }
-        if self.batch_size == Some(0) {
+        if self.batch_size == 0 {
             return bad("batch size must be at least 1 (try --batch-size 128)".into());
         }
         if self.epochs == 0 {
@@ -227,7 +150,7 @@ impl TrainConfig {
                 "--patience stops on the validation ELBO, so it needs a validation set: add --validation 10000".into(),
             );
         }
-        if self.patience.is_some() && (self.autoencoder || !self.loss().has_likelihood_form()) {
+        if self.patience.is_some() && (self.autoencoder || !self.loss.has_likelihood_form()) {
             return bad(
                 "--patience watches the validation ELBO, which a plain autoencoder or --loss mse does not have".into(),
             );
@@ -279,14 +202,9 @@ impl TrainConfig {
     pub fn model_config(&self, height: usize, width: usize, image_channels: usize) -> ModelConfig {
         ModelConfig {
             arch: self.arch,
-            latent_dim: self
-                .latent_dim
-                .unwrap_or_else(|| self.arch.defaults().latent_dim),
+            latent_dim: self.latent_dim,
             hidden: self.hidden.clone(),
-            channels: self
-                .channels
-                .clone()
-                .unwrap_or_else(|| self.arch.defaults().channels),
+            channels: self.channels.clone(),
             autoencoder: self.autoencoder,
             height,
             width,
@@ -345,7 +263,7 @@ impl TrainConfig {
     /// the continuous Bernoulli. Then its ELBO and IWAE figures bound `log p(x)` in nats; a
     /// Bernoulli on grey levels bounds no density.
     pub fn is_density(&self) -> bool {
-        match self.loss() {
+        match self.loss {
             Reconstruction::Bce => self.binarize != Binarize::None || self.dataset.is_binary(),
             Reconstruction::Cb => true,
             Reconstruction::Mse => false,
@@ -354,14 +272,14 @@ impl TrainConfig {
 
     /// The settings that define what a run computes; `--resume` must keep them. Epochs, device,
     /// data folder (and attribute table), learning rate, clipping, the NaN policy and the patience
-    /// may change when a run continues.
+    /// may change when a run continues (they read as 0 or none here).
     pub fn identity(&self) -> TrainConfig {
         TrainConfig {
             epochs: 0,
             device: String::new(),
             data: None,
             cache_mb: 0,
-            lr: None,
+            lr: 0.0,
             grad_clip: None,
             on_nan: OnNan::Stop,
             patience: None,
@@ -383,5 +301,94 @@ impl TrainConfig {
     /// The TOML text saved in a run folder.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a TrainConfig always serialises")
+    }
+}
+
+/// Settings as given, before defaults: a config file's, the flags', a saved run's. Layers of
+/// them make a run's settings ([`PartialConfig::over`]); [`PartialConfig::resolve`] fills what
+/// none gave from the declared defaults ([`settings`]), the architecture's where they depend on
+/// it, so a `--arch conv` given last still gets conv's learning rate.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartialConfig(toml::Table);
+
+impl PartialConfig {
+    /// Settings from a table with the keys of a config file (unknown keys and wrong types are
+    /// found when resolved).
+    pub fn from_table(table: toml::Table) -> Self {
+        PartialConfig(table)
+    }
+
+    /// Reads a TOML config file; its keys and their types are checked here, so that the error
+    /// names the file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .ctx(|| format!("cannot read config {}", path.display()))?;
+        let table: toml::Table = toml::from_str(&text).map_err(|e| {
+            Error::file(
+                path,
+                format!("invalid config: {}", e.message().replace('\n', " ")),
+            )
+        })?;
+        let given = PartialConfig(table);
+        given.clone().resolve_file(path)?;
+        Ok(given)
+    }
+
+    /// All the settings of `config`.
+    pub fn of(config: &TrainConfig) -> Result<Self> {
+        toml::Table::try_from(config)
+            .map(PartialConfig)
+            .map_err(|e| {
+                Error::Config(format!(
+                    "settings that TOML cannot hold ({e}); paths must be UTF-8"
+                ))
+            })
+    }
+
+    /// These settings with those of `top` given over them.
+    pub fn over(mut self, top: PartialConfig) -> Self {
+        self.0.extend(top.0);
+        self
+    }
+
+    /// Gives one setting.
+    pub fn set(&mut self, key: &str, value: impl Into<toml::Value>) {
+        self.0.insert(key.to_string(), value.into());
+    }
+
+    /// Every setting: the given ones, the rest from their declared defaults. Unknown keys and
+    /// values of the wrong type are errors that name `origin`.
+    pub fn resolve(self, origin: &str) -> Result<TrainConfig> {
+        self.filled().try_into().map_err(|e: toml::de::Error| {
+            Error::Config(format!("{origin}: {}", e.message().replace('\n', " ")))
+        })
+    }
+
+    fn resolve_file(self, path: &Path) -> Result<TrainConfig> {
+        self.filled().try_into().map_err(|e: toml::de::Error| {
+            Error::file(
+                path,
+                format!("invalid config: {}", e.message().replace('\n', " ")),
+            )
+        })
+    }
+
+    /// The table with every missing setting's default; an unknown architecture is left for
+    /// deserializing to name.
+    fn filled(self) -> toml::Value {
+        let arch = self
+            .0
+            .get("arch")
+            .and_then(|a| a.as_str())
+            .and_then(|name| Arch::from_name(name).ok());
+        let mut table = self.0;
+        for setting in settings::settings() {
+            if !table.contains_key(setting.key)
+                && let Some(value) = setting.default_value(arch.unwrap_or(Arch::Mlp))
+            {
+                table.insert(setting.key.to_string(), value);
+            }
+        }
+        toml::Value::Table(table)
     }
 }

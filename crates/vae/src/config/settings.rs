@@ -1,11 +1,10 @@
 //! Every setting of a training run, declared once: its key (in config files and `config.toml`;
 //! the flag is `--key` with `-` for `_`), what it is, how a flag's text becomes its value, and
-//! where its default comes from. The CLI makes its flags from this table, `--help` and
-//! `docs/cli.md` show it (a test holds the docs to it), and [`TrainConfig`] is what it
-//! deserializes into: its `Default` and the architectures' [`Defaults`] are the defaults, its
-//! `validate` the validation.
+//! its default (fixed, or the architecture's [`Defaults`]). The CLI makes its flags from this
+//! table, `--help` and `docs/cli.md` show it (a test holds the docs to it),
+//! [`PartialConfig::resolve`](super::PartialConfig::resolve) fills missing settings from it, and
+//! [`TrainConfig`](super::TrainConfig) is what it resolves into, whose `validate` is the validation.
 
-use super::TrainConfig;
 use crate::data::DatasetKind;
 use crate::error::{Error, Result};
 use crate::model::Arch;
@@ -28,13 +27,15 @@ pub enum Kind {
     Names,
 }
 
-/// Where a setting's default comes from.
+/// A setting's default.
 #[derive(Clone, Copy)]
 pub enum Fallback {
-    /// `TrainConfig::default()`'s value (none when it is `None` there).
-    Fixed,
+    /// This value, written as TOML.
+    Fixed(&'static str),
+    /// None: the setting is off unless given.
+    Absent,
     /// The architecture's ([`Defaults`]).
-    Architecture(fn(&Defaults) -> String),
+    Architecture(fn(&Defaults) -> toml::Value),
 }
 
 /// Which commands take a setting: the data settings also describe a data set alone
@@ -65,32 +66,43 @@ impl Setting {
         self.key.replace('_', "-")
     }
 
+    /// Its default for a run of `arch`, as a value of a config table; `None` when it is off
+    /// unless given.
+    pub fn default_value(&self, arch: Arch) -> Option<toml::Value> {
+        match self.fallback {
+            Fallback::Fixed(text) => {
+                let table: toml::Table = toml::from_str(&format!("v = {text}"))
+                    .expect("a declared default is a TOML value");
+                table.get("v").cloned()
+            }
+            Fallback::Absent => None,
+            Fallback::Architecture(of) => Some(of(&arch.defaults())),
+        }
+    }
+
     /// Its default, as people read it.
     pub fn default_text(&self) -> String {
+        let text = |value: Option<toml::Value>| match value {
+            Some(toml::Value::String(s)) => s,
+            Some(toml::Value::Boolean(false)) => "off".into(),
+            None => "none".into(),
+            Some(toml::Value::Array(a)) if a.is_empty() => "none".into(),
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            Some(v) => v.to_string(),
+        };
         match self.fallback {
-            Fallback::Fixed => {
-                let defaults = toml::Table::try_from(TrainConfig::default())
-                    .expect("the default settings serialise");
-                match defaults.get(self.key) {
-                    Some(toml::Value::String(s)) => s.clone(),
-                    Some(toml::Value::Boolean(false)) => "off".into(),
-                    None => "none".into(),
-                    Some(toml::Value::Array(a)) if a.is_empty() => "none".into(),
-                    Some(toml::Value::Array(a)) => a
-                        .iter()
-                        .map(|v| v.to_string())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    Some(v) => v.to_string(),
-                }
-            }
-            Fallback::Architecture(of) => {
+            Fallback::Architecture(_) => {
                 let each: Vec<String> = Arch::ALL
                     .iter()
-                    .map(|a| format!("{} {}", a.name(), of(&a.defaults())))
+                    .map(|&a| format!("{} {}", a.name(), text(self.default_value(a))))
                     .collect();
                 format!("the architecture's: {}", each.join(", "))
             }
+            Fallback::Fixed(_) | Fallback::Absent => text(self.default_value(Arch::Mlp)),
         }
     }
 
@@ -122,13 +134,30 @@ impl Setting {
     }
 }
 
-fn fixed(key: &'static str, kind: Kind, group: Group, help: &'static str) -> Setting {
+fn fixed(
+    key: &'static str,
+    kind: Kind,
+    group: Group,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
     Setting {
         key,
         help,
         kind,
         group,
-        fallback: Fallback::Fixed,
+        fallback: Fallback::Fixed(default),
+        choices: None,
+    }
+}
+
+fn optional(key: &'static str, kind: Kind, group: Group, help: &'static str) -> Setting {
+    Setting {
+        key,
+        help,
+        kind,
+        group,
+        fallback: Fallback::Absent,
         choices: None,
     }
 }
@@ -158,10 +187,15 @@ fn architectures() -> Vec<(&'static str, &'static [&'static str])> {
         .collect()
 }
 
+/// An architecture's default as a config value.
+fn value(of: impl serde::Serialize) -> toml::Value {
+    toml::Value::try_from(of).expect("an architecture's defaults are TOML values")
+}
+
 fn per_arch(
     key: &'static str,
     kind: Kind,
-    of: fn(&Defaults) -> String,
+    of: fn(&Defaults) -> toml::Value,
     help: &'static str,
 ) -> Setting {
     Setting {
@@ -174,39 +208,39 @@ fn per_arch(
     }
 }
 
-/// Every setting of [`TrainConfig`], in the order `--help` and the docs list them.
+/// Every setting of [`TrainConfig`](super::TrainConfig), in the order `--help` and the docs list them.
 pub fn settings() -> Vec<Setting> {
     use Group::{Data, Run};
     use Kind::*;
     vec![
-        fixed("dataset", Text, Data, "IDX data sets (class names, download), the built-in 64x64 shapes with known factors, the original dSprites file, a folder of your PNG/JPEG pictures, or CIFAR-10 (docs/data.md).").choosing(data_sets),
-        fixed("data", Text, Data, "Folder with the four IDX files; for dsprites, the .npz file or its folder; for folder, your pictures; for cifar10, the cifar-10-batches-bin folder (or its parent). Without it IDX sets are looked for (docs/data.md)."),
-        fixed("image_size", Integer, Data, "folder: pictures are centre-cropped to a square and resized to N x N."),
-        fixed("color", Text, Data, "folder and cifar10: rgb (three channels) or grey (one, ITU-R 601 luma, as PIL's convert(\"L\"))."),
-        fixed("split_seed", Integer, Data, "folder: seed of the random held-out split (10% of the pictures, at most 10,000)."),
-        fixed("cache_mb", Integer, Data, "folder: MiB of memory for decoded training pictures (may change on --resume)."),
-        fixed("arch", Text, Run, "mlp: dense layers (--hidden); conv: 3x3 stride-2 convolutions with ReLU (--channels), the input padded to a multiple of 2^layers (28 to 32); conv-bn: the CelebA VAE of Generative Deep Learning, each conv followed by batch norm and leaky ReLU (0.3), mirrored by transposed convs, then a 3x3 conv to the image's channels. celeba is read as conv-bn.").choosing(architectures),
-        per_arch("latent_dim", Integer, |d| d.latent_dim.to_string(), "Size of z."),
-        fixed("hidden", Integers, Run, "MLP hidden sizes, input side first (the decoder mirrors them), e.g. 400 or 512,256."),
-        per_arch("channels", Integers, |d| d.channels.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(","), "Conv channels of the stride-2 layers, input side first (1 to 6 of them), e.g. 32,64,128."),
-        fixed("autoencoder", Switch, Run, "Plain autoencoder: z = z_mean, no z_log_var, no KL."),
-        fixed("conditional", Switch, Run, "Conditional VAE (Sohn et al. 2015): the encoder reads [x, y], the decoder [z, y], y the class one-hot; the KL is still taken against N(0, I). Any labelled data set of at least two classes (docs/conditional.md)."),
-        fixed("condition_attributes", Names, Run, "With --conditional on a folder data set: condition on these columns of --attributes (multi-hot, at most 64) instead of the class, e.g. Smiling,Eyeglasses."),
-        fixed("attributes", Text, Run, "The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV)."),
-        per_arch("loss", Text, |d| toml::Value::try_from(d.loss).map(|v| v.as_str().unwrap_or_default().to_string()).unwrap_or_default(), "bce (Bernoulli, binary cross-entropy from logits), cb (continuous Bernoulli, a normalised density on [0, 1]) or mse (squared error); summed over pixels, averaged over the batch."),
-        fixed("binarize", Text, Run, "dynamic, fixed or none: binary pixels drawn with the grey level as probability, each step anew (from the run's seed), or once for good from each image's own place in a stream no run changes; the test and validation sets of a binarized run are binarized once, the same for every run."),
-        fixed("beta", Number, Run, "Weight of the KL term, any value >= 0: 1 is the VAE, < 1 favours reconstruction, > 1 a structured latent space."),
-        fixed("kl_warmup_epochs", Integer, Run, "Beta rises linearly from 0 over the first N epochs' steps; the metrics log the beta of each epoch's last step (train_beta)."),
-        per_arch("lr", Number, |d| d.lr.to_string(), "Adam's learning rate (Adam's epsilon is 1e-8, as PyTorch's)."),
-        per_arch("batch_size", Integer, |d| d.batch_size.to_string(), "Images per optimiser step."),
-        fixed("epochs", Integer, Run, "Passes over the training images."),
-        fixed("seed", Integer, Run, "Weights, shuffling, noise and binarization all follow from it: same seed, same run."),
-        fixed("limit", Integer, Run, "Train on the first N training images (for shapes, dsprites and folder, whose training split is in a fixed shuffled order, a random N)."),
-        fixed("validation", Integer, Run, "Hold out the last N training images (before --limit) as a validation set, scored with beta 1 after every epoch (valid_total = -ELBO in the metrics)."),
-        fixed("patience", Integer, Run, "Early stopping: end the run when the validation ELBO has not improved for N epochs; model.bpk then holds the best epoch's weights. Needs --validation and a likelihood loss."),
-        fixed("device", Text, Run, "cpu, cuda, cuda:N or wgpu; GPU devices need a build with --features cuda or --features wgpu."),
-        fixed("grad_clip", Number, Run, "Scale all gradients so that their joint norm is at most this (PyTorch's clip_grad_norm_)."),
-        fixed("on_nan", Text, Run, "On a NaN/Inf loss or gradient: stop, or rollback to the last checkpoint with the learning rate divided by 10 (3 times at most; the lowered rate is saved in config.toml)."),
+        fixed("dataset", Text, Data, "'fashion-mnist'", "IDX data sets (class names, download), the built-in 64x64 shapes with known factors, the original dSprites file, a folder of your PNG/JPEG pictures, or CIFAR-10 (docs/data.md).").choosing(data_sets),
+        optional("data", Text, Data, "Folder with the four IDX files; for dsprites, the .npz file or its folder; for folder, your pictures; for cifar10, the cifar-10-batches-bin folder (or its parent). Without it IDX sets are looked for (docs/data.md)."),
+        fixed("image_size", Integer, Data, "64", "folder: pictures are centre-cropped to a square and resized to N x N."),
+        fixed("color", Text, Data, "'rgb'", "folder and cifar10: rgb (three channels) or grey (one, ITU-R 601 luma, as PIL's convert(\"L\"))."),
+        fixed("split_seed", Integer, Data, "0", "folder: seed of the random held-out split (10% of the pictures, at most 10,000)."),
+        fixed("cache_mb", Integer, Data, "1024", "folder: MiB of memory for decoded training pictures (may change on --resume)."),
+        fixed("arch", Text, Run, "'mlp'", "mlp: dense layers (--hidden); conv: 3x3 stride-2 convolutions with ReLU (--channels), the input padded to a multiple of 2^layers (28 to 32); conv-bn: the CelebA VAE of Generative Deep Learning, each conv followed by batch norm and leaky ReLU (0.3), mirrored by transposed convs, then a 3x3 conv to the image's channels. celeba is read as conv-bn.").choosing(architectures),
+        per_arch("latent_dim", Integer, |d| value(d.latent_dim), "Size of z."),
+        fixed("hidden", Integers, Run, "[400]", "MLP hidden sizes, input side first (the decoder mirrors them), e.g. 400 or 512,256."),
+        per_arch("channels", Integers, |d| value(&d.channels), "Conv channels of the stride-2 layers, input side first (1 to 6 of them), e.g. 32,64,128."),
+        fixed("autoencoder", Switch, Run, "false", "Plain autoencoder: z = z_mean, no z_log_var, no KL."),
+        fixed("conditional", Switch, Run, "false", "Conditional VAE (Sohn et al. 2015): the encoder reads [x, y], the decoder [z, y], y the class one-hot; the KL is still taken against N(0, I). Any labelled data set of at least two classes (docs/conditional.md)."),
+        fixed("condition_attributes", Names, Run, "[]", "With --conditional on a folder data set: condition on these columns of --attributes (multi-hot, at most 64) instead of the class, e.g. Smiling,Eyeglasses."),
+        optional("attributes", Text, Run, "The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV)."),
+        per_arch("loss", Text, |d| value(d.loss), "bce (Bernoulli, binary cross-entropy from logits), cb (continuous Bernoulli, a normalised density on [0, 1]) or mse (squared error); summed over pixels, averaged over the batch."),
+        fixed("binarize", Text, Run, "'none'", "dynamic, fixed or none: binary pixels drawn with the grey level as probability, each step anew (from the run's seed), or once for good from each image's own place in a stream no run changes; the test and validation sets of a binarized run are binarized once, the same for every run."),
+        fixed("beta", Number, Run, "1.0", "Weight of the KL term, any value >= 0: 1 is the VAE, < 1 favours reconstruction, > 1 a structured latent space."),
+        fixed("kl_warmup_epochs", Integer, Run, "0", "Beta rises linearly from 0 over the first N epochs' steps; the metrics log the beta of each epoch's last step (train_beta)."),
+        per_arch("lr", Number, |d| value(d.lr), "Adam's learning rate (Adam's epsilon is 1e-8, as PyTorch's)."),
+        per_arch("batch_size", Integer, |d| value(d.batch_size), "Images per optimiser step."),
+        fixed("epochs", Integer, Run, "10", "Passes over the training images."),
+        fixed("seed", Integer, Run, "42", "Weights, shuffling, noise and binarization all follow from it: same seed, same run."),
+        optional("limit", Integer, Run, "Train on the first N training images (for shapes, dsprites and folder, whose training split is in a fixed shuffled order, a random N)."),
+        fixed("validation", Integer, Run, "0", "Hold out the last N training images (before --limit) as a validation set, scored with beta 1 after every epoch (valid_total = -ELBO in the metrics)."),
+        optional("patience", Integer, Run, "Early stopping: end the run when the validation ELBO has not improved for N epochs; model.bpk then holds the best epoch's weights. Needs --validation and a likelihood loss."),
+        fixed("device", Text, Run, "'cpu'", "cpu, cuda, cuda:N or wgpu; GPU devices need a build with --features cuda or --features wgpu."),
+        optional("grad_clip", Number, Run, "Scale all gradients so that their joint norm is at most this (PyTorch's clip_grad_norm_)."),
+        fixed("on_nan", Text, Run, "'stop'", "On a NaN/Inf loss or gradient: stop, or rollback to the last checkpoint with the learning rate divided by 10 (3 times at most; the lowered rate is saved in config.toml)."),
     ]
 }
 

@@ -384,7 +384,7 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
         &run.model,
         &test,
         &latents,
-        run.config.loss(),
+        run.config.loss,
         run.config.is_density(),
         options.iw_samples,
         &run.device,
@@ -394,7 +394,7 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
         test_loss_at_mean(
             &run.model,
             &test,
-            run.config.loss(),
+            run.config.loss,
             run.config.beta,
             &run.device,
         )?

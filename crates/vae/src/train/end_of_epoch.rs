@@ -81,16 +81,8 @@ fn finish_epoch(
     let config = setup.config;
     let started = Instant::now();
     let model = model.valid();
-    let loss_on = |data, beta| {
-        eval::test_loss(
-            &model,
-            data,
-            config.loss(),
-            beta,
-            &setup.device,
-            config.seed,
-        )
-    };
+    let loss_on =
+        |data, beta| eval::test_loss(&model, data, config.loss, beta, &setup.device, config.seed);
     let test = loss_on(&splits.test, config.beta)?;
     let valid = match &splits.validation {
         Some(v) => Some(loss_on(v, 1.0)?),

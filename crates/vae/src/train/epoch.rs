@@ -83,7 +83,7 @@ pub fn train_epoch(
 ) -> Result<std::result::Result<(Vae, EpochSums), Divergence>> {
     let config = setup.config;
     let data = setup.train_set;
-    let batch_size = config.batch_size();
+    let batch_size = config.batch_size;
     let steps_per_epoch = data.len().div_ceil(batch_size);
 
     let mut order: Vec<usize> = (0..data.len()).collect();
@@ -201,7 +201,7 @@ fn optimizer_step(
     beta: f64,
     lr: f64,
 ) -> Result<std::result::Result<(Vae, StepValues), String>> {
-    let kind = setup.config.loss();
+    let kind = setup.config.loss;
     let batch = shards::Batch { x, condition, eps };
     let (grads, losses) = shards::gradients(setup.shards, &model, batch, kind, beta, n)?;
     let (grads, losses) = if setup.world.size > 1 {

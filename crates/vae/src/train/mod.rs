@@ -114,7 +114,7 @@ pub fn train_with(
     if world.size > 1 {
         progress.message(&ranks::split_message(&world, config, &model));
     }
-    let mut rollbacks = resume::Rollbacks::new(config.lr());
+    let mut rollbacks = resume::Rollbacks::new(config.lr);
     while done < config.epochs {
         if let Some(best) = early_stop::should_stop(config, &history, done, &world) {
             progress.message(&early_stop::message(run_dir, done, best));
@@ -187,7 +187,7 @@ fn prepare(
     options: TrainOptions,
     world: &World,
 ) -> Result<Prepared> {
-    let config = config.clone().resolved();
+    let config = config.clone();
     config.validate()?;
     crate::device::parse_device(&config.device)?;
     // Rank 0 checks the folder; the others may not even see it (another machine).
@@ -207,7 +207,7 @@ fn prepare(
     model_config.validate()?;
     // Each rank holds the activations of its share of a batch; the ranks on one machine
     // share its memory.
-    let batch = config.batch_size().min(splits.train.len()).max(1);
+    let batch = config.batch_size.min(splits.train.len()).max(1);
     crate::model::memory::Footprint::of(&model_config)
         .check_training(batch.div_ceil(world.size), world.local_size)?;
     ranks::check_ranks(&config, splits.train.len(), world)?;

@@ -26,7 +26,7 @@ pub(super) fn rank_0_settings(config: &TrainConfig, world: &World) -> Result<Tra
 /// Every rank needs at least one image of every batch, the last one included: a rank without
 /// rows would have no batch-norm statistics to bring to the others.
 pub(super) fn check_ranks(config: &TrainConfig, images: usize, world: &World) -> Result<()> {
-    let batch = config.batch_size().min(images);
+    let batch = config.batch_size.min(images);
     let last = match images % batch {
         0 => batch,
         r => r,
@@ -52,7 +52,7 @@ pub(super) fn split_message(world: &World, config: &TrainConfig, model: &Vae) ->
     format!(
         "training on {} MPI ranks: each batch of {} split between them, {:.2} MB of gradients summed per step",
         world.size,
-        config.batch_size(),
+        config.batch_size,
         (gradients::Layout::of(model).len() + 3) as f64 * 4.0 / 1e6
     )
 }

@@ -86,7 +86,7 @@ impl Rollbacks {
         self.lr /= 10.0;
         if world.is_root() {
             let lowered = TrainConfig {
-                lr: Some(self.lr),
+                lr: self.lr,
                 ..config.clone()
             };
             run::write_config(run_dir, &lowered)?;

@@ -97,7 +97,12 @@ fn runs_of_the_earlier_version_load_evaluate_and_resume_with_its_numbers() {
             .map(|i| (i as f32 * 0.7).sin())
             .collect();
         let out = tmp.path().join(format!("{name}-imported"));
-        vae::interop::write_run(&out, &imported, &run.config).unwrap();
+        vae::interop::write_run(
+            &out,
+            &imported,
+            vae::PartialConfig::of(&run.config).unwrap(),
+        )
+        .unwrap();
         let again = Run::load(&out, None).unwrap();
         let original = Run::load(&fixture(name), None).unwrap();
         assert_eq!(

@@ -197,9 +197,9 @@ fn attribute_tables_condition_a_folder_run() {
         conditional: true,
         condition_attributes: vec!["left".into(), "big".into()],
         attributes: Some(data.join("attributes.csv")),
-        batch_size: Some(8),
+        batch_size: 8,
         epochs: 1,
-        ..Default::default()
+        ..vae::TrainConfig::for_arch(vae::model::Arch::Mlp)
     };
     let splits = config.load_data().unwrap();
     let Some(Conditions::Attributes { count: 2, bits }) = &splits.train.conditions else {

@@ -41,7 +41,7 @@ fn the_joint_gradient_norm_is_clipped_and_nan_is_seen() {
 fn rollback_lowers_the_learning_rate_until_training_is_finite() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig {
-        lr: Some(10.0),
+        lr: 10.0,
         on_nan: OnNan::Rollback,
         ..vae_testkit::small_config(2_000, 2)
     };
@@ -60,8 +60,7 @@ fn rollback_lowers_the_learning_rate_until_training_is_finite() {
     );
     let saved = TrainConfig::from_file(&dir.path().join("config.toml")).unwrap();
     assert_eq!(
-        saved.lr,
-        Some(summary.lr),
+        saved.lr, summary.lr,
         "the lowered rate is what a resume continues with"
     );
 }
@@ -70,7 +69,7 @@ fn rollback_lowers_the_learning_rate_until_training_is_finite() {
 fn without_rollback_divergence_stops_at_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let config = TrainConfig {
-        lr: Some(10.0),
+        lr: 10.0,
         ..vae_testkit::small_config(2_000, 2)
     };
     let message = train(&config, dir.path(), TrainOptions::default())
@@ -116,7 +115,7 @@ fn a_divergence_at_the_last_step_of_an_epoch_is_not_saved() {
     let dir = tempfile::tempdir().unwrap();
     // 128 images in batches of 128: one step per epoch.
     let good = TrainConfig {
-        batch_size: Some(128),
+        batch_size: 128,
         ..vae_testkit::small_config(128, 1)
     };
     train(&good, dir.path(), TrainOptions::default()).unwrap();
@@ -128,7 +127,7 @@ fn a_divergence_at_the_last_step_of_an_epoch_is_not_saved() {
     for lr in [1e30, 1e39] {
         for on_nan in [OnNan::Stop, OnNan::Rollback] {
             let bad = TrainConfig {
-                lr: Some(lr),
+                lr,
                 epochs: 2,
                 on_nan,
                 ..good.clone()

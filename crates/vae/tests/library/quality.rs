@@ -37,14 +37,14 @@ fn grey_images(n: usize, pixels: usize) -> Vec<f32> {
 
 #[test]
 fn only_normalised_models_report_likelihoods() {
-    let grey = TrainConfig::default();
+    let grey = TrainConfig::for_arch(Arch::Mlp);
     assert!(
         !grey.is_density(),
         "Bernoulli on grey levels bounds no density"
     );
     let shapes = TrainConfig {
         dataset: DatasetKind::Shapes,
-        ..TrainConfig::default()
+        ..TrainConfig::for_arch(Arch::Mlp)
     };
     assert!(shapes.is_density(), "shapes are binary already");
     for (loss, binarize, density) in [
@@ -54,9 +54,9 @@ fn only_normalised_models_report_likelihoods() {
         (Reconstruction::Mse, Binarize::Dynamic, false),
     ] {
         let c = TrainConfig {
-            loss: Some(loss),
+            loss,
             binarize,
-            ..TrainConfig::default()
+            ..TrainConfig::for_arch(Arch::Mlp)
         };
         assert_eq!(c.is_density(), density, "{loss:?} {binarize:?}");
     }
@@ -101,7 +101,7 @@ fn fixed_binarization_covers_streamed_training_sets() {
         data: Some(dir.path().to_path_buf()),
         image_size: 16,
         binarize: Binarize::Fixed,
-        ..TrainConfig::default()
+        ..TrainConfig::for_arch(Arch::Mlp)
     };
     let train = config.load_data().unwrap().train;
     assert!(
@@ -270,7 +270,7 @@ fn kl_warmup_rises_linearly_then_holds() {
     let config = TrainConfig {
         beta: 4.0,
         kl_warmup_epochs: 2,
-        ..TrainConfig::default()
+        ..TrainConfig::for_arch(Arch::Mlp)
     };
     let steps = 10;
     assert_eq!(beta_at(&config, 0, steps), 0.0);
@@ -292,7 +292,7 @@ fn metrics_log_the_beta_in_force() {
     let config = TrainConfig {
         beta: 2.0,
         kl_warmup_epochs: 2,
-        batch_size: Some(100),
+        batch_size: 100,
         ..vae_testkit::small_config(1_000, 3)
     };
     let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
@@ -384,8 +384,8 @@ fn early_stopping_keeps_the_best_epoch() {
     let config = TrainConfig {
         validation: 1000,
         patience: Some(2),
-        lr: Some(1e-2),
-        batch_size: Some(10),
+        lr: 1e-2,
+        batch_size: 10,
         ..vae_testkit::small_config(50, 60)
     };
     let dir = tempfile::tempdir().unwrap();
@@ -717,8 +717,8 @@ fn sample_quality_compares_sets_of_equal_size() {
         color: Color::Grey,
         epochs: 1,
         hidden: vec![32],
-        latent_dim: Some(4),
-        ..TrainConfig::default()
+        latent_dim: 4,
+        ..TrainConfig::for_arch(Arch::Mlp)
     };
     let dir = tmp.path().join("run");
     train(&config, &dir, TrainOptions::default()).unwrap();

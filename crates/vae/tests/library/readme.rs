@@ -6,14 +6,15 @@ fn the_readme_library_example_runs() -> vae::Result<()> {
     let dir = tempfile::tempdir().unwrap();
     let api = dir.path().join("api");
     // README begin
+    use vae::model::Arch;
     use vae::train::{TrainOptions, train};
     use vae::{Run, TrainConfig};
 
     // The MLP VAE of pytorch/examples with a 2-d latent space, one epoch on Fashion-MNIST.
     let config = TrainConfig {
-        latent_dim: Some(2),
+        latent_dim: 2,
         epochs: 1,
-        ..Default::default()
+        ..TrainConfig::for_arch(Arch::Mlp)
     };
     let summary = train(&config, api.as_path(), TrainOptions::default())?;
     println!(

@@ -1,25 +1,22 @@
 //! The settings are declared once (`vae::config::settings`): every key of `TrainConfig` is in
-//! the table and nothing else is, every flag's text reads as its setting, and `docs/cli.md`
-//! shows the table as the library makes it.
+//! the table and nothing else is, every flag's text reads as its setting, missing settings
+//! resolve to the declared defaults (the architecture's where they depend on it), and
+//! `docs/cli.md` shows the table as the library makes it.
 
 use std::collections::BTreeSet;
-use vae::TrainConfig;
 use vae::config::settings::{markdown_table, settings};
+use vae::model::Arch;
+use vae::{PartialConfig, TrainConfig};
 
 /// A config with every optional setting given, so that TOML writes every key.
 fn every_key() -> BTreeSet<String> {
     let config = TrainConfig {
         data: Some("/data".into()),
-        latent_dim: Some(2),
-        channels: Some(vec![8]),
         attributes: Some("/attributes.csv".into()),
-        loss: Some(vae::model::loss::Reconstruction::Bce),
-        lr: Some(1e-3),
-        batch_size: Some(64),
         limit: Some(10),
         patience: Some(3),
         grad_clip: Some(1.0),
-        ..TrainConfig::default()
+        ..TrainConfig::for_arch(Arch::Mlp)
     };
     toml::Table::try_from(config)
         .unwrap()
@@ -61,10 +58,8 @@ fn flag_texts_read_as_their_settings() {
     ] {
         table.insert(key.into(), setting(key).value_of(text).unwrap());
     }
-    let config = TrainConfig::default()
-        .with_settings(table, "flags")
-        .unwrap();
-    assert_eq!(config.arch, vae::model::Arch::ConvBn);
+    let config = PartialConfig::from_table(table).resolve("flags").unwrap();
+    assert_eq!(config.arch, Arch::ConvBn);
     assert_eq!(
         (
             config.latent_dim,
@@ -72,7 +67,7 @@ fn flag_texts_read_as_their_settings() {
             config.beta,
             config.lr
         ),
-        (Some(8), vec![64, 32], -1.0, Some(3e-4))
+        (8, vec![64, 32], -1.0, 3e-4)
     );
     assert!(config.autoencoder);
     assert_eq!(config.condition_attributes, ["Smiling", "Eyeglasses"]);
@@ -99,5 +94,60 @@ fn the_docs_show_the_table_of_settings() {
     assert!(
         docs[begin..end] == expected,
         "docs/cli.md's table of settings is not the library's; put this between the markers:\n{expected}"
+    );
+}
+
+/// What no layer gives comes from the architecture that the layers end with, whichever layer
+/// named it: `--arch conv` over a file without an `arch` gets conv's learning rate, not the
+/// MLP's. A saved run's settings (all given) stay as they are.
+#[test]
+fn missing_settings_resolve_to_the_final_architectures_defaults() {
+    for &arch in Arch::ALL {
+        let d = arch.defaults();
+        let config = TrainConfig::for_arch(arch);
+        assert_eq!(
+            (
+                config.latent_dim,
+                config.channels.clone(),
+                config.loss,
+                config.lr,
+                config.batch_size
+            ),
+            (d.latent_dim, d.channels, d.loss, d.lr, d.batch_size),
+            "{}",
+            arch.name()
+        );
+        assert_eq!((config.epochs, config.seed, config.beta), (10, 42, 1.0));
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("run.toml");
+    std::fs::write(&file, "beta = 4.0\nlatent_dim = 6\n").unwrap();
+    let mut flags = PartialConfig::default();
+    flags.set("arch", "conv");
+    let config = PartialConfig::from_file(&file)
+        .unwrap()
+        .over(flags)
+        .resolve("flags")
+        .unwrap();
+    let conv = Arch::Conv.defaults();
+    assert_eq!(
+        (config.arch, config.beta, config.latent_dim),
+        (Arch::Conv, 4.0, 6)
+    );
+    assert_eq!((config.lr, config.batch_size), (conv.lr, conv.batch_size));
+
+    let saved = TrainConfig {
+        lr: 0.125,
+        ..TrainConfig::for_arch(Arch::ConvBn)
+    };
+    let again = PartialConfig::of(&saved).unwrap().resolve("saved").unwrap();
+    assert_eq!(again, saved);
+
+    std::fs::write(&file, "beta = 4.0\nbta = 2.0\n").unwrap();
+    let e = PartialConfig::from_file(&file).unwrap_err().to_string();
+    assert!(
+        e.contains("run.toml") && e.contains("unknown field `bta`"),
+        "{e}"
     );
 }

@@ -245,14 +245,13 @@ fn the_conv_model_trains_on_64x64_shapes() {
     let dir = tempfile::tempdir().unwrap();
     let config = vae::TrainConfig {
         dataset: vae::data::DatasetKind::Shapes,
-        arch: vae::model::Arch::Conv,
-        channels: Some(vec![8, 16, 32, 32]),
-        latent_dim: Some(6),
+        channels: vec![8, 16, 32, 32],
+        latent_dim: 6,
         limit: Some(1_000),
-        batch_size: Some(32),
-        lr: Some(2e-3),
+        batch_size: 32,
+        lr: 2e-3,
         epochs: 2,
-        ..Default::default()
+        ..vae::TrainConfig::for_arch(vae::model::Arch::Conv)
     };
     let summary = vae::train::train(&config, dir.path(), Default::default()).unwrap();
     let (first, last) = (&summary.epochs[0], &summary.epochs[1]);

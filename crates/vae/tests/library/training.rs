@@ -41,10 +41,7 @@ fn mlp_vae_loss_falls_on_real_fashion_mnist() {
 #[test]
 fn conv_vae_loss_falls_on_real_fashion_mnist() {
     let dir = tempfile::tempdir().unwrap();
-    let config = vae::TrainConfig {
-        arch: Arch::Conv,
-        ..vae_testkit::small_config(2_000, 2)
-    };
+    let config = vae_testkit::small_config_of(Arch::Conv, 2_000, 2);
     let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
     let (first, last) = (&summary.epochs[0], &summary.epochs[1]);
     assert!(last.test.total < first.test.total, "{first:?} -> {last:?}");
@@ -123,7 +120,7 @@ fn divergence_stops_with_a_clear_message_and_keeps_the_last_checkpoint() {
 
     // Continue the run with an absurd learning rate: epoch 2 diverges.
     let bad = vae::TrainConfig {
-        lr: Some(1e30),
+        lr: 1e30,
         epochs: 2,
         ..good
     };
