@@ -62,9 +62,11 @@ impl Given {
                 _ => arg,
             };
             if let Some(choices) = s.choices {
-                arg = arg.value_parser(PossibleValuesParser::new(choices().into_iter().map(
-                    |(name, aliases)| PossibleValue::new(name).aliases(aliases.iter().copied()),
-                )));
+                arg = arg.value_parser(PossibleValuesParser::new(choices().into_iter().map(|c| {
+                    PossibleValue::new(c.name)
+                        .aliases(c.aliases.iter().copied())
+                        .help(c.about)
+                })));
             }
             cmd = cmd.arg(arg);
         }

@@ -46,9 +46,17 @@ pub enum Group {
     Run,
 }
 
-/// The names a setting accepts where it takes one of a registry's, each with the older names
-/// that still read as it.
-pub type Choices = fn() -> Vec<(&'static str, &'static [&'static str])>;
+/// One name a setting accepts where it takes one of a registry's.
+pub struct Choice {
+    pub name: &'static str,
+    /// Older names that still read as it.
+    pub aliases: &'static [&'static str],
+    /// What it is, in one sentence.
+    pub about: &'static str,
+}
+
+/// The names a setting accepts where it takes one of a registry's.
+pub type Choices = fn() -> Vec<Choice>;
 
 /// One setting.
 pub struct Setting {
@@ -172,18 +180,26 @@ impl Setting {
 }
 
 /// The registered data sets.
-fn data_sets() -> Vec<(&'static str, &'static [&'static str])> {
+fn data_sets() -> Vec<Choice> {
     DatasetKind::ALL
         .iter()
-        .map(|k| (k.name(), &[][..]))
+        .map(|k| Choice {
+            name: k.name(),
+            aliases: &[],
+            about: k.data_set().about(),
+        })
         .collect()
 }
 
 /// The registered architectures, with their older names.
-fn architectures() -> Vec<(&'static str, &'static [&'static str])> {
+fn architectures() -> Vec<Choice> {
     Arch::ALL
         .iter()
-        .map(|a| (a.name(), a.architecture().aliases()))
+        .map(|a| Choice {
+            name: a.name(),
+            aliases: a.architecture().aliases(),
+            about: a.architecture().about(),
+        })
         .collect()
 }
 
@@ -213,34 +229,189 @@ pub fn settings() -> Vec<Setting> {
     use Group::{Data, Run};
     use Kind::*;
     vec![
-        fixed("dataset", Text, Data, "'fashion-mnist'", "IDX data sets (class names, download), the built-in 64x64 shapes with known factors, the original dSprites file, a folder of your PNG/JPEG pictures, or CIFAR-10 (docs/data.md).").choosing(data_sets),
-        optional("data", Text, Data, "Folder with the four IDX files; for dsprites, the .npz file or its folder; for folder, your pictures; for cifar10, the cifar-10-batches-bin folder (or its parent). Without it IDX sets are looked for (docs/data.md)."),
-        fixed("image_size", Integer, Data, "64", "folder: pictures are centre-cropped to a square and resized to N x N."),
-        fixed("color", Text, Data, "'rgb'", "folder and cifar10: rgb (three channels) or grey (one, ITU-R 601 luma, as PIL's convert(\"L\"))."),
-        fixed("split_seed", Integer, Data, "0", "folder: seed of the random held-out split (10% of the pictures, at most 10,000)."),
-        fixed("cache_mb", Integer, Data, "1024", "folder: MiB of memory for decoded training pictures (may change on --resume)."),
-        fixed("arch", Text, Run, "'mlp'", "mlp: dense layers (--hidden); conv: 3x3 stride-2 convolutions with ReLU (--channels), the input padded to a multiple of 2^layers (28 to 32); conv-bn: the CelebA VAE of Generative Deep Learning, each conv followed by batch norm and leaky ReLU (0.3), mirrored by transposed convs, then a 3x3 conv to the image's channels. celeba is read as conv-bn.").choosing(architectures),
+        fixed(
+            "dataset",
+            Text,
+            Data,
+            "'fashion-mnist'",
+            "The data to train on (docs/data.md).",
+        )
+        .choosing(data_sets),
+        optional(
+            "data",
+            Text,
+            Data,
+            "Folder with the four IDX files; for dsprites, the .npz file or its folder; for folder, your pictures; for cifar10, the cifar-10-batches-bin folder (or its parent). Without it IDX sets are looked for (docs/data.md).",
+        ),
+        fixed(
+            "image_size",
+            Integer,
+            Data,
+            "64",
+            "folder: pictures are centre-cropped to a square and resized to N x N.",
+        ),
+        fixed(
+            "color",
+            Text,
+            Data,
+            "'rgb'",
+            "folder and cifar10: rgb (three channels) or grey (one, ITU-R 601 luma, as PIL's convert(\"L\")).",
+        ),
+        fixed(
+            "split_seed",
+            Integer,
+            Data,
+            "0",
+            "folder: seed of the random held-out split (10% of the pictures, at most 10,000).",
+        ),
+        fixed(
+            "cache_mb",
+            Integer,
+            Data,
+            "1024",
+            "folder: MiB of memory for decoded training pictures (may change on --resume).",
+        ),
+        fixed(
+            "arch",
+            Text,
+            Run,
+            "'mlp'",
+            "The model's architecture (docs/architecture.md).",
+        )
+        .choosing(architectures),
         per_arch("latent_dim", Integer, |d| value(d.latent_dim), "Size of z."),
-        fixed("hidden", Integers, Run, "[400]", "MLP hidden sizes, input side first (the decoder mirrors them), e.g. 400 or 512,256."),
-        per_arch("channels", Integers, |d| value(&d.channels), "Conv channels of the stride-2 layers, input side first (1 to 6 of them), e.g. 32,64,128."),
-        fixed("autoencoder", Switch, Run, "false", "Plain autoencoder: z = z_mean, no z_log_var, no KL."),
-        fixed("conditional", Switch, Run, "false", "Conditional VAE (Sohn et al. 2015): the encoder reads [x, y], the decoder [z, y], y the class one-hot; the KL is still taken against N(0, I). Any labelled data set of at least two classes (docs/conditional.md)."),
-        fixed("condition_attributes", Names, Run, "[]", "With --conditional on a folder data set: condition on these columns of --attributes (multi-hot, at most 64) instead of the class, e.g. Smiling,Eyeglasses."),
-        optional("attributes", Text, Run, "The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV)."),
-        per_arch("loss", Text, |d| value(d.loss), "bce (Bernoulli, binary cross-entropy from logits), cb (continuous Bernoulli, a normalised density on [0, 1]) or mse (squared error); summed over pixels, averaged over the batch."),
-        fixed("binarize", Text, Run, "'none'", "dynamic, fixed or none: binary pixels drawn with the grey level as probability, each step anew (from the run's seed), or once for good from each image's own place in a stream no run changes; the test and validation sets of a binarized run are binarized once, the same for every run."),
-        fixed("beta", Number, Run, "1.0", "Weight of the KL term, any value >= 0: 1 is the VAE, < 1 favours reconstruction, > 1 a structured latent space."),
-        fixed("kl_warmup_epochs", Integer, Run, "0", "Beta rises linearly from 0 over the first N epochs' steps; the metrics log the beta of each epoch's last step (train_beta)."),
-        per_arch("lr", Number, |d| value(d.lr), "Adam's learning rate (Adam's epsilon is 1e-8, as PyTorch's)."),
-        per_arch("batch_size", Integer, |d| value(d.batch_size), "Images per optimiser step."),
-        fixed("epochs", Integer, Run, "10", "Passes over the training images."),
-        fixed("seed", Integer, Run, "42", "Weights, shuffling, noise and binarization all follow from it: same seed, same run."),
-        optional("limit", Integer, Run, "Train on the first N training images (for shapes, dsprites and folder, whose training split is in a fixed shuffled order, a random N)."),
-        fixed("validation", Integer, Run, "0", "Hold out the last N training images (before --limit) as a validation set, scored with beta 1 after every epoch (valid_total = -ELBO in the metrics)."),
-        optional("patience", Integer, Run, "Early stopping: end the run when the validation ELBO has not improved for N epochs; model.bpk then holds the best epoch's weights. Needs --validation and a likelihood loss."),
-        fixed("device", Text, Run, "'cpu'", "cpu, cuda, cuda:N or wgpu; GPU devices need a build with --features cuda or --features wgpu."),
-        optional("grad_clip", Number, Run, "Scale all gradients so that their joint norm is at most this (PyTorch's clip_grad_norm_)."),
-        fixed("on_nan", Text, Run, "'stop'", "On a NaN/Inf loss or gradient: stop, or rollback to the last checkpoint with the learning rate divided by 10 (3 times at most; the lowered rate is saved in config.toml)."),
+        fixed(
+            "hidden",
+            Integers,
+            Run,
+            "[400]",
+            "MLP hidden sizes, input side first (the decoder mirrors them), e.g. 400 or 512,256.",
+        ),
+        per_arch(
+            "channels",
+            Integers,
+            |d| value(&d.channels),
+            "Conv channels of the stride-2 layers, input side first (1 to 6 of them), e.g. 32,64,128.",
+        ),
+        fixed(
+            "autoencoder",
+            Switch,
+            Run,
+            "false",
+            "Plain autoencoder: z = z_mean, no z_log_var, no KL.",
+        ),
+        fixed(
+            "conditional",
+            Switch,
+            Run,
+            "false",
+            "Conditional VAE (Sohn et al. 2015): the encoder reads [x, y], the decoder [z, y], y the class one-hot; the KL is still taken against N(0, I). Any labelled data set of at least two classes (docs/conditional.md).",
+        ),
+        fixed(
+            "condition_attributes",
+            Names,
+            Run,
+            "[]",
+            "With --conditional on a folder data set: condition on these columns of --attributes (multi-hot, at most 64) instead of the class, e.g. Smiling,Eyeglasses.",
+        ),
+        optional(
+            "attributes",
+            Text,
+            Run,
+            "The attribute table of --condition-attributes (CelebA's list_attr_celeba.txt or a CSV).",
+        ),
+        per_arch(
+            "loss",
+            Text,
+            |d| value(d.loss),
+            "bce (Bernoulli, binary cross-entropy from logits), cb (continuous Bernoulli, a normalised density on [0, 1]) or mse (squared error); summed over pixels, averaged over the batch.",
+        ),
+        fixed(
+            "binarize",
+            Text,
+            Run,
+            "'none'",
+            "dynamic, fixed or none: binary pixels drawn with the grey level as probability, each step anew (from the run's seed), or once for good from each image's own place in a stream no run changes; the test and validation sets of a binarized run are binarized once, the same for every run.",
+        ),
+        fixed(
+            "beta",
+            Number,
+            Run,
+            "1.0",
+            "Weight of the KL term, any value >= 0: 1 is the VAE, < 1 favours reconstruction, > 1 a structured latent space.",
+        ),
+        fixed(
+            "kl_warmup_epochs",
+            Integer,
+            Run,
+            "0",
+            "Beta rises linearly from 0 over the first N epochs' steps; the metrics log the beta of each epoch's last step (train_beta).",
+        ),
+        per_arch(
+            "lr",
+            Number,
+            |d| value(d.lr),
+            "Adam's learning rate (Adam's epsilon is 1e-8, as PyTorch's).",
+        ),
+        per_arch(
+            "batch_size",
+            Integer,
+            |d| value(d.batch_size),
+            "Images per optimiser step.",
+        ),
+        fixed(
+            "epochs",
+            Integer,
+            Run,
+            "10",
+            "Passes over the training images.",
+        ),
+        fixed(
+            "seed",
+            Integer,
+            Run,
+            "42",
+            "Weights, shuffling, noise and binarization all follow from it: same seed, same run.",
+        ),
+        optional(
+            "limit",
+            Integer,
+            Run,
+            "Train on the first N training images (for shapes, dsprites and folder, whose training split is in a fixed shuffled order, a random N).",
+        ),
+        fixed(
+            "validation",
+            Integer,
+            Run,
+            "0",
+            "Hold out the last N training images (before --limit) as a validation set, scored with beta 1 after every epoch (valid_total = -ELBO in the metrics).",
+        ),
+        optional(
+            "patience",
+            Integer,
+            Run,
+            "Early stopping: end the run when the validation ELBO has not improved for N epochs; model.bpk then holds the best epoch's weights. Needs --validation and a likelihood loss.",
+        ),
+        fixed(
+            "device",
+            Text,
+            Run,
+            "'cpu'",
+            "cpu, cuda, cuda:N or wgpu; GPU devices need a build with --features cuda or --features wgpu.",
+        ),
+        optional(
+            "grad_clip",
+            Number,
+            Run,
+            "Scale all gradients so that their joint norm is at most this (PyTorch's clip_grad_norm_).",
+        ),
+        fixed(
+            "on_nan",
+            Text,
+            Run,
+            "'stop'",
+            "On a NaN/Inf loss or gradient: stop, or rollback to the last checkpoint with the learning rate divided by 10 (3 times at most; the lowered rate is saved in config.toml).",
+        ),
     ]
 }
 
@@ -251,8 +422,11 @@ pub fn markdown_table() -> String {
         let choices = s
             .choices
             .map(|c| {
-                let names: Vec<&str> = c().iter().map(|(n, _)| *n).collect();
-                format!(" One of: {}.", names.join(", "))
+                let each: Vec<String> = c()
+                    .iter()
+                    .map(|c| format!("`{}`: {}", c.name, c.about))
+                    .collect();
+                format!(" One of: {}", each.join(" "))
             })
             .unwrap_or_default();
         t.push_str(&format!(

@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub trait DataSet: Sync {
     /// The name in config files, on the command line and in default run folder names.
     fn name(&self) -> &'static str;
+    /// What it is, in one sentence (`--help`, docs/cli.md).
+    fn about(&self) -> &'static str;
 
     /// Both splits, as `spec` says (its settings are already checked by [`DataSet::validate`]).
     fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits>;

@@ -134,6 +134,10 @@ impl DataSet for Cifar10 {
         "cifar10"
     }
 
+    fn about(&self) -> &'static str {
+        "CIFAR-10's binary batches, 32x32, 10 classes."
+    }
+
     fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
         let dir = locate(spec.data.as_deref())?;
         Ok(DataSplits::new(

@@ -186,6 +186,10 @@ impl DataSet for DspritesFile {
         "dsprites"
     }
 
+    fn about(&self) -> &'static str {
+        "the original dSprites .npz file, with its factors."
+    }
+
     fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
         let (train, test) = factors::split(self.factor_source(spec.data.as_deref())?);
         Ok(DataSplits::new(train, test))

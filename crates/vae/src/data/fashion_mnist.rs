@@ -13,6 +13,10 @@ impl DataSet for FashionMnist {
         "fashion-mnist"
     }
 
+    fn about(&self) -> &'static str {
+        "Zalando's 28x28 grey clothes, 10 classes (IDX, downloadable)."
+    }
+
     fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
         idx::load_located(spec, DatasetKind::FashionMnist)
     }

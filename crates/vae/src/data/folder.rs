@@ -298,6 +298,10 @@ impl DataSet for Folder {
         "folder"
     }
 
+    fn about(&self) -> &'static str {
+        "a folder of your PNG/JPEG pictures (--data)."
+    }
+
     fn validate(&self, spec: &DataSpec) -> Result<()> {
         if !(4..=1024).contains(&spec.image_size) {
             return Err(Error::Config(format!(

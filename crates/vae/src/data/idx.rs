@@ -310,6 +310,10 @@ impl DataSet for Idx {
         "idx"
     }
 
+    fn about(&self) -> &'static str {
+        "any four IDX files of images and labels (--data)."
+    }
+
     fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
         load_located(spec, DatasetKind::Idx)
     }

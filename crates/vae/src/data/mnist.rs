@@ -12,6 +12,10 @@ impl DataSet for Mnist {
         "mnist"
     }
 
+    fn about(&self) -> &'static str {
+        "28x28 grey handwritten digits, 10 classes (IDX, downloadable)."
+    }
+
     fn load_splits(&self, spec: &DataSpec) -> Result<DataSplits> {
         idx::load_located(spec, DatasetKind::Mnist)
     }

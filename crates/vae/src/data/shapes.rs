@@ -129,6 +129,10 @@ impl DataSet for Shapes {
         "shapes"
     }
 
+    fn about(&self) -> &'static str {
+        "built-in 64x64 binary shapes with known factors."
+    }
+
     fn load_splits(&self, _spec: &DataSpec) -> Result<DataSplits> {
         let (train, test) = factors::split(Arc::new(Shapes));
         Ok(DataSplits::new(train, test))

@@ -43,6 +43,10 @@ impl Architecture for Conv {
         "conv"
     }
 
+    fn about(&self) -> &'static str {
+        "3x3 stride-2 convolutions with ReLU (--channels), the input padded to a multiple of 2^layers (28 to 32)."
+    }
+
     fn defaults(&self) -> Defaults {
         Defaults {
             latent_dim: 2,

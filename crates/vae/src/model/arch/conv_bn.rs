@@ -16,6 +16,10 @@ impl Architecture for ConvBn {
         "conv-bn"
     }
 
+    fn about(&self) -> &'static str {
+        "the CelebA VAE of Generative Deep Learning: each conv followed by batch norm and leaky ReLU (0.3), mirrored by transposed convs, then a 3x3 conv to the image's channels (celeba reads as conv-bn)."
+    }
+
     fn aliases(&self) -> &'static [&'static str] {
         &["celeba"]
     }

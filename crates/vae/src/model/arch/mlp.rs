@@ -31,6 +31,10 @@ impl Architecture for Mlp {
         "mlp"
     }
 
+    fn about(&self) -> &'static str {
+        "dense layers (--hidden), the VAE of pytorch/examples."
+    }
+
     fn defaults(&self) -> Defaults {
         Defaults {
             latent_dim: 20,

@@ -21,6 +21,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub trait Architecture: Sync {
     /// The name in config files, `model.toml` and on the command line.
     fn name(&self) -> &'static str;
+    /// What it is, in one sentence (`--help`, docs/cli.md).
+    fn about(&self) -> &'static str;
     /// Older names that still read as this architecture (saved runs, configs).
     fn aliases(&self) -> &'static [&'static str] {
         &[]
