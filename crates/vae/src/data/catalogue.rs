@@ -1,10 +1,11 @@
 //! The data sets: each is one file behind the [`DataSet`] trait (how it is found, loaded,
-//! described and fetched, and what its pixels are), and one line of the registry below, which
-//! makes the [`DatasetKind`] names. Nothing outside `data` matches on a data set.
+//! described and fetched, and what its pixels are), and one line of the registry in
+//! `data/mod.rs` (beside its `mod` line), which makes the [`DatasetKind`] names. Nothing
+//! outside `data` matches on a data set.
 
 use super::factors::FactorSource;
 use super::fetch::RemoteFile;
-use super::{DataSpec, DataSplits, Dataset};
+use super::{DataSpec, DataSplits, Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::path::Path;
@@ -94,22 +95,14 @@ macro_rules! data_sets {
             /// What this data set is.
             pub fn data_set(self) -> &'static dyn DataSet {
                 match self {
-                    $(DatasetKind::$name => &super::$file::$ty),+
+                    $(DatasetKind::$name => &$file::$ty),+
                 }
             }
         }
     };
 }
 
-data_sets! {
-    FashionMnist => fashion_mnist::FashionMnist,
-    Mnist => mnist::Mnist,
-    Idx => idx::Idx,
-    Shapes => shapes::Shapes,
-    Dsprites => dsprites::DspritesFile,
-    Folder => folder::Folder,
-    Cifar10 => cifar::Cifar10,
-}
+pub(crate) use data_sets;
 
 impl DatasetKind {
     /// The name used on the command line and in folder names.

@@ -1,7 +1,8 @@
 //! Data: IDX files, CIFAR-10 batches, folders of PNG/JPEG files, the built-in `shapes` and the
 //! dSprites file become [`Dataset`]s of images in [0, 1] with labels.
 //!
-//! Each data set is a file behind the [`DataSet`] trait, registered once in [`catalogue`]; the
+//! Each data set is a file behind the [`DataSet`] trait ([`catalogue`]), registered by one line
+//! below; the
 //! container is [`dataset`], the binarizations [`binarize`], a run's preparation of its splits
 //! (validation set, limit, binarization, conditions) [`prepare`], and `vae data info` and
 //! `vae data bench` [`info`]. The file formats and helpers: [`idx`], [`locate`], [`fetch`],
@@ -25,10 +26,21 @@ pub mod prepare;
 pub mod shapes;
 
 pub use binarize::{Binarize, binarize_images, binarize_in_place};
-pub use catalogue::{DataSet, DatasetKind};
+pub use catalogue::DataSet;
 pub use dataset::{Conditions, DataSplits, Dataset, Inputs, MAX_CONDITION_ATTRIBUTES};
 pub use idx::{Split, find_file, has_idx_files, load_idx_dir, load_idx_split};
 pub use info::{DataInfo, LoaderReport, SplitInfo, info, loader_throughput, pixel_stats};
+
+// The registry ([`catalogue`]): every data set, one line each, `Name => file::Type`.
+catalogue::data_sets! {
+    FashionMnist => fashion_mnist::FashionMnist,
+    Mnist => mnist::Mnist,
+    Idx => idx::Idx,
+    Shapes => shapes::Shapes,
+    Dsprites => dsprites::DspritesFile,
+    Folder => folder::Folder,
+    Cifar10 => cifar::Cifar10,
+}
 
 use crate::error::Result;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! The metrics of `vae eval` beyond its core (the ELBO, the IWAE bound, how the latent
 //! dimensions are used): each is a type of its own behind [`Measure`], in a file of its own,
-//! and one line of [`METRICS`]. The evaluation computes the ones that apply and were asked for,
+//! and one line of [`METRICS`](super::METRICS). The evaluation computes the ones that apply and were asked for,
 //! keeps each result in [`super::EvalReport::metrics`] under its key (so `eval.json` and
 //! `vae eval --json` hold it there), and `vae eval`, the report and the sweep read it back
 //! through the same registry: none of them names a metric.
@@ -17,15 +17,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::fmt::Display;
 use std::sync::OnceLock;
-
-/// Every metric beyond the core, one line each, in the order `vae eval` and the report show
-/// them.
-pub const METRICS: &[&dyn Metric] = &[
-    &super::class_in_z::ClassInZ,
-    &super::disentanglement::DisentanglementMetric,
-    &super::sample_quality::SampleQualityMetric,
-    &super::class_fidelity::ClassFidelityMetric,
-];
 
 /// One metric: when it applies, how it is measured, and how people read its result.
 pub trait Measure: Sync {

@@ -1,5 +1,5 @@
 //! `vae eval`: its core, the test ELBO, the importance-weighted NLL bound ([`iwae`]), active
-//! units and KL per latent dimension; and the metrics of [`metric::METRICS`], each in a file of
+//! units and KL per latent dimension; and the metrics of [`METRICS`], each in a file of
 //! its own (class in z, disentanglement on data sets with known factors, sample quality, class
 //! fidelity).
 
@@ -10,6 +10,15 @@ pub mod iwae;
 pub mod metric;
 pub mod probe;
 pub mod sample_quality;
+
+/// Every metric beyond the core ([`metric`]), one line each, in the order `vae eval` and the
+/// report show them.
+pub const METRICS: &[&dyn metric::Metric] = &[
+    &class_in_z::ClassInZ,
+    &disentanglement::DisentanglementMetric,
+    &sample_quality::SampleQualityMetric,
+    &class_fidelity::ClassFidelityMetric,
+];
 
 use crate::data::Dataset;
 use crate::data::Inputs;
@@ -162,7 +171,7 @@ pub struct EvalReport {
     /// only for the same settings.
     #[serde(default)]
     pub options: Option<EvalOptions>,
-    /// The results of the metrics of [`metric::METRICS`] that were computed, by key; in the
+    /// The results of the metrics of [`METRICS`] that were computed, by key; in the
     /// JSON each is a key of its own beside the core numbers (`null` where not computed).
     #[serde(flatten)]
     pub metrics: BTreeMap<String, serde_json::Value>,
@@ -179,7 +188,7 @@ impl EvalReport {
     pub fn computed(
         &self,
     ) -> impl Iterator<Item = (&'static dyn metric::Metric, &serde_json::Value)> {
-        metric::METRICS.iter().filter_map(|m| {
+        METRICS.iter().filter_map(|m| {
             let value = self.metrics.get(m.key()).filter(|v| !v.is_null())?;
             Some((*m, value))
         })
@@ -366,13 +375,13 @@ pub struct EvalOptions {
 }
 
 /// Evaluates a trained run on its test split: the core, then every metric of
-/// [`metric::METRICS`] that applies and was asked for; saves the report as the run's
+/// [`METRICS`] that applies and was asked for; saves the report as the run's
 /// `eval.json`.
 pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
     if options.limit == Some(0) {
         return Err(Error::Config("--limit must be at least 1 image".into()));
     }
-    for metric in metric::METRICS {
+    for metric in METRICS {
         metric.check(run, &options)?;
     }
     let mut test = run.test_data()?;
@@ -401,7 +410,7 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
         .total,
     );
     let context = metric::Context::new(run, &test, &latents, &options);
-    for metric in metric::METRICS {
+    for metric in METRICS {
         if metric.wanted(run, &test, &options) {
             report
                 .metrics
