@@ -5,8 +5,8 @@
 //! images of each class is the ceiling: a sampler cannot be told apart better than real data.
 
 use super::EvalOptions;
+use super::classifier::FeatureClassifier;
 use super::metric::{Context, Measure, Section, Table};
-use super::sample_quality::FeatureClassifier;
 use crate::config::TrainConfig;
 use crate::data::{self, Dataset};
 use crate::error::{Error, Result};

@@ -6,7 +6,7 @@
 //! through the same registry: none of them names a metric.
 
 use super::EvalOptions;
-use super::sample_quality::FeatureClassifier;
+use super::classifier::FeatureClassifier;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};

@@ -8,7 +8,7 @@
 //! scatter targets and index tables of the conv stacks); `docs/guarantees.md` holds them against
 //! the peak resident memory measured for each architecture.
 
-use super::config::ModelConfig;
+use super::ModelConfig;
 use crate::error::{Error, Result};
 
 /// Working memory an inference pass (encode, decode, test loss, importance samples) may use:

@@ -5,15 +5,15 @@
 //! [`Conditioning`]); the unconditional models get `None`.
 
 pub mod arch;
-pub mod config;
+pub mod condition;
 pub mod loss;
 pub mod memory;
 pub mod posterior;
 
 pub use crate::kernels::ConvPath;
-pub use arch::{Arch, Architecture, Decoder, Encoder};
+pub use arch::{Arch, Architecture, Decoder, Encoder, ModelConfig};
 use burn::prelude::*;
-pub use config::{ConditionKind, Conditioning, ModelConfig};
+pub use condition::{ConditionKind, Conditioning};
 pub use posterior::{Posterior, kl_divergence, kl_divergence_per_dim, reparameterize};
 
 /// Everything one pass through the model produces.

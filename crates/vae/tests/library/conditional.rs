@@ -8,7 +8,7 @@ use vae::TrainConfig;
 use vae::data::Conditions;
 use vae::device::to_device;
 use vae::eval::class_fidelity::class_fidelity;
-use vae::eval::sample_quality::FeatureClassifier;
+use vae::eval::classifier::FeatureClassifier;
 use vae::model::loss::Reconstruction;
 use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Vae};
 use vae::run::Run;

@@ -490,7 +490,7 @@ fn impossible_validation_settings_are_refused() {
 
 /// Gaussian feature rows with a per-dimension scale, from a seeded stream.
 fn feature_rows(n: usize, seed: u64, shift: f32) -> Vec<f32> {
-    use vae::eval::sample_quality::FEATURES;
+    use vae::eval::classifier::FEATURES;
     let mut noise = vae::rng::rng(seed, 1);
     vae::rng::normal_noise(&mut noise, n * FEATURES)
         .chunks(FEATURES)
@@ -508,7 +508,8 @@ fn feature_rows(n: usize, seed: u64, shift: f32) -> Vec<f32> {
 /// for 2x2 matrices `tr sqrt(M) = sqrt(tr M + 2 sqrt(det M))`, with `M = S_r S_g`.
 #[test]
 fn frechet_distance_has_its_closed_form_for_covariances_that_do_not_commute() {
-    use vae::eval::sample_quality::{FEATURES, frechet_distance};
+    use vae::eval::classifier::FEATURES;
+    use vae::eval::sample_quality::frechet_distance;
     // Rows of N(mean, L L^T) in the first two features.
     let rows = |l: [[f64; 2]; 2], mean: [f64; 2], seed: u64| -> Vec<f32> {
         let mut noise = vae::rng::rng(seed, 2);
@@ -597,7 +598,8 @@ fn frechet_distance_has_its_closed_form_for_covariances_that_do_not_commute() {
 
 #[test]
 fn frechet_distance_has_its_closed_form() {
-    use vae::eval::sample_quality::{FEATURES, frechet_distance};
+    use vae::eval::classifier::FEATURES;
+    use vae::eval::sample_quality::frechet_distance;
     let real = feature_rows(2000, 1, 0.0);
     assert!(frechet_distance(&real, &real).abs() < 1e-6);
     // Shifting every feature by 0.5 moves the mean by 0.5 * sqrt(64) and nothing else.
@@ -640,7 +642,8 @@ fn frechet_distance_has_its_closed_form() {
 
 #[test]
 fn precision_and_recall_tell_realism_from_coverage() {
-    use vae::eval::sample_quality::{FEATURES, precision_recall};
+    use vae::eval::classifier::FEATURES;
+    use vae::eval::sample_quality::precision_recall;
     let real = feature_rows(1000, 2, 0.0);
     assert_eq!(precision_recall(&real, &real), (1.0, 1.0));
     // Far away: neither realistic nor covering.
@@ -662,7 +665,7 @@ fn precision_and_recall_tell_realism_from_coverage() {
 /// every run of a data set is measured alike).
 #[test]
 fn the_feature_classifier_is_accurate_and_repeatable() {
-    use vae::eval::sample_quality::FeatureClassifier;
+    use vae::eval::classifier::FeatureClassifier;
     let config = vae_testkit::small_config(3000, 1);
     let splits = config.load_data().unwrap();
     let device = parse_device("cpu").unwrap();
@@ -681,7 +684,8 @@ fn the_feature_classifier_is_accurate_and_repeatable() {
 /// ideal; too few samples are refused.
 #[test]
 fn sample_quality_of_a_run_lies_above_the_real_floor() {
-    use vae::eval::sample_quality::{FeatureClassifier, sample_quality};
+    use vae::eval::classifier::FeatureClassifier;
+    use vae::eval::sample_quality::sample_quality;
     let dir = tempfile::tempdir().unwrap();
     train(
         &vae_testkit::small_config(2000, 1),
@@ -706,7 +710,8 @@ fn sample_quality_of_a_run_lies_above_the_real_floor() {
 #[test]
 fn sample_quality_compares_sets_of_equal_size() {
     use vae::data::{Color, DatasetKind};
-    use vae::eval::sample_quality::{FeatureClassifier, sample_quality};
+    use vae::eval::classifier::FeatureClassifier;
+    use vae::eval::sample_quality::sample_quality;
     let tmp = tempfile::tempdir().unwrap();
     let pictures = tmp.path().join("pictures");
     vae_testkit::image_folder(&pictures, 60);
@@ -783,7 +788,8 @@ fn the_second_stage_fits_the_codes_and_round_trips() {
 /// refused (by itself and by sample quality) until it is fitted again.
 #[test]
 fn a_second_stage_fitted_on_earlier_weights_is_refused() {
-    use vae::eval::sample_quality::{FeatureClassifier, sample_quality};
+    use vae::eval::classifier::FeatureClassifier;
+    use vae::eval::sample_quality::sample_quality;
     use vae::two_stage::{SecondStageConfig, fit, is_stale, load};
     let dir = tempfile::tempdir().unwrap();
     let config = vae_testkit::small_config(500, 1);

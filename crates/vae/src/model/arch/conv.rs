@@ -17,12 +17,12 @@
 //! flattened features before the heads and to z before the decoder's dense layer
 //! ([`with_condition`]).
 
+use super::ModelConfig;
 use super::mlp::{posterior_heads, with_condition};
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use super::{Half, Layer};
 use crate::error::{Error, Result};
 use crate::kernels::{ConvPath, ConvStack, DeconvStack, StackPlan};
-use crate::model::config::ModelConfig;
 use crate::model::loss::Reconstruction;
 use crate::model::posterior::Posterior;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};

@@ -3,9 +3,9 @@
 //! squared error, for 64x64 RGB photographs. It builds the conv family's modules with batch
 //! norms ([`super::conv`]), so its saved weights are laid out as theirs.
 
+use super::ModelConfig;
 use super::{Architecture, Decoder, Defaults, Encoder, Layer, conv};
 use crate::error::Result;
-use crate::model::config::ModelConfig;
 use crate::model::loss::Reconstruction;
 use burn::prelude::*;
 

@@ -8,10 +8,10 @@
 //! Any list of hidden sizes works (`--hidden 512,256`); the decoder mirrors it. A conditional
 //! model reads `[x, y]` and `[z, y]` instead ([`with_condition`]).
 
+use super::ModelConfig;
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use super::{Half, Layer};
 use crate::error::{Error, Result};
-use crate::model::config::ModelConfig;
 use crate::model::loss::Reconstruction;
 use crate::model::posterior::Posterior;
 use burn::nn::{Linear, LinearConfig};

@@ -1,4 +1,4 @@
-//! The architectures: each is one file that owns itself (its modules or the family whose
+//! The architectures and the shape of a model ([`ModelConfig`]): each architecture is one file that owns itself (its modules or the family whose
 //! modules it builds, its defaults, its validation, and the list of its layers, from which its
 //! memory footprint and its FLOP count both follow) behind the [`Architecture`] trait, and one
 //! line of the registry below, which makes the [`Arch`] names and the [`Encoder`] and
@@ -9,13 +9,109 @@ pub mod conv;
 pub mod conv_bn;
 pub mod mlp;
 
-use super::config::ModelConfig;
+use super::condition::{ConditionKind, Conditioning};
 use super::loss::Reconstruction;
 use super::posterior::Posterior;
 use crate::error::{Error, Result};
 use crate::kernels::ConvPath;
 use burn::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Everything needed to rebuild a model's shape; saved in the run's config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub arch: Arch,
+    /// Size of z.
+    pub latent_dim: usize,
+    /// MLP hidden layer sizes, input side first; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    /// Conv channels of the stride-2 layers, input side first; the decoder mirrors them.
+    pub channels: Vec<usize>,
+    /// Plain autoencoder: deterministic z = z_mean, no z_log_var, no KL.
+    pub autoencoder: bool,
+    /// Image height and width in pixels (set from the data).
+    pub height: usize,
+    pub width: usize,
+    /// Colour channels of the images: 1 (grey) or 3 (RGB).
+    #[serde(default = "one")]
+    pub image_channels: usize,
+    /// A conditional VAE's condition; `None` for the unconditional models.
+    #[serde(default)]
+    pub conditioning: Option<Conditioning>,
+}
+
+impl ModelConfig {
+    /// An architecture's defaults ([`Arch::defaults`]) for 28x28 grey images, with 400 hidden
+    /// units for the dense ones.
+    pub fn default_for(arch: Arch) -> Self {
+        let defaults = arch.defaults();
+        ModelConfig {
+            arch,
+            latent_dim: defaults.latent_dim,
+            hidden: vec![400],
+            channels: defaults.channels,
+            autoencoder: false,
+            height: 28,
+            width: 28,
+            image_channels: 1,
+            conditioning: None,
+        }
+    }
+
+    /// Values of the condition y (0 for an unconditional model).
+    pub fn condition_dim(&self) -> usize {
+        self.conditioning.as_ref().map_or(0, Conditioning::dim)
+    }
+
+    /// Values per image: pixels times colour channels.
+    pub fn pixels(&self) -> usize {
+        self.height * self.width * self.image_channels
+    }
+
+    /// Rejects shapes that cannot build a model, with the fix: the checks every architecture
+    /// shares, then its own ([`Architecture::validate`]).
+    pub fn validate(&self) -> Result<()> {
+        if self.latent_dim == 0 {
+            return Err(Error::Config(
+                "latent dimension must be at least 1 (try --latent-dim 2 or 20)".into(),
+            ));
+        }
+        if self.height == 0 || self.width == 0 {
+            return Err(Error::Config("images must have at least one pixel".into()));
+        }
+        if !matches!(self.image_channels, 1 | 3) {
+            return Err(Error::Config(format!(
+                "images must have 1 (grey) or 3 (RGB) channels, not {}",
+                self.image_channels
+            )));
+        }
+        if let Some(c) = &self.conditioning
+            && (c.names.is_empty() || (c.kind == ConditionKind::Class && c.names.len() < 2))
+        {
+            return Err(Error::Config(format!(
+                "a conditional model needs at least {} to condition on (got {})",
+                if c.kind == ConditionKind::Class {
+                    "two classes"
+                } else {
+                    "one attribute"
+                },
+                c.names.len()
+            )));
+        }
+        self.arch.architecture().validate(self)
+    }
+
+    /// Side length the conv encoder pads images to: the next multiple of 2^(number of
+    /// stride-2 layers), as the book pads 28x28 to 32x32.
+    pub fn padded_size(&self) -> (usize, usize) {
+        crate::kernels::padded_size(self.height, self.width, self.channels.len())
+    }
+}
+
+fn one() -> usize {
+    1
+}
 
 /// One family of encoders and decoders: what [`Vae`](super::Vae) needs to know of each.
 pub trait Architecture: Sync {
