@@ -79,6 +79,18 @@ pub struct ImagesResponse {
     pub z: Vec<Vec<f32>>,
 }
 
+impl ImagesResponse {
+    /// The images, with their latents `z` (one after another), as the page reads them.
+    fn of(explorer: &Explorer, z: &[f32], images: &[f32]) -> Result<Self, ApiError> {
+        Ok(ImagesResponse {
+            images: png_urls(explorer, images)?,
+            z: z.chunks(explorer.info.latent_dim)
+                .map(<[f32]>::to_vec)
+                .collect(),
+        })
+    }
+}
+
 pub(super) async fn decode(
     State(state): State<Arc<AppState>>,
     Path(run): Path<String>,
@@ -150,12 +162,7 @@ pub(super) async fn sample(
             request.two_stage,
             request.class.as_deref(),
         )?;
-        Ok(ImagesResponse {
-            images: png_urls(&explorer, &images)?,
-            z: z.chunks(explorer.info.latent_dim)
-                .map(<[f32]>::to_vec)
-                .collect(),
-        })
+        ImagesResponse::of(&explorer, &z, &images)
     })
     .await?;
     Ok(Json(response).into_response())
@@ -229,12 +236,7 @@ pub(super) async fn interpolate(
             request.method,
             request.class.as_deref(),
         )?;
-        Ok(ImagesResponse {
-            images: png_urls(&explorer, &images)?,
-            z: z.chunks(explorer.info.latent_dim)
-                .map(<[f32]>::to_vec)
-                .collect(),
-        })
+        ImagesResponse::of(&explorer, &z, &images)
     })
     .await?;
     Ok(Json(response).into_response())

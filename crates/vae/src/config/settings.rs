@@ -142,6 +142,7 @@ impl Setting {
     }
 }
 
+/// A setting that defaults to `default` (TOML).
 fn fixed(
     key: &'static str,
     kind: Kind,
@@ -149,23 +150,27 @@ fn fixed(
     default: &'static str,
     help: &'static str,
 ) -> Setting {
-    Setting {
-        key,
-        help,
-        kind,
-        group,
-        fallback: Fallback::Fixed(default),
-        choices: None,
-    }
+    setting(key, kind, group, Fallback::Fixed(default), help)
 }
 
+/// A setting that is off unless given.
 fn optional(key: &'static str, kind: Kind, group: Group, help: &'static str) -> Setting {
+    setting(key, kind, group, Fallback::Absent, help)
+}
+
+fn setting(
+    key: &'static str,
+    kind: Kind,
+    group: Group,
+    fallback: Fallback,
+    help: &'static str,
+) -> Setting {
     Setting {
         key,
         help,
         kind,
         group,
-        fallback: Fallback::Absent,
+        fallback,
         choices: None,
     }
 }
@@ -208,20 +213,14 @@ fn value(of: impl serde::Serialize) -> toml::Value {
     toml::Value::try_from(of).expect("an architecture's defaults are TOML values")
 }
 
+/// A setting whose default is the architecture's.
 fn per_arch(
     key: &'static str,
     kind: Kind,
     of: fn(&Defaults) -> toml::Value,
     help: &'static str,
 ) -> Setting {
-    Setting {
-        key,
-        help,
-        kind,
-        group: Group::Run,
-        fallback: Fallback::Architecture(of),
-        choices: None,
-    }
+    setting(key, kind, Group::Run, Fallback::Architecture(of), help)
 }
 
 /// Every setting of [`TrainConfig`](super::TrainConfig), in the order `--help` and the docs list them.

@@ -67,15 +67,7 @@ impl Architecture for Mlp {
         ];
         let mut sizes = vec![pixels + condition];
         sizes.extend(&config.hidden);
-        for w in sizes.windows(2) {
-            layers.push(Layer::dense(
-                Half::Encoder,
-                w[0],
-                w[1],
-                1,
-                2.0 * w[1] as f64,
-            ));
-        }
+        layers.extend(hidden_layers(Half::Encoder, &sizes));
         let last = *sizes.last().expect("at least the input size");
         layers.push(Layer::dense(
             Half::Encoder,
@@ -86,15 +78,7 @@ impl Architecture for Mlp {
         ));
         let mut back = vec![config.latent_dim + condition];
         back.extend(config.hidden.iter().rev());
-        for w in back.windows(2) {
-            layers.push(Layer::dense(
-                Half::Decoder,
-                w[0],
-                w[1],
-                1,
-                2.0 * w[1] as f64,
-            ));
-        }
+        layers.extend(hidden_layers(Half::Decoder, &back));
         layers.push(Layer::dense(
             Half::Decoder,
             config.hidden[0],
@@ -111,6 +95,13 @@ impl Architecture for Mlp {
             Decoder::Mlp(MlpDecoder::new(config, device)),
         )
     }
+}
+
+/// The hidden layers between consecutive `sizes`, each making its product and its ReLU.
+fn hidden_layers(half: Half, sizes: &[usize]) -> impl Iterator<Item = Layer> + '_ {
+    sizes
+        .windows(2)
+        .map(move |w| Layer::dense(half, w[0], w[1], 1, 2.0 * w[1] as f64))
 }
 
 /// Dense layers between consecutive `sizes`.
