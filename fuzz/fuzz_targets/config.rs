@@ -2,12 +2,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vae::TrainConfig;
+use vae::PartialConfig;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data)
-        && let Ok(config) = toml::from_str::<TrainConfig>(text)
+        && let Ok(table) = toml::from_str::<toml::Table>(text)
+        && let Ok(config) = PartialConfig::from_table(table).resolve("fuzz")
     {
-        let _ = config.clone().resolved().validate();
+        let _ = config.validate();
     }
 });

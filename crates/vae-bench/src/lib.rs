@@ -117,7 +117,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
                 "--iw-samples and --iw-images must be at least 1 for --task iwae".into(),
             ));
         }
-        _ => {}
+        BenchTask::Train | BenchTask::Iwae => {}
     }
     let photographs = options.model.defaults().photographs;
     if photographs && options.data.is_some() {

@@ -59,7 +59,7 @@ impl Given {
             arg = match s.kind {
                 Kind::Switch => arg.action(ArgAction::SetTrue),
                 Kind::Number | Kind::Integer => arg.allow_negative_numbers(true),
-                _ => arg,
+                Kind::Text | Kind::Integers | Kind::Names => arg,
             };
             if let Some(choices) = s.choices {
                 arg = arg.value_parser(PossibleValuesParser::new(choices().into_iter().map(|c| {
@@ -85,7 +85,7 @@ impl Given {
                         values.push((s.key, None));
                     }
                 }
-                _ => {
+                Kind::Integer | Kind::Number | Kind::Text | Kind::Integers | Kind::Names => {
                     if let Some(text) = matches.get_one::<String>(s.key) {
                         values.push((s.key, Some(text.clone())));
                     }

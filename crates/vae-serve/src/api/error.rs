@@ -72,7 +72,13 @@ impl From<vae::Error> for ApiError {
     fn from(e: vae::Error) -> Self {
         let status = match e {
             vae::Error::Config(_) => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+            vae::Error::File { .. }
+            | vae::Error::Io { .. }
+            | vae::Error::Data(_)
+            | vae::Error::Numerical(_)
+            | vae::Error::Fetch(_)
+            | vae::Error::Bug(_)
+            | vae::Error::Stopped => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
     }

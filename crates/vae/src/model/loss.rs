@@ -133,7 +133,7 @@ pub fn mean_pixels(kind: Reconstruction, logits: Tensor<2>) -> Result<Vec<f32>> 
             match kind {
                 Reconstruction::Cb if l.abs() < 1e-3 => 0.5 + l / 12.0,
                 Reconstruction::Cb => lambda / (l / 2.0).tanh() - 1.0 / l,
-                _ => lambda,
+                Reconstruction::Bce | Reconstruction::Mse => lambda,
             }
         })
         .collect())
