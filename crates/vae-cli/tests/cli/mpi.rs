@@ -121,7 +121,7 @@ fn two_ranks_equal_one_process(name: &str, args: &[&str]) {
     let single = tmp.path().join("single");
     one_process(&single, args);
     let dirs = rank_dirs(&tmp.path().join(name), 2);
-    succeeded(mpirun(&dirs, args).output().unwrap(), "2 ranks");
+    succeeded(finish(mpirun(&dirs, args)), "2 ranks");
 
     let (one, two) = (single.join("run"), dirs[0].join("run"));
     assert!(!dirs[1].join("run").exists(), "{name}: rank 1 wrote files");
@@ -195,6 +195,17 @@ fn pid_in(dir: &Path) -> Option<i32> {
     })
 }
 
+/// Runs `mpirun` to its end, failing the test (instead of hanging CI) when it outlives every
+/// run here by far: Open MPI 4.1's `mpirun` once stayed deadlocked after both ranks had exited.
+fn finish(mut mpirun: Command) -> Output {
+    let child = mpirun
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_within(child, Duration::from_secs(300), "mpirun")
+}
+
 /// Waits for `child` at most `limit`; kills it and fails the test past that.
 fn wait_within(mut child: Child, limit: Duration, what: &str) -> Output {
     let started = Instant::now();
@@ -253,10 +264,7 @@ fn a_killed_rank_ends_the_run_and_it_resumes_on_another_number_of_ranks() {
         .collect();
     let mut resume = long_run(data, &more);
     resume.push("--resume");
-    succeeded(
-        mpirun(&resume_dirs, &resume).output().unwrap(),
-        "resume on 3 ranks",
-    );
+    succeeded(finish(mpirun(&resume_dirs, &resume)), "resume on 3 ranks");
     let resumed = metrics(&dirs[0].join("run"));
     assert_eq!(resumed.len(), done + 1);
 
@@ -286,10 +294,7 @@ fn a_resumed_run_gives_every_rank_the_saved_settings() {
     one_process(&dirs[0], &first);
     one_process(&single, &first);
     let resume = words("train --resume --epochs 2 --no-pictures --out run");
-    succeeded(
-        mpirun(&dirs, &resume).output().unwrap(),
-        "resume on 2 ranks",
-    );
+    succeeded(finish(mpirun(&dirs, &resume)), "resume on 2 ranks");
     one_process(&single, &resume);
 
     let (two, one) = (dirs[0].join("run"), single.join("run"));
@@ -356,7 +361,7 @@ fn other_commands_and_too_small_batches_are_refused_under_mpirun() {
     let data = vae_testkit::fashion_mnist_dir();
     let tmp = tempfile::tempdir().unwrap();
     let dirs = rank_dirs(tmp.path(), 2);
-    let out = mpirun(&dirs, &["eval", "run"]).output().unwrap();
+    let out = finish(mpirun(&dirs, &["eval", "run"]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
@@ -365,15 +370,13 @@ fn other_commands_and_too_small_batches_are_refused_under_mpirun() {
     );
 
     // 101 images in batches of 100 leave a last batch of 1 for 2 ranks.
-    let out = mpirun(
+    let out = finish(mpirun(
         &dirs,
         &words(&format!(
             "train --data {} --limit 101 --batch-size 100 --out run",
             data.to_str().unwrap()
         )),
-    )
-    .output()
-    .unwrap();
+    ));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
