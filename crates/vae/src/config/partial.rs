@@ -61,17 +61,31 @@ impl PartialConfig {
     /// Every setting: the given ones, the rest from their declared defaults. Unknown keys and
     /// values of the wrong type are errors that name `origin`.
     pub fn resolve(self, origin: &str) -> Result<TrainConfig> {
-        self.filled().try_into().map_err(|e: toml::de::Error| {
-            Error::Config(format!("{origin}: {}", e.message().replace('\n', " ")))
-        })
+        self.deserialized()
+            .map_err(|why| Error::Config(format!("{origin}: {why}")))
     }
 
     pub(super) fn resolve_file(self, path: &Path) -> Result<TrainConfig> {
-        self.filled().try_into().map_err(|e: toml::de::Error| {
-            Error::file(
-                path,
-                format!("invalid config: {}", e.message().replace('\n', " ")),
-            )
+        self.deserialized()
+            .map_err(|why| Error::file(path, format!("invalid config: {why}")))
+    }
+
+    /// The resolved settings, or why not, naming the setting at fault: a table's error says
+    /// what was wrong but not where, so each given setting is tried alone over the defaults.
+    fn deserialized(self) -> std::result::Result<TrainConfig, String> {
+        let message = |e: toml::de::Error| e.message().replace('\n', " ");
+        let error = match self.clone().filled().try_into() {
+            Ok(config) => return Ok(config),
+            Err(e) => message(e),
+        };
+        let culprit = self.0.iter().find(|(key, value)| {
+            let mut alone = PartialConfig::default();
+            alone.set(key, (*value).clone());
+            alone.filled().try_into::<TrainConfig>().is_err()
+        });
+        Err(match culprit {
+            Some((key, _)) if !error.contains(&format!("`{key}`")) => format!("{key}: {error}"),
+            _ => error,
         })
     }
 

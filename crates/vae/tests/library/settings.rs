@@ -150,4 +150,11 @@ fn missing_settings_resolve_to_the_final_architectures_defaults() {
         e.contains("run.toml") && e.contains("unknown field `bta`"),
         "{e}"
     );
+    // A value of the wrong type: the error names its setting.
+    std::fs::write(&file, "beta = 4.0\nlr = \"fast\"\n").unwrap();
+    let e = PartialConfig::from_file(&file).unwrap_err().to_string();
+    assert!(
+        e.contains("run.toml") && e.contains("lr: invalid type"),
+        "{e}"
+    );
 }
