@@ -45,12 +45,6 @@ pub const PICTURES_TEST: usize = 500;
 /// Side of the generated pictures.
 pub const PICTURES_SIZE: usize = 64;
 
-/// The training settings of an architecture's benchmark: its defaults, as `vae train` would
-/// resolve them.
-pub fn bench_config(arch: Arch) -> TrainConfig {
-    TrainConfig::for_arch(arch)
-}
-
 /// How a benchmark runs.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
@@ -132,7 +126,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         device: options.device.clone(),
         seed: options.seed,
         epochs: options.epochs,
-        ..bench_config(options.model)
+        ..TrainConfig::for_arch(options.model)
     };
     config.validate()?;
     let device = vae::device::parse_device(&config.device)?;

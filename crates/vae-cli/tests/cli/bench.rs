@@ -3,13 +3,11 @@
 
 use std::process::Command;
 use vae::model::Arch;
-use vae_bench::{
-    PICTURES_SIZE, bench_config, forward_macs, iwae_flops_per_image, training_flops_per_image,
-};
+use vae_bench::{PICTURES_SIZE, forward_macs, iwae_flops_per_image, training_flops_per_image};
 
 #[test]
 fn flop_counts_are_the_arithmetic_in_the_readme() {
-    let model = |arch: Arch| bench_config(arch).model_config(28, 28, 1);
+    let model = |arch: Arch| vae::TrainConfig::for_arch(arch).model_config(28, 28, 1);
     let mlp = model(Arch::Mlp);
     assert_eq!(
         forward_macs(&mlp),
@@ -25,7 +23,8 @@ fn flop_counts_are_the_arithmetic_in_the_readme() {
         2.0 * (313_600.0 + 16_000.0 + 1000.0 * (8_000.0 + 313_600.0))
     );
     // The CelebA VAE on 64x64 RGB: the final conv writes 3 channels.
-    let celeba = bench_config(Arch::ConvBn).model_config(PICTURES_SIZE, PICTURES_SIZE, 3);
+    let celeba =
+        vae::TrainConfig::for_arch(Arch::ConvBn).model_config(PICTURES_SIZE, PICTURES_SIZE, 3);
     let macs = forward_macs(&celeba);
     assert_eq!(macs.first(), Some(&(32.0 * 32.0 * 32.0 * 3.0 * 9.0)));
     assert_eq!(macs.last(), Some(&(64.0 * 64.0 * 32.0 * 9.0 * 3.0)));

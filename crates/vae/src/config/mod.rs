@@ -99,7 +99,7 @@ impl TrainConfig {
 
     /// Reads a run's `config.toml` (or any config file), filling what it lacks with the defaults.
     pub fn from_file(path: &Path) -> Result<Self> {
-        PartialConfig::from_file(path)?.resolve_file(path)
+        PartialConfig::read(path)?.resolve_file(path)
     }
 
     /// Where the data comes from and how it is prepared.

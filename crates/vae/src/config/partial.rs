@@ -23,6 +23,13 @@ impl PartialConfig {
     /// Reads a TOML config file; its keys and their types are checked here, so that the error
     /// names the file.
     pub fn from_file(path: &Path) -> Result<Self> {
+        let given = PartialConfig::read(path)?;
+        given.clone().resolve_file(path)?;
+        Ok(given)
+    }
+
+    /// A TOML file's table, unchecked.
+    pub(super) fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .ctx(|| format!("cannot read config {}", path.display()))?;
         let table: toml::Table = toml::from_str(&text).map_err(|e| {
@@ -31,9 +38,7 @@ impl PartialConfig {
                 format!("invalid config: {}", e.message().replace('\n', " ")),
             )
         })?;
-        let given = PartialConfig(table);
-        given.clone().resolve_file(path)?;
-        Ok(given)
+        Ok(PartialConfig(table))
     }
 
     /// All the settings of `config`.
