@@ -35,7 +35,7 @@ impl Progress for Terminal {
         }
     }
 
-    fn epoch_finished(&mut self, metrics: &EpochMetrics, epochs: usize) {
+    fn epoch_finished(&mut self, metrics: &EpochMetrics, epochs: usize, _model: &vae::model::Vae) {
         crate::output::note(metrics.summary(epochs));
     }
 

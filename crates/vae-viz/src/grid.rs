@@ -87,9 +87,29 @@ pub fn grid(images: &[f32], layout: GridLayout) -> RgbImage {
 
 /// Encodes an RGB buffer as PNG bytes.
 pub fn png_bytes_rgb(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>> {
+    png_bytes_of(rgb, width, height, image::ExtendedColorType::Rgb8)
+}
+
+/// Encodes a grid as PNG bytes of one grey channel when it is grey (a third of the RGB size).
+pub fn png_bytes_grey(img: &RgbImage) -> Result<Vec<u8>> {
+    let grey: Vec<u8> = img.pixels().map(|p| p[0]).collect();
+    png_bytes_of(
+        &grey,
+        img.width(),
+        img.height(),
+        image::ExtendedColorType::L8,
+    )
+}
+
+fn png_bytes_of(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    color: image::ExtendedColorType,
+) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(rgb, width, height, image::ExtendedColorType::Rgb8)
+        .write_image(pixels, width, height, color)
         .map_err(|e| Error::Config(format!("cannot encode PNG: {e}")))?;
     Ok(out)
 }

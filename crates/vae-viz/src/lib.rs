@@ -8,6 +8,7 @@ pub mod plot;
 pub mod projection;
 pub mod report;
 pub mod sweep;
+pub mod tensorboard;
 
 use grid::{GridLayout, save_grid};
 use projection::LatentProjection;
@@ -65,16 +66,48 @@ pub fn class_file(stem: &str, class: Option<&str>) -> String {
     }
 }
 
-/// A grid of samples decoded from the latents `codes` draws (`n` at a time), written to
-/// `file`. A conditional run draws them for `class`: one class or set of attributes, or `all`,
-/// one row per class with the same z down each column (style held, class changed).
-fn sample_grid(
+/// Where the latents of samples come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampler {
+    /// z ~ N(0, I): the prior.
+    Prior,
+    /// u ~ N(0, I) through the run's second stage ([`vae::two_stage`]): a better sampler.
+    TwoStage,
+}
+
+/// Sampled images: the pixel values (mean pixels, each image `channels * height * width`
+/// values, concatenated) and how many go in a row of their grid.
+pub struct Samples {
+    pub images: Vec<f32>,
+    pub cols: usize,
+}
+
+/// `n` images decoded from latents of `sampler`, drawn from the stream of `seed` (the same
+/// images for the same seed, whoever asks: `vae sample`, the report, TensorBoard, Python). A
+/// conditional run draws them for `class`: one class or set of attributes, or `all`, one row
+/// per class with the same z down each column (style held, class changed). `None` when the
+/// sampler is the second stage and the run has none.
+pub fn sample(
     run: &Run,
     n: usize,
+    seed: u64,
     class: Option<&str>,
-    codes: impl FnOnce(usize) -> Result<Vec<f32>>,
-    file: &str,
-) -> Result<PathBuf> {
+    sampler: Sampler,
+) -> Result<Option<Samples>> {
+    let stage = match sampler {
+        Sampler::Prior => None,
+        Sampler::TwoStage => match vae::two_stage::load(run)? {
+            Some(stage) => Some(stage),
+            None => return Ok(None),
+        },
+    };
+    let codes = |n| {
+        let mut noise = rng(seed, stream::PICTURES);
+        match &stage {
+            None => Ok(normal_noise(&mut noise, n * run.model_config.latent_dim)),
+            Some(stage) => vae::two_stage::sample_codes(run, stage, n, &mut noise),
+        }
+    };
     if let (Some(c), Some("all")) = (run.conditioning(), class) {
         let choices = c.every_choice();
         let per_row = n.div_ceil(choices.len());
@@ -83,31 +116,28 @@ fn sample_grid(
             .iter()
             .flat_map(|(_, y)| y.repeat(per_row))
             .collect();
-        let images = run.decode(zs, Some(&ys))?;
-        let path = run.path(file);
-        save_grid(&path, &images, layout(run, per_row))?;
-        return Ok(path);
+        return Ok(Some(Samples {
+            images: run.decode(zs, Some(&ys))?,
+            cols: per_row,
+        }));
     }
     let y = run.condition_of(class)?;
-    square_grid(run, &run.decode(codes(n)?, y.as_deref())?, n, file)
+    Ok(Some(Samples {
+        images: run.decode(codes(n)?, y.as_deref())?,
+        cols: (n as f64).sqrt().ceil() as usize,
+    }))
 }
 
 /// `n` images decoded from z ~ N(0, I): what the model generates (for `class`, on a
-/// conditional run: see [`sample_grid`]).
+/// conditional run: see [`sample`]).
 pub fn samples(run: &Run, n: usize, seed: u64, class: Option<&str>) -> Result<PathBuf> {
-    let latent = run.model_config.latent_dim;
-    let codes = |n| Ok(normal_noise(&mut rng(seed, stream::PICTURES), n * latent));
-    sample_grid(run, n, class, codes, &class_file("samples", class))
+    let drawn = sample(run, n, seed, class, Sampler::Prior)?.expect("the prior is always there");
+    save_samples(run, drawn, &class_file("samples", class))
 }
 
-/// `n` images as a near-square grid in the run folder's `file`.
-fn square_grid(run: &Run, images: &[f32], n: usize, file: &str) -> Result<PathBuf> {
+fn save_samples(run: &Run, samples: Samples, file: &str) -> Result<PathBuf> {
     let path = run.path(file);
-    save_grid(
-        &path,
-        images,
-        layout(run, (n as f64).sqrt().ceil() as usize),
-    )?;
+    save_grid(&path, &samples.images, layout(run, samples.cols))?;
     Ok(path)
 }
 
@@ -120,16 +150,15 @@ pub fn two_stage_samples(
     seed: u64,
     class: Option<&str>,
 ) -> Result<Option<PathBuf>> {
-    let Some(stage) = vae::two_stage::load(run)? else {
-        return Ok(None);
-    };
-    let codes = |n| vae::two_stage::sample_codes(run, &stage, n, &mut rng(seed, stream::PICTURES));
     let file = class_file(TWO_STAGE_SAMPLES_PNG.trim_end_matches(".png"), class);
-    sample_grid(run, n, class, codes, &file).map(Some)
+    sample(run, n, seed, class, Sampler::TwoStage)?
+        .map(|drawn| save_samples(run, drawn, &file))
+        .transpose()
 }
 
-/// The first `n` test images in the upper row(s) and their reconstructions from z_mean below.
-pub fn reconstructions(run: &Run, test: &Dataset, n: usize) -> Result<PathBuf> {
+/// The first `n` test images in the upper row(s) and their reconstructions from z_mean below,
+/// `cols` to a row: the picture of [`reconstructions`].
+pub fn reconstruction_rows(run: &Run, test: &Dataset, n: usize) -> Result<Samples> {
     let n = n.min(test.len());
     let idx: Vec<usize> = (0..n).collect();
     let inputs = test.gather(&idx)?;
@@ -147,9 +176,12 @@ pub fn reconstructions(run: &Run, test: &Dataset, n: usize) -> Result<PathBuf> {
         rows.extend_from_slice(i);
         rows.extend_from_slice(o);
     }
-    let path = run.path(RECONSTRUCTIONS_PNG);
-    save_grid(&path, &rows, layout(run, cols))?;
-    Ok(path)
+    Ok(Samples { images: rows, cols })
+}
+
+/// The first `n` test images in the upper row(s) and their reconstructions from z_mean below.
+pub fn reconstructions(run: &Run, test: &Dataset, n: usize) -> Result<PathBuf> {
+    save_samples(run, reconstruction_rows(run, test, n)?, RECONSTRUCTIONS_PNG)
 }
 
 /// Pairs of test images of different classes, deterministic: the first image of class 2k and

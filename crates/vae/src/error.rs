@@ -32,6 +32,9 @@ pub enum Error {
     /// instead of taking the process down or leaving other threads waiting.
     #[error("internal error: {0}; please report it")]
     Bug(String),
+    /// The caller asked training to stop between two steps (its `Progress::stop_requested`).
+    #[error("{0}")]
+    Interrupted(String),
     /// Another MPI rank failed and said why; this one stops with it and prints nothing.
     #[error("stopped because another rank failed")]
     Stopped,

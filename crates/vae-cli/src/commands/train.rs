@@ -6,6 +6,7 @@ use crate::progress::Terminal;
 use std::path::PathBuf;
 use vae::Run;
 use vae::train::{TrainOptions, train_with};
+use vae_viz::tensorboard::TensorBoard;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,7 +37,10 @@ pub fn run(args: Args) -> vae::Result<()> {
     let options = TrainOptions {
         resume: args.resume,
     };
-    let summary = train_with(&config, &out, options, &mut Terminal::default())?;
+    let mut terminal = Terminal::default();
+    let mut progress = TensorBoard::new(&out, &mut terminal);
+    let summary = train_with(&config, &out, options, &mut progress)?;
+    progress.finish()?;
     // Under MPI rank 0 alone writes and prints.
     if !vae::distributed::World::get()?.is_root() {
         return Ok(());

@@ -105,10 +105,16 @@ fn losses(m: &[EpochMetrics]) -> Vec<f64> {
 }
 
 /// Files of a run folder, by name.
+/// The names of a run folder's files; an event file's name (which holds the time and the
+/// process) as `events.out.tfevents.*`.
 fn files(run: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(run)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .map(|name| match name.starts_with("events.out.tfevents.") {
+            true => "events.out.tfevents.*".to_string(),
+            false => name,
+        })
         .collect();
     names.sort();
     names

@@ -78,6 +78,7 @@ impl From<vae::Error> for ApiError {
             | vae::Error::Numerical(_)
             | vae::Error::Fetch(_)
             | vae::Error::Bug(_)
+            | vae::Error::Interrupted(_)
             | vae::Error::Stopped => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

@@ -8,7 +8,7 @@ use crate::config::TrainConfig;
 use crate::data::{Binarize, Dataset, binarize_in_place};
 use crate::device::{to_device, to_host};
 use crate::distributed::World;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Vae;
 use crate::model::loss::Loss;
 use crate::optim;
@@ -130,6 +130,13 @@ pub fn train_epoch(
             sums.loss.total / seen,
             seen / started.elapsed().as_secs_f64(),
         );
+        if setup.world.size == 1 && step + 1 < steps_per_epoch && progress.stop_requested() {
+            progress.epoch_ended();
+            return Err(Error::Interrupted(format!(
+                "training stopped at step {} of {steps_per_epoch} of epoch {epoch}; the run folder holds the epochs before it: resume the run to go on",
+                step + 1
+            )));
+        }
     }
     sums.seconds = started.elapsed().as_secs_f64();
     progress.epoch_ended();

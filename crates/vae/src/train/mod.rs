@@ -133,7 +133,11 @@ pub fn train_with(
                 model = trained;
                 if let Some(record) = record {
                     save_epoch(run_dir, record, &mut history, &model, &optimizer)?;
-                    progress.epoch_finished(history.last().expect("just saved"), config.epochs);
+                    progress.epoch_finished(
+                        history.last().expect("just saved"),
+                        config.epochs,
+                        &model,
+                    );
                 }
                 done = epoch;
             }
