@@ -7,6 +7,7 @@ those of the `vae` command line (docs/cli.md), whose flags are the keyword argum
 """
 
 import os
+import pathlib
 from typing import Any, Callable, Dict, List, Literal, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -85,7 +86,7 @@ class Run:
     def metrics(self) -> List[Dict[str, float]]:
         """The numbers of every finished epoch (its metrics.jsonl)."""
     @property
-    def path(self) -> str:
+    def path(self) -> pathlib.Path:
         """The run folder."""
     @property
     def latent_dim(self) -> int:
