@@ -26,10 +26,13 @@ if [ ${#packages[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" > /dev/null
 fi
 
-# The Python package's test tools (pytest, TensorBoard's reader, maturin), in target/venv.
+# The Python package's test tools (pytest, TensorBoard's reader, maturin), in target/venv,
+# downloaded while Cargo builds.
 venv=target/venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r crates/vae-python/tests/requirements.txt
+"$venv/bin/pip" install --quiet --disable-pip-version-check \
+  -r crates/vae-python/tests/requirements.txt > "$venv/pip.log" 2>&1 &
+tools=$!
 
 # The release profile (Cargo.toml), which the README's first command built: this build reuses
 # its dependencies (crates/workspace-hack keeps their features alike), and a change to the
@@ -40,6 +43,7 @@ cargo test --release --workspace --features vae-cli/mpi --no-fail-fast "$@" || s
 # The Python package (crates/vae-python), built by pip through maturin as a user builds it, with
 # the features above so that it reuses that build and compiles only PyO3 and itself; then its
 # tests.
+wait "$tools" || { cat "$venv/pip.log" >&2; exit 1; }
 PATH="$PWD/$venv/bin:$PATH" MATURIN_PEP517_ARGS="--features mpi" \
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation --no-deps \
   --force-reinstall ./crates/vae-python

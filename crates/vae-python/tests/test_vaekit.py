@@ -148,6 +148,17 @@ def test_conditional_run_and_autoencoder(tmp_path):
 
 
 def test_ctrl_c_stops_between_steps_and_the_run_resumes_exactly(tmp_path):
+    # Python turns SIGINT into KeyboardInterrupt only where it was not ignored when it started,
+    # and a shell ignores it in the commands it runs in the background (as CI may run these):
+    # here it is handled as in an interactive session.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        ctrl_c_stops_between_steps_and_the_run_resumes_exactly(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def ctrl_c_stops_between_steps_and_the_run_resumes_exactly(tmp_path):
     settings = dict(epochs=4, limit=6000, seed=5, batch_size=100)
     whole = vaekit.train(out=tmp_path / "whole", progress=False, **settings)
 
