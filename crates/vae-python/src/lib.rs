@@ -97,7 +97,7 @@ fn train(
     });
     told.raise_pending(trained.as_ref().err())?;
     trained.map_err(error)?;
-    Run::load_run(&out)
+    Run::load(out, None)
 }
 
 /// A trained run: its folder's settings and model, to encode, decode, sample and evaluate.
@@ -296,12 +296,6 @@ impl Run {
 }
 
 impl Run {
-    fn load_run(path: &std::path::Path) -> PyResult<Run> {
-        vae::Run::load(path, None)
-            .map(|run| Run { run })
-            .map_err(error)
-    }
-
     /// The condition row that `class_` names (checked against the run, as `vae` checks
     /// `--class`).
     fn condition(&self, class_: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<f32>>> {

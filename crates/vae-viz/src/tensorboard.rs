@@ -74,6 +74,7 @@ pub struct TensorBoard<'a> {
     dir: PathBuf,
     inner: &'a mut dyn Progress,
     file: Option<File>,
+    parts: Option<RunParts>,
     /// The first test images and their conditions, for the reconstructions.
     test: Option<Dataset>,
     error: Option<Error>,
@@ -85,6 +86,7 @@ impl<'a> TensorBoard<'a> {
             dir: dir.to_path_buf(),
             inner,
             file: None,
+            parts: None,
             test: None,
             error: None,
         }
@@ -126,13 +128,22 @@ impl<'a> TensorBoard<'a> {
     /// The grids of this epoch's model: samples (every class, a row each, for a conditional
     /// run) and the first test images with their reconstructions.
     fn pictures(&mut self, model: &Vae) -> Result<Vec<(&'static str, Picture)>> {
-        let config = TrainConfig::from_file(&self.dir.join(vae::run::CONFIG_FILE))?;
+        if self.parts.is_none() {
+            // Written by training before its first step; read once.
+            let config = TrainConfig::from_file(&self.dir.join(vae::run::CONFIG_FILE))?;
+            self.parts = Some(RunParts {
+                device: vae::device::parse_device(&config.device)?,
+                model_config: vae::run::read_model_config(&self.dir)?,
+                config,
+            });
+        }
+        let parts = self.parts.as_ref().expect("read above");
         let run = Run {
             dir: self.dir.clone(),
-            device: vae::device::parse_device(&config.device)?,
-            config,
-            model_config: vae::run::read_model_config(&self.dir)?,
+            config: parts.config.clone(),
+            model_config: parts.model_config.clone(),
             model: model.valid(),
+            device: parts.device.clone(),
         };
         if self.test.is_none() {
             let mut test = run.test_data()?;
@@ -162,6 +173,13 @@ impl<'a> TensorBoard<'a> {
             ("reconstructions", picture(rebuilt)),
         ])
     }
+}
+
+/// What a run's pictures need besides the model, the same every epoch.
+struct RunParts {
+    config: TrainConfig,
+    model_config: vae::model::ModelConfig,
+    device: burn::tensor::Device,
 }
 
 struct Picture {
