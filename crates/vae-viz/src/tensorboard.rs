@@ -32,36 +32,24 @@ const SAMPLES: usize = 64;
 /// Test images (and their reconstructions) per epoch.
 const RECONSTRUCTIONS: usize = 10;
 
-/// Every scalar of an epoch, tagged as TensorBoard shows it: the tag with `/` made `_` is the
-/// key of the same number in `metrics.jsonl`.
-pub fn scalars(m: &EpochMetrics) -> Vec<(&'static str, f64)> {
-    let mut out = vec![
-        ("train/total", m.train.total),
-        ("train/recon", m.train.recon),
-        ("train/kl", m.train.kl),
-        ("test/total", m.test.total),
-        ("test/recon", m.test.recon),
-        ("test/kl", m.test.kl),
-        ("lr", m.lr),
-        ("images_per_second", m.images_per_second),
-        ("grad_norm", m.grad_norm),
-        ("seconds", m.seconds),
-        ("eval_seconds", m.eval_seconds),
-    ];
-    if let Some(beta) = m.train_beta {
-        out.push(("train/beta", beta));
-    }
-    if let Some(beta) = m.test_beta {
-        out.push(("test/beta", beta));
-    }
-    if let Some(v) = m.valid {
-        out.extend([
-            ("valid/total", v.total),
-            ("valid/recon", v.recon),
-            ("valid/kl", v.kl),
-        ]);
-    }
-    out
+/// Every number of an epoch's `metrics.jsonl` line (read from the line itself, so the two
+/// cannot differ), tagged as TensorBoard shows it: a split's numbers grouped under it
+/// (`train_total` as `train/total`), the others under their key (`lr`).
+pub fn scalars(m: &EpochMetrics) -> Vec<(String, f64)> {
+    let serde_json::Value::Object(line) = serde_json::to_value(m).expect("metrics serialise")
+    else {
+        unreachable!("a metrics line is a JSON object")
+    };
+    line.into_iter()
+        .filter(|(key, _)| key != "epoch")
+        .filter_map(|(key, value)| {
+            let tag = match key.split_once('_') {
+                Some((split @ ("train" | "test" | "valid"), rest)) => format!("{split}/{rest}"),
+                _ => key,
+            };
+            Some((tag, value.as_f64()?))
+        })
+        .collect()
 }
 
 /// A [`Progress`] that passes everything on to `inner` and writes each saved epoch to the run
@@ -104,7 +92,7 @@ impl<'a> TensorBoard<'a> {
         }
         let mut values: Vec<Vec<u8>> = scalars(metrics)
             .into_iter()
-            .map(|(tag, v)| scalar_value(tag, v as f32))
+            .map(|(tag, v)| scalar_value(&tag, v as f32))
             .collect();
         for (tag, pictures) in self.pictures(model)? {
             let image = grid(&pictures.images, pictures.layout);
