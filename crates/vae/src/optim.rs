@@ -10,12 +10,13 @@
 use crate::device::to_host;
 use crate::error::Result;
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
-/// Adam as PyTorch sets it up (epsilon 1e-8; Burn's default is 1e-5).
+/// Adam as PyTorch sets it up (epsilon 1e-8; Burn's default is 1e-5), one fused pass per
+/// weight tensor on the CPU ([`crate::kernels::adam`]).
 pub fn adam() -> ModuleOptimizer {
-    AdamConfig::new().with_epsilon(1e-8).init()
+    crate::kernels::adam()
 }
 
 /// What one step measured: the loss values it was given (read back) and the joint gradient

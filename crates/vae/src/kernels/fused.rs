@@ -3,12 +3,13 @@
 //! Burn composes BCE from logits (`model::loss::bce_with_logits`) out of `log_sigmoid`, `neg`,
 //! `mul`, `sub` and `sum_dim`: five passes over the pixels forward and as many backward, and
 //! burn-flex's `log_sigmoid` calls scalar `exp` and `log1p` for every pixel (15% of an MLP
-//! training step, docs/benchmarks.md). Here the forward pass is one pass per row (softplus on 8
-//! lanes of `wide`, summed) and the backward pass one pass, `(sigmoid(l) - x) * grad_row`. No
+//! training step, docs/benchmarks.md). Here the forward pass is one pass per row (softplus on the
+//! widest vectors of the CPU, [`super::simd`], summed) and the backward pass one pass, `(sigmoid(l) - x) * grad_row`. No
 //! crate offers this for Burn, so it is a Burn backend extension: burn-flex computes it directly,
 //! Burn's autodiff records it with the backward below, and the other backends (GPUs) keep Burn's
 //! composition ([`fused_applies`]), which their kernel fusion handles.
 
+use super::simd::{self, isa, multiversion};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -18,7 +19,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 use burn::tensor::TensorData;
-use wide::f32x8;
 
 /// Whether `logits` live where the fused kernel runs (burn-flex, with or without autodiff).
 pub fn fused_applies(logits: &Tensor<2>) -> bool {
@@ -87,6 +87,7 @@ impl FusedBce for Flex {
         let shape = logits.layout().shape().to_vec();
         let (l, x, grad) = (values(&logits), values(&x), values(&grad));
         let pixels = (l.len() / grad.len().max(1)).max(1);
+        let isa = isa();
         let mut out = vec![0f32; l.len()];
         for (((out, l), x), &g) in out
             .chunks_exact_mut(pixels)
@@ -94,7 +95,7 @@ impl FusedBce for Flex {
             .zip(x.chunks_exact(pixels))
             .zip(grad.iter())
         {
-            bce_with_logits_gradient(l, x, g, out);
+            bce_with_logits_gradient(isa, l, x, g, out);
         }
         flex_tensor(out, shape)
     }
@@ -153,38 +154,46 @@ impl<B: Backend + FusedBce, C: CheckpointStrategy> FusedBce for Autodiff<B, C> {
     }
 }
 
-fn lanes(v: &[f32]) -> f32x8 {
-    f32x8::new(v.try_into().expect("8 lanes"))
-}
+/// Terms summed at once: 16 independent sums that LLVM keeps in one AVX-512 register (two of
+/// AVX2, four of SSE2); one running sum would be a chain it may not reorder.
+const LANES: usize = 16;
 
 /// `sum(softplus(l) - l x)` over one image, with `softplus(l) = max(l, 0) + ln(1 + exp(-|l|))`:
-/// never the exp of a large number. `wide`'s `exp` and `ln` are polynomials of about 1 ulp.
+/// never the exp of a large number.
 pub fn bce_with_logits_sum(logits: &[f32], x: &[f32]) -> f32 {
-    let (l8, x8) = (logits.chunks_exact(8), x.chunks_exact(8));
-    let rest: f32 = l8
-        .remainder()
-        .iter()
-        .zip(x8.remainder())
-        .map(|(&l, &x)| l.max(0.0) + (-l.abs()).exp().ln_1p() - l * x)
-        .sum();
-    let mut sum = f32x8::ZERO;
-    for (l, x) in l8.zip(x8) {
-        let (l, x) = (lanes(l), lanes(x));
-        let softplus = l.max(f32x8::ZERO) + ((-l.abs()).exp() + f32x8::ONE).ln();
-        sum += softplus - l * x;
-    }
-    sum.reduce_add() + rest
+    bce_with_logits_sum_on(isa(), logits, x)
 }
 
-/// `out = (sigmoid(l) - x) * grad` over one image.
-fn bce_with_logits_gradient(logits: &[f32], x: &[f32], grad: f32, out: &mut [f32]) {
-    let (l8, x8) = (logits.chunks_exact(8), x.chunks_exact(8));
-    let done = logits.len() - l8.remainder().len();
-    for ((l, x), o) in l8.zip(x8).zip(out.chunks_exact_mut(8)) {
-        let sigmoid = f32x8::ONE / (f32x8::ONE + (-lanes(l)).exp());
-        o.copy_from_slice(&((sigmoid - lanes(x)) * grad).to_array());
+#[inline(always)]
+fn bce_term(l: f32, x: f32) -> f32 {
+    l.max(0.0) + simd::ln(simd::exp(-l.abs()) + 1.0) - l * x
+}
+
+multiversion! {
+    /// [`bce_with_logits_sum`] compiled for `isa`.
+    pub fn bce_with_logits_sum_on(logits: &[f32], x: &[f32]) -> f32 {
+        let (l16, x16) = (logits.chunks_exact(LANES), x.chunks_exact(LANES));
+        let rest: f32 = l16
+            .remainder()
+            .iter()
+            .zip(x16.remainder())
+            .map(|(&l, &x)| bce_term(l, x))
+            .sum();
+        let mut sums = [0f32; LANES];
+        for (l, x) in l16.zip(x16) {
+            for ((sum, &l), &x) in sums.iter_mut().zip(l).zip(x) {
+                *sum += bce_term(l, x);
+            }
+        }
+        sums.iter().sum::<f32>() + rest
     }
-    for ((&l, &x), o) in logits[done..].iter().zip(&x[done..]).zip(&mut out[done..]) {
-        *o = (1.0 / (1.0 + (-l).exp()) - x) * grad;
+}
+
+multiversion! {
+    /// `out = (sigmoid(l) - x) * grad` over one image.
+    pub fn bce_with_logits_gradient(logits: &[f32], x: &[f32], grad: f32, out: &mut [f32]) {
+        for ((o, &l), &x) in out.iter_mut().zip(logits).zip(x) {
+            *o = (1.0 / (1.0 + simd::exp(-l)) - x) * grad;
+        }
     }
 }

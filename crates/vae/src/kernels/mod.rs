@@ -10,12 +10,22 @@
 //!   (SyncBatchNorm), its statistics and their gradients summed over the parts.
 //! - [`bce_with_logits_rows`]: the Bernoulli reconstruction loss as one fused burn-flex kernel
 //!   with its backward pass, and [`bce_with_logits_sum`] on the host.
+//! - [`adam`]: Adam's step as one pass over each weight tensor, split across the threads.
+//!
+//! The element-wise kernels run on the widest vectors of the CPU, picked at run time (`simd`).
 
+mod adam;
 mod batch_norm;
 mod conv_stack;
 mod fused;
 mod im2col;
+mod simd;
 
+pub use adam::{AdamStep, FusedAdam, FusedAdamOps, adam, adam_update};
 pub use batch_norm::{SyncBackend, batch_norm};
 pub use conv_stack::{ConvPath, ConvStack, DeconvStack, LEAKY_SLOPE, StackPlan, padded_size};
-pub use fused::{FusedBce, bce_with_logits_rows, bce_with_logits_sum, fused_applies};
+pub use fused::{
+    FusedBce, bce_with_logits_gradient, bce_with_logits_rows, bce_with_logits_sum,
+    bce_with_logits_sum_on, fused_applies,
+};
+pub use simd::{Isa, isa};

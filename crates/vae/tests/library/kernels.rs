@@ -458,3 +458,163 @@ fn host_loss_of_the_iwae_bound_matches_burns_composition_for_every_kind() {
         );
     }
 }
+
+/// Burn's Adam with PyTorch's epsilon, the plain computation the fused step must agree with.
+fn burns_adam() -> burn::optim::Adam {
+    burn::optim::AdamConfig::new().with_epsilon(1e-8).build()
+}
+
+fn moments<const D: usize>(state: &burn::optim::AdamState<D>) -> (usize, Vec<f32>, Vec<f32>) {
+    let m = &state.momentum;
+    (
+        m.time,
+        values(m.moment_1.clone()),
+        values(m.moment_2.clone()),
+    )
+}
+
+/// The fused Adam step (one pass, in place, split across threads) against Burn's Adam: weights
+/// and both moments after several steps with a change of learning rate, on sizes of one
+/// element, odd tails of the vector width, and more than one thread's chunk; a weight shared
+/// with another tensor is not written through.
+#[test]
+fn fused_adam_matches_burns_adam() {
+    use burn::optim::Optimizer;
+    let device = Device::flex();
+    let (burn, fused) = (burns_adam(), vae::kernels::FusedAdam::default());
+    for (rows, cols) in [(1, 1), (7, 1), (33, 3), (70_001, 1)] {
+        let start = random(rows, cols, 1, &device);
+        let (mut plain, mut ours) = (start.clone(), start.clone());
+        let (mut plain_state, mut our_state) = (None, None);
+        for step in 0..6u64 {
+            let grad = random(rows, cols, 100 + step, &device).mul_scalar(0.1);
+            let lr = if step < 3 { 1e-3 } else { 5e-4 };
+            (plain, plain_state) = burn.step(lr, plain, grad.clone(), plain_state);
+            (ours, our_state) = fused.step(lr, ours, grad, our_state);
+        }
+        let what = format!("{rows}x{cols}");
+        assert_close_at(
+            &values(ours),
+            &values(plain.clone()),
+            1e-2,
+            &format!("weights {what}"),
+        );
+        let (t, m1, m2) = moments(&our_state.expect("a state"));
+        let (plain_t, plain_m1, plain_m2) = moments(&plain_state.expect("a state"));
+        assert_eq!(t, plain_t);
+        assert_close(&m1, &plain_m1, &format!("first moment {what}"));
+        assert_close(&m2, &plain_m2, &format!("second moment {what}"));
+        assert_ne!(values(start.clone()), values(plain));
+        // The first weights were shared by both runs: neither step wrote into them.
+        assert_eq!(values(start), values(random(rows, cols, 1, &device)));
+    }
+}
+
+/// A gradient that is non-zero once and then zero leaves a first moment that decays by 0.9 a
+/// step: Burn's becomes subnormal (where each multiply is a microcode assist, the MLP's
+/// slowdown from its third epoch), the fused step's becomes exactly 0 instead, and the
+/// weights stay the same.
+#[test]
+fn fused_adam_flushes_subnormal_moments_to_zero() {
+    use burn::optim::Optimizer;
+    let device = Device::flex();
+    let (burn, fused) = (burns_adam(), vae::kernels::FusedAdam::default());
+    let once = Tensor::<1>::from_floats([1e-3, -2e-3, 0.5], &device);
+    let (mut plain, mut ours) = (
+        Tensor::<1>::zeros([3], &device),
+        Tensor::zeros([3], &device),
+    );
+    let (mut plain_state, mut our_state) = (None, None);
+    for step in 0..900 {
+        let grad = if step == 0 {
+            once.clone()
+        } else {
+            Tensor::<1>::from_floats([0.0, 0.0, 0.5], &device)
+        };
+        (plain, plain_state) = burn.step(1e-3, plain, grad.clone(), plain_state);
+        (ours, our_state) = fused.step(1e-3, ours, grad, our_state);
+        let (_, m1, m2) = moments(our_state.as_ref().expect("a state"));
+        assert!(
+            m1.iter().chain(&m2).all(|v| !v.is_subnormal()),
+            "step {step}: {m1:?} {m2:?}"
+        );
+    }
+    let (_, plain_m1, _) = moments(&plain_state.expect("a state"));
+    assert!(
+        plain_m1[..2].iter().all(|v| v.is_subnormal()),
+        "{plain_m1:?}"
+    );
+    let (_, m1, _) = moments(&our_state.expect("a state"));
+    assert_eq!(&m1[..2], &[0.0, 0.0]);
+    assert_close_at(&values(ours), &values(plain), 1.0, "weights");
+}
+
+/// Logits over the whole range (both tails, 0) and pixels in [0, 1], `len` of each.
+fn logit_row(len: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let device = Device::flex();
+    let mut l = values(random(1, len, seed, &device).mul_scalar(8.0));
+    for (v, tail) in l.iter_mut().zip([120.0, -120.0, 0.0, -30.0]) {
+        *v = tail;
+    }
+    let x = values(random(1, len, seed + 1, &device).abs().clamp_max(1.0));
+    (l, x)
+}
+
+/// The kernels dispatched at run time give the same numbers on every instruction set this CPU
+/// runs (the baseline copy is what a CPU without AVX2 runs), and the loss kernels agree with
+/// the same arithmetic in f64: `exp` and `ln` are our own polynomials.
+#[test]
+fn simd_kernels_agree_on_every_instruction_set_and_with_f64() {
+    use vae::kernels::{
+        AdamStep, Isa, adam_update, bce_with_logits_gradient, bce_with_logits_sum_on,
+    };
+    let isas = Isa::supported();
+    assert_eq!(isas[0], Isa::Baseline);
+    for len in [1, 15, 16, 17, 100, 787] {
+        let (l, x) = logit_row(len, len as u64);
+        let exact: f64 = l
+            .iter()
+            .zip(&x)
+            .map(|(&l, &x)| {
+                let (l, x) = (l as f64, x as f64);
+                l.max(0.0) + (-l.abs()).exp().ln_1p() - l * x
+            })
+            .sum();
+        let base = bce_with_logits_sum_on(Isa::Baseline, &l, &x);
+        assert!(
+            (base as f64 - exact).abs() <= 1e-5 * exact.abs().max(1.0),
+            "{len} pixels: {base} against {exact}"
+        );
+        let gradient = |isa| {
+            let mut out = vec![f32::NAN; len];
+            bce_with_logits_gradient(isa, &l, &x, 0.75, &mut out);
+            out
+        };
+        let base_gradient = gradient(Isa::Baseline);
+        for ((&g, &l), &x) in base_gradient.iter().zip(&l).zip(&x) {
+            let exact = (1.0 / (1.0 + (-l as f64).exp()) - x as f64) * 0.75;
+            assert!(
+                (g as f64 - exact).abs() <= 1e-6,
+                "logit {l}: {g} against {exact}"
+            );
+        }
+        let step = AdamStep {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            step_size: 0.3,
+            epsilon: 1e-9,
+            lr: 1e-3,
+        };
+        let adam = |isa| {
+            let (mut p, mut m, mut v) = (x.clone(), l.clone(), x.clone());
+            adam_update(isa, &mut p, &mut m, &mut v, &l, step);
+            [p, m, v]
+        };
+        let base_adam = adam(Isa::Baseline);
+        for &isa in &isas {
+            assert_eq!(bce_with_logits_sum_on(isa, &l, &x), base, "{isa:?}");
+            assert_eq!(gradient(isa), base_gradient, "{isa:?}");
+            assert_eq!(adam(isa), base_adam, "{isa:?}");
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Run-time dispatch of our element-wise kernels to the widest vectors the CPU has.
+//!
+//! The build targets any x86-64 (SSE2), so a kernel compiled plainly runs 4 lanes even on an
+//! AVX-512 machine, and a build flag for a newer CPU would break older ones. [`multiversion!`]
+//! compiles one plain, branch-free loop body three times, for AVX-512, for AVX2 with FMA and
+//! for the baseline, and picks one at run time, as gemm's microkernels do; LLVM vectorises each
+//! copy to its width. No crate does this for us without its own SIMD types (`wide` picks its
+//! width at compile time; `pulp` and `macerator` would need the kernels written in theirs).
+
+/// The instruction sets a [`multiversion!`] kernel is compiled for, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+impl Isa {
+    /// Every instruction set this CPU runs, narrowest first (the tests run each kernel on all).
+    pub fn supported() -> Vec<Isa> {
+        [Isa::Baseline, Isa::Avx2, Isa::Avx512]
+            .into_iter()
+            .filter(|i| *i <= isa())
+            .collect()
+    }
+}
+
+/// What this CPU runs (detected once; `is_x86_feature_detected!` caches it).
+pub fn isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
+}
+
+/// `multiversion! { pub fn name(args) -> T { body } }` defines `name(isa, args)`, which runs
+/// one of three copies of `body` compiled for AVX-512, AVX2 + FMA and the baseline: the one
+/// for `isa`, or the widest this CPU has if it lacks `isa` (pass [`isa()`] for the fastest).
+/// The body must not `return`.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $out:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name(isa: $crate::kernels::simd::Isa, $($arg: $ty),*) $(-> $out)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $out)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+            fn avx512($($arg: $ty),*) $(-> $out)? {
+                body($($arg),*)
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) $(-> $out)? {
+                body($($arg),*)
+            }
+
+            match isa.min($crate::kernels::simd::isa()) {
+                // SAFETY: `isa` saw these features on this CPU.
+                #[cfg(target_arch = "x86_64")]
+                $crate::kernels::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                $crate::kernels::simd::Isa::Avx2 => unsafe { avx2($($arg),*) },
+                #[cfg(not(target_arch = "x86_64"))]
+                $crate::kernels::simd::Isa::Avx512 | $crate::kernels::simd::Isa::Avx2 => body($($arg),*),
+                $crate::kernels::simd::Isa::Baseline => body($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use multiversion;
+
+/// `exp(x)` without branches or calls, so that loops over it vectorise: Cephes' `expf` (range
+/// reduction by ln 2, a degree-6 polynomial, about 1 ulp), `x` clamped to [-86, 87]: a result
+/// below 4.5e-38 comes back as about 4.5e-38, and neither it nor its reciprocal is subnormal
+/// or infinite.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    // 1.5 * 2^23: adding it rounds to an integer (to nearest) without `round`, which baseline
+    // x86-64 has no vector instruction for, and leaves the integer in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-86.0, 87.0);
+    let t = x * std::f32::consts::LOG2_E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let p = 1.987_569_1e-4;
+    let p = p * r + 1.398_2e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 0.5;
+    let p = p * (r * r) + r + 1.0;
+    let n = t.to_bits() as i32 - ROUND.to_bits() as i32;
+    p * f32::from_bits(((n + 127) << 23) as u32)
+}
+
+/// `ln(y)` for positive normal `y`, without branches or calls: Cephes' `logf` (about 1 ulp).
+#[inline(always)]
+pub fn ln(y: f32) -> f32 {
+    let bits = y.to_bits();
+    let e = ((bits >> 23) & 0xff) as i32 - 126;
+    // The mantissa in [0.5, 1), then in [sqrt(1/2) - 1, sqrt(2) - 1) with its exponent.
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000);
+    let low = m < std::f32::consts::FRAC_1_SQRT_2;
+    let e = (e - low as i32) as f32;
+    let m = if low { m + m - 1.0 } else { m - 1.0 };
+    let z = m * m;
+    let p = 7.037_683_6e-2;
+    let p = p * m - 1.151_461e-1;
+    let p = p * m + 1.167_699_9e-1;
+    let p = p * m - 1.242_014_1e-1;
+    let p = p * m + 1.424_932_3e-1;
+    let p = p * m - 1.666_805_8e-1;
+    let p = p * m + 2.000_071_4e-1;
+    let p = p * m - 2.499_999_4e-1;
+    let p = p * m + 3.333_333e-1;
+    let p = p * m * z + e * -2.121_944_4e-4 - 0.5 * z;
+    m + p + e * 0.693_359_4
+}
