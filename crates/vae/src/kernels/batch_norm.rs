@@ -132,3 +132,23 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     }
     output
 }
+
+/// `leaky_relu(batch_norm(x), slope)` (channels in dimension 1): the conv stacks' nonlinearity.
+/// Training on burn-flex over channels-last rows runs the fused kernel
+/// ([`super::batch_norm_leaky_rows`]); everything else composes [`batch_norm`] and Burn's
+/// leaky ReLU.
+pub fn batch_norm_leaky_relu<const D: usize>(
+    norm: &BatchNorm,
+    x: Tensor<D>,
+    slope: f64,
+) -> Tensor<D> {
+    let fused = D == 2
+        && crate::device::is_cpu_device(&x.device())
+        && x.device().is_autodiff()
+        && norm.training.is_enabled();
+    if !fused {
+        return burn::tensor::activation::leaky_relu(batch_norm(norm, x), slope);
+    }
+    let dims = x.dims();
+    super::batch_norm_leaky_rows(norm, x.reshape([dims[0], dims[1]]), slope).reshape(dims)
+}

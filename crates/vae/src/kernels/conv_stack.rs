@@ -20,7 +20,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 use burn::tensor::Int;
-use burn::tensor::activation::{leaky_relu, relu};
+use burn::tensor::activation::relu;
 use burn::tensor::ops::PadMode;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -53,7 +53,7 @@ impl ConvPath {
 /// the whole batch however it is split ([`super::batch_norm`]).
 fn activate<const D: usize>(h: Tensor<D>, norm: Option<&BatchNorm>) -> Tensor<D> {
     match norm {
-        Some(bn) => leaky_relu(super::batch_norm::batch_norm(bn, h), LEAKY_SLOPE),
+        Some(bn) => super::batch_norm::batch_norm_leaky_relu(bn, h, LEAKY_SLOPE),
         None => relu(h),
     }
 }

@@ -7,7 +7,8 @@
 //!   scatter-adds and matrix products on channels-last rows on burn-flex (`im2col`), or Burn's
 //!   own convolutions ([`ConvPath`]).
 //! - [`batch_norm`]: batch norm over a batch split between shards and MPI ranks
-//!   (SyncBatchNorm), its statistics and their gradients summed over the parts.
+//!   (SyncBatchNorm), its statistics and their gradients summed over the parts;
+//!   [`batch_norm_leaky_rows`], the same followed by leaky ReLU as one burn-flex kernel each way.
 //! - [`bce_with_logits_rows`]: the Bernoulli reconstruction loss as one fused burn-flex kernel
 //!   with its backward pass, and [`bce_with_logits_sum`] on the host.
 //! - [`adam`]: Adam's step as one pass over each weight tensor, split across the threads.
@@ -16,13 +17,15 @@
 
 mod adam;
 mod batch_norm;
+mod batch_norm_leaky;
 mod conv_stack;
 mod fused;
 mod im2col;
 mod simd;
 
 pub use adam::{AdamStep, FusedAdam, FusedAdamOps, adam, adam_update};
-pub use batch_norm::{SyncBackend, batch_norm};
+pub use batch_norm::{SyncBackend, batch_norm, batch_norm_leaky_relu};
+pub use batch_norm_leaky::{FusedBatchNorm, batch_norm_leaky_rows};
 pub use conv_stack::{ConvPath, ConvStack, DeconvStack, LEAKY_SLOPE, StackPlan, padded_size};
 pub use fused::{
     FusedBce, bce_with_logits_gradient, bce_with_logits_rows, bce_with_logits_sum,

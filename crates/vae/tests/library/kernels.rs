@@ -618,3 +618,76 @@ fn simd_kernels_agree_on_every_instruction_set_and_with_f64() {
         }
     }
 }
+
+/// The fused batch norm + leaky ReLU over channels-last rows, with the batch split into three
+/// parts that meet at the statistics, against Burn's `BatchNorm` and `leaky_relu` on the whole
+/// batch: outputs, the gradients of input, scale and shift, and the running statistics. Parts
+/// of one row, and inputs on both sides of the leaky ReLU's kink, included.
+#[test]
+fn fused_batch_norm_leaky_relu_matches_burns_composition() {
+    use burn::nn::BatchNormConfig;
+    use burn::tensor::activation::leaky_relu;
+    use vae::kernels::LEAKY_SLOPE;
+    let device = Device::flex().autodiff();
+    let shards = vae::parallel::Shards::new(3).unwrap();
+    // 4 rows split 1 + 1 + 2, 11 rows 3 + 4 + 4.
+    for (rows, channels) in [(4, 5), (11, 3)] {
+        let x = random(rows, channels, 21, &device)
+            .mul_scalar(3.0)
+            .add_scalar(1.0);
+        let weights = random(rows, channels, 22, &device);
+        let burns = BatchNormConfig::new(channels).init(&device);
+        let xb = x.clone().require_grad();
+        let yb = leaky_relu(burns.forward(xb.clone()), LEAKY_SLOPE);
+        let gb = (yb.clone() * weights.clone()).sum().backward();
+
+        let ours = BatchNormConfig::new(channels).init(&device);
+        let parts = shards
+            .run_together(rows, |range| {
+                assert!(vae::parallel::batch_is_split());
+                // Weights that are this part's own leaves (the running statistics stay
+                // shared), as the trainer's shards have: one graph per part.
+                let mut mine = ours.clone();
+                mine.gamma = mine.gamma.map(|t| t.detach().require_grad());
+                mine.beta = mine.beta.map(|t| t.detach().require_grad());
+                let xa = x.clone().narrow(0, range.start, range.len()).require_grad();
+                let ya = vae::kernels::batch_norm_leaky_relu(&mine, xa.clone(), LEAKY_SLOPE);
+                let w = weights.clone().narrow(0, range.start, range.len());
+                let ga = (ya.clone() * w).sum().backward();
+                let grad = |t: Tensor<1>| values(t.grad(&ga).unwrap());
+                [
+                    values(ya),
+                    values(xa.grad(&ga).unwrap()),
+                    grad(mine.gamma.val()),
+                    grad(mine.beta.val()),
+                ]
+            })
+            .unwrap();
+        assert_eq!(parts.len(), 3);
+        let joined = |i: usize| -> Vec<f32> { parts.iter().flat_map(|p| p[i].clone()).collect() };
+        // The parts' weight gradients add up, as the trainer adds the shards' gradients.
+        let summed = |i: usize| -> Vec<f32> {
+            (0..channels)
+                .map(|c| parts.iter().map(|p| p[i][c]).sum())
+                .collect()
+        };
+        let yb = values(yb);
+        assert!(yb.iter().any(|v| *v < 0.0) && yb.iter().any(|v| *v > 0.0));
+        let what = |w: &str| format!("{w}, {rows} rows");
+        assert_close(&joined(0), &yb, &what("outputs"));
+        assert_close(
+            &joined(1),
+            &values(xb.grad(&gb).unwrap()),
+            &what("input gradient"),
+        );
+        let gamma = values(burns.gamma.val().grad(&gb).unwrap());
+        assert_close(&summed(2), &gamma, &what("scale gradient"));
+        let beta = values(burns.beta.val().grad(&gb).unwrap());
+        assert_close(&summed(3), &beta, &what("shift gradient"));
+        assert_close(
+            &running(&ours),
+            &running(&burns),
+            &what("running statistics"),
+        );
+    }
+}

@@ -1,0 +1,345 @@
+//! Batch norm then leaky ReLU over channels-last rows `[rows, channels]`, as one burn-flex
+//! kernel each way, for the conv stacks' training passes on the CPU.
+//!
+//! Composed of Burn's ops ([`super::batch_norm::batch_norm`], then `leaky_relu`), the pair
+//! made about 14 passes over the activations forward and more backward, two of them
+//! transposes of the whole activation for the per-channel sums, and leaky ReLU a `mask_where`:
+//! about a sixth of the CelebA model's training step (docs/benchmarks.md). Here the forward pass
+//! reads the rows three times (sum, centred squares, output) and the backward pass twice
+//! (sums, input gradient), per-channel sums in f64. The statistics and the backward pass's two
+//! sums are summed over every part of the batch ([`sum_over_batch`]), as SyncBatchNorm does,
+//! so a batch split over shards and MPI ranks trains exactly as one pass would. No crate offers
+//! this for Burn; it is a backend extension with its backward pass written out.
+
+use crate::parallel::{is_first_part, sum_over_batch};
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+/// `leaky_relu(batch_norm(x), slope)` of `[rows, channels]` rows with `norm`'s weights and the
+/// statistics of the whole batch, the running statistics updated as Burn's `BatchNorm` does.
+/// Only for training on burn-flex with autodiff.
+pub fn batch_norm_leaky_rows(norm: &BatchNorm, x: Tensor<2>, slope: f64) -> Tensor<2> {
+    let (y, mean, variance) = <Dispatch as FusedBatchNorm>::batch_norm_leaky_rows(
+        x.into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        norm.beta.val().into_dispatch(),
+        norm.epsilon as f32,
+        slope as f32,
+    );
+    if is_first_part() {
+        let momentum = norm.momentum;
+        let running = |state: &burn::module::RunningState<Tensor<1>>,
+                       batch: FloatTensor<Dispatch>| {
+            let batch = Tensor::<1>::from_dispatch(batch).detach();
+            let updated = state
+                .value_sync()
+                .to_device(&batch.device())
+                .mul_scalar(1.0 - momentum)
+                .add(batch.mul_scalar(momentum));
+            state.update(updated.detach());
+        };
+        running(&norm.running_mean, mean);
+        running(&norm.running_var, variance);
+    }
+    Tensor::from_dispatch(y)
+}
+
+/// The fused pair as backend operations.
+#[backend_extension(Flex, Autodiff)]
+pub trait FusedBatchNorm: Backend {
+    /// `(output, batch mean, batch variance)`: the variance biased, as batch norm divides by.
+    fn batch_norm_leaky_rows(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f32,
+        slope: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// `(dx, dgamma, dbeta)` from the output's gradient `dy`: `dgamma` and `dbeta` of this
+    /// part's rows (the trainer sums the parts' weight gradients), `dx` through the statistics
+    /// of the whole batch.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_leaky_rows_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        epsilon: f32,
+        slope: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(v) => std::borrow::Cow::Borrowed(v),
+        None => std::borrow::Cow::Owned(
+            tensor
+                .to_contiguous()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("the models compute in f32"),
+        ),
+    }
+}
+
+fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Per-channel sums of `f(row value, channel)` over `[rows, channels]` values, in f64.
+fn channel_sums(x: &[f32], channels: usize, f: impl Fn(f32, usize) -> f64) -> Vec<f64> {
+    let mut sums = vec![0f64; channels];
+    for row in x.chunks_exact(channels) {
+        for (c, (sum, &v)) in sums.iter_mut().zip(row).enumerate() {
+            *sum += f(v, c);
+        }
+    }
+    sums
+}
+
+/// `values` summed over every part of the batch (f32 on the way, as the parts exchange them).
+fn over_batch(values: Vec<f64>) -> Vec<f64> {
+    sum_over_batch(values.into_iter().map(|v| v as f32).collect())
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+/// Per channel, the factor and offset of the normalised output `z = x * scale + shift`.
+fn affine(
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(variance)
+        .map(|(&g, &v)| g / (v + epsilon).sqrt())
+        .collect();
+    let shift = beta
+        .iter()
+        .zip(mean)
+        .zip(&scale)
+        .map(|((&b, &m), &s)| b - m * s)
+        .collect();
+    (scale, shift)
+}
+
+impl FusedBatchNorm for Flex {
+    fn batch_norm_leaky_rows(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f32,
+        slope: f32,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let shape = x.layout().shape().to_vec();
+        let channels = shape[1];
+        let (x, gamma, beta) = (values(&x), values(&gamma), values(&beta));
+        let rows = x.len() / channels.max(1);
+        let mut first = channel_sums(&x, channels, |v, _| v as f64);
+        first.push(rows as f64);
+        let first = over_batch(first);
+        let count = first[channels];
+        let mean: Vec<f32> = first[..channels]
+            .iter()
+            .map(|s| (s / count) as f32)
+            .collect();
+        let squares = over_batch(channel_sums(&x, channels, |v, c| {
+            let d = (v - mean[c]) as f64;
+            d * d
+        }));
+        let variance: Vec<f32> = squares.iter().map(|s| (s / count) as f32).collect();
+        let (scale, shift) = affine(&gamma, &beta, &mean, &variance, epsilon);
+        let mut y = vec![0f32; x.len()];
+        for (y, x) in y.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+            for (((y, &x), &s), &t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
+                let z = x * s + t;
+                *y = if z > 0.0 { z } else { z * slope };
+            }
+        }
+        (
+            flex_tensor(y, shape),
+            flex_tensor(mean, vec![channels]),
+            flex_tensor(variance, vec![channels]),
+        )
+    }
+
+    fn batch_norm_leaky_rows_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        dy: FlexTensor,
+        epsilon: f32,
+        slope: f32,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let shape = x.layout().shape().to_vec();
+        let channels = shape[1];
+        let (x, dy) = (values(&x), values(&dy));
+        let (gamma, beta) = (values(&gamma), values(&beta));
+        let (mean, variance) = (values(&mean), values(&variance));
+        let (scale, shift) = affine(&gamma, &beta, &mean, &variance, epsilon);
+        let inv_std: Vec<f32> = variance
+            .iter()
+            .map(|v| 1.0 / (v + epsilon).sqrt())
+            .collect();
+        let rows = x.len() / channels.max(1);
+        // The gradient at the normalised output (through the leaky ReLU, whose side the
+        // forward pass's arithmetic decides), and this part's sums of it and of it times the
+        // normalised input: the gradients of beta and gamma. The row count rides along.
+        let mut dz = vec![0f32; x.len()];
+        let mut sums = vec![0f64; 2 * channels + 1];
+        sums[2 * channels] = rows as f64;
+        for ((dz, x), dy) in dz
+            .chunks_exact_mut(channels)
+            .zip(x.chunks_exact(channels))
+            .zip(dy.chunks_exact(channels))
+        {
+            for c in 0..channels {
+                let d = if x[c] * scale[c] + shift[c] > 0.0 {
+                    dy[c]
+                } else {
+                    dy[c] * slope
+                };
+                dz[c] = d;
+                sums[c] += d as f64;
+                sums[channels + c] += (d * ((x[c] - mean[c]) * inv_std[c])) as f64;
+            }
+        }
+        let dbeta: Vec<f32> = sums[..channels].iter().map(|&s| s as f32).collect();
+        let dgamma: Vec<f32> = sums[channels..2 * channels]
+            .iter()
+            .map(|&s| s as f32)
+            .collect();
+        let whole = over_batch(sums);
+        let count = whole[2 * channels];
+        let mean_dz: Vec<f32> = whole[..channels]
+            .iter()
+            .map(|s| (s / count) as f32)
+            .collect();
+        let mean_dz_x_hat: Vec<f32> = whole[channels..2 * channels]
+            .iter()
+            .map(|s| (s / count) as f32)
+            .collect();
+        for (dz, x) in dz.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+            for c in 0..channels {
+                let x_hat = (x[c] - mean[c]) * inv_std[c];
+                dz[c] = gamma[c] * inv_std[c] * (dz[c] - mean_dz[c] - x_hat * mean_dz_x_hat[c]);
+            }
+        }
+        (
+            flex_tensor(dz, shape),
+            flex_tensor(dgamma, vec![channels]),
+            flex_tensor(dbeta, vec![channels]),
+        )
+    }
+}
+
+/// Burn's autodiff around the fused pair: `x`, `gamma` and `beta` get their gradients from
+/// [`FusedBatchNorm::batch_norm_leaky_rows_backward`]; the statistics are not differentiated
+/// through as outputs (the running statistics take them detached).
+impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Autodiff<B, C> {
+    fn batch_norm_leaky_rows(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f32,
+        slope: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        #[derive(Debug)]
+        struct BatchNormLeaky {
+            epsilon: f32,
+            slope: f32,
+        }
+
+        type State<B> = [FloatTensor<B>; 5];
+
+        impl<B: Backend + FusedBatchNorm> Backward<B, 3> for BatchNormLeaky {
+            type State = State<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [x, gamma, beta, mean, variance] = ops.state;
+                let dy = grads.consume::<B>(&ops.node);
+                let (dx, dgamma, dbeta) = B::batch_norm_leaky_rows_backward(
+                    x,
+                    gamma,
+                    beta,
+                    mean,
+                    variance,
+                    dy,
+                    self.epsilon,
+                    self.slope,
+                );
+                let [px, pgamma, pbeta] = ops.parents;
+                for (parent, grad) in [(px, dx), (pgamma, dgamma), (pbeta, dbeta)] {
+                    if let Some(parent) = parent {
+                        grads.register::<B>(parent.id, grad);
+                    }
+                }
+            }
+        }
+
+        let prep = BatchNormLeaky { epsilon, slope }
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful();
+        let (x, gamma, beta) = (
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+        );
+        let (y, mean, variance) =
+            B::batch_norm_leaky_rows(x.clone(), gamma.clone(), beta.clone(), epsilon, slope);
+        let untracked = |t: FloatTensor<B>| FloatTensor::<Self>::new(t);
+        let (mean_out, variance_out) = (untracked(mean.clone()), untracked(variance.clone()));
+        let y = match prep {
+            OpsKind::Tracked(prep) => prep.finish([x, gamma, beta, mean, variance], y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (y, mean_out, variance_out)
+    }
+
+    fn batch_norm_leaky_rows_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        epsilon: f32,
+        slope: f32,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let (dx, dgamma, dbeta) = B::batch_norm_leaky_rows_backward(
+            x.into_primitive(),
+            gamma.into_primitive(),
+            beta.into_primitive(),
+            mean.into_primitive(),
+            variance.into_primitive(),
+            dy.into_primitive(),
+            epsilon,
+            slope,
+        );
+        let wrap = |t: FloatTensor<B>| FloatTensor::<Self>::new(t);
+        (wrap(dx), wrap(dgamma), wrap(dbeta))
+    }
+}
