@@ -134,21 +134,25 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
 }
 
 /// `leaky_relu(batch_norm(x), slope)` (channels in dimension 1): the conv stacks' nonlinearity.
-/// Training on burn-flex over channels-last rows runs the fused kernel
-/// ([`super::batch_norm_leaky_rows`]); everything else composes [`batch_norm`] and Burn's
-/// leaky ReLU.
+/// On burn-flex over channels-last rows it runs as one kernel ([`super::batch_norm_leaky_rows`]
+/// while training, [`super::batch_norm_leaky_rows_inference`] without autodiff); everything else
+/// composes [`batch_norm`] and Burn's leaky ReLU.
 pub fn batch_norm_leaky_relu<const D: usize>(
     norm: &BatchNorm,
     x: Tensor<D>,
     slope: f64,
 ) -> Tensor<D> {
-    let fused = D == 2
-        && crate::device::is_cpu_device(&x.device())
-        && x.device().is_autodiff()
-        && norm.training.is_enabled();
-    if !fused {
+    let device = x.device();
+    if D != 2 || !crate::device::is_cpu_device(&device) {
         return burn::tensor::activation::leaky_relu(batch_norm(norm, x), slope);
     }
     let dims = x.dims();
-    super::batch_norm_leaky_rows(norm, x.reshape([dims[0], dims[1]]), slope).reshape(dims)
+    let rows = x.reshape([dims[0], dims[1]]);
+    let y = match (device.is_autodiff(), norm.training.is_enabled()) {
+        (true, true) => super::batch_norm_leaky_rows(norm, rows, slope),
+        (false, _) => super::batch_norm_leaky_rows_inference(norm, rows, slope),
+        // A frozen batch norm inside a graph: Burn's, which passes gradients through it.
+        (true, false) => burn::tensor::activation::leaky_relu(norm.forward(rows), slope),
+    };
+    y.reshape(dims)
 }

@@ -165,12 +165,7 @@ impl FusedBatchNorm for Flex {
         let variance: Vec<f32> = squares.iter().map(|s| (s / count) as f32).collect();
         let (scale, shift) = affine(&gamma, &beta, &mean, &variance, epsilon);
         let mut y = vec![0f32; x.len()];
-        for (y, x) in y.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-            for (((y, &x), &s), &t) in y.iter_mut().zip(x).zip(&scale).zip(&shift) {
-                let z = x * s + t;
-                *y = if z > 0.0 { z } else { z * slope };
-            }
-        }
+        leaky_affine_rows(&x, &scale, &shift, slope, &mut y);
         (
             flex_tensor(y, shape),
             flex_tensor(mean, vec![channels]),
@@ -341,5 +336,65 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
         );
         let wrap = |t: FloatTensor<B>| FloatTensor::<Self>::new(t);
         (wrap(dx), wrap(dgamma), wrap(dbeta))
+    }
+}
+
+/// `leaky_relu(batch_norm(x), slope)` of `[rows, channels]` rows with `norm`'s running
+/// statistics, without autodiff: inference (decoding, the explorer). One pass instead of Burn's
+/// batch norm and leaky ReLU, about six.
+pub fn batch_norm_leaky_rows_inference(norm: &BatchNorm, x: Tensor<2>, slope: f64) -> Tensor<2> {
+    let device = x.device();
+    let scale = norm.gamma.val()
+        / norm
+            .running_var
+            .value()
+            .to_device(&device)
+            .add_scalar(norm.epsilon)
+            .sqrt();
+    let shift = norm.beta.val() - norm.running_mean.value().to_device(&device) * scale.clone();
+    Tensor::from_dispatch(<Dispatch as ScaleShiftLeaky>::scale_shift_leaky_rows(
+        x.into_dispatch(),
+        scale.into_dispatch(),
+        shift.into_dispatch(),
+        slope as f32,
+    ))
+}
+
+/// Batch norm with fixed statistics, then leaky ReLU, as a backend operation (no autodiff).
+#[backend_extension(Flex)]
+pub trait ScaleShiftLeaky: Backend {
+    /// `leaky_relu(x * scale + shift)`, per channel of `[rows, channels]` rows.
+    fn scale_shift_leaky_rows(
+        x: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        slope: f32,
+    ) -> FloatTensor<Self>;
+}
+
+impl ScaleShiftLeaky for Flex {
+    fn scale_shift_leaky_rows(
+        x: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        slope: f32,
+    ) -> FlexTensor {
+        let shape = x.layout().shape().to_vec();
+        let (x, scale, shift) = (values(&x), values(&scale), values(&shift));
+        let mut y = vec![0f32; x.len()];
+        leaky_affine_rows(&x, &scale, &shift, slope, &mut y);
+        flex_tensor(y, shape)
+    }
+}
+
+/// `y = leaky_relu(x * scale + shift)` over rows of `scale.len()` channels: the forward pass of
+/// both kernels.
+fn leaky_affine_rows(x: &[f32], scale: &[f32], shift: &[f32], slope: f32, y: &mut [f32]) {
+    let channels = scale.len();
+    for (y, x) in y.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+        for (((y, &x), &s), &t) in y.iter_mut().zip(x).zip(scale).zip(shift) {
+            let z = x * s + t;
+            *y = if z > 0.0 { z } else { z * slope };
+        }
     }
 }

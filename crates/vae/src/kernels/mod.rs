@@ -25,7 +25,9 @@ mod simd;
 
 pub use adam::{AdamStep, FusedAdam, FusedAdamOps, adam, adam_update};
 pub use batch_norm::{SyncBackend, batch_norm, batch_norm_leaky_relu};
-pub use batch_norm_leaky::{FusedBatchNorm, batch_norm_leaky_rows};
+pub use batch_norm_leaky::{
+    FusedBatchNorm, ScaleShiftLeaky, batch_norm_leaky_rows, batch_norm_leaky_rows_inference,
+};
 pub use conv_stack::{ConvPath, ConvStack, DeconvStack, LEAKY_SLOPE, StackPlan, padded_size};
 pub use fused::{
     FusedBce, bce_with_logits_gradient, bce_with_logits_rows, bce_with_logits_sum,

@@ -689,5 +689,11 @@ fn fused_batch_norm_leaky_relu_matches_burns_composition() {
             &running(&burns),
             &what("running statistics"),
         );
+        // Inference (no autodiff) with the running statistics the passes above left.
+        let (ours, burns) = (ours.valid(), burns.valid());
+        let x = x.inner();
+        let plain = leaky_relu(burns.forward(x.clone()), LEAKY_SLOPE);
+        let fused = vae::kernels::batch_norm_leaky_relu(&ours, x, LEAKY_SLOPE);
+        assert_close(&values(fused), &values(plain), &what("inference outputs"));
     }
 }
