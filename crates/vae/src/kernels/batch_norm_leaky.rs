@@ -11,6 +11,7 @@
 //! so a batch split over shards and MPI ranks trains exactly as one pass would. No crate offers
 //! this for Burn; it is a backend extension with its backward pass written out.
 
+use super::flex::{flex_tensor, values};
 use crate::parallel::{is_first_part, sum_over_batch};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -21,7 +22,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
-use burn::tensor::TensorData;
 
 /// `leaky_relu(batch_norm(x), slope)` of `[rows, channels]` rows with `norm`'s weights and the
 /// statistics of the whole batch, the running statistics updated as Burn's `BatchNorm` does.
@@ -78,23 +78,6 @@ pub trait FusedBatchNorm: Backend {
         epsilon: f32,
         slope: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
-}
-
-fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(v) => std::borrow::Cow::Borrowed(v),
-        None => std::borrow::Cow::Owned(
-            tensor
-                .to_contiguous()
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("the models compute in f32"),
-        ),
-    }
-}
-
-fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 /// Per-channel sums of `f(row value, channel)` over `[rows, channels]` values, in f64.

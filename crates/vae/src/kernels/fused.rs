@@ -9,6 +9,7 @@
 //! Burn's autodiff records it with the backward below, and the other backends (GPUs) keep Burn's
 //! composition ([`fused_applies`]), which their kernel fusion handles.
 
+use super::flex::{flex_tensor, values};
 use super::simd::{self, isa, multiversion};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -18,7 +19,6 @@ use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 
 /// Whether `logits` live where the fused kernel runs (burn-flex, with or without autodiff).
 pub fn fused_applies(logits: &Tensor<2>) -> bool {
@@ -45,24 +45,6 @@ pub trait FusedBce: Backend {
         x: FloatTensor<Self>,
         grad: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
-}
-
-/// The f32 values of a tensor in row-major order (a copy only when it is a strided view).
-fn values(tensor: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
-    match tensor.as_slice::<f32>() {
-        Some(v) => std::borrow::Cow::Borrowed(v),
-        None => std::borrow::Cow::Owned(
-            tensor
-                .to_contiguous()
-                .into_data()
-                .try_to_vec::<f32>()
-                .expect("the models compute in f32"),
-        ),
-    }
-}
-
-fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
 }
 
 impl FusedBce for Flex {

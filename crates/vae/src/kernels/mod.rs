@@ -19,6 +19,7 @@ mod adam;
 mod batch_norm;
 mod batch_norm_leaky;
 mod conv_stack;
+mod flex;
 mod fused;
 mod im2col;
 mod simd;
