@@ -11,7 +11,8 @@
 //!   [`batch_norm_leaky_rows`], the same followed by leaky ReLU as one burn-flex kernel each way.
 //! - [`bce_with_logits_rows`]: the Bernoulli reconstruction loss as one fused burn-flex kernel
 //!   with its backward pass, and [`bce_with_logits_sum`] on the host.
-//! - [`adam`]: Adam's step as one pass over each weight tensor, split across the threads.
+//! - [`adam`]: Adam's step as one pass over each weight tensor, split across the threads, and
+//!   [`squared_sum`], a gradient's sum of squares in one pass (the joint gradient norm).
 //!
 //! The element-wise kernels run on the widest vectors of the CPU, picked at run time (`simd`).
 
@@ -22,6 +23,7 @@ mod conv_stack;
 mod flex;
 mod fused;
 mod im2col;
+mod norm;
 mod simd;
 
 pub use adam::{AdamStep, FusedAdam, FusedAdamOps, adam, adam_update};
@@ -34,4 +36,5 @@ pub use fused::{
     FusedBce, bce_with_logits_gradient, bce_with_logits_rows, bce_with_logits_sum,
     bce_with_logits_sum_on, fused_applies,
 };
+pub use norm::{SquaredSum, squared_sum, sum_of_squares};
 pub use simd::{Isa, isa};

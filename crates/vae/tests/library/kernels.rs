@@ -611,7 +611,14 @@ fn simd_kernels_agree_on_every_instruction_set_and_with_f64() {
             [p, m, v]
         };
         let base_adam = adam(Isa::Baseline);
+        let squares = vae::kernels::sum_of_squares(Isa::Baseline, &l);
+        let exact: f64 = l.iter().map(|&v| (v as f64).powi(2)).sum();
+        assert!(
+            (squares as f64 - exact).abs() <= 1e-6 * exact,
+            "{squares} against {exact}"
+        );
         for &isa in &isas {
+            assert_eq!(vae::kernels::sum_of_squares(isa, &l), squares, "{isa:?}");
             assert_eq!(bce_with_logits_sum_on(isa, &l, &x), base, "{isa:?}");
             assert_eq!(gradient(isa), base_gradient, "{isa:?}");
             assert_eq!(adam(isa), base_adam, "{isa:?}");
@@ -696,4 +703,31 @@ fn fused_batch_norm_leaky_relu_matches_burns_composition() {
         let fused = vae::kernels::batch_norm_leaky_relu(&ours, x, LEAKY_SLOPE);
         assert_close(&values(fused), &values(plain), &what("inference outputs"));
     }
+}
+
+/// A gradient's sum of squares in one pass (the joint gradient norm of every step) against
+/// Burn's `square().sum()`, on odd sizes and a strided view; NaN and infinity still show.
+#[test]
+fn squared_sum_matches_burns() {
+    use vae::kernels::squared_sum;
+    let device = Device::flex();
+    for (rows, cols) in [(1, 1), (3, 7), (401, 33)] {
+        let t = random(rows, cols, 31, &device);
+        let burns = values(t.clone().square().sum());
+        assert_close(
+            &values(squared_sum(t.clone())),
+            &burns,
+            &format!("{rows}x{cols}"),
+        );
+        let view = t.transpose();
+        let burns = values(view.clone().square().sum());
+        assert_close(&values(squared_sum(view)), &burns, "transposed");
+    }
+    let mut v = values(random(5, 5, 32, &device));
+    v[7] = f32::NAN;
+    let nan = Tensor::<2>::from_data(TensorData::new(v.clone(), [5, 5]), &device);
+    assert!(values(squared_sum(nan))[0].is_nan());
+    v[7] = f32::INFINITY;
+    let inf = Tensor::<2>::from_data(TensorData::new(v, [5, 5]), &device);
+    assert_eq!(values(squared_sum(inf))[0], f32::INFINITY);
 }
