@@ -97,16 +97,13 @@ fn per_channel<const D: usize>(v: Tensor<1>) -> Tensor<D> {
 
 /// Batch norm of `x` (channels in dimension 1) with `norm`'s weights: statistics over the whole
 /// batch while training (summed over parts), the running statistics otherwise. A batch in one
-/// piece (one thread, or a GPU) takes Burn's own batch norm. Updates the
-/// running statistics as Burn's `BatchNorm` does (biased variance, its momentum), from the first
-/// part only: the parts' statistics are equal, and Burn would average the updates of several
-/// threads, in whatever order they come.
+/// piece (one thread, or a GPU) takes Burn's own batch norm. Updates the running statistics
+/// ([`update_running`]).
 pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     if !(x.device().is_autodiff() && norm.training.is_enabled() && batch_is_split()) {
         return norm.forward(x);
     }
     let dims = x.dims();
-    let device = x.device();
     let local_count = (dims.iter().product::<usize>() / dims[1]) as f32;
     let count = sum_over_batch(vec![local_count])[0];
 
@@ -117,20 +114,28 @@ pub fn batch_norm<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     let output =
         normalized * per_channel::<D>(norm.gamma.val()) + per_channel::<D>(norm.beta.val());
 
+    update_running(norm, mean, variance);
+    output
+}
+
+/// Moves `norm`'s running statistics towards a batch's `mean` and biased `variance`, as Burn's
+/// `BatchNorm` does (its momentum), from the first part of a split batch only: the parts'
+/// statistics are equal, and Burn would average the updates of several threads, in whatever
+/// order they come.
+pub(super) fn update_running(norm: &BatchNorm, mean: Tensor<1>, variance: Tensor<1>) {
+    if !is_first_part() {
+        return;
+    }
     let momentum = norm.momentum;
-    let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+    for (state, batch) in [(&norm.running_mean, mean), (&norm.running_var, variance)] {
+        let batch = batch.detach();
         let updated = state
             .value_sync()
-            .to_device(&device)
+            .to_device(&batch.device())
             .mul_scalar(1.0 - momentum)
-            .add(batch.detach().mul_scalar(momentum));
+            .add(batch.mul_scalar(momentum));
         state.update(updated.detach());
-    };
-    if is_first_part() {
-        running(&norm.running_mean, mean);
-        running(&norm.running_var, variance);
     }
-    output
 }
 
 /// `leaky_relu(batch_norm(x), slope)` (channels in dimension 1): the conv stacks' nonlinearity.

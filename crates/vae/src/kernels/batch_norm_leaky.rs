@@ -11,8 +11,9 @@
 //! so a batch split over shards and MPI ranks trains exactly as one pass would. No crate offers
 //! this for Burn; it is a backend extension with its backward pass written out.
 
+use super::batch_norm::update_running;
 use super::flex::{flex_tensor, values};
-use crate::parallel::{is_first_part, sum_over_batch};
+use crate::parallel::sum_over_batch;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -34,21 +35,11 @@ pub fn batch_norm_leaky_rows(norm: &BatchNorm, x: Tensor<2>, slope: f64) -> Tens
         norm.epsilon as f32,
         slope as f32,
     );
-    if is_first_part() {
-        let momentum = norm.momentum;
-        let running = |state: &burn::module::RunningState<Tensor<1>>,
-                       batch: FloatTensor<Dispatch>| {
-            let batch = Tensor::<1>::from_dispatch(batch).detach();
-            let updated = state
-                .value_sync()
-                .to_device(&batch.device())
-                .mul_scalar(1.0 - momentum)
-                .add(batch.mul_scalar(momentum));
-            state.update(updated.detach());
-        };
-        running(&norm.running_mean, mean);
-        running(&norm.running_var, variance);
-    }
+    update_running(
+        norm,
+        Tensor::from_dispatch(mean),
+        Tensor::from_dispatch(variance),
+    );
     Tensor::from_dispatch(y)
 }
 
@@ -99,26 +90,46 @@ fn over_batch(values: Vec<f64>) -> Vec<f64> {
         .collect()
 }
 
-/// Per channel, the factor and offset of the normalised output `z = x * scale + shift`.
-fn affine(
-    gamma: &[f32],
-    beta: &[f32],
-    mean: &[f32],
-    variance: &[f32],
-    epsilon: f32,
-) -> (Vec<f32>, Vec<f32>) {
-    let scale: Vec<f32> = gamma
-        .iter()
-        .zip(variance)
-        .map(|(&g, &v)| g / (v + epsilon).sqrt())
-        .collect();
-    let shift = beta
-        .iter()
-        .zip(mean)
-        .zip(&scale)
-        .map(|((&b, &m), &s)| b - m * s)
-        .collect();
-    (scale, shift)
+/// Per channel, `1 / sqrt(variance + epsilon)` and the factor and offset of the normalised
+/// output `z = x * scale + shift`: what every kernel here computes its output from.
+struct Affine {
+    inv_std: Vec<f32>,
+    scale: Vec<f32>,
+    shift: Vec<f32>,
+}
+
+impl Affine {
+    fn new(gamma: &[f32], beta: &[f32], mean: &[f32], variance: &[f32], epsilon: f32) -> Self {
+        let inv_std: Vec<f32> = variance
+            .iter()
+            .map(|v| 1.0 / (v + epsilon).sqrt())
+            .collect();
+        let scale: Vec<f32> = gamma.iter().zip(&inv_std).map(|(g, i)| g * i).collect();
+        let shift = beta
+            .iter()
+            .zip(mean)
+            .zip(&scale)
+            .map(|((&b, &m), &s)| b - m * s)
+            .collect();
+        Affine {
+            inv_std,
+            scale,
+            shift,
+        }
+    }
+
+    /// `y = leaky_relu(x * scale + shift)` over rows of `[rows, channels]` values.
+    fn leaky_rows(&self, x: &[f32], slope: f32) -> Vec<f32> {
+        let channels = self.scale.len();
+        let mut y = vec![0f32; x.len()];
+        for (y, x) in y.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+            for (((y, &x), &s), &t) in y.iter_mut().zip(x).zip(&self.scale).zip(&self.shift) {
+                let z = x * s + t;
+                *y = if z > 0.0 { z } else { z * slope };
+            }
+        }
+        y
+    }
 }
 
 impl FusedBatchNorm for Flex {
@@ -146,9 +157,7 @@ impl FusedBatchNorm for Flex {
             d * d
         }));
         let variance: Vec<f32> = squares.iter().map(|s| (s / count) as f32).collect();
-        let (scale, shift) = affine(&gamma, &beta, &mean, &variance, epsilon);
-        let mut y = vec![0f32; x.len()];
-        leaky_affine_rows(&x, &scale, &shift, slope, &mut y);
+        let y = Affine::new(&gamma, &beta, &mean, &variance, epsilon).leaky_rows(&x, slope);
         (
             flex_tensor(y, shape),
             flex_tensor(mean, vec![channels]),
@@ -171,11 +180,11 @@ impl FusedBatchNorm for Flex {
         let (x, dy) = (values(&x), values(&dy));
         let (gamma, beta) = (values(&gamma), values(&beta));
         let (mean, variance) = (values(&mean), values(&variance));
-        let (scale, shift) = affine(&gamma, &beta, &mean, &variance, epsilon);
-        let inv_std: Vec<f32> = variance
-            .iter()
-            .map(|v| 1.0 / (v + epsilon).sqrt())
-            .collect();
+        let Affine {
+            inv_std,
+            scale,
+            shift,
+        } = Affine::new(&gamma, &beta, &mean, &variance, epsilon);
         let rows = x.len() / channels.max(1);
         // The gradient at the normalised output (through the leaky ReLU, whose side the
         // forward pass's arithmetic decides), and this part's sums of it and of it times the
@@ -327,57 +336,52 @@ impl<B: Backend + FusedBatchNorm, C: CheckpointStrategy> FusedBatchNorm for Auto
 /// batch norm and leaky ReLU, about six.
 pub fn batch_norm_leaky_rows_inference(norm: &BatchNorm, x: Tensor<2>, slope: f64) -> Tensor<2> {
     let device = x.device();
-    let scale = norm.gamma.val()
-        / norm
-            .running_var
-            .value()
-            .to_device(&device)
-            .add_scalar(norm.epsilon)
-            .sqrt();
-    let shift = norm.beta.val() - norm.running_mean.value().to_device(&device) * scale.clone();
-    Tensor::from_dispatch(<Dispatch as ScaleShiftLeaky>::scale_shift_leaky_rows(
-        x.into_dispatch(),
-        scale.into_dispatch(),
-        shift.into_dispatch(),
-        slope as f32,
-    ))
+    let running = |state: &burn::module::RunningState<Tensor<1>>| {
+        state.value().to_device(&device).into_dispatch()
+    };
+    Tensor::from_dispatch(
+        <Dispatch as BatchNormLeakyInference>::batch_norm_leaky_rows_inference(
+            x.into_dispatch(),
+            norm.gamma.val().into_dispatch(),
+            norm.beta.val().into_dispatch(),
+            running(&norm.running_mean),
+            running(&norm.running_var),
+            norm.epsilon as f32,
+            slope as f32,
+        ),
+    )
 }
 
 /// Batch norm with fixed statistics, then leaky ReLU, as a backend operation (no autodiff).
 #[backend_extension(Flex)]
-pub trait ScaleShiftLeaky: Backend {
-    /// `leaky_relu(x * scale + shift)`, per channel of `[rows, channels]` rows.
-    fn scale_shift_leaky_rows(
+pub trait BatchNormLeakyInference: Backend {
+    /// `leaky_relu(batch_norm(x))` of `[rows, channels]` rows with the given statistics.
+    fn batch_norm_leaky_rows_inference(
         x: FloatTensor<Self>,
-        scale: FloatTensor<Self>,
-        shift: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f32,
         slope: f32,
     ) -> FloatTensor<Self>;
 }
 
-impl ScaleShiftLeaky for Flex {
-    fn scale_shift_leaky_rows(
+impl BatchNormLeakyInference for Flex {
+    fn batch_norm_leaky_rows_inference(
         x: FlexTensor,
-        scale: FlexTensor,
-        shift: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f32,
         slope: f32,
     ) -> FlexTensor {
         let shape = x.layout().shape().to_vec();
-        let (x, scale, shift) = (values(&x), values(&scale), values(&shift));
-        let mut y = vec![0f32; x.len()];
-        leaky_affine_rows(&x, &scale, &shift, slope, &mut y);
+        let (gamma, beta) = (values(&gamma), values(&beta));
+        let (mean, variance) = (values(&mean), values(&variance));
+        let y =
+            Affine::new(&gamma, &beta, &mean, &variance, epsilon).leaky_rows(&values(&x), slope);
         flex_tensor(y, shape)
-    }
-}
-
-/// `y = leaky_relu(x * scale + shift)` over rows of `scale.len()` channels: the forward pass of
-/// both kernels.
-fn leaky_affine_rows(x: &[f32], scale: &[f32], shift: &[f32], slope: f32, y: &mut [f32]) {
-    let channels = scale.len();
-    for (y, x) in y.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-        for (((y, &x), &s), &t) in y.iter_mut().zip(x).zip(scale).zip(shift) {
-            let z = x * s + t;
-            *y = if z > 0.0 { z } else { z * slope };
-        }
     }
 }

@@ -136,10 +136,6 @@ impl<B: Backend + FusedBce, C: CheckpointStrategy> FusedBce for Autodiff<B, C> {
     }
 }
 
-/// Terms summed at once: 16 independent sums that LLVM keeps in one AVX-512 register (two of
-/// AVX2, four of SSE2); one running sum would be a chain it may not reorder.
-const LANES: usize = 16;
-
 /// `sum(softplus(l) - l x)` over one image, with `softplus(l) = max(l, 0) + ln(1 + exp(-|l|))`:
 /// never the exp of a large number.
 pub fn bce_with_logits_sum(logits: &[f32], x: &[f32]) -> f32 {
@@ -154,20 +150,7 @@ fn bce_term(l: f32, x: f32) -> f32 {
 multiversion! {
     /// [`bce_with_logits_sum`] compiled for `isa`.
     pub fn bce_with_logits_sum_on(logits: &[f32], x: &[f32]) -> f32 {
-        let (l16, x16) = (logits.chunks_exact(LANES), x.chunks_exact(LANES));
-        let rest: f32 = l16
-            .remainder()
-            .iter()
-            .zip(x16.remainder())
-            .map(|(&l, &x)| bce_term(l, x))
-            .sum();
-        let mut sums = [0f32; LANES];
-        for (l, x) in l16.zip(x16) {
-            for ((sum, &l), &x) in sums.iter_mut().zip(l).zip(x) {
-                *sum += bce_term(l, x);
-            }
-        }
-        sums.iter().sum::<f32>() + rest
+        simd::sum(logits, x, bce_term)
     }
 }
 

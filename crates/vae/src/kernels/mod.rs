@@ -29,7 +29,7 @@ mod simd;
 pub use adam::{AdamStep, FusedAdam, FusedAdamOps, adam, adam_update};
 pub use batch_norm::{SyncBackend, batch_norm, batch_norm_leaky_relu};
 pub use batch_norm_leaky::{
-    FusedBatchNorm, ScaleShiftLeaky, batch_norm_leaky_rows, batch_norm_leaky_rows_inference,
+    BatchNormLeakyInference, FusedBatchNorm, batch_norm_leaky_rows, batch_norm_leaky_rows_inference,
 };
 pub use conv_stack::{ConvPath, ConvStack, DeconvStack, LEAKY_SLOPE, StackPlan, padded_size};
 pub use fused::{

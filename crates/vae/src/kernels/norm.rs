@@ -6,7 +6,7 @@
 //! gradient once, on the widest vectors of the CPU; GPUs keep Burn's ops.
 
 use super::flex::{flex_tensor, values};
-use super::simd::{isa, multiversion};
+use super::simd::{self, isa, multiversion};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
@@ -33,20 +33,9 @@ impl SquaredSum for Flex {
     }
 }
 
-/// Terms summed at once (see `fused.rs`): one AVX-512 register of independent sums.
-const LANES: usize = 16;
-
 multiversion! {
     /// `sum(x^2)`, compiled for `isa`.
     pub fn sum_of_squares(x: &[f32]) -> f32 {
-        let chunks = x.chunks_exact(LANES);
-        let rest: f32 = chunks.remainder().iter().map(|v| v * v).sum();
-        let mut sums = [0f32; LANES];
-        for chunk in chunks {
-            for (sum, &v) in sums.iter_mut().zip(chunk) {
-                *sum += v * v;
-            }
-        }
-        sums.iter().sum::<f32>() + rest
+        simd::sum(x, x, |v, _| v * v)
     }
 }

@@ -78,6 +78,30 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
+/// Terms summed at once by [`sum`]: 16 independent sums that LLVM keeps in one AVX-512 register
+/// (two of AVX2, four of SSE2); one running sum would be a chain it may not reorder.
+const LANES: usize = 16;
+
+/// `sum(term(a[i], b[i]))` over two runs of equal length, in [`LANES`] independent sums so that
+/// the loop vectorises (call it from a [`multiversion!`] body).
+#[inline(always)]
+pub fn sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
+    let (a16, b16) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let rest: f32 = a16
+        .remainder()
+        .iter()
+        .zip(b16.remainder())
+        .map(|(&a, &b)| term(a, b))
+        .sum();
+    let mut sums = [0f32; LANES];
+    for (a, b) in a16.zip(b16) {
+        for ((sum, &a), &b) in sums.iter_mut().zip(a).zip(b) {
+            *sum += term(a, b);
+        }
+    }
+    sums.iter().sum::<f32>() + rest
+}
+
 /// `exp(x)` without branches or calls, so that loops over it vectorise: Cephes' `expf` (range
 /// reduction by ln 2, a degree-6 polynomial, about 1 ulp), `x` clamped to [-86, 87]: a result
 /// below 4.5e-38 comes back as about 4.5e-38, and neither it nor its reciprocal is subnormal
