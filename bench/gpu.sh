@@ -7,25 +7,37 @@
 #      numbers (same weights, same host noise: the deterministic loss at z_mean within 1e-4
 #      relative, the sampled ELBO and the IWAE bound within 1e-3), for mlp, conv and conv-bn;
 #      and each model trained on the GPU is finite and improves from epoch 1 to epoch 2;
-#   3. times `vae bench` on the GPU against the PyTorch reference on CUDA (mlp and conv,
-#      alternated, medians) and prints the ratios.
+#   3. times `vae bench` on the GPU against the PyTorch reference on CUDA over the five
+#      workloads of bench/workloads.sh (alternated, medians) and prints every ratio.
 #
-#   bash bench/gpu.sh [--backend cuda|wgpu] [--pairs 3] [--data DIR] [--limit N] [--out DIR]
+#   bash bench/gpu.sh [--backend cuda|wgpu] [--pairs 2] [--workloads "mlp conv ..."] [--data DIR]
+#                     [--limit 20000] [--check-limit 5000] [--celeba-pictures 5000]
+#                     [--iw-samples 1000] [--iw-images-mlp 2000] [--iw-images-conv 100] [--out DIR]
 #
-# PYTHON names a Python with a CUDA build of PyTorch (default: python3). NVRTC, which cubecl's
-# CUDA runtime loads to compile its kernels, is looked for in the system's libraries, then in
-# PyTorch's nvidia-* wheels; wgpu needs the Vulkan loader (libvulkan1) and the driver's Vulkan
-# ICD. Writes every raw result under --out (default /tmp/vae-gpu). See docs/gpu.md.
+# The defaults take about 6 minutes on one H200 with a built binary (most of it PyTorch's start-up
+# and the first epochs' autotuning). PYTHON names a Python with a CUDA build of PyTorch (default:
+# python3). NVRTC, which cubecl's CUDA runtime loads to compile its kernels, is looked for in the
+# system's libraries, then in PyTorch's nvidia-* wheels; wgpu needs the Vulkan loader
+# (libvulkan1) and the driver's Vulkan ICD. Writes every raw result under --out (default
+# /tmp/vae-gpu; the speed results in bench.jsonl). See docs/gpu.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-backend=cuda pairs=3 data=/usr/share/datasets/fashion-mnist limit=20000 out=/tmp/vae-gpu
+source bench/workloads.sh
+backend=cuda pairs=2 workloads=$WORKLOADS epochs=1 data=/usr/share/datasets/fashion-mnist
+limit=20000 check_limit=5000 celeba=5000 iw_samples=1000 iw_mlp=2000 iw_conv=100 out=/tmp/vae-gpu
 while [ $# -gt 0 ]; do
   case "$1" in
     --backend) backend=$2; shift 2 ;;
     --pairs) pairs=$2; shift 2 ;;
+    --workloads) workloads=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --limit) limit=$2; shift 2 ;;
+    --check-limit) check_limit=$2; shift 2 ;;
+    --celeba-pictures) celeba=$2; shift 2 ;;
+    --iw-samples) iw_samples=$2; shift 2 ;;
+    --iw-images-mlp) iw_mlp=$2; shift 2 ;;
+    --iw-images-conv) iw_conv=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) echo "error: unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
@@ -56,7 +68,7 @@ PY
   [ -n "$nvrtc" ] || { echo "error: no libnvrtc.so found; install CUDA's NVRTC (e.g. the nvidia-cuda-nvrtc wheel)" >&2; exit 1; }
   export LD_LIBRARY_PATH=$nvrtc${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
 
 # Runs a command with its output in $out/log, shown if it fails.
 quiet() { "$@" >"$out/log" 2>&1 || { cat "$out/log" >&2; echo "error: failed: $*" >&2; exit 1; }; }
@@ -69,7 +81,7 @@ for arch in mlp conv conv-bn; do
     "$vae" eval "$out/cpu-$arch" --device "$device" --iw-samples 20 --limit 500 --json \
       >"$out/eval-$arch-$device.json"
   done
-  quiet "$vae" train --arch "$arch" --data "$data" --epochs 2 --limit "$limit" --device "$backend" \
+  quiet "$vae" train --arch "$arch" --data "$data" --epochs 2 --limit "$check_limit" --device "$backend" \
     --out "$out/gpu-$arch"
 done
 "$py" - "$out" "$backend" <<'PY'
@@ -104,29 +116,12 @@ PY
 echo "== speed: vae bench --device $backend against PyTorch on CUDA ($pairs pairs, alternated)"
 results="$out/bench.jsonl"
 : >"$results"
-for model in mlp conv; do
+for workload in $workloads; do
+  mapfile -t args < <(workload_args "$workload")
   for i in $(seq "$pairs"); do
-    "$vae" bench --model "$model" --device "$backend" --data "$data" --limit "$limit" --json \
-      >>"$results"
-    "$py" bench/reference/vae_bench.py --model "$model" --device cuda --data "$data" \
-      --limit "$limit" >>"$results"
+    echo "$workload: pair $i of $pairs" >&2
+    "$vae" bench --json --device "$backend" "${args[@]}" >>"$results"
+    "$py" bench/reference/vae_bench.py --device cuda "${args[@]}" >>"$results"
   done
 done
-"$py" - "$results" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| model | framework | images/s (median) | test loss | decode b1 ms | decode b256 ms/img | ours / PyTorch |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-for model in ["mlp", "conv"]:
-    sides = {}
-    for r in rows:
-        if r["model"] == model:
-            sides.setdefault(r["framework"], []).append(r)
-    med = {f: statistics.median(x["images_per_second"] for x in rs) for f, rs in sides.items()}
-    ours = next(f for f in med if not f.startswith("pytorch"))
-    torch = next(f for f in med if f.startswith("pytorch"))
-    for f, rs in sides.items():
-        ratio = f"{med[ours] / med[torch]:.2f}x" if f == ours else ""
-        m = lambda k: statistics.median(x[k] for x in rs)
-        print(f"| {model} | {f} | {med[f]:,.0f} | {m('test_loss'):.2f} | {m('decode_ms_batch1'):.3f} | {m('decode_ms_per_image_batch256'):.4f} | {ratio} |")
-PY
+"$py" bench/summarize.py "$results"

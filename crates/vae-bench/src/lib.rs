@@ -97,6 +97,10 @@ pub struct BenchReport {
     pub decode_ms_per_image_batch256: Option<f64>,
     /// Peak resident memory of the process, MiB.
     pub peak_rss_mib: f64,
+    /// Reads back from the device per timed training step (training task only): on a GPU each
+    /// one waits for all queued work.
+    #[serde(default)]
+    pub host_reads_per_step: Option<f64>,
 }
 
 /// Trains the benchmark model for `options.epochs` timed epochs after a warm-up and measures it;
@@ -158,6 +162,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         latent: model_config.latent_dim,
         shards,
         world: vae::distributed::World::single(),
+        window: train::epoch::upload_window(&device, batch_size, splits.train.pixels()),
     };
 
     let (mut model, mut optimizer) = train::fresh(&config, &model_config, &ad_device);
@@ -171,7 +176,9 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         .filter(|w| !w.is_empty())
         .chain(std::iter::repeat_n(&splits.train, timed_epochs))
         .collect();
+    let (mut timed_steps, mut timed_reads) = (0, 0);
     for (pass, data) in passes.into_iter().enumerate() {
+        let reads = vae::device::host_reads();
         let (trained, sums) = train_epoch(
             &setup(data),
             pass + 1,
@@ -186,6 +193,8 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         model = trained;
         if !std::ptr::eq(data, &warmup) {
             seconds.push(sums.seconds);
+            timed_steps += sums.steps;
+            timed_reads += vae::device::host_reads() - reads;
         }
     }
     let model = model.valid();
@@ -224,6 +233,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
             decode_ms_batch1: None,
             decode_ms_per_image_batch256: None,
             peak_rss_mib: peak_rss_mib(),
+            host_reads_per_step: None,
         });
     }
 
@@ -257,6 +267,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         decode_ms_batch1: Some(decode_ms_batch1),
         decode_ms_per_image_batch256: Some(decode_256 / 256.0),
         peak_rss_mib: peak_rss_mib(),
+        host_reads_per_step: Some(timed_reads as f64 / timed_steps.max(1) as f64),
     })
 }
 
@@ -425,6 +436,10 @@ impl fmt::Display for BenchReport {
                 ms(self.decode_ms_per_image_batch256, 4, "ms/image"),
             ),
             ("peak RSS", format!("{:.0} MiB", self.peak_rss_mib)),
+            (
+                "host reads",
+                ms(self.host_reads_per_step, 3, "per training step"),
+            ),
         ];
         for (k, v) in rows {
             writeln!(f, "{k:<17}{v}")?;

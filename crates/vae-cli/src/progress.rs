@@ -22,10 +22,10 @@ impl Progress for Terminal {
         self.bar = Some(bar);
     }
 
-    fn step(&mut self, mean_loss: f64, images_per_second: f64) {
+    fn step(&mut self, steps: usize, mean_loss: f64, images_per_second: f64) {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("loss {mean_loss:.2}  {images_per_second:.0} img/s"));
-            bar.inc(1);
+            bar.set_position(steps as u64);
         }
     }
 

@@ -70,11 +70,6 @@ impl PythonProgress {
 }
 
 impl Progress for PythonProgress {
-    fn step(&mut self, _mean_loss: f64, _images_per_second: f64) {
-        let checked = Python::attach(|py| py.check_signals());
-        self.keep(checked);
-    }
-
     fn epoch_finished(&mut self, metrics: &EpochMetrics, epochs: usize, _model: &Vae) {
         let told = Python::attach(|py| match &self.callback {
             Some(callback) => {
@@ -91,7 +86,10 @@ impl Progress for PythonProgress {
         self.keep(printed);
     }
 
+    /// Asked after every step: Ctrl-C is seen between two steps.
     fn stop_requested(&mut self) -> bool {
+        let checked = Python::attach(|py| py.check_signals());
+        self.keep(checked);
         self.pending.is_some()
     }
 }

@@ -180,8 +180,8 @@ impl Progress for TensorBoard<'_> {
         self.inner.epoch_started(epoch, epochs, steps);
     }
 
-    fn step(&mut self, mean_loss: f64, images_per_second: f64) {
-        self.inner.step(mean_loss, images_per_second);
+    fn step(&mut self, steps: usize, mean_loss: f64, images_per_second: f64) {
+        self.inner.step(steps, mean_loss, images_per_second);
     }
 
     fn epoch_ended(&mut self) {

@@ -94,8 +94,20 @@ pub fn narrow_rows(
         .map(|t| t.clone().narrow(0, range.start, range.len()))
 }
 
+thread_local! {
+    static HOST_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many reads this thread has made through [`to_host`]. On a GPU each read waits for all
+/// the work queued before it, so `vae bench` reports the reads per training step and a test
+/// keeps them down. Per thread, so that other threads' work does not count.
+pub fn host_reads() -> usize {
+    HOST_READS.with(|reads| reads.get())
+}
+
 /// A tensor's values on the host, row-major.
 pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
+    HOST_READS.with(|reads| reads.set(reads.get() + 1));
     tensor
         .into_data()
         .try_to_vec::<f32>()

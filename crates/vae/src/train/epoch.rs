@@ -1,17 +1,26 @@
 //! One epoch of training and its steps: shuffle, batch, binarize, draw eps, forward, loss,
-//! backward, check, clip, Adam. `vae train` and `vae bench` both run exactly this.
+//! backward, clip, Adam, and the check of what the steps measured. `vae train` and `vae bench`
+//! both run exactly this.
+//!
+//! A step reads nothing back from the device: on a GPU every read waits for all queued work, so
+//! a read per step would leave the GPU idle while the host prepares the next one. The steps'
+//! loss parts and gradient norms stay on the device and are read together ([`Unread`]), every
+//! [`READ_EVERY_STEPS`] steps or [`READ_EVERY`] of time, whichever comes first, and at the end
+//! of the epoch. The first step that was not finite is still named exactly; the steps after it
+//! in the same stretch are wasted, and the epoch is thrown away as before (rollback restores
+//! the last checkpoint). The batches of a GPU run are uploaded [`Setup::window`] steps at a time.
 
 use super::gradients;
 use super::progress::Progress;
 use super::shards;
 use crate::config::TrainConfig;
 use crate::data::{Binarize, Dataset, binarize_in_place};
-use crate::device::{to_device, to_host};
+use crate::device::{is_cpu_device, to_device, to_host};
 use crate::distributed::World;
 use crate::error::{Error, Result};
 use crate::model::Vae;
 use crate::model::loss::Loss;
-use crate::optim;
+use crate::optim::{self, NotFinite};
 use crate::parallel::Shards;
 use crate::rng::{normal_noise, rng, step_rng, stream};
 use burn::optim::{GradientsParams, ModuleOptimizer};
@@ -19,7 +28,16 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use rand::seq::SliceRandom;
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The most steps whose values stay unread on the device.
+const READ_EVERY_STEPS: usize = 64;
+/// The longest time values stay unread (the progress bar moves at least this often).
+const READ_EVERY: Duration = Duration::from_millis(500);
+/// The most bytes of images a GPU run uploads at once ([`upload_window`]).
+const WINDOW_BYTES: usize = 32 << 20;
+/// The most steps a GPU run uploads at once.
+const WINDOW_STEPS: usize = 64;
 
 /// Everything that stays fixed while a run trains.
 pub struct Setup<'a> {
@@ -32,6 +50,20 @@ pub struct Setup<'a> {
     pub shards: Option<&'a Shards>,
     /// The MPI ranks that share each batch (one process: [`World::single`]).
     pub world: World,
+    /// How many steps' batches are prepared on the host and uploaded together
+    /// ([`upload_window`]); the results do not depend on it.
+    pub window: usize,
+}
+
+/// The steps whose batches a run uploads together: one on the CPU, where a tensor made from
+/// host values is those values, and on a GPU as many as fit in 32 MiB of images (at most 64),
+/// so that a step takes its batch from the device instead of waiting on a copy of its own.
+pub fn upload_window(device: &Device, batch_size: usize, pixels: usize) -> usize {
+    if is_cpu_device(device) {
+        return 1;
+    }
+    let batch_bytes = batch_size.max(1) * pixels.max(1) * std::mem::size_of::<f32>();
+    (WINDOW_BYTES / batch_bytes).clamp(1, WINDOW_STEPS)
 }
 
 /// Where a run stopped being finite.
@@ -88,6 +120,7 @@ pub fn train_epoch(
 
     let mut order: Vec<usize> = (0..data.len()).collect();
     order.shuffle(&mut rng(config.seed, stream::EPOCH_BASE + epoch as u64));
+    let batches: Vec<&[usize]> = order.chunks(batch_size).collect();
     progress.epoch_started(epoch, config.epochs, steps_per_epoch);
     let started = Instant::now();
     let mut sums = EpochSums {
@@ -97,40 +130,47 @@ pub fn train_epoch(
         seconds: 0.0,
         beta: config.beta,
     };
-    for (step, indices) in order.chunks(batch_size).enumerate() {
+    let mut unread = Unread::new();
+    let mut parts = Vec::new().into_iter();
+    for (step, indices) in batches.iter().enumerate() {
+        if step % setup.window == 0 {
+            // The ranks agree that every rank's rows loaded before any of them starts the
+            // forward pass: the ranks of a batch-norm model meet inside it, and a rank that
+            // skipped it would meet the others in the wrong collective. A corrupt image stops
+            // every rank with the one line of the rank that read it.
+            let window = &batches[step..(step + setup.window).min(batches.len())];
+            parts = setup
+                .world
+                .agree(window_parts(setup, epoch, step, window))?
+                .into_iter();
+        }
+        let part = parts.next().expect("a part for every step of the window");
         let n = indices.len();
-        // The ranks agree that every rank's rows loaded before any of them starts the forward
-        // pass: the ranks of a batch-norm model meet inside it, and a rank that skipped it
-        // would meet the others in the wrong collective. A corrupt image stops every rank
-        // with the one line of the rank that read it.
-        let part = setup.world.agree(batch_part(setup, epoch, step, indices))?;
         let beta = beta_at(
             config,
             (epoch - 1) * steps_per_epoch + step,
             steps_per_epoch,
         );
-        let (trained, values) = match optimizer_step(setup, model, optimizer, part, n, beta, lr)? {
-            Ok(done) => done,
-            Err(what) => {
-                progress.epoch_ended();
-                return Ok(Err(Divergence {
-                    epoch,
-                    step: step + 1,
-                    what,
-                }));
-            }
-        };
+        let (trained, values) = optimizer_step(setup, model, optimizer, part, n, beta, lr)?;
         model = trained;
-        sums.loss = sums.loss + values.loss.map(|v| v * n as f64);
-        sums.grad_norm += values.grad_norm;
-        sums.steps += 1;
+        unread.push(step, n, values);
         sums.beta = beta;
-        let seen = (step * batch_size + n) as f64;
-        progress.step(
-            sums.loss.total / seen,
-            seen / started.elapsed().as_secs_f64(),
-        );
-        if setup.world.size == 1 && step + 1 < steps_per_epoch && progress.stop_requested() {
+        // Under MPI the values are already on the host (the ranks summed them there), and
+        // every rank must find a divergence at the same step: read at every step.
+        let last = step + 1 == steps_per_epoch;
+        if last || setup.world.size > 1 || unread.is_due() {
+            if let Err(divergence) = unread.read(epoch, &mut sums)? {
+                progress.epoch_ended();
+                return Ok(Err(divergence));
+            }
+            let seen = (step * batch_size + n) as f64;
+            progress.step(
+                step + 1,
+                sums.loss.total / seen,
+                seen / started.elapsed().as_secs_f64(),
+            );
+        }
+        if setup.world.size == 1 && !last && progress.stop_requested() {
             progress.epoch_ended();
             return Err(Error::Interrupted(format!(
                 "training stopped at step {} of {steps_per_epoch} of epoch {epoch}; the run folder holds the epochs before it: resume the run to go on",
@@ -151,50 +191,139 @@ struct Part {
     eps: Option<Tensor<2>>,
 }
 
-/// Gathers and prepares this rank's rows of the batch `indices` (step `step` of `epoch`).
-fn batch_part(setup: &Setup, epoch: usize, step: usize, indices: &[usize]) -> Result<Part> {
+/// This rank's rows of the batches `window` (steps `first..` of `epoch`), prepared on the host
+/// and uploaded as one tensor each, then cut into one [`Part`] per step on the device.
+fn window_parts(
+    setup: &Setup,
+    epoch: usize,
+    first: usize,
+    window: &[&[usize]],
+) -> Result<Vec<Part>> {
     let config = setup.config;
-    let pixels = setup.train_set.pixels();
-    let rows = rank_rows(&setup.world, indices.len());
-    let mut batch = setup.train_set.gather(&indices[rows.clone()])?;
-    if config.binarize == Binarize::Dynamic {
-        let offset = (rows.start * pixels) as u128;
-        let stream = stream::BINARIZE_BASE + epoch as u64;
-        binarize_in_place(&mut batch, &mut step_rng(config.seed, stream, step, offset));
+    let data = setup.train_set;
+    let pixels = data.pixels();
+    let latent = setup.latent;
+    let mut images = Vec::new();
+    let mut noise = Vec::new();
+    let mut conditions = Vec::new();
+    let mut rows_of = Vec::with_capacity(window.len());
+    for (i, indices) in window.iter().enumerate() {
+        let step = first + i;
+        let rows = rank_rows(&setup.world, indices.len());
+        let mine = &indices[rows.clone()];
+        let mut batch = data.gather(mine)?;
+        if config.binarize == Binarize::Dynamic {
+            let offset = (rows.start * pixels) as u128;
+            let stream = stream::BINARIZE_BASE + epoch as u64;
+            binarize_in_place(&mut batch, &mut step_rng(config.seed, stream, step, offset));
+        }
+        if images.is_empty() {
+            images = batch;
+        } else {
+            images.extend_from_slice(&batch);
+        }
+        if let Some(y) = data.condition_rows(mine) {
+            conditions.extend_from_slice(&y);
+        }
+        if !config.autoencoder {
+            // The whole batch's noise (a few thousand draws) keeps each row's draw the same
+            // whichever rank computes it.
+            let stream = stream::NOISE_BASE + epoch as u64;
+            let all = normal_noise(
+                &mut step_rng(config.seed, stream, step, 0),
+                indices.len() * latent,
+            );
+            noise.extend_from_slice(&all[rows.start * latent..rows.end * latent]);
+        }
+        rows_of.push(rows.len());
     }
-    let x = to_device(batch, rows.len(), pixels, &setup.ad_device);
-    let condition = setup
-        .train_set
-        .condition_rows(&indices[rows.clone()])
-        .map(|y| {
-            let dim = setup.train_set.condition_dim();
-            to_device(y, rows.len(), dim, &setup.ad_device)
-        });
-    let eps = (!config.autoencoder).then(|| {
-        // The whole batch's noise (a few thousand draws) keeps each row's draw the same
-        // whichever rank computes it.
-        let stream = stream::NOISE_BASE + epoch as u64;
-        let latent = setup.latent;
-        let noise = normal_noise(
-            &mut step_rng(config.seed, stream, step, 0),
-            indices.len() * latent,
-        );
-        let mine = noise[rows.start * latent..rows.end * latent].to_vec();
-        to_device(mine, rows.len(), latent, &setup.ad_device)
+    let total: usize = rows_of.iter().sum();
+    let device = &setup.ad_device;
+    let x = to_device(images, total, pixels, device);
+    let condition = (!conditions.is_empty()).then(|| {
+        let dim = data.condition_dim();
+        to_device(conditions, total, dim, device)
     });
-    Ok(Part { x, condition, eps })
+    let eps = (!config.autoencoder).then(|| to_device(noise, total, latent, device));
+    let mut start = 0;
+    Ok(rows_of
+        .into_iter()
+        .map(|rows| {
+            let cut = |t: &Tensor<2>| t.clone().narrow(0, start, rows);
+            let part = Part {
+                x: cut(&x),
+                condition: condition.as_ref().map(cut),
+                eps: eps.as_ref().map(cut),
+            };
+            start += rows;
+            part
+        })
+        .collect())
 }
 
-/// What one optimiser step measured: the batch means of the loss, and the gradient norm before
-/// clipping.
-struct StepValues {
-    loss: Loss,
-    grad_norm: f64,
+/// The values of the steps not read yet, on the device: per step `[recon, kl, total]` (batch
+/// means) and the squared gradient norm before clipping, read back in one read.
+struct Unread {
+    steps: Vec<(usize, usize)>,
+    values: Vec<Tensor<1>>,
+    since: Instant,
 }
 
-/// Forward, loss, backward, the sum over ranks, gradient check, optional clipping and one Adam
-/// step: the whole of a training step on a batch of `n` images of which `part` is this rank's.
-/// The inner `Err` says what stopped being finite.
+impl Unread {
+    fn new() -> Self {
+        Unread {
+            steps: Vec::new(),
+            values: Vec::new(),
+            since: Instant::now(),
+        }
+    }
+
+    /// Step `step`, of `n` images, measured `values`.
+    fn push(&mut self, step: usize, n: usize, values: Tensor<1>) {
+        self.steps.push((step, n));
+        self.values.push(values);
+    }
+
+    fn is_due(&self) -> bool {
+        self.steps.len() >= READ_EVERY_STEPS || self.since.elapsed() >= READ_EVERY
+    }
+
+    /// Reads the values and adds them to `sums`; the inner `Err` is the first step whose loss
+    /// or gradient was not finite.
+    fn read(
+        &mut self,
+        epoch: usize,
+        sums: &mut EpochSums,
+    ) -> Result<std::result::Result<(), Divergence>> {
+        let read = to_host(Tensor::cat(std::mem::take(&mut self.values), 0))?;
+        self.since = Instant::now();
+        for (&(step, n), values) in self.steps.iter().zip(read.chunks(4)) {
+            let broke = if values[..3].iter().any(|v| !v.is_finite()) {
+                Some(NotFinite::Loss(values[..3].to_vec()))
+            } else if !values[3].is_finite() {
+                Some(NotFinite::Gradient)
+            } else {
+                None
+            };
+            if let Some(broke) = broke {
+                return Ok(Err(Divergence {
+                    epoch,
+                    step: step + 1,
+                    what: broke.to_string(),
+                }));
+            }
+            sums.loss = sums.loss + Loss::from_values(&values[..3]).map(|v| v * n as f64);
+            sums.grad_norm += (values[3] as f64).sqrt();
+            sums.steps += 1;
+        }
+        self.steps.clear();
+        Ok(Ok(()))
+    }
+}
+
+/// Forward, loss, backward, the sum over ranks, optional clipping and one Adam step: the whole
+/// of a training step on a batch of `n` images of which `part` is this rank's. Returns the
+/// stepped model and, unread on the device, `[recon, kl, total, squared gradient norm]`.
 ///
 /// Under MPI a rank whose forward pass fails (a panic in a shard) returns its error without
 /// joining the sum; the caller prints it and ends the other ranks (`MPI_Abort`), which may be
@@ -207,7 +336,7 @@ fn optimizer_step(
     n: usize,
     beta: f64,
     lr: f64,
-) -> Result<std::result::Result<(Vae, StepValues), String>> {
+) -> Result<(Vae, Tensor<1>)> {
     let kind = setup.config.loss;
     let batch = shards::Batch { x, condition, eps };
     let (grads, losses) = shards::gradients(setup.shards, &model, batch, kind, beta, n)?;
@@ -216,20 +345,9 @@ fn optimizer_step(
     } else {
         (grads, losses)
     };
-    // One read per step: the loss's three parts and the gradient norm.
     let clip = setup.config.grad_clip;
-    Ok(
-        match optim::step(optimizer, lr, model, grads, losses, clip)? {
-            Ok((model, stepped)) => Ok((
-                model,
-                StepValues {
-                    loss: Loss::from_values(&stepped.values),
-                    grad_norm: stepped.grad_norm,
-                },
-            )),
-            Err((_, broke)) => Err(broke.to_string()),
-        },
-    )
+    let (model, grad_sq) = optim::step_deferred(optimizer, lr, model, grads, clip, &setup.device);
+    Ok((model, Tensor::cat(vec![losses, grad_sq], 0)))
 }
 
 /// The gradients and loss parts of every rank summed, in one flat buffer and one MPI call per

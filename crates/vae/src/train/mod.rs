@@ -99,6 +99,7 @@ pub fn train_with(
         latent: model_config.latent_dim,
         shards: crate::parallel::Shards::shared(&device),
         world,
+        window: epoch::upload_window(&device, config.batch_size, splits.train.pixels()),
     };
     let restore = |history: &mut Vec<EpochMetrics>| {
         resume::restore(config, model_config, &ad_device, run_dir, &world, history)

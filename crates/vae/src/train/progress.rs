@@ -8,8 +8,10 @@ use crate::model::Vae;
 pub trait Progress {
     /// Epoch `epoch` of `epochs` starts, with `steps` optimiser steps.
     fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {}
-    /// A step ended; `mean_loss` and `images_per_second` are over the epoch so far.
-    fn step(&mut self, _mean_loss: f64, _images_per_second: f64) {}
+    /// The first `steps` steps of the epoch ended and their loss was read back (every few
+    /// steps, at least twice a second, and at the end of the epoch: [`super::epoch`]);
+    /// `mean_loss` and `images_per_second` are over those steps.
+    fn step(&mut self, _steps: usize, _mean_loss: f64, _images_per_second: f64) {}
     /// The epoch ended (also after a divergence, before its message).
     fn epoch_ended(&mut self) {}
     /// An epoch saved (its checkpoint committed): its metrics and the model it ended with.

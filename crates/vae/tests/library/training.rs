@@ -230,3 +230,100 @@ fn each_rank_draws_the_binarization_of_its_own_rows() {
     );
     assert_ne!(other, whole);
 }
+
+/// One epoch of `config` run straight through [`train_epoch`] with `window` steps' batches
+/// uploaded together: the epoch's sums, what the model computes after it, and the reads back
+/// from the device it made.
+fn one_epoch(
+    config: &vae::TrainConfig,
+    window: usize,
+) -> (vae::train::epoch::EpochSums, Vec<f32>, usize) {
+    use vae::train::epoch::{Setup, train_epoch};
+    let splits = config.load_data().unwrap();
+    let train_set = &splits.train;
+    let model_config = vae::model::ModelConfig {
+        conditioning: config.conditioning(&train_set.class_names),
+        ..config.model_config(train_set.height, train_set.width, train_set.channels)
+    };
+    let device = Device::flex();
+    let ad_device = device.clone().autodiff();
+    let setup = Setup {
+        config,
+        train_set,
+        device: device.clone(),
+        ad_device: ad_device.clone(),
+        latent: model_config.latent_dim,
+        shards: vae::parallel::Shards::shared(&device),
+        world: vae::distributed::World::single(),
+        window,
+    };
+    let (model, mut optimizer) = vae::train::fresh(config, &model_config, &ad_device);
+    let reads = vae::device::host_reads();
+    let (model, sums) = train_epoch(
+        &setup,
+        1,
+        model,
+        &mut optimizer,
+        config.lr,
+        &mut vae::train::Quiet,
+    )
+    .unwrap()
+    .unwrap_or_else(|d| panic!("diverged: {} at step {}", d.what, d.step));
+    let reads = vae::device::host_reads() - reads;
+    let x = Tensor::<2>::from_data(
+        TensorData::new((0..784).map(|i| (i % 17) as f32 / 17.0).collect(), [1, 784]),
+        &device,
+    );
+    let condition = model_config
+        .conditioning
+        .as_ref()
+        .map(|_| Tensor::<2>::ones([1, 10], &device));
+    let model = model.valid();
+    let q = model.encode(x, condition.clone());
+    let logits = model.decode(q.z_mean().clone(), condition);
+    let fingerprint = [q.z_mean().clone(), logits]
+        .into_iter()
+        .flat_map(|t| t.into_data().try_to_vec::<f32>().unwrap())
+        .collect();
+    (sums, fingerprint, reads)
+}
+
+/// A training step reads nothing back from the device (on a GPU a read waits for all queued
+/// work): the loss parts and gradient norms of many steps come back in one read. Reading at
+/// every step, as before, made 250 reads here.
+#[test]
+fn a_training_epoch_reads_back_once_per_stretch_of_steps() {
+    let config = vae::TrainConfig {
+        batch_size: 8,
+        ..vae_testkit::small_config(2_000, 1)
+    };
+    let started = std::time::Instant::now();
+    let (sums, _, reads) = one_epoch(&config, 1);
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(sums.steps, 250);
+    // At most a read every 64 steps or every half second, and one at the end.
+    let most = 250 / 64 + 1 + (seconds / 0.5) as usize;
+    assert!(
+        (1..=most).contains(&reads),
+        "{reads} reads in 250 steps ({seconds:.1} s; at most {most})"
+    );
+}
+
+/// A GPU run uploads several steps' batches at once; the steps get the same images,
+/// binarization, noise and conditions as one batch at a time, so training is bit-identical.
+#[test]
+fn batches_uploaded_together_train_as_batches_uploaded_one_at_a_time() {
+    let config = vae::TrainConfig {
+        binarize: vae::data::Binarize::Dynamic,
+        conditional: true,
+        ..vae_testkit::small_config(1_000, 1)
+    };
+    let (one_sums, one, _) = one_epoch(&config, 1);
+    for window in [3, 64] {
+        let (sums, together, _) = one_epoch(&config, window);
+        assert_eq!(sums.loss, one_sums.loss, "window {window}");
+        assert_eq!(sums.grad_norm, one_sums.grad_norm, "window {window}");
+        assert_eq!(sums.steps, one_sums.steps, "window {window}");
+        assert_eq!(together, one, "window {window}");
+    }
+}
