@@ -2,17 +2,38 @@
 //! image, each weighted by `p(x|z) p(z) / q(z|x)`.
 
 use crate::data::Dataset;
-use crate::device::{narrow_rows, to_device, to_host};
+use crate::device::{is_cpu_device, narrow_rows, to_device, to_host};
 use crate::error::{Error, Result};
 use crate::latent;
 use crate::model::Vae;
-use crate::model::loss::{Reconstruction, reconstruction_loss_on_host};
+use crate::model::loss::{Reconstruction, reconstruction_loss, reconstruction_loss_on_host};
 use crate::rng::{normal_noise, rng, stream};
 use burn::prelude::*;
+use burn::tensor::{Int, TensorData};
 
 /// The most decoder rows per pass (images x samples); fewer where the model's pass would take
 /// more than [`crate::model::memory::INFERENCE_BYTES`] ([`Vae::rows_per_pass`]).
 const ROWS_PER_PASS: usize = 5000;
+
+/// Where each decoded row's reconstruction loss is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossSide {
+    /// On the host, where the images are: they are never copied K times (the CPU).
+    Host,
+    /// On the device, which then sends back one number per row instead of the row's logits
+    /// (a GPU).
+    Device,
+}
+
+impl LossSide {
+    pub fn for_device(device: &Device) -> Self {
+        if is_cpu_device(device) {
+            LossSide::Host
+        } else {
+            LossSide::Device
+        }
+    }
+}
 
 /// `-log p(x)` estimated as `-log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`, `z_k ~ q(z|x)`,
 /// averaged over images. Log-sum-exp in f64 on the host.
@@ -23,6 +44,20 @@ pub fn nll(
     samples: usize,
     device: &Device,
     seed: u64,
+) -> Result<f64> {
+    let side = LossSide::for_device(device);
+    nll_with(model, data, kind, samples, device, seed, side)
+}
+
+/// [`nll`] with the reconstruction loss taken on `side` (the same bound either way).
+pub fn nll_with(
+    model: &Vae,
+    data: &Dataset,
+    kind: Reconstruction,
+    samples: usize,
+    device: &Device,
+    seed: u64,
+    side: LossSide,
 ) -> Result<f64> {
     let mut noise_rng = rng(seed, stream::IWAE_NOISE);
     let pixels = data.pixels();
@@ -62,6 +97,8 @@ pub fn nll(
             .iter()
             .map(|&i| data.image(i))
             .collect::<Result<_>>()?;
+        let images_on_device = (side == LossSide::Device)
+            .then(|| to_device(images.concat(), chunk.len(), pixels, device));
         // A conditional model decodes each image's samples with the image's condition.
         let conditions = data.condition_rows(chunk);
         let dim = data.condition_dim();
@@ -81,24 +118,35 @@ pub fn nll(
                 });
                 to_device(rows.collect(), n, dim, device)
             });
-            // The loss is taken on the host against each row's image: the images are never
-            // copied K times.
-            let parts = crate::parallel::over_rows(device, n, |range| {
-                let logits = to_host(model.decode(
-                    z.clone().narrow(0, range.start, range.len()),
-                    narrow_rows(&y_rep, &range),
-                ))?;
-                let first = start + range.start;
-                Ok(reconstruction_loss_on_host(kind, &logits, pixels, |r| {
-                    &images[(first + r) / samples]
-                }))
-            })?;
-            let mut row = start;
-            for part in parts {
-                for r in part? {
-                    log_w[row] -= r as f64;
-                    row += 1;
+            let losses = match &images_on_device {
+                Some(x) => {
+                    let which = (start..start + n)
+                        .map(|row| (row / samples) as i64)
+                        .collect();
+                    let which = Tensor::<1, Int>::from_data(TensorData::new(which, [n]), device);
+                    let logits = model.decode(z, y_rep);
+                    to_host(reconstruction_loss(
+                        kind,
+                        logits,
+                        x.clone().select(0, which),
+                    ))?
                 }
+                None => {
+                    let parts = crate::parallel::over_rows(device, n, |range| {
+                        let logits = to_host(model.decode(
+                            z.clone().narrow(0, range.start, range.len()),
+                            narrow_rows(&y_rep, &range),
+                        ))?;
+                        let first = start + range.start;
+                        Ok(reconstruction_loss_on_host(kind, &logits, pixels, |r| {
+                            &images[(first + r) / samples]
+                        }))
+                    })?;
+                    parts.into_iter().collect::<Result<Vec<_>>>()?.concat()
+                }
+            };
+            for (w, r) in log_w[start..start + n].iter_mut().zip(losses) {
+                *w -= r as f64;
             }
         }
         for image_w in log_w.chunks(samples) {
