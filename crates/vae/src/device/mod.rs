@@ -33,6 +33,19 @@ pub fn parse_device(name: &str) -> Result<Device> {
 /// MPI), so `mpirun -n 8` on a machine with 8 GPUs uses all 8.
 #[cfg(feature = "cuda")]
 fn cuda(name: &str) -> Result<Device> {
+    // cudarc loads the driver and NVRTC on first use, on a thread of cubecl's, and panics there
+    // when one is missing: ask first.
+    // SAFETY: each call only tries to load a shared library by its usual names and unloads it.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(Error::Config(
+            "--device cuda: the NVIDIA driver (libcuda.so) is not installed here; install it, or use --device cpu".into(),
+        ));
+    }
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::Config(
+            "--device cuda: CUDA's NVRTC (libnvrtc.so) was not found; install it (the CUDA toolkit, or `pip install nvidia-cuda-nvrtc-cu12` with its lib folder on LD_LIBRARY_PATH), or use --device cpu".into(),
+        ));
+    }
     let index = match name.strip_prefix("cuda:") {
         Some(i) => i.parse::<usize>().map_err(|_| {
             Error::Config(format!("bad CUDA device index in '{name}' (try cuda:0)"))

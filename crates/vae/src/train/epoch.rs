@@ -132,16 +132,17 @@ pub fn train_epoch(
     };
     let mut unread = Unread::new();
     let mut parts = Vec::new().into_iter();
+    let window = setup.window.max(1);
     for (step, indices) in batches.iter().enumerate() {
-        if step % setup.window == 0 {
+        if step % window == 0 {
             // The ranks agree that every rank's rows loaded before any of them starts the
             // forward pass: the ranks of a batch-norm model meet inside it, and a rank that
             // skipped it would meet the others in the wrong collective. A corrupt image stops
             // every rank with the one line of the rank that read it.
-            let window = &batches[step..(step + setup.window).min(batches.len())];
+            let steps = &batches[step..(step + window).min(batches.len())];
             parts = setup
                 .world
-                .agree(window_parts(setup, epoch, step, window))?
+                .agree(window_parts(setup, epoch, step, steps))?
                 .into_iter();
         }
         let part = parts.next().expect("a part for every step of the window");
