@@ -232,6 +232,7 @@ impl Run {
         fidelity_samples: usize,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = vae::eval::EvalOptions {
+            split: vae::eval::Split::Test,
             iw_samples,
             limit,
             metrics: Default::default(),

@@ -20,6 +20,8 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const CHECKPOINT_FILE: &str = "checkpoint.bin";
 pub const METRICS_FILE: &str = "metrics.jsonl";
 pub const EVAL_FILE: &str = "eval.json";
+/// `vae eval --split validation`'s report.
+pub const EVAL_VALIDATION_FILE: &str = "eval-validation.json";
 
 /// A trained run loaded back from its folder.
 #[derive(Debug)]
@@ -85,6 +87,15 @@ impl Run {
             model_config,
             model,
             device,
+        })
+    }
+
+    /// The validation split the run held out, prepared as in training (binarized once).
+    pub fn validation_data(&self) -> Result<data::Dataset> {
+        self.config.load_data()?.validation.ok_or_else(|| {
+            Error::Config(
+                "this run held out no validation set; evaluate --split test, or train with --validation 10000".into(),
+            )
         })
     }
 

@@ -1,17 +1,21 @@
 //! `vae eval`: measure a trained run on its test set.
 
-use crate::flags::{FidelityFlags, MetricFlags, QualityFlags};
+use crate::flags::{FidelityFlags, MetricFlags, QualityFlags, choice};
 use std::path::PathBuf;
 use vae::Run;
-use vae::eval::{EvalOptions, evaluate_run};
+use vae::eval::{EvalOptions, Split, evaluate_run};
 
 #[derive(clap::Args)]
 pub struct Args {
     run: PathBuf,
+    /// The images measured: test, or the validation split the run held out (where settings
+    /// are chosen; the report goes to eval-validation.json).
+    #[arg(long, value_parser = choice::<Split>, default_value = "test")]
+    split: Split,
     /// Importance samples per image for the NLL bound (0 skips it).
     #[arg(long, default_value_t = 1000)]
     iw_samples: usize,
-    /// Evaluate the first N test images only.
+    /// Evaluate the first N images only.
     #[arg(long)]
     limit: Option<usize>,
     /// Print one JSON object instead of a table.
@@ -32,6 +36,7 @@ pub fn run(args: Args) -> vae::Result<()> {
     let report = evaluate_run(
         &run,
         EvalOptions {
+            split: args.split,
             iw_samples: args.iw_samples,
             limit: args.limit,
             metrics: args.metrics.options(),

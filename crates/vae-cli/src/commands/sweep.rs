@@ -43,6 +43,7 @@ pub fn run(args: Args) -> vae::Result<()> {
         out: args.out.clone(),
         base: args.settings.config(None)?,
         eval: EvalOptions {
+            split: vae::eval::Split::Test,
             iw_samples: args.iw_samples,
             limit: None,
             metrics: args.metrics.options(),

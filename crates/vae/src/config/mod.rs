@@ -13,7 +13,7 @@ use crate::data::{
     self, Binarize, Color, DataSpec, DataSplits, Dataset, DatasetKind, MAX_CONDITION_ATTRIBUTES,
 };
 use crate::error::{Error, Result};
-use crate::model::loss::Reconstruction;
+use crate::model::loss::{Objective, Reconstruction};
 use crate::model::{Arch, ConditionKind, Conditioning, ModelConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,10 @@ pub struct TrainConfig {
     /// `condition_attributes`.
     pub attributes: Option<PathBuf>,
     pub loss: Reconstruction,
+    /// What training minimises: the beta-VAE loss or the IWAE bound.
+    pub objective: Objective,
+    /// Importance samples per image of the IWAE objective (its K).
+    pub k: Option<usize>,
     pub binarize: Binarize,
     pub beta: f64,
     /// Epochs over which beta rises linearly from 0 (0 = no warm-up).
@@ -162,6 +166,9 @@ impl TrainConfig {
             return bad(
                 "a plain autoencoder has no KL term, so --beta and --kl-warmup-epochs do not apply; drop them or drop --autoencoder".into(),
             );
+        }
+        if let Some(why) = self.objective_conflict() {
+            return bad(why);
         }
         if self.conditional && self.autoencoder {
             return bad(
@@ -288,6 +295,39 @@ impl TrainConfig {
             patience: None,
             attributes: None,
             ..self.clone()
+        }
+    }
+
+    /// Why the objective settings cannot train, if they cannot.
+    fn objective_conflict(&self) -> Option<String> {
+        let refuse = |why: &str| Some(why.to_string());
+        match (self.objective, self.k) {
+            (Objective::Elbo, None) => None,
+            (Objective::Elbo, Some(_)) => refuse(
+                "--k is the number of importance samples of --objective iwae; add --objective iwae or drop --k",
+            ),
+            (Objective::Iwae, None) => {
+                refuse("--objective iwae needs its number of samples per image: add --k 5")
+            }
+            (Objective::Iwae, Some(0)) => refuse("--k must be at least 1 sample per image"),
+            (Objective::Iwae, Some(_)) if self.autoencoder => refuse(
+                "--objective iwae weighs samples of q(z|x), which a plain autoencoder does not have; drop one of them",
+            ),
+            (Objective::Iwae, Some(_)) if !self.loss.has_likelihood_form() => {
+                refuse("--objective iwae needs a likelihood: use --loss bce or cb, not mse")
+            }
+            (Objective::Iwae, Some(_)) if self.beta != 1.0 || self.kl_warmup_epochs != 0 => refuse(
+                "--objective iwae bounds log p(x), which has no beta: drop --beta and --kl-warmup-epochs, or use --objective elbo",
+            ),
+            (Objective::Iwae, Some(_)) => None,
+        }
+    }
+
+    /// Samples of z per image a training step draws: K for the IWAE objective, else 1.
+    pub fn samples(&self) -> usize {
+        match self.objective {
+            Objective::Elbo => 1,
+            Objective::Iwae => self.k.unwrap_or(1),
         }
     }
 

@@ -326,6 +326,19 @@ pub fn settings() -> Vec<Setting> {
             "bce (Bernoulli, binary cross-entropy from logits), cb (continuous Bernoulli, a normalised density on [0, 1]) or mse (squared error); summed over pixels, averaged over the batch.",
         ),
         fixed(
+            "objective",
+            Text,
+            Run,
+            "'elbo'",
+            "elbo or iwae: what training minimises, the beta-VAE loss (one z per image), or the importance-weighted bound of --k samples per image (Burda et al. 2016), tighter than the ELBO; iwae needs beta 1 and a likelihood (bce or cb).",
+        ),
+        optional(
+            "k",
+            Integer,
+            Run,
+            "Samples of z per image of --objective iwae (its K): each step decodes K times the batch.",
+        ),
+        fixed(
             "binarize",
             Text,
             Run,

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::latent::{self};
 use crate::model::Vae;
 use crate::model::loss::Reconstruction;
-use crate::run::{EVAL_FILE, Run};
+use crate::run::{EVAL_FILE, EVAL_VALIDATION_FILE, Run};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -151,9 +151,23 @@ fn core(
     })
 }
 
+/// Which held-out images an evaluation reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Split {
+    /// The test split: read once per final configuration.
+    #[default]
+    Test,
+    /// The validation split the run held out (`--validation N`): where settings are chosen.
+    Validation,
+}
+
 /// What `vae eval` measures.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EvalOptions {
+    /// The images measured.
+    #[serde(default)]
+    pub split: Split,
     /// Importance samples per image for the NLL bound (0 skips it).
     pub iw_samples: usize,
     /// Evaluate the first N test images only.
@@ -168,9 +182,9 @@ pub struct EvalOptions {
     pub fidelity_samples: Option<usize>,
 }
 
-/// Evaluates a trained run on its test split: the core, then every metric of
-/// [`METRICS`] that applies and was asked for; saves the report as the run's
-/// `eval.json`.
+/// Evaluates a trained run on its test split (or its validation split): the core, then every
+/// metric of [`METRICS`] that applies and was asked for; saves the report as the run's
+/// `eval.json` (`eval-validation.json`).
 pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
     if options.limit == Some(0) {
         return Err(Error::Config("--limit must be at least 1 image".into()));
@@ -178,7 +192,10 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
     for metric in METRICS {
         metric.check(run, &options)?;
     }
-    let mut test = run.test_data()?;
+    let (mut test, file) = match options.split {
+        Split::Test => (run.test_data()?, EVAL_FILE),
+        Split::Validation => (run.validation_data()?, EVAL_VALIDATION_FILE),
+    };
     if let Some(n) = options.limit {
         test.truncate(n);
     }
@@ -213,6 +230,6 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
     }
     report.options = Some(options);
     let text = serde_json::to_string(&report).expect("report serialises");
-    crate::fsutil::write_atomic(&run.path(EVAL_FILE), text.as_bytes())?;
+    crate::fsutil::write_atomic(&run.path(file), text.as_bytes())?;
     Ok(report)
 }

@@ -1,8 +1,9 @@
 //! The VAE objective: reconstruction (negative log-likelihood of x under the decoder, summed over
 //! pixels) + beta * KL(q(z|x) || N(0, I)), averaged over the batch. [`vae_loss`] is the one
-//! place that combines the two; training, evaluation and benchmarks all call it.
+//! place that combines the two; training, evaluation and benchmarks all call it. Training may
+//! minimise the importance-weighted bound instead ([`Objective::Iwae`], [`iwae_loss`]).
 
-use super::Forward;
+use super::{Forward, Vae};
 use crate::device::to_host;
 use crate::error::Result;
 use crate::kernels::{bce_with_logits_rows, bce_with_logits_sum, fused_applies};
@@ -29,6 +30,18 @@ impl Reconstruction {
     pub fn has_likelihood_form(self) -> bool {
         !matches!(self, Reconstruction::Mse)
     }
+}
+
+/// What training minimises (`--objective`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// recon + beta * KL with one sample of z per image: the ELBO at beta = 1.
+    #[default]
+    Elbo,
+    /// The importance-weighted bound of K samples of z per image (Burda et al. 2016): tighter
+    /// than the ELBO for K > 1, and the same gradient estimator as the ELBO's for K = 1.
+    Iwae,
 }
 
 /// Below this |logit| the continuous-Bernoulli normaliser uses its Taylor series, where the
@@ -203,6 +216,80 @@ impl Add for Loss<f64> {
             kl: self.kl + other.kl,
             total: self.total + other.total,
         }
+    }
+}
+
+/// The loss a training step minimises for `x`'s rows, summed over them and divided by `batch`
+/// (as [`vae_loss`]): the beta-VAE loss, or the IWAE bound of as many samples per image as
+/// `eps` holds (`[rows, samples * latent]`, one row of noise per image so that the rows split
+/// between shards and ranks as the images do).
+pub fn training_loss(
+    model: &Vae,
+    x: Tensor<2>,
+    condition: Option<Tensor<2>>,
+    eps: Option<Tensor<2>>,
+    (kind, objective, beta): (Reconstruction, Objective, f64),
+    batch: usize,
+) -> Loss<Tensor<1>> {
+    match (objective, eps) {
+        (Objective::Iwae, Some(eps)) => iwae_loss(model, x, condition, eps, kind, batch),
+        // A plain autoencoder draws no noise; its runs refuse the IWAE objective.
+        (Objective::Elbo, eps) | (Objective::Iwae, eps @ None) => {
+            let forward = model.forward(x.clone(), condition, eps);
+            vae_loss(&forward, x, kind, beta, batch)
+        }
+    }
+}
+
+/// The negative IWAE bound of `x`'s rows, summed over them and divided by `batch`:
+/// `-log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`, `z_k = z_mean + exp(z_log_var / 2) eps_k`,
+/// K = `eps`'s width / the latent size. The log-sum-exp is taken against its detached maximum,
+/// which leaves its gradient as it is: each sample's gradient weighted by its normalised weight.
+/// In [`Loss`]: `total` is the bound, `recon` and `kl` the means over the K samples of
+/// `-log p(x|z_k)` and `log q(z_k|x) - log p(z_k)` (their sum is the K-sample ELBO, >= total).
+pub fn iwae_loss(
+    model: &Vae,
+    x: Tensor<2>,
+    condition: Option<Tensor<2>>,
+    eps: Tensor<2>,
+    kind: Reconstruction,
+    batch: usize,
+) -> Loss<Tensor<1>> {
+    let posterior = model.encode(x.clone(), condition.clone());
+    let [rows, latent] = posterior.dims();
+    let samples = eps.dims()[1] / latent.max(1);
+    // Each row K times, one after the other: row i's samples are rows i*K..(i+1)*K.
+    let repeat = |t: Tensor<2>| {
+        let cols = t.dims()[1];
+        t.unsqueeze_dim::<3>(1)
+            .repeat_dim(1, samples)
+            .reshape([rows * samples, cols])
+    };
+    let z_mean = repeat(posterior.z_mean().clone());
+    let z_log_var = repeat(
+        posterior
+            .z_log_var()
+            .expect("the IWAE objective is refused for a plain autoencoder")
+            .clone(),
+    );
+    let eps = eps.reshape([rows * samples, latent]);
+    let z = super::reparameterize(z_mean, z_log_var.clone(), eps.clone());
+    let logits = model.decode(z.clone(), condition.map(repeat));
+    let recon = reconstruction_loss(kind, logits, repeat(x));
+    // log q(z|x) - log p(z) per sample; the Gaussians' constants cancel:
+    // -(z - m)^2 / (2 s^2) - log s + z^2 / 2 = (z^2 - eps^2 - log_var) / 2.
+    let kl = (z.square() - eps.square() - z_log_var)
+        .sum_dim(1)
+        .squeeze_dim::<1>(1)
+        .mul_scalar(0.5);
+    let log_w = (recon.clone() + kl.clone()).neg().reshape([rows, samples]);
+    let max = log_w.clone().max_dim(1).detach();
+    let log_mean_w = (log_w - max.clone()).exp().sum_dim(1).log() + max - (samples as f64).ln();
+    let per_batch = |t: Tensor<1>, n: usize| t.sum().div_scalar((batch.max(1) * n) as f64);
+    Loss {
+        recon: per_batch(recon, samples),
+        kl: per_batch(kl, samples),
+        total: per_batch(log_mean_w.neg().reshape([rows]), 1),
     }
 }
 

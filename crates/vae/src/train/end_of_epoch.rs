@@ -6,6 +6,7 @@ use super::metrics::EpochMetrics;
 use crate::error::Result;
 use crate::eval;
 use crate::model::Vae;
+use crate::model::loss::Objective;
 use burn::prelude::*;
 use std::time::Instant;
 
@@ -93,6 +94,7 @@ fn finish_epoch(
         epoch,
         train: sums.loss.map(|v| v / n),
         train_beta: Some(sums.beta),
+        train_samples: (config.objective == Objective::Iwae).then(|| config.samples()),
         test,
         test_beta: Some(config.beta),
         valid,

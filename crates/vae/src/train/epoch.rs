@@ -203,7 +203,8 @@ fn window_parts(
     let config = setup.config;
     let data = setup.train_set;
     let pixels = data.pixels();
-    let latent = setup.latent;
+    // Each image's noise: one latent for the ELBO, K for the IWAE objective.
+    let latent = setup.latent * config.samples();
     let mut images = Vec::new();
     let mut noise = Vec::new();
     let mut conditions = Vec::new();
@@ -338,9 +339,9 @@ fn optimizer_step(
     beta: f64,
     lr: f64,
 ) -> Result<(Vae, Tensor<1>)> {
-    let kind = setup.config.loss;
+    let loss = (setup.config.loss, setup.config.objective, beta);
     let batch = shards::Batch { x, condition, eps };
-    let (grads, losses) = shards::gradients(setup.shards, &model, batch, kind, beta, n)?;
+    let (grads, losses) = shards::gradients(setup.shards, &model, batch, loss, n)?;
     let (grads, losses) = if setup.world.size > 1 {
         sum_over_ranks(setup, &model, grads, losses)?
     } else {

@@ -15,6 +15,9 @@ pub struct EpochMetrics {
     /// The beta in force at the epoch's last step: below the run's beta during KL warm-up,
     /// when it rose over the epoch's steps. `None` in files of older versions.
     pub train_beta: Option<f64>,
+    /// K, when the run minimised the IWAE bound of K samples (`--objective iwae`): `train`'s
+    /// total is then minus that bound, and its recon and KL the means over the K samples.
+    pub train_samples: Option<usize>,
     /// After the epoch, one sample per test image from a fixed stream.
     pub test: Loss,
     /// The beta of `test`'s total: always the run's beta, so that epochs compare.
@@ -41,6 +44,8 @@ struct MetricsLine {
     train_total: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     train_beta: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    train_samples: Option<usize>,
     test_recon: f64,
     test_kl: f64,
     test_total: f64,
@@ -69,6 +74,7 @@ impl From<MetricsLine> for EpochMetrics {
                 total: l.train_total,
             },
             train_beta: l.train_beta,
+            train_samples: l.train_samples,
             test: Loss {
                 recon: l.test_recon,
                 kl: l.test_kl,
@@ -96,6 +102,7 @@ impl From<EpochMetrics> for MetricsLine {
             train_kl: m.train.kl,
             train_total: m.train.total,
             train_beta: m.train_beta,
+            train_samples: m.train_samples,
             test_recon: m.test.recon,
             test_kl: m.test.kl,
             test_total: m.test.total,
@@ -125,8 +132,12 @@ impl EpochMetrics {
             .valid
             .map(|v| format!("  valid -ELBO {:.2}", v.total))
             .unwrap_or_default();
+        let objective = self
+            .train_samples
+            .map(|k| format!(" -IWAE({k})"))
+            .unwrap_or_default();
         format!(
-            "epoch {}/{epochs}  train {:.2}{warmup} (recon {:.2}, kl {:.2})  test {:.2} (recon {:.2}, kl {:.2}){valid}  {:.1} s, {:.0} img/s",
+            "epoch {}/{epochs}  train{objective} {:.2}{warmup} (recon {:.2}, kl {:.2})  test {:.2} (recon {:.2}, kl {:.2}){valid}  {:.1} s, {:.0} img/s",
             self.epoch,
             train.total,
             train.recon,

@@ -213,8 +213,10 @@ fn prepare(
     // Each rank holds the activations of its share of a batch; the ranks on one machine
     // share its memory.
     let batch = config.batch_size.min(splits.train.len()).max(1);
-    crate::model::memory::Footprint::of(&model_config)
-        .check_training(batch.div_ceil(world.size), world.local_size)?;
+    crate::model::memory::Footprint::of(&model_config).check_training(
+        batch.div_ceil(world.size) * config.samples(),
+        world.local_size,
+    )?;
     ranks::check_ranks(&config, splits.train.len(), world)?;
 
     if world.is_root() {

@@ -3,14 +3,15 @@
 
 use crate::error::{Error, Result};
 use crate::model::Vae;
-use crate::model::loss::{Reconstruction, vae_loss};
+use crate::model::loss::{Objective, Reconstruction, training_loss};
 use crate::parallel::Shards;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 
 /// Rows of a training batch on the device: images, a conditional run's conditions, and the
-/// reparameterisation noise (`None` for a plain autoencoder).
+/// reparameterisation noise (`None` for a plain autoencoder; one row per image, as many samples
+/// wide as the objective draws).
 #[derive(Clone)]
 pub struct Batch {
     pub x: Tensor<2>,
@@ -33,7 +34,7 @@ impl Batch {
 /// Gradients of the batch-mean loss and the batch means of its parts (as `Loss::values`),
 /// computed shard by shard in parallel, for the rows of `part`, of a batch of `batch` images (all
 /// of it, or an MPI rank's share). Each shard sums its rows' losses over the whole batch's size
-/// ([`vae_loss`]), so the sums over shards and ranks are exactly the batch's mean loss and its
+/// ([`training_loss`]), so the sums over shards and ranks are exactly the batch's mean loss and its
 /// gradient. The shards meet at each batch norm ([`Shards::run_together`]); without shards the
 /// rows are one part. A shard that panics makes it an error.
 ///
@@ -45,8 +46,7 @@ pub fn gradients(
     shards: Option<&Shards>,
     model: &Vae,
     part: Batch,
-    kind: Reconstruction,
-    beta: f64,
+    loss: (Reconstruction, Objective, f64),
     batch: usize,
 ) -> Result<(GradientsParams, Tensor<1>)> {
     let [rows, _] = part.x.dims();
@@ -56,10 +56,10 @@ pub fn gradients(
         )));
     }
     let Some(shards) = shards else {
-        return Ok(shard_gradients(model, part, kind, beta, batch));
+        return Ok(shard_gradients(model, part, loss, batch));
     };
     let results = shards.run_together(rows, |rows| {
-        shard_gradients(model, part.narrow(rows), kind, beta, batch)
+        shard_gradients(model, part.narrow(rows), loss, batch)
     })?;
     let mut results = results.into_iter();
     let (mut grads, mut losses) = results.next().expect("at least one shard");
@@ -73,15 +73,13 @@ pub fn gradients(
 fn shard_gradients(
     model: &Vae,
     Batch { x, condition, eps }: Batch,
-    kind: Reconstruction,
-    beta: f64,
+    loss: (Reconstruction, Objective, f64),
     batch: usize,
 ) -> (GradientsParams, Tensor<1>) {
     // A copy whose weights are new leaves of the autodiff graph (same parameter ids), so the
     // shards' graphs stay apart and each backward pass sees only its own shard.
     let copy = model.clone().map(&mut NewLeaves);
-    let forward = copy.forward(x.clone(), condition, eps);
-    let loss = vae_loss(&forward, x, kind, beta, batch);
+    let loss = training_loss(&copy, x, condition, eps, loss, batch);
     let grads = GradientsParams::from_grads(loss.total.clone().backward(), &copy);
     (grads, loss.map(|v| v.inner()).values())
 }

@@ -42,6 +42,7 @@ fn runs_of_the_earlier_version_load_evaluate_and_resume_with_its_numbers() {
         assert_eq!(run.model_config.arch, arch, "{name}");
 
         let options = EvalOptions {
+            split: vae::eval::Split::Test,
             iw_samples: 20,
             limit: Some(100),
             metrics: Default::default(),

@@ -187,7 +187,7 @@ impl burn::module::ModuleVisitor for Running {
 /// statistics, gradients and running statistics are those of the whole batch.
 #[test]
 fn data_parallel_shards_give_the_whole_batch_gradient() {
-    use vae::model::loss::{Loss, Reconstruction, vae_loss};
+    use vae::model::loss::{Loss, Objective, Reconstruction, vae_loss};
     use vae::parallel::Shards;
     use vae::train::shards;
     let device = Device::flex().autodiff();
@@ -224,8 +224,7 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
                 condition: None,
                 eps: Some(eps),
             },
-            Reconstruction::Bce,
-            2.0,
+            (Reconstruction::Bce, Objective::Elbo, 2.0),
             7,
         )
         .unwrap();

@@ -355,6 +355,7 @@ fn a_sweep_reevaluates_when_the_evaluation_settings_change() {
     use vae::sweep::{SweepOptions, sweep};
     let dir = tempfile::tempdir().unwrap();
     let eval = |iw_samples| EvalOptions {
+        split: vae::eval::Split::Test,
         iw_samples,
         limit: Some(100),
         metrics: Default::default(),
@@ -436,6 +437,7 @@ fn a_nan_validation_loss_is_never_the_best_epoch() {
         epoch,
         train: Loss::default(),
         train_beta: None,
+        train_samples: None,
         test: Loss::default(),
         test_beta: None,
         valid: Some(Loss {
@@ -830,4 +832,243 @@ fn a_second_stage_fitted_on_earlier_weights_is_refused() {
 
     fit(&run, &stage).unwrap();
     assert!(load(&run).unwrap().is_some());
+}
+
+/// Every weight of a module as one host vector, in the module's order.
+fn flat_weights(model: &Vae) -> Vec<f32> {
+    struct Collect(Vec<f32>);
+    impl burn::module::ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0.extend(to_host(param.val()).unwrap());
+        }
+    }
+    let mut all = Collect(Vec::new());
+    model.visit(&mut all);
+    all.0
+}
+
+/// The module with `step * direction` added to its weights (in [`flat_weights`]' order).
+fn shifted(model: &Vae, direction: &[f32], step: f32) -> Vae {
+    struct Shift<'a> {
+        direction: &'a [f32],
+        step: f32,
+        at: usize,
+    }
+    impl burn::module::ModuleMapper for Shift<'_> {
+        fn map_float<const D: usize>(
+            &mut self,
+            param: burn::module::Param<Tensor<D>>,
+        ) -> burn::module::Param<Tensor<D>> {
+            param.map(|t| {
+                let shape = t.shape();
+                let n = shape.num_elements();
+                let d: Vec<f32> = self.direction[self.at..self.at + n]
+                    .iter()
+                    .map(|v| v * self.step)
+                    .collect();
+                self.at += n;
+                let inner = t.inner();
+                let shift = Tensor::<D>::from_data(TensorData::new(d, shape), &inner.device());
+                Tensor::from_inner(inner + shift).require_grad()
+            })
+        }
+    }
+    model.clone().map(&mut Shift {
+        direction,
+        step,
+        at: 0,
+    })
+}
+
+/// The IWAE objective (`--objective iwae`) is the bound it names, written out by hand from the
+/// same noise: `-(1/n) sum_i log (1/K) sum_k p(x_i|z_ik) p(z_ik) / q(z_ik|x_i)`; and its gradient is
+/// the bound's: along a random direction of all the weights, the autodiff gradient matches central
+/// differences of the bound.
+#[test]
+fn the_iwae_objective_is_the_bound_and_descends_its_gradient() {
+    use vae::model::loss::iwae_loss;
+    use vae::rng::{normal_noise, rng};
+    let (pixels, latent, samples, n) = (6, 2, 4, 3);
+    let device = parse_device("cpu").unwrap().autodiff();
+    let model = Vae::init(
+        &ModelConfig {
+            arch: Arch::Mlp,
+            latent_dim: latent,
+            hidden: vec![5],
+            channels: vec![],
+            autoencoder: false,
+            height: 2,
+            width: 3,
+            image_channels: 1,
+            conditioning: None,
+        },
+        &device,
+        7,
+    );
+    let images = grey_images(n, pixels);
+    let noise = normal_noise(&mut rng(3, 0), n * samples * latent);
+    let loss = |model: &Vae| {
+        iwae_loss(
+            model,
+            to_device(images.clone(), n, pixels, &device),
+            None,
+            to_device(noise.clone(), n, samples * latent, &device),
+            Reconstruction::Bce,
+            n,
+        )
+    };
+
+    // By hand, in f64, from the encoder's and decoder's outputs.
+    let plain = model.valid();
+    let host = Device::flex();
+    let q = plain.encode(to_device(images.clone(), n, pixels, &host), None);
+    let (m, lv) = (
+        to_host(q.z_mean().clone()).unwrap(),
+        to_host(q.z_log_var().unwrap().clone()).unwrap(),
+    );
+    let mut expected = 0f64;
+    for i in 0..n {
+        let mut log_w = Vec::new();
+        for k in 0..samples {
+            let eps = &noise[(i * samples + k) * latent..(i * samples + k + 1) * latent];
+            let z: Vec<f32> = (0..latent)
+                .map(|d| m[i * latent + d] + (0.5 * lv[i * latent + d]).exp() * eps[d])
+                .collect();
+            let logits =
+                to_host(plain.decode(to_device(z.clone(), 1, latent, &host), None)).unwrap();
+            let log_px: f64 = logits
+                .iter()
+                .zip(&images[i * pixels..(i + 1) * pixels])
+                .map(|(&l, &x)| {
+                    let (l, x) = (l as f64, x as f64);
+                    x * l - (1.0 + l.exp()).ln()
+                })
+                .sum();
+            let log_normal = |v: f64, mean: f64, log_var: f64| {
+                -0.5 * ((v - mean).powi(2) / log_var.exp()
+                    + log_var
+                    + (2.0 * std::f64::consts::PI).ln())
+            };
+            let (log_pz, log_qz): (f64, f64) = (0..latent)
+                .map(|d| {
+                    let (zd, md, lvd) = (
+                        z[d] as f64,
+                        m[i * latent + d] as f64,
+                        lv[i * latent + d] as f64,
+                    );
+                    (log_normal(zd, 0.0, 0.0), log_normal(zd, md, lvd))
+                })
+                .fold((0.0, 0.0), |(a, b), (c, d)| (a + c, b + d));
+            log_w.push(log_px + log_pz - log_qz);
+        }
+        let max = log_w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = max + log_w.iter().map(|w| (w - max).exp()).sum::<f64>().ln();
+        expected -= (lse - (samples as f64).ln()) / n as f64;
+    }
+    let ours = loss(&model);
+    let total = to_host(ours.total.clone().inner()).unwrap()[0] as f64;
+    assert!(
+        (total - expected).abs() < 1e-5 * expected.abs(),
+        "{total} vs {expected} by hand"
+    );
+    let (recon, kl) = (
+        to_host(ours.recon.clone().inner()).unwrap()[0] as f64,
+        to_host(ours.kl.clone().inner()).unwrap()[0] as f64,
+    );
+    assert!(
+        recon + kl >= total,
+        "the K-sample ELBO {recon} + {kl} is below the bound {total}"
+    );
+
+    // The gradient along a direction against central differences of the bound.
+    let grads = burn::optim::GradientsParams::from_grads(ours.total.backward(), &model);
+    let weights = flat_weights(&model);
+    let direction: Vec<f32> = normal_noise(&mut rng(5, 1), weights.len());
+    let gradient = {
+        struct Along<'a> {
+            grads: &'a burn::optim::GradientsParams,
+            direction: &'a [f32],
+            at: usize,
+            dot: f64,
+        }
+        impl burn::module::ModuleVisitor for Along<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+                let n = param.shape().num_elements();
+                let g = to_host(
+                    self.grads
+                        .get::<D>(param.id)
+                        .expect("every weight has a gradient"),
+                )
+                .unwrap();
+                self.dot += g
+                    .iter()
+                    .zip(&self.direction[self.at..self.at + n])
+                    .map(|(&g, &d)| g as f64 * d as f64)
+                    .sum::<f64>();
+                self.at += n;
+            }
+        }
+        let mut along = Along {
+            grads: &grads,
+            direction: &direction,
+            at: 0,
+            dot: 0.0,
+        };
+        model.visit(&mut along);
+        along.dot
+    };
+    let step = 1e-3;
+    let at =
+        |s: f32| to_host(loss(&shifted(&model, &direction, s)).total.inner()).unwrap()[0] as f64;
+    let differences = (at(step) - at(-step)) / (2.0 * step as f64);
+    assert!(
+        (gradient - differences).abs() < 2e-2 * gradient.abs().max(1.0),
+        "gradient along the direction {gradient} vs central differences {differences}"
+    );
+}
+
+/// `vae eval --split validation` measures the images the run held out, prepared as in training
+/// (the ELBO equals the last epoch's validation loss, drawn from the same seed), and keeps its
+/// report apart from the test one; a run without a validation set says how to get one.
+#[test]
+fn evaluation_on_the_validation_split_reads_the_held_out_images() {
+    use vae::eval::{EvalOptions, Split, evaluate_run};
+    use vae::run::{EVAL_FILE, EVAL_VALIDATION_FILE, Run};
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        validation: 300,
+        binarize: Binarize::Dynamic,
+        ..vae_testkit::small_config(1_000, 1)
+    };
+    let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let run = Run::load(dir.path(), None).unwrap();
+    let options = EvalOptions {
+        split: Split::Validation,
+        iw_samples: 0,
+        limit: None,
+        metrics: Default::default(),
+        quality_samples: None,
+        fidelity_samples: None,
+    };
+    let report = evaluate_run(&run, options).unwrap();
+    assert_eq!(report.images, 300);
+    let valid = summary.epochs[0].valid.expect("a validation loss");
+    let elbo = report.elbo.expect("binarized: a density");
+    assert!(
+        (-elbo - valid.total).abs() < 1e-3 * valid.total,
+        "{elbo} vs {valid:?}"
+    );
+    assert!(dir.path().join(EVAL_VALIDATION_FILE).is_file());
+    assert!(!dir.path().join(EVAL_FILE).exists());
+
+    let other = tempfile::tempdir().unwrap();
+    train(
+        &vae_testkit::small_config(300, 1),
+        other.path(),
+        TrainOptions::default(),
+    )
+    .unwrap();
+    let run = Run::load(other.path(), None).unwrap();
+    let message = evaluate_run(&run, options).unwrap_err().to_string();
+    assert!(message.contains("no validation set"), "{message}");
 }

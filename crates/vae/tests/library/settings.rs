@@ -16,6 +16,7 @@ fn every_key() -> BTreeSet<String> {
         limit: Some(10),
         patience: Some(3),
         grad_clip: Some(1.0),
+        k: Some(5),
         ..TrainConfig::for_arch(Arch::Mlp)
     };
     toml::Table::try_from(config)

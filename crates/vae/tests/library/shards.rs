@@ -8,10 +8,13 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use std::sync::mpsc;
 use std::time::Duration;
-use vae::model::loss::{Loss, Reconstruction};
+use vae::model::loss::{Loss, Objective, Reconstruction};
 use vae::model::{Arch, ModelConfig, Vae};
 use vae::parallel::{Shards, sum_over_batch};
 use vae::train::shards::{self, Batch};
+
+/// The ELBO of Bernoulli pixels, beta 1.
+const ELBO: (Reconstruction, Objective, f64) = (Reconstruction::Bce, Objective::Elbo, 1.0);
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data().try_to_vec::<f32>().unwrap()
@@ -74,21 +77,19 @@ fn a_part_without_rows_is_refused_and_parts_add_up() {
     let device = Device::flex().autodiff();
     for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
         let model = Vae::init(&config(arch), &device, 1);
-        let empty = shards::gradients(None, &model, batch(0, &device), Reconstruction::Bce, 1.0, 4);
+        let empty = shards::gradients(None, &model, batch(0, &device), ELBO, 4);
         let Err(message) = empty.map(|_| ()) else {
             panic!("{arch:?}: an empty part is refused");
         };
         let message = message.to_string();
         assert!(message.contains("has no rows"), "{arch:?}: {message}");
 
-        let whole = shards::gradients(None, &model, batch(5, &device), Reconstruction::Bce, 1.0, 5)
-            .unwrap();
+        let whole = shards::gradients(None, &model, batch(5, &device), ELBO, 5).unwrap();
         let parts = shards::gradients(
             Some(&Shards::new(3).unwrap()),
             &model,
             batch(5, &device),
-            Reconstruction::Bce,
-            1.0,
+            ELBO,
             5,
         )
         .unwrap();
