@@ -61,6 +61,8 @@ pub struct TrainConfig {
     pub kl_warmup_epochs: usize,
     /// Adam's learning rate.
     pub lr: f64,
+    /// The learning rate is multiplied by this after every epoch ([`TrainConfig::lr_at`]).
+    pub lr_decay: f64,
     /// Images per optimiser step.
     pub batch_size: usize,
     pub epochs: usize,
@@ -131,6 +133,12 @@ impl TrainConfig {
             return bad(format!(
                 "learning rate must be > 0 (got {}; try --lr 1e-3)",
                 self.lr
+            ));
+        }
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return bad(format!(
+                "--lr-decay must be in (0, 1] (got {}); 1 keeps the rate, 0.995 divides it by about 150 over 1,000 epochs",
+                self.lr_decay
             ));
         }
         if self.batch_size == 0 {
@@ -281,7 +289,7 @@ impl TrainConfig {
     }
 
     /// The settings that define what a run computes; `--resume` must keep them. Epochs, device,
-    /// data folder (and attribute table), learning rate, clipping, the NaN policy and the patience
+    /// data folder (and attribute table), learning rate and its decay, clipping, the NaN policy and the patience
     /// may change when a run continues (they read as 0 or none here).
     pub fn identity(&self) -> TrainConfig {
         TrainConfig {
@@ -290,6 +298,7 @@ impl TrainConfig {
             data: None,
             cache_mb: 0,
             lr: 0.0,
+            lr_decay: 1.0,
             grad_clip: None,
             on_nan: OnNan::Stop,
             patience: None,
@@ -321,6 +330,13 @@ impl TrainConfig {
             ),
             (Objective::Iwae, Some(_)) => None,
         }
+    }
+
+    /// The learning rate of `epoch` (1-based) for a run whose rate starts at `lr`: decayed by
+    /// `lr_decay` after every epoch. A function of the epoch alone, so a resumed run goes on
+    /// with the rate it would have had.
+    pub fn lr_at(&self, lr: f64, epoch: usize) -> f64 {
+        lr * self.lr_decay.powi(epoch.saturating_sub(1) as i32)
     }
 
     /// Samples of z per image a training step draws: K for the IWAE objective, else 1.

@@ -365,6 +365,13 @@ pub fn settings() -> Vec<Setting> {
             |d| value(d.lr),
             "Adam's learning rate (Adam's epsilon is 1e-8, as PyTorch's).",
         ),
+        fixed(
+            "lr_decay",
+            Number,
+            Run,
+            "1.0",
+            "Multiply the learning rate by this after every epoch: 1 keeps it, 0.995 divides it by about 150 over 1,000 epochs; it may change when a run resumes.",
+        ),
         per_arch(
             "batch_size",
             Integer,

@@ -122,7 +122,7 @@ pub fn train_with(
             break;
         }
         let epoch = done + 1;
-        let lr = rollbacks.lr;
+        let lr = config.lr_at(rollbacks.lr, epoch);
         let trained = match train_epoch(&setup, epoch, model, &mut optimizer, lr, progress)? {
             Ok((trained, sums)) => {
                 check_epoch(&setup, splits, epoch, &trained, &sums, lr)?.map(|r| (trained, r))
@@ -246,7 +246,7 @@ fn check_folder(config: &TrainConfig, run_dir: &Path, options: TrainOptions) -> 
         let saved = TrainConfig::from_file(&config_path)?;
         if saved.identity() != config.identity() {
             return Err(Error::Config(format!(
-                "--resume needs the run's own settings; {} differs from the flags given (only --epochs, --device, --data, --lr, --grad-clip, --on-nan and --patience may change)",
+                "--resume needs the run's own settings; {} differs from the flags given (only --epochs, --device, --data, --lr, --lr-decay, --grad-clip, --on-nan and --patience may change)",
                 config_path.display()
             )));
         }

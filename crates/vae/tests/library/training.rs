@@ -327,3 +327,22 @@ fn batches_uploaded_together_train_as_batches_uploaded_one_at_a_time() {
         assert_eq!(together, one, "window {window}");
     }
 }
+
+/// `--lr-decay`: each epoch trains at the rate decayed after every epoch before it, as the
+/// metrics record; a resumed run goes on with the rate the whole run would have had.
+#[test]
+fn the_learning_rate_decays_after_every_epoch_and_resumes_decayed() {
+    let config = vae::TrainConfig {
+        lr_decay: 0.5,
+        ..vae_testkit::small_config(500, 2)
+    };
+    let dir = tempfile::tempdir().unwrap();
+    train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let longer = vae::TrainConfig {
+        epochs: 3,
+        ..config.clone()
+    };
+    let summary = train(&longer, dir.path(), TrainOptions { resume: true }).unwrap();
+    let rates: Vec<f64> = summary.epochs.iter().map(|m| m.lr).collect();
+    assert_eq!(rates, [1e-3, 5e-4, 2.5e-4]);
+}
