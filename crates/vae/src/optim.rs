@@ -134,8 +134,8 @@ impl ModuleVisitor for SquaredNorm<'_> {
     }
 }
 
-/// Sum of squares of all gradients of `module`, as a one-element tensor (read it together with
-/// the loss, so a step costs one device sync). NaN or Inf anywhere makes it non-finite.
+/// Sum of squares of all gradients of `module`, as a one-element tensor, left on the device
+/// (read it together with the loss). NaN or Inf anywhere makes it non-finite.
 pub fn squared_norm<M: Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
     let mut visitor = SquaredNorm { grads, sum: None };
     module.visit(&mut visitor);

@@ -72,7 +72,7 @@ pub struct TrainConfig {
     /// Hold out the last N training images as a validation set (0 = none), before `limit`;
     /// its loss is measured after every epoch.
     pub validation: usize,
-    /// Early stopping: end the run when the validation ELBO has not improved for this many
+    /// Early stopping: end the run when the validation ELBO (an IWAE run's bound) has not improved for this many
     /// epochs; the run's weights are those of the best epoch. Needs `validation`.
     pub patience: Option<usize>,
     pub device: String,

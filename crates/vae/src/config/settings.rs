@@ -409,7 +409,7 @@ pub fn settings() -> Vec<Setting> {
             "patience",
             Integer,
             Run,
-            "Early stopping: end the run when the validation ELBO has not improved for N epochs; model.bpk then holds the best epoch's weights. Needs --validation and a likelihood loss.",
+            "Early stopping: end the run when the validation ELBO (with --objective iwae, its bound) has not improved for N epochs; model.bpk then holds the best epoch's weights. Needs --validation and a likelihood loss.",
         ),
         fixed(
             "device",

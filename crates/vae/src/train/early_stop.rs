@@ -1,5 +1,5 @@
-//! Early stopping (`--patience`): the run ends when the validation ELBO has not improved for
-//! that many epochs, and keeps the best epoch's weights.
+//! Early stopping (`--patience`): the run ends when the validation ELBO (an IWAE run's: its
+//! bound) has not improved for that many epochs, and keeps the best epoch's weights.
 
 use super::metrics::EpochMetrics;
 use crate::config::TrainConfig;
@@ -31,7 +31,7 @@ pub(super) fn should_stop(
 /// The line that says why the run stopped early.
 pub(super) fn message(run_dir: &Path, done: usize, best: usize) -> String {
     format!(
-        "early stop after epoch {done}: the validation ELBO has not improved for {} epochs; {} holds the weights of epoch {best}",
+        "early stop after epoch {done}: the validation loss has not improved for {} epochs; {} holds the weights of epoch {best}",
         done - best,
         run_dir.join(run::MODEL_FILE).display()
     )

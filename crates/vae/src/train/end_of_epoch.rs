@@ -12,7 +12,7 @@ use std::time::Instant;
 
 /// The end of an epoch, checked before anything of it is saved: the epoch's metrics (rank 0;
 /// `None` on the others), or the divergence that its last step caused. A step's own loss and
-/// gradients are checked at the step, but the update it makes shows only in the weights and in
+/// gradients are checked when they are read, but the update it makes shows only in the weights and in
 /// the losses measured after it; without this a step that diverged last in its epoch (always,
 /// with one step per epoch) would be saved as good, and rollback would restore it.
 pub(super) fn check_epoch(
@@ -70,7 +70,7 @@ fn weights_are_finite(model: &Vae) -> Result<bool> {
 
 /// Test (and validation) loss and the metrics line of a finished epoch. The test loss weighs
 /// the KL with the run's beta (not the warm-up's), so epochs compare; the validation loss with
-/// beta 1, so that early stopping watches the ELBO.
+/// beta 1, so that early stopping watches the ELBO (an IWAE run's: the bound of its K samples).
 fn finish_epoch(
     setup: &Setup,
     splits: &crate::data::DataSplits,
@@ -86,7 +86,16 @@ fn finish_epoch(
         |data, beta| eval::test_loss(&model, data, config.loss, beta, &setup.device, config.seed);
     let test = loss_on(&splits.test, config.beta)?;
     let valid = match &splits.validation {
-        Some(v) => Some(loss_on(v, 1.0)?),
+        Some(v) => {
+            let mut loss = loss_on(v, 1.0)?;
+            if config.objective == Objective::Iwae {
+                // Early stopping watches what the run minimises: the bound of its K samples.
+                let k = config.samples();
+                loss.total =
+                    eval::iwae::nll(&model, v, config.loss, k, &setup.device, config.seed)?;
+            }
+            Some(loss)
+        }
         None => None,
     };
     let n = setup.train_set.len() as f64;

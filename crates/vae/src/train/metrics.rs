@@ -22,8 +22,9 @@ pub struct EpochMetrics {
     pub test: Loss,
     /// The beta of `test`'s total: always the run's beta, so that epochs compare.
     pub test_beta: Option<f64>,
-    /// The validation set's loss with beta 1 (`total` is minus the validation ELBO), when the
-    /// run holds one out; early stopping watches it.
+    /// The validation set's loss with beta 1 (`total` is minus the validation ELBO; for an IWAE
+    /// run minus the validation bound of its K samples), when the run holds one out; early
+    /// stopping watches it.
     pub valid: Option<Loss>,
     /// Wall-clock seconds of the training pass (evaluation excluded).
     pub seconds: f64,
@@ -128,13 +129,16 @@ impl EpochMetrics {
             (Some(b), Some(t)) if b != t => format!(" at beta {b:.3}"),
             _ => String::new(),
         };
-        let valid = self
-            .valid
-            .map(|v| format!("  valid -ELBO {:.2}", v.total))
-            .unwrap_or_default();
         let objective = self
             .train_samples
             .map(|k| format!(" -IWAE({k})"))
+            .unwrap_or_default();
+        let valid = self
+            .valid
+            .map(|v| match self.train_samples {
+                Some(_) => format!("  valid{objective} {:.2}", v.total),
+                None => format!("  valid -ELBO {:.2}", v.total),
+            })
             .unwrap_or_default();
         format!(
             "epoch {}/{epochs}  train{objective} {:.2}{warmup} (recon {:.2}, kl {:.2})  test {:.2} (recon {:.2}, kl {:.2}){valid}  {:.1} s, {:.0} img/s",

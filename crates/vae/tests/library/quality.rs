@@ -1072,3 +1072,45 @@ fn evaluation_on_the_validation_split_reads_the_held_out_images() {
     let message = evaluate_run(&run, options).unwrap_err().to_string();
     assert!(message.contains("no validation set"), "{message}");
 }
+
+/// An IWAE run's early stopping watches the bound it minimises: each epoch's validation loss is
+/// the IWAE bound of its K samples, what `vae eval --split validation --iw-samples K` reports,
+/// and the epoch line names it.
+#[test]
+fn an_iwae_run_watches_its_own_bound_on_the_validation_split() {
+    use vae::eval::{EvalOptions, Split, evaluate_run};
+    use vae::model::loss::Objective;
+    use vae::run::Run;
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        validation: 300,
+        binarize: Binarize::Dynamic,
+        objective: Objective::Iwae,
+        k: Some(3),
+        ..vae_testkit::small_config(1_000, 1)
+    };
+    let summary = train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let epoch = &summary.epochs[0];
+    assert_eq!(epoch.train_samples, Some(3));
+    assert!(
+        epoch.summary(1).contains("valid -IWAE(3) "),
+        "{}",
+        epoch.summary(1)
+    );
+    let run = Run::load(dir.path(), None).unwrap();
+    let report = evaluate_run(
+        &run,
+        EvalOptions {
+            split: Split::Validation,
+            iw_samples: 3,
+            limit: None,
+            metrics: Default::default(),
+            quality_samples: None,
+            fidelity_samples: None,
+        },
+    )
+    .unwrap();
+    let valid = epoch.valid.unwrap().total;
+    let bound = report.nll_iw.expect("binarized: a density");
+    assert!((bound - valid).abs() < 1e-9 * valid, "{bound} vs {valid}");
+}
