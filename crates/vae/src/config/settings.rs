@@ -1,7 +1,7 @@
 //! Every setting of a training run, declared once ([`settings`], in `table`): its key (in config
-//! files and `config.toml`; the flag is `--key` with `-` for `_`), what it is, how a flag's text becomes its value, and
-//! its default (fixed, or the architecture's [`Defaults`]). The CLI makes its flags from this
-//! table, `--help` and `docs/cli.md` show it (a test holds the docs to it),
+//! files and `config.toml`; the flag is `--key` with `-` for `_`), what it is, how a flag's text
+//! becomes its value, and its default (fixed, or the architecture's [`Defaults`]). The CLI makes
+//! its flags from this table, `--help` and `docs/cli.md` show it (a test holds the docs to it),
 //! [`PartialConfig::resolve`](super::PartialConfig::resolve) fills missing settings from it, and
 //! [`TrainConfig`](super::TrainConfig) is what it resolves into, whose `validate` is the validation.
 
