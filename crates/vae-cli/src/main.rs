@@ -35,7 +35,7 @@ enum Command {
     Train(Box<train::Args>),
     /// Test ELBO, importance-weighted NLL, active units and KL per dimension.
     Eval(eval::Args),
-    /// Decode z ~ N(0, I) into a grid of new images.
+    /// Decode z drawn from the run's prior (N(0, I), or its VampPrior) into a grid of new images.
     Sample(sample::Args),
     /// Fit the two-stage VAE's second stage (Dai & Wipf 2019) to a run's codes: a better
     /// sampler, used by `vae sample --two-stage`, `vae eval --sample-quality` and the report.

@@ -157,7 +157,7 @@ impl Run {
         self.images(py, images, n)
     }
 
-    /// `n` new images: z ~ N(0, I) decoded, or drawn through the second stage fitted by
+    /// `n` new images: z from the run's prior decoded, or drawn through the second stage fitted by
     /// `vae two-stage` (`two_stage=True`); the same images as `vae sample` for the same seed.
     #[pyo3(signature = (n, class_=None, two_stage=false, seed=0))]
     fn sample<'py>(

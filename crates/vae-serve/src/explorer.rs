@@ -9,7 +9,7 @@ use vae::latent::interpolate::{Interpolation, path};
 use vae::latent::{ACTIVE_UNIT_THRESHOLD, Latents};
 use vae::model::loss::Reconstruction;
 use vae::model::{Arch, Conditioning};
-use vae::rng::{normal_noise, rng, stream};
+use vae::rng::{rng, stream};
 use vae::run::Run;
 use vae::two_stage::SecondStage;
 use vae::{Error, Result};
@@ -204,7 +204,7 @@ impl Explorer {
     }
 
     /// `n` draws of the seeded picture stream, and their images (for `class`, on a conditional
-    /// run): z ~ N(0, I), or with `two_stage` codes drawn through the run's second stage.
+    /// run): z from the prior, or with `two_stage` codes drawn through the run's second stage.
     pub fn sample(
         &self,
         n: usize,
@@ -222,7 +222,7 @@ impl Explorer {
             })?;
             vae::two_stage::sample_codes(&self.run, stage, n, &mut noise)?
         } else {
-            normal_noise(&mut noise, n * self.info.latent_dim)
+            self.run.model.sample_prior(&mut noise, n)?
         };
         let images = self.decode(&z, class)?;
         Ok((z, images))

@@ -17,7 +17,7 @@ use vae::Result;
 use vae::arithmetic::{self, Arithmetic, ArithmeticOptions, MorphPoint};
 use vae::data::Dataset;
 use vae::latent::interpolate::{Interpolation, path};
-use vae::rng::{normal_noise, rng, stream};
+use vae::rng::{rng, stream};
 use vae::run::{METRICS_FILE, Run};
 
 /// Picture file names in a run folder.
@@ -104,7 +104,7 @@ pub fn sample(
     let codes = |n| {
         let mut noise = rng(seed, stream::PICTURES);
         match &stage {
-            None => Ok(normal_noise(&mut noise, n * run.model_config.latent_dim)),
+            None => run.model.sample_prior(&mut noise, n),
             Some(stage) => vae::two_stage::sample_codes(run, stage, n, &mut noise),
         }
     };

@@ -4,6 +4,7 @@
 use super::*;
 use std::fmt::Write as _;
 use vae::eval::EvalReport;
+use vae::model::Prior;
 use vae::run::{EVAL_FILE, METRICS_FILE};
 
 /// HTML-escapes text.
@@ -132,10 +133,14 @@ pub fn write(run: &Run) -> Result<PathBuf> {
         class_picker(&mut h, run, c);
     }
     let conditional = run.conditioning().is_some();
-    let samples_caption = if conditional {
-        "Samples: z drawn from N(0, I) and decoded with each class in turn, one row per class, the same z down each column: z holds the style, the condition the class."
-    } else {
-        "Samples: z drawn from N(0, I) and decoded."
+    let samples_caption = match (conditional, run.model_config.prior) {
+        (true, _) => {
+            "Samples: z drawn from N(0, I) and decoded with each class in turn, one row per class, the same z down each column: z holds the style, the condition the class."
+        }
+        (false, Prior::Standard) => "Samples: z drawn from N(0, I) and decoded.",
+        (false, Prior::Vamp) => {
+            "Samples: z drawn from the VampPrior (a random pseudo-input's posterior for each) and decoded."
+        }
     };
     let figures = [
         (SAMPLES_PNG, samples_caption),

@@ -112,7 +112,7 @@ pub fn write(dir: &Path, report: &SweepReport) -> Result<Vec<PathBuf>> {
          </figcaption></figure>"
     );
     for (file, title) in [
-        (SAMPLES_PNG, "Samples from N(0, I)"),
+        (SAMPLES_PNG, "Samples from the prior"),
         (
             TRAVERSALS_PNG,
             "Latent traversals (rows: dimensions by decreasing KL; columns: -3 to 3)",

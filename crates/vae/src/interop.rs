@@ -8,7 +8,7 @@
 
 use crate::config::{PartialConfig, TrainConfig};
 use crate::error::{Error, IoContext, Result, without_panics};
-use crate::model::{Arch, ModelConfig, Vae};
+use crate::model::{Arch, ModelConfig, Prior, Vae};
 use crate::run::{self, CONFIG_FILE};
 use burn::prelude::*;
 use burn::store::{
@@ -240,6 +240,8 @@ pub fn import_pytorch_examples(path: &Path, device: &Device) -> Result<Imported>
         width: side,
         image_channels: 1,
         conditioning: None,
+        prior: Prior::Standard,
+        pseudo_inputs: 0,
     };
     model_config.validate()?;
     crate::model::memory::Footprint::of(&model_config).check_inference()?;

@@ -13,7 +13,7 @@ use crate::device::{conditions_to_device, seeded, to_device, to_host};
 use crate::error::{Error, IoContext, Result};
 use crate::model::arch::mlp::{MlpDecoder, MlpEncoder};
 use crate::model::arch::{DecoderModule, EncoderModule};
-use crate::model::{Arch, ModelConfig};
+use crate::model::{Arch, ModelConfig, Prior};
 use crate::optim;
 use crate::rng::{normal_noise, rng, stream};
 use crate::run::Run;
@@ -102,6 +102,8 @@ impl SecondStageConfig {
             width: 1,
             image_channels: 1,
             conditioning: None,
+            prior: Prior::Standard,
+            pseudo_inputs: 0,
         }
     }
 }

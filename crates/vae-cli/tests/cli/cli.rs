@@ -706,3 +706,72 @@ fn a_conditional_run_draws_chosen_classes_from_the_command_line() {
         "class fidelity needs a conditional run",
     );
 }
+
+/// `--prior vamp`: a run trains with its pseudo-inputs, draws every picture from the mixture,
+/// evaluates its likelihood bound and reports no KL per dimension (the mixture's KL has none);
+/// the settings it cannot serve are refused in one line.
+#[test]
+fn a_vamp_prior_run_trains_samples_and_evaluates() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("vamp");
+    let r = run.to_str().unwrap();
+    let vamp = ["--prior", "vamp", "--pseudo-inputs", "20"];
+    let mut flags = vec![
+        "--binarize",
+        "dynamic",
+        "--hidden",
+        "32",
+        "--latent-dim",
+        "2",
+    ];
+    flags.extend(vamp);
+    train_small(r, "300", &flags);
+    assert!(run.join("samples.png").is_file());
+    let model = std::fs::read_to_string(run.join("model.toml")).unwrap();
+    assert!(
+        model.contains("prior = \"vamp\"") && model.contains("pseudo_inputs = 20"),
+        "{model}"
+    );
+    let out = vae(&["sample", r, "--n", "9"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = vae(&["eval", r, "--iw-samples", "10", "--limit", "50"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("NLL (IWAE K=10)"), "{report}");
+    assert!(!report.contains("KL per dim"), "{report}");
+
+    let data = vae_testkit::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let other = dir.path().join("other");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", data, "--out", other.to_str().unwrap()];
+        args.extend(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    for (extra, expected) in [
+        (vec!["--prior", "vamp"], "add --pseudo-inputs 500"),
+        (
+            vec!["--pseudo-inputs", "20"],
+            "add --prior vamp or drop --pseudo-inputs",
+        ),
+        (
+            [&vamp[..], &["--autoencoder"]].concat(),
+            "which a plain autoencoder does not have",
+        ),
+        (
+            [&vamp[..], &["--conditional"]].concat(),
+            "--prior vamp with --conditional is not supported",
+        ),
+        (
+            [&vamp[..], &["--arch", "conv-bn"]].concat(),
+            "needs an encoder without batch norm",
+        ),
+    ] {
+        let args = train(&extra);
+        assert_fails_with(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            expected,
+        );
+    }
+    assert!(!other.exists());
+}

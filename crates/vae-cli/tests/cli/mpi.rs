@@ -173,6 +173,22 @@ fn two_ranks_train_the_iwae_objective_as_one_process() {
     );
 }
 
+/// A VampPrior: each rank encodes the pseudo-inputs for the KL of its own rows, and the
+/// pseudo-inputs' gradients are summed with the other weights', so 2 ranks train it as one
+/// process.
+#[test]
+fn two_ranks_train_a_vamp_prior_as_one_process() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    two_ranks_equal_one_process(
+        "vamp",
+        &words(&format!(
+            "train --data {} --limit 1000 --epochs 2 --batch-size 100 --hidden 64 --latent-dim 4 --binarize dynamic --prior vamp --pseudo-inputs 10 --no-pictures --out run",
+            data
+        )),
+    );
+}
+
 /// The CelebA family's batch norm is synchronised across shards and ranks (SyncBatchNorm), so
 /// 2 ranks (each with the CPU's shards) train it as one process; the last batch of 5 splits
 /// unevenly (2 and 3 rows, then shards of 1 and 2).

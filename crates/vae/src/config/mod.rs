@@ -14,7 +14,7 @@ use crate::data::{
 };
 use crate::error::{Error, Result};
 use crate::model::loss::{Objective, Reconstruction};
-use crate::model::{Arch, ConditionKind, Conditioning, ModelConfig};
+use crate::model::{Arch, ConditionKind, Conditioning, ModelConfig, Prior};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -55,6 +55,10 @@ pub struct TrainConfig {
     pub objective: Objective,
     /// Importance samples per image of the IWAE objective (its K).
     pub k: Option<usize>,
+    /// The prior p(z): N(0, I) or the VampPrior.
+    pub prior: Prior,
+    /// The VampPrior's number of learned pseudo-inputs.
+    pub pseudo_inputs: Option<usize>,
     pub binarize: Binarize,
     pub beta: f64,
     /// Epochs over which beta rises linearly from 0 (0 = no warm-up).
@@ -175,6 +179,9 @@ impl TrainConfig {
                 "a plain autoencoder has no KL term, so --beta and --kl-warmup-epochs do not apply; drop them or drop --autoencoder".into(),
             );
         }
+        if self.pseudo_inputs == Some(0) {
+            return bad("--pseudo-inputs must be at least 1 (try --pseudo-inputs 500)".into());
+        }
         if let Some(why) = self.objective_conflict() {
             return bad(why);
         }
@@ -228,6 +235,8 @@ impl TrainConfig {
             width,
             image_channels,
             conditioning: None,
+            prior: self.prior,
+            pseudo_inputs: self.pseudo_inputs.unwrap_or(0),
         }
     }
 

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::latent;
 use crate::model::Vae;
 use crate::model::loss::{Reconstruction, reconstruction_loss, reconstruction_loss_on_host};
+use crate::model::prior::LN_2PI;
 use crate::rng::{normal_noise, rng, stream};
 use burn::prelude::*;
 use burn::tensor::{Int, TensorData};
@@ -60,6 +61,8 @@ pub fn nll_with(
     side: LossSide,
 ) -> Result<f64> {
     let mut noise_rng = rng(seed, stream::IWAE_NOISE);
+    // The weights do not change during the pass: the VampPrior's components are computed once.
+    let components = model.prior_components();
     let pixels = data.pixels();
     let decode_rows = model.rows_per_pass(ROWS_PER_PASS);
     let per_pass = (decode_rows / samples).max(1);
@@ -76,8 +79,9 @@ pub fn nll_with(
         let latent = latents.latent_dim;
         let rows = chunk.len() * samples;
         let mut z = Vec::with_capacity(rows * latent);
-        // log p(z) - log q(z|x) per row; the Gaussian constants cancel:
-        // -z^2/2 - (-(z - m)^2 / (2 s^2) - log s) = -z^2/2 + eps^2/2 + log_var/2.
+        // log p(z) - log q(z|x) per row. Under N(0, I) the Gaussian constants cancel:
+        // -z^2/2 - (-(z - m)^2 / (2 s^2) - log s) = -z^2/2 + eps^2/2 + log_var/2; a VampPrior's
+        // log p(z) + D ln(2 pi) / 2 is added on the device below.
         let mut log_w = Vec::with_capacity(rows);
         for i in 0..chunk.len() {
             let m = latents.z_mean_of(i);
@@ -88,7 +92,11 @@ pub fn nll_with(
                 for d in 0..latent {
                     let zd = m[d] + (0.5 * lv[d]).exp() * eps[d];
                     z.push(zd);
-                    w += 0.5 * (-(zd as f64).powi(2) + (eps[d] as f64).powi(2) + lv[d] as f64);
+                    let log_p = match components {
+                        Some(_) => 0.0,
+                        None => -(zd as f64).powi(2),
+                    };
+                    w += 0.5 * (log_p + (eps[d] as f64).powi(2) + lv[d] as f64);
                 }
                 log_w.push(w);
             }
@@ -111,6 +119,13 @@ pub fn nll_with(
                 latent,
                 device,
             );
+            if let Some(c) = &components {
+                let constant = 0.5 * latent as f64 * LN_2PI;
+                let log_p = to_host(c.log_prob(z.clone()))?;
+                for (w, p) in log_w[start..start + n].iter_mut().zip(log_p) {
+                    *w += p as f64 + constant;
+                }
+            }
             let y_rep = conditions.as_ref().map(|y| {
                 let rows = (start..start + n).flat_map(|row| {
                     let image = row / samples;

@@ -136,8 +136,11 @@ impl fmt::Display for EvalReport {
             "active units    {} of {}",
             self.active_units, self.latent_dim
         )?;
-        let kl: Vec<String> = self.kl_per_dim.iter().map(|k| format!("{k:.2}")).collect();
-        writeln!(f, "KL per dim      [{}]", kl.join(", "))?;
+        // Empty for a plain autoencoder and under a VampPrior, whose KL has no per-dimension form.
+        if !self.kl_per_dim.is_empty() {
+            let kl: Vec<String> = self.kl_per_dim.iter().map(|k| format!("{k:.2}")).collect();
+            writeln!(f, "KL per dim      [{}]", kl.join(", "))?;
+        }
         for (metric, value) in self.computed() {
             match metric.text(value) {
                 Ok(text) => write!(f, "{text}")?,

@@ -20,7 +20,7 @@ use super::metric::{Context, Measure, Section, Table};
 use crate::config::TrainConfig;
 use crate::data::{self, Dataset};
 use crate::error::{Error, Result};
-use crate::rng::{normal_noise, rng, stream};
+use crate::rng::{rng, stream};
 use crate::run::Run;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -222,13 +222,12 @@ pub fn sample_quality(
     seed: u64,
 ) -> Result<SampleQuality> {
     let reference = Reference::of(run, classifier, samples)?;
-    let latent = run.model_config.latent_dim;
     let mut noise = rng(seed, stream::SAMPLE_QUALITY);
     let test_conditions = TestConditions::of(run)?;
     let mut conditions = test_conditions.clone();
     let scores = reference.score(|n| {
         let y = conditions.take(n);
-        run.decode(normal_noise(&mut noise, n * latent), y.as_deref())
+        run.decode(run.model.sample_prior(&mut noise, n)?, y.as_deref())
     })?;
     let two_stage = match crate::two_stage::load(run)? {
         Some(stage) => {

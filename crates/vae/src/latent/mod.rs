@@ -28,7 +28,7 @@ pub struct Latents {
     /// `[images, latent_dim]`; `None` for a plain autoencoder.
     pub z_log_var: Option<Vec<f32>>,
     /// KL(q(z|x) || N(0, I)) per dimension summed over the images, from
-    /// [`Posterior::kl_per_dim`]; `None` for a plain autoencoder.
+    /// [`Posterior::kl_per_dim`]; `None` for a plain autoencoder and under a VampPrior.
     kl_sums: Option<Vec<f64>>,
 }
 
@@ -57,14 +57,17 @@ impl Latents {
         &self.z_mean[i * self.latent_dim..(i + 1) * self.latent_dim]
     }
 
-    /// Adds one batch's posterior.
-    fn push(&mut self, posterior: &Posterior) -> Result<()> {
+    /// Adds one batch's posterior, and its KL per dimension when the prior is N(0, I)
+    /// (`per_dim_kl`): a VampPrior's KL has no per-dimension form.
+    fn push(&mut self, posterior: &Posterior, per_dim_kl: bool) -> Result<()> {
         self.z_mean.extend(to_host(posterior.z_mean().clone())?);
         if let Some(z_log_var) = posterior.z_log_var() {
-            let kl = to_host(posterior.kl_per_dim().sum_dim(0))?;
-            let sums = self.kl_sums.get_or_insert_with(|| vec![0.0; kl.len()]);
-            for (s, v) in sums.iter_mut().zip(kl) {
-                *s += v as f64;
+            if per_dim_kl {
+                let kl = to_host(posterior.kl_per_dim().sum_dim(0))?;
+                let sums = self.kl_sums.get_or_insert_with(|| vec![0.0; kl.len()]);
+                for (s, v) in sums.iter_mut().zip(kl) {
+                    *s += v as f64;
+                }
             }
             self.z_log_var
                 .get_or_insert_with(Vec::new)
@@ -74,7 +77,8 @@ impl Latents {
     }
 
     /// Mean KL of each latent dimension over the images, in nats (`None` for a plain
-    /// autoencoder, which has no KL term).
+    /// autoencoder, which has no KL term, and under a VampPrior, whose KL does not split into
+    /// dimensions).
     pub fn kl_per_dim(&self) -> Option<Vec<f64>> {
         let n = self.len().max(1) as f64;
         self.kl_sums
@@ -104,7 +108,8 @@ impl Latents {
     }
 
     /// Latent dimensions, most informative first, with their score: mean KL for a VAE, variance
-    /// of `z_mean` for a plain autoencoder (which has no KL). Ties keep dimension order.
+    /// of `z_mean` where there is no KL per dimension ([`Latents::kl_per_dim`]). Ties keep
+    /// dimension order.
     pub fn dims_by_information(&self) -> Vec<(usize, f64)> {
         let score = self.kl_per_dim().unwrap_or_else(|| self.variances());
         let mut dims: Vec<(usize, f64)> = score.into_iter().enumerate().collect();
@@ -152,7 +157,7 @@ pub fn encode_batches(
             )
         })?;
         for posterior in &posteriors {
-            latents.push(posterior)?;
+            latents.push(posterior, model.prior.is_none())?;
         }
     }
     Ok(latents)

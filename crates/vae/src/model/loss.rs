@@ -276,12 +276,13 @@ pub fn iwae_loss(
     let z = super::reparameterize(z_mean, z_log_var.clone(), eps.clone());
     let logits = model.decode(z.clone(), condition.map(repeat));
     let recon = reconstruction_loss(kind, logits, repeat(x));
-    // log q(z|x) - log p(z) per sample; the Gaussians' constants cancel:
-    // -(z - m)^2 / (2 s^2) - log s + z^2 / 2 = (z^2 - eps^2 - log_var) / 2.
-    let kl = (z.square() - eps.square() - z_log_var)
+    // log q(z|x) - log p(z) per sample, log q written with eps: (z - m)^2 / s^2 = eps^2.
+    let log_q = (eps.square() + z_log_var)
         .sum_dim(1)
         .squeeze_dim::<1>(1)
-        .mul_scalar(0.5);
+        .add_scalar(latent as f64 * super::prior::LN_2PI)
+        .mul_scalar(-0.5);
+    let kl = log_q - model.log_prior(z, model.prior_components().as_ref());
     let log_w = (recon.clone() + kl.clone()).neg().reshape([rows, samples]);
     let max = log_w.clone().max_dim(1).detach();
     let log_mean_w = (log_w - max.clone()).exp().sum_dim(1).log() + max - (samples as f64).ln();
@@ -307,5 +308,5 @@ pub fn vae_loss(
 ) -> Loss<Tensor<1>> {
     let per_batch = |per_image: Tensor<1>| per_image.sum().div_scalar(batch.max(1) as f64);
     let recon = per_batch(reconstruction_loss(kind, forward.logits.clone(), x));
-    Loss::new(recon, per_batch(forward.posterior.kl()), beta)
+    Loss::new(recon, per_batch(forward.kl.clone()), beta)
 }

@@ -9,6 +9,8 @@
 //! the peak resident memory measured for each architecture.
 
 use super::ModelConfig;
+use super::arch::Half;
+use super::prior::Prior;
 use crate::error::{Error, Result};
 
 /// Working memory an inference pass (encode, decode, test loss, importance samples) may use:
@@ -26,16 +28,35 @@ pub struct Footprint {
     /// keeps them all for the backward pass; inference frees most as it goes, so for it this is
     /// an upper bound.
     pub activations: f64,
+    /// Floats every pass makes whatever its number of images: a VampPrior's encoding of its
+    /// pseudo-inputs (0 for the standard normal prior).
+    pub per_pass: f64,
 }
 
 impl Footprint {
-    /// The footprint of `config`'s model: its layers', and the posterior's and the loss's.
+    /// The footprint of `config`'s model: its layers', and the posterior's and the loss's. A
+    /// VampPrior adds its pseudo-inputs to the weights, its encoder pass over them to every
+    /// pass, and the `[images, N]` log-densities to each image.
     pub fn of(config: &ModelConfig) -> Self {
         let layers = config.arch.architecture().layers(config);
+        let (prior_weights, per_pass, prior_per_image) = match config.prior {
+            Prior::Standard => (0.0, 0.0, 0.0),
+            Prior::Vamp => {
+                let n = config.pseudo_inputs as f64;
+                let encoder: f64 = layers
+                    .iter()
+                    .filter(|l| l.half == Half::Encoder)
+                    .map(|l| l.activations)
+                    .sum();
+                (n * config.pixels() as f64, n * encoder, 4.0 * n)
+            }
+        };
         Footprint {
-            parameters: layers.iter().map(|l| l.parameters).sum(),
+            parameters: layers.iter().map(|l| l.parameters).sum::<f64>() + prior_weights,
             activations: layers.iter().map(|l| l.activations).sum::<f64>()
-                + latent_and_loss(config),
+                + latent_and_loss(config)
+                + prior_per_image,
+            per_pass,
         }
     }
 
@@ -43,18 +64,19 @@ impl Footprint {
     /// moments, plus the activations the backward pass keeps (their gradients come and go as
     /// it runs). Measured peaks are within this (`docs/guarantees.md`).
     pub fn training_bytes(&self, batch: usize) -> f64 {
-        FLOAT * (4.0 * self.parameters + batch as f64 * self.activations)
+        FLOAT * (4.0 * self.parameters + self.per_pass + batch as f64 * self.activations)
     }
 
     /// Bytes of an inference pass over `rows` images, weights included.
     pub fn inference_bytes(&self, rows: usize) -> f64 {
-        FLOAT * (self.parameters + rows as f64 * self.activations)
+        FLOAT * (self.parameters + self.per_pass + rows as f64 * self.activations)
     }
 
     /// Images per inference pass that fit [`INFERENCE_BYTES`] of activations: at least 1, at
     /// most `most` (where larger passes stop paying).
     pub fn rows_per_pass(&self, most: usize) -> usize {
-        let rows = INFERENCE_BYTES as f64 / (FLOAT * self.activations.max(1.0));
+        let rows = (INFERENCE_BYTES as f64 - FLOAT * self.per_pass).max(0.0)
+            / (FLOAT * self.activations.max(1.0));
         (rows as usize).clamp(1, most.max(1))
     }
 

@@ -9,12 +9,15 @@ pub mod condition;
 pub mod loss;
 pub mod memory;
 pub mod posterior;
+pub mod prior;
 
 pub use crate::kernels::ConvPath;
 pub use arch::{Arch, Architecture, Decoder, Encoder, ModelConfig};
 use burn::prelude::*;
 pub use condition::{ConditionKind, Conditioning};
 pub use posterior::{Posterior, kl_divergence, kl_divergence_per_dim, reparameterize};
+pub use prior::{Components, Prior, VampPrior};
+use rand_chacha::ChaCha8Rng;
 
 /// Everything one pass through the model produces.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ pub struct Forward {
     pub posterior: Posterior,
     /// The latent the decoder received.
     pub z: Tensor<2>,
+    /// The KL term of each image, `[batch]` ([`Vae::kl`]).
+    pub kl: Tensor<1>,
 }
 
 /// Encoder and decoder together.
@@ -31,6 +36,8 @@ pub struct Forward {
 pub struct Vae {
     pub encoder: Encoder,
     pub decoder: Decoder,
+    /// The VampPrior's pseudo-inputs; `None` for the standard normal prior.
+    pub prior: Option<VampPrior>,
     /// The shape it was built from.
     #[module(skip)]
     pub config: ModelConfig,
@@ -41,9 +48,18 @@ impl Vae {
     /// generator: use [`Vae::init`] for weights that follow from a seed).
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
         let (encoder, decoder) = config.arch.architecture().build(config, device);
+        let prior = match config.prior {
+            Prior::Standard => None,
+            Prior::Vamp => Some(VampPrior::new(
+                config.pseudo_inputs,
+                config.pixels(),
+                device,
+            )),
+        };
         Vae {
             encoder,
             decoder,
+            prior,
             config: config.clone(),
         }
     }
@@ -97,6 +113,43 @@ impl Vae {
         self.decoder.forward(z, condition)
     }
 
+    /// The VampPrior's components for this pass; `None` for the standard normal prior. Passes
+    /// that score many batches with unchanged weights compute them once.
+    pub fn prior_components(&self) -> Option<Components> {
+        self.prior.as_ref().map(|p| p.components(&self.encoder))
+    }
+
+    /// `log p(z)` of each row of `z`, `[rows]`, with the VampPrior's `components` when it has
+    /// one ([`Vae::prior_components`]).
+    pub fn log_prior(&self, z: Tensor<2>, components: Option<&Components>) -> Tensor<1> {
+        match components {
+            Some(c) => c.log_prob(z),
+            None => prior::standard_log_prob(z),
+        }
+    }
+
+    /// The KL term of each image, `[batch]`: KL(q(z|x) || N(0, I)) in closed form under the
+    /// standard normal prior; under the VampPrior, which has none, `log q(z|x) - log p(z)` at
+    /// the sample `z` the decoder received. Zero for a plain autoencoder.
+    pub fn kl(&self, posterior: &Posterior, z: Tensor<2>) -> Tensor<1> {
+        match (posterior, self.prior_components()) {
+            (Posterior::Gaussian { z_mean, z_log_var }, Some(c)) => {
+                prior::posterior_log_prob(z.clone(), z_mean.clone(), z_log_var.clone())
+                    - c.log_prob(z)
+            }
+            (posterior, _) => posterior.kl(),
+        }
+    }
+
+    /// `n` draws of z from the prior, on the host (`[n, latent]`, row-major), from `rng`:
+    /// N(0, I), or a random component of the VampPrior and then its Gaussian.
+    pub fn sample_prior(&self, rng: &mut ChaCha8Rng, n: usize) -> crate::error::Result<Vec<f32>> {
+        match self.prior_components() {
+            Some(c) => c.sample(rng, n),
+            None => Ok(crate::rng::normal_noise(rng, n * self.latent_dim())),
+        }
+    }
+
     /// Encode, draw z, decode, the same y going to both halves. With `eps` the decoder gets the
     /// reparameterised sample (training); without it, or for a plain autoencoder, it gets
     /// `z_mean` (deterministic reconstruction).
@@ -113,6 +166,7 @@ impl Vae {
         };
         Forward {
             logits: self.decode(z.clone(), condition),
+            kl: self.kl(&posterior, z.clone()),
             posterior,
             z,
         }

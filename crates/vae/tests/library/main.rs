@@ -15,6 +15,7 @@ mod layout;
 mod memory;
 mod model_math;
 mod numerics;
+mod prior;
 mod properties;
 mod quality;
 mod readme;

@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::tensor::Device;
 use vae::model::memory::{Footprint, INFERENCE_BYTES};
-use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Vae};
+use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Prior, Vae};
 
 fn configs() -> Vec<ModelConfig> {
     let mut configs = Vec::new();
@@ -37,6 +37,14 @@ fn configs() -> Vec<ModelConfig> {
                 kind: ConditionKind::Class,
                 names: (0..10).map(|c| c.to_string()).collect(),
             }),
+            ..ModelConfig::default_for(arch)
+        });
+    }
+    // A VampPrior's pseudo-inputs are weights too.
+    for arch in [Arch::Mlp, Arch::Conv] {
+        configs.push(ModelConfig {
+            prior: Prior::Vamp,
+            pseudo_inputs: 50,
             ..ModelConfig::default_for(arch)
         });
     }

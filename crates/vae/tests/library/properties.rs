@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use vae::data::idx::{IdxArray, encode_idx, parse_idx};
 use vae::model::kl_divergence;
 use vae::model::loss::{Reconstruction, reconstruction_loss};
-use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Vae};
+use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Prior, Vae};
 
 fn t2(values: Vec<f32>, rows: usize, cols: usize) -> Tensor<2> {
     Tensor::from_data(TensorData::new(values, [rows, cols]), &Device::flex())
@@ -79,6 +79,8 @@ proptest! {
                 kind: ConditionKind::Class,
                 names: (0..n).map(|c| c.to_string()).collect(),
             }),
+            prior: Prior::Standard,
+            pseudo_inputs: 0,
         };
         prop_assert!(config.validate().is_ok());
         let pixels = config.pixels();

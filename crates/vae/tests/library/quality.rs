@@ -10,7 +10,7 @@ use vae::device::{parse_device, to_device, to_host};
 use vae::eval::{EvalReport, evaluate, iwae};
 use vae::latent::Latents;
 use vae::model::loss::{Reconstruction, reconstruction_loss};
-use vae::model::{Arch, ModelConfig, Vae};
+use vae::model::{Arch, ModelConfig, Prior, Vae};
 use vae::train::{EpochMetrics, TrainOptions, train};
 
 fn tiny_model(height: usize, width: usize, latent_dim: usize, seed: u64) -> (Vae, Device) {
@@ -25,6 +25,8 @@ fn tiny_model(height: usize, width: usize, latent_dim: usize, seed: u64) -> (Vae
         width,
         image_channels: 1,
         conditioning: None,
+        prior: Prior::Standard,
+        pseudo_inputs: 0,
     };
     (Vae::init(&config, &device, seed), device)
 }
@@ -835,7 +837,7 @@ fn a_second_stage_fitted_on_earlier_weights_is_refused() {
 }
 
 /// Every weight of a module as one host vector, in the module's order.
-fn flat_weights(model: &Vae) -> Vec<f32> {
+pub(crate) fn flat_weights(model: &Vae) -> Vec<f32> {
     struct Collect(Vec<f32>);
     impl burn::module::ModuleVisitor for Collect {
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
@@ -848,7 +850,7 @@ fn flat_weights(model: &Vae) -> Vec<f32> {
 }
 
 /// The module with `step * direction` added to its weights (in [`flat_weights`]' order).
-fn shifted(model: &Vae, direction: &[f32], step: f32) -> Vae {
+pub(crate) fn shifted(model: &Vae, direction: &[f32], step: f32) -> Vae {
     struct Shift<'a> {
         direction: &'a [f32],
         step: f32,
@@ -901,6 +903,8 @@ fn the_iwae_objective_is_the_bound_and_descends_its_gradient() {
             width: 3,
             image_channels: 1,
             conditioning: None,
+            prior: Prior::Standard,
+            pseudo_inputs: 0,
         },
         &device,
         7,

@@ -17,6 +17,7 @@ fn every_key() -> BTreeSet<String> {
         patience: Some(3),
         grad_clip: Some(1.0),
         k: Some(5),
+        pseudo_inputs: Some(500),
         ..TrainConfig::for_arch(Arch::Mlp)
     };
     toml::Table::try_from(config)

@@ -202,6 +202,19 @@ pub fn settings() -> Vec<Setting> {
             "Samples of z per image of --objective iwae (its K): each step decodes K times the batch.",
         ),
         fixed(
+            "prior",
+            Text,
+            Run,
+            "'standard'",
+            "standard or vamp: the prior p(z), N(0, I), or the VampPrior (Tomczak & Welling 2018), the mixture of the encoder's posteriors of --pseudo-inputs learned images, whose KL term is then estimated from the sample (not for a plain autoencoder, a conditional model or conv-bn).",
+        ),
+        optional(
+            "pseudo_inputs",
+            Integer,
+            Run,
+            "Learned pseudo-inputs of --prior vamp (its N, 500 in the paper): each step also encodes them.",
+        ),
+        fixed(
             "binarize",
             Text,
             Run,

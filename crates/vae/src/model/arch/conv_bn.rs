@@ -5,7 +5,8 @@
 
 use super::ModelConfig;
 use super::{Architecture, Decoder, Defaults, Encoder, Layer, conv};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::model::Prior;
 use crate::model::loss::Reconstruction;
 use burn::prelude::*;
 
@@ -36,6 +37,13 @@ impl Architecture for ConvBn {
     }
 
     fn validate(&self, config: &ModelConfig) -> Result<()> {
+        if config.prior == Prior::Vamp {
+            // The pseudo-inputs' pass would meet the batch's at every batch norm and share its
+            // statistics, so the prior would change with the batch it scores.
+            return Err(Error::Config(
+                "--prior vamp needs an encoder without batch norm: use --arch mlp or conv, or the standard prior".into(),
+            ));
+        }
         conv::validate_channels(config)
     }
 

@@ -12,6 +12,7 @@ pub mod mlp;
 use super::condition::{ConditionKind, Conditioning};
 use super::loss::Reconstruction;
 use super::posterior::Posterior;
+use super::prior::Prior;
 use crate::error::{Error, Result};
 use crate::kernels::ConvPath;
 use burn::prelude::*;
@@ -39,6 +40,12 @@ pub struct ModelConfig {
     /// A conditional VAE's condition; `None` for the unconditional models.
     #[serde(default)]
     pub conditioning: Option<Conditioning>,
+    /// The prior p(z) (models saved before it was a choice have N(0, I)).
+    #[serde(default)]
+    pub prior: Prior,
+    /// Pseudo-inputs of a VampPrior (0 for the standard normal).
+    #[serde(default)]
+    pub pseudo_inputs: usize,
 }
 
 impl ModelConfig {
@@ -56,6 +63,8 @@ impl ModelConfig {
             width: 28,
             image_channels: 1,
             conditioning: None,
+            prior: Prior::Standard,
+            pseudo_inputs: 0,
         }
     }
 
@@ -98,6 +107,32 @@ impl ModelConfig {
                 },
                 c.names.len()
             )));
+        }
+        match (self.prior, self.pseudo_inputs) {
+            (Prior::Standard, 0) => {}
+            (Prior::Standard, _) => {
+                return Err(Error::Config(
+                    "--pseudo-inputs are the VampPrior's: add --prior vamp or drop --pseudo-inputs"
+                        .into(),
+                ));
+            }
+            (Prior::Vamp, 0) => {
+                return Err(Error::Config(
+                    "--prior vamp needs its number of pseudo-inputs: add --pseudo-inputs 500"
+                        .into(),
+                ));
+            }
+            (Prior::Vamp, _) if self.autoencoder => {
+                return Err(Error::Config(
+                    "--prior vamp is a prior over the posteriors of a VAE, which a plain autoencoder does not have; drop one of them".into(),
+                ));
+            }
+            (Prior::Vamp, _) if self.conditioning.is_some() => {
+                return Err(Error::Config(
+                    "--prior vamp with --conditional is not supported (the pseudo-inputs would need conditions of their own); drop one of them".into(),
+                ));
+            }
+            (Prior::Vamp, _) => {}
         }
         self.arch.architecture().validate(self)
     }
