@@ -2,7 +2,7 @@
 //! log-density is the mixture of its components' Gaussians, the likelihood bound uses it, the
 //! training loss and its gradient are the ELBO's with it, and sampling draws from the mixture.
 
-use crate::quality::{flat_weights, shifted};
+use crate::quality::{flat_weights, gradient_along, shifted};
 use burn::module::Param;
 use burn::prelude::*;
 use vae::data::Dataset;
@@ -290,31 +290,7 @@ fn the_vamp_elbo_is_its_definition_and_descends_its_gradient() {
     assert!(pseudo_grad.iter().any(|g| g.abs() > 1e-6));
     let weights = flat_weights(&model);
     let direction = normal_noise(&mut rng(5, 1), weights.len());
-    struct Along<'a> {
-        grads: &'a burn::optim::GradientsParams,
-        direction: &'a [f32],
-        at: usize,
-        dot: f64,
-    }
-    impl burn::module::ModuleVisitor for Along<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            let n = param.shape().num_elements();
-            let g = to_host(self.grads.get::<D>(param.id).expect("a gradient")).unwrap();
-            self.dot += g
-                .iter()
-                .zip(&self.direction[self.at..self.at + n])
-                .map(|(&g, &d)| g as f64 * d as f64)
-                .sum::<f64>();
-            self.at += n;
-        }
-    }
-    let mut along = Along {
-        grads: &grads,
-        direction: &direction,
-        at: 0,
-        dot: 0.0,
-    };
-    model.visit(&mut along);
+    let gradient = gradient_along(&model, &grads, &direction);
     let step = 1e-3;
     let at = |s: f32| {
         to_host(
@@ -326,9 +302,8 @@ fn the_vamp_elbo_is_its_definition_and_descends_its_gradient() {
     };
     let differences = (at(step) - at(-step)) / (2.0 * step as f64);
     assert!(
-        (along.dot - differences).abs() < 2e-2 * along.dot.abs().max(1.0),
-        "gradient along the direction {} vs central differences {differences}",
-        along.dot
+        (gradient - differences).abs() < 2e-2 * gradient.abs().max(1.0),
+        "gradient along the direction {gradient} vs central differences {differences}"
     );
 }
 

@@ -849,6 +849,46 @@ pub(crate) fn flat_weights(model: &Vae) -> Vec<f32> {
     all.0
 }
 
+/// The gradient `grads` of `model`'s weights along `direction` (in [`flat_weights`]' order):
+/// their dot product.
+pub(crate) fn gradient_along(
+    model: &Vae,
+    grads: &burn::optim::GradientsParams,
+    direction: &[f32],
+) -> f64 {
+    struct Along<'a> {
+        grads: &'a burn::optim::GradientsParams,
+        direction: &'a [f32],
+        at: usize,
+        dot: f64,
+    }
+    impl burn::module::ModuleVisitor for Along<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let n = param.shape().num_elements();
+            let g = to_host(
+                self.grads
+                    .get::<D>(param.id)
+                    .expect("every weight has a gradient"),
+            )
+            .unwrap();
+            self.dot += g
+                .iter()
+                .zip(&self.direction[self.at..self.at + n])
+                .map(|(&g, &d)| g as f64 * d as f64)
+                .sum::<f64>();
+            self.at += n;
+        }
+    }
+    let mut along = Along {
+        grads,
+        direction,
+        at: 0,
+        dot: 0.0,
+    };
+    model.visit(&mut along);
+    along.dot
+}
+
 /// The module with `step * direction` added to its weights (in [`flat_weights`]' order).
 pub(crate) fn shifted(model: &Vae, direction: &[f32], step: f32) -> Vae {
     struct Shift<'a> {
@@ -988,39 +1028,7 @@ fn the_iwae_objective_is_the_bound_and_descends_its_gradient() {
     let grads = burn::optim::GradientsParams::from_grads(ours.total.backward(), &model);
     let weights = flat_weights(&model);
     let direction: Vec<f32> = normal_noise(&mut rng(5, 1), weights.len());
-    let gradient = {
-        struct Along<'a> {
-            grads: &'a burn::optim::GradientsParams,
-            direction: &'a [f32],
-            at: usize,
-            dot: f64,
-        }
-        impl burn::module::ModuleVisitor for Along<'_> {
-            fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-                let n = param.shape().num_elements();
-                let g = to_host(
-                    self.grads
-                        .get::<D>(param.id)
-                        .expect("every weight has a gradient"),
-                )
-                .unwrap();
-                self.dot += g
-                    .iter()
-                    .zip(&self.direction[self.at..self.at + n])
-                    .map(|(&g, &d)| g as f64 * d as f64)
-                    .sum::<f64>();
-                self.at += n;
-            }
-        }
-        let mut along = Along {
-            grads: &grads,
-            direction: &direction,
-            at: 0,
-            dot: 0.0,
-        };
-        model.visit(&mut along);
-        along.dot
-    };
+    let gradient = gradient_along(&model, &grads, &direction);
     let step = 1e-3;
     let at =
         |s: f32| to_host(loss(&shifted(&model, &direction, s)).total.inner()).unwrap()[0] as f64;
