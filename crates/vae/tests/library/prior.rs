@@ -2,17 +2,14 @@
 //! log-density is the mixture of its components' Gaussians, the likelihood bound uses it, the
 //! training loss and its gradient are the ELBO's with it, and sampling draws from the mixture.
 
-use crate::quality::{flat_weights, gradient_along, shifted};
+use crate::quality::{LN_2PI, assert_gradient_matches, exact_nll};
 use burn::module::Param;
 use burn::prelude::*;
-use vae::data::Dataset;
 use vae::device::{parse_device, to_device, to_host};
 use vae::eval::iwae;
-use vae::model::loss::{Objective, Reconstruction, iwae_loss, reconstruction_loss, training_loss};
+use vae::model::loss::{Objective, Reconstruction, iwae_loss, training_loss};
 use vae::model::{Arch, ModelConfig, Prior, Vae, VampPrior};
 use vae::rng::{normal_noise, rng};
-
-const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
 /// A tiny dense VAE with a VampPrior of `count` pseudo-inputs set to `pseudo_inputs` (values
 /// outside [0, 1] are clipped where they are used), its weights scaled by `scale` (freshly
@@ -33,17 +30,13 @@ fn vamp_model(
     let pixels = height * width;
     let count = pseudo_inputs.len() / pixels;
     let config = ModelConfig {
-        arch: Arch::Mlp,
         latent_dim,
         hidden: vec![hidden],
-        channels: vec![],
-        autoencoder: false,
         height,
         width,
-        image_channels: 1,
-        conditioning: None,
         prior: Prior::Vamp,
         pseudo_inputs: count,
+        ..ModelConfig::default_for(Arch::Mlp)
     };
     config.validate().unwrap();
     let mut model = Vae::init(&config, device, 9);
@@ -162,41 +155,8 @@ fn the_iwae_estimate_meets_the_exact_likelihood_under_a_vamp_prior() {
         .collect();
     let model = vamp_model((3, 3, 1, 16), binary, 2.0, &device);
     let host = host_components(&model);
-    let images: Vec<f32> = [
-        [1., 0., 1., 0., 1., 0., 1., 0., 1.],
-        [0., 0., 0., 1., 1., 1., 0., 0., 0.],
-        [1., 1., 1., 1., 1., 1., 1., 1., 1.],
-    ]
-    .concat();
-    let n = 3;
-    let data = Dataset::stored(images.clone(), vec![0; n], 3, 3, vec!["a".into()]);
-    let (lo, hi, steps) = (-12.0f64, 12.0f64, 48_001usize);
-    let dz = (hi - lo) / (steps - 1) as f64;
-    let grid: Vec<f32> = (0..steps).map(|i| (lo + i as f64 * dz) as f32).collect();
-    let logits = model.decode(to_device(grid.clone(), steps, 1, &device), None);
-    let exact_with = |log_prior: &dyn Fn(f64) -> f64| {
-        let mut exact = 0.0;
-        for i in 0..n {
-            let x: Vec<f32> = images[i * 9..(i + 1) * 9].repeat(steps);
-            let recon = to_host(reconstruction_loss(
-                Reconstruction::Bce,
-                logits.clone(),
-                to_device(x, steps, 9, &device),
-            ))
-            .unwrap();
-            let log_joint: Vec<f64> = grid
-                .iter()
-                .zip(&recon)
-                .map(|(&z, &r)| -(r as f64) + log_prior(z as f64))
-                .collect();
-            let max = log_joint.iter().cloned().fold(f64::MIN, f64::max);
-            let log_p = max + (log_joint.iter().map(|v| (v - max).exp()).sum::<f64>() * dz).ln();
-            exact -= log_p / n as f64;
-        }
-        exact
-    };
-    let exact = exact_with(&|z| log_mixture(&[z], &host));
-    let under_standard = exact_with(&|z| log_normal(z, 0.0, 0.0));
+    let (data, exact) = exact_nll(&model, &device, &|z| log_mixture(&[z], &host));
+    let (_, under_standard) = exact_nll(&model, &device, &|z| log_normal(z, 0.0, 0.0));
     let nll = iwae::nll(&model, &data, Reconstruction::Bce, 5000, &device, 11).unwrap();
     assert!((nll - exact).abs() < 0.01, "IWAE {nll} vs exact {exact}");
     assert!(
@@ -288,23 +248,9 @@ fn the_vamp_elbo_is_its_definition_and_descends_its_gradient() {
     let u = model.prior.as_ref().unwrap().pseudo_inputs.clone();
     let pseudo_grad = to_host(grads.get::<2>(u.id).expect("the pseudo-inputs learn")).unwrap();
     assert!(pseudo_grad.iter().any(|g| g.abs() > 1e-6));
-    let weights = flat_weights(&model);
-    let direction = normal_noise(&mut rng(5, 1), weights.len());
-    let gradient = gradient_along(&model, &grads, &direction);
-    let step = 1e-3;
-    let at = |s: f32| {
-        to_host(
-            loss(&shifted(&model, &direction, s), Objective::Elbo)
-                .total
-                .inner(),
-        )
-        .unwrap()[0] as f64
-    };
-    let differences = (at(step) - at(-step)) / (2.0 * step as f64);
-    assert!(
-        (gradient - differences).abs() < 2e-2 * gradient.abs().max(1.0),
-        "gradient along the direction {gradient} vs central differences {differences}"
-    );
+    assert_gradient_matches(&model, &grads, |model| {
+        to_host(loss(model, Objective::Elbo).total.inner()).unwrap()[0] as f64
+    });
 }
 
 /// Samples of the prior come from the mixture: their mean, second moments and the product of

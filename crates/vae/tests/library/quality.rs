@@ -158,12 +158,17 @@ fn the_binary_test_set_does_not_depend_on_the_run() {
     assert_eq!(part.images, a.images[..50 * 784]);
 }
 
-/// On a model with one latent dimension, log p(x) = log of the integral of p(x|z) N(z; 0, 1)
-/// is computed by quadrature on a fine grid; the IWAE estimate with K = 5000 must meet it
-/// and the ELBO must lie below it.
-#[test]
-fn the_iwae_estimate_meets_the_exact_likelihood() {
-    let (model, device) = tiny_model(3, 3, 1, 5);
+/// `ln(2 pi)`.
+pub(crate) const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// Three binary 3x3 images and the exact mean `-log p(x)` over them of `model` (one latent
+/// dimension): `log p(x) = log of the integral of p(x|z) p(z)` on a grid of 48,001 points over
+/// [-12, 12], with `log_prior` giving `log p(z)`.
+pub(crate) fn exact_nll(
+    model: &Vae,
+    device: &Device,
+    log_prior: &dyn Fn(f64) -> f64,
+) -> (Dataset, f64) {
     let images: Vec<f32> = [
         [1., 0., 1., 0., 1., 0., 1., 0., 1.],
         [0., 0., 0., 1., 1., 1., 0., 0., 0.],
@@ -171,34 +176,39 @@ fn the_iwae_estimate_meets_the_exact_likelihood() {
     ]
     .concat();
     let n = 3;
-    let data = Dataset::stored(images.clone(), vec![0; n], 3, 3, vec!["a".into()]);
-
     let (lo, hi, steps) = (-12.0f64, 12.0f64, 48_001usize);
     let dz = (hi - lo) / (steps - 1) as f64;
     let grid: Vec<f32> = (0..steps).map(|i| (lo + i as f64 * dz) as f32).collect();
-    let logits = model.decode(to_device(grid.clone(), steps, 1, &device), None);
+    let logits = model.decode(to_device(grid.clone(), steps, 1, device), None);
     let mut exact = 0.0;
     for i in 0..n {
         let x: Vec<f32> = images[i * 9..(i + 1) * 9].repeat(steps);
         let recon = to_host(reconstruction_loss(
             Reconstruction::Bce,
             logits.clone(),
-            to_device(x, steps, 9, &device),
+            to_device(x, steps, 9, device),
         ))
         .unwrap();
         let log_joint: Vec<f64> = grid
             .iter()
             .zip(&recon)
-            .map(|(&z, &r)| {
-                let z = z as f64;
-                -(r as f64) - 0.5 * z * z - 0.5 * (2.0 * std::f64::consts::PI).ln()
-            })
+            .map(|(&z, &r)| -(r as f64) + log_prior(z as f64))
             .collect();
         let max = log_joint.iter().cloned().fold(f64::MIN, f64::max);
         let log_p = max + (log_joint.iter().map(|v| (v - max).exp()).sum::<f64>() * dz).ln();
         exact -= log_p / n as f64;
     }
+    let data = Dataset::stored(images, vec![0; n], 3, 3, vec!["a".into()]);
+    (data, exact)
+}
 
+/// On a model with one latent dimension, log p(x) = log of the integral of p(x|z) N(z; 0, 1)
+/// is computed by quadrature on a fine grid; the IWAE estimate with K = 5000 must meet it
+/// and the ELBO must lie below it.
+#[test]
+fn the_iwae_estimate_meets_the_exact_likelihood() {
+    let (model, device) = tiny_model(3, 3, 1, 5);
+    let (data, exact) = exact_nll(&model, &device, &|z| -0.5 * z * z - 0.5 * LN_2PI);
     let nll = iwae::nll(&model, &data, Reconstruction::Bce, 5000, &device, 11).unwrap();
     assert!((nll - exact).abs() < 0.01, "IWAE {nll} vs exact {exact}");
     let report = evaluate(&model, &data, Reconstruction::Bce, true, 0, &device, 11).unwrap();
@@ -849,13 +859,28 @@ pub(crate) fn flat_weights(model: &Vae) -> Vec<f32> {
     all.0
 }
 
-/// The gradient `grads` of `model`'s weights along `direction` (in [`flat_weights`]' order):
-/// their dot product.
-pub(crate) fn gradient_along(
+/// Asserts that `grads`, the gradient of `model`'s loss, matches central differences of `loss`
+/// along a random direction of all the weights.
+pub(crate) fn assert_gradient_matches(
     model: &Vae,
     grads: &burn::optim::GradientsParams,
-    direction: &[f32],
-) -> f64 {
+    loss: impl Fn(&Vae) -> f64,
+) {
+    use vae::rng::{normal_noise, rng};
+    let direction = normal_noise(&mut rng(5, 1), flat_weights(model).len());
+    let gradient = gradient_along(model, grads, &direction);
+    let step = 1e-3;
+    let at = |s: f32| loss(&shifted(model, &direction, s));
+    let differences = (at(step) - at(-step)) / (2.0 * step as f64);
+    assert!(
+        (gradient - differences).abs() < 2e-2 * gradient.abs().max(1.0),
+        "gradient along the direction {gradient} vs central differences {differences}"
+    );
+}
+
+/// The gradient `grads` of `model`'s weights along `direction` (in [`flat_weights`]' order):
+/// their dot product.
+fn gradient_along(model: &Vae, grads: &burn::optim::GradientsParams, direction: &[f32]) -> f64 {
     struct Along<'a> {
         grads: &'a burn::optim::GradientsParams,
         direction: &'a [f32],
@@ -1026,17 +1051,9 @@ fn the_iwae_objective_is_the_bound_and_descends_its_gradient() {
 
     // The gradient along a direction against central differences of the bound.
     let grads = burn::optim::GradientsParams::from_grads(ours.total.backward(), &model);
-    let weights = flat_weights(&model);
-    let direction: Vec<f32> = normal_noise(&mut rng(5, 1), weights.len());
-    let gradient = gradient_along(&model, &grads, &direction);
-    let step = 1e-3;
-    let at =
-        |s: f32| to_host(loss(&shifted(&model, &direction, s)).total.inner()).unwrap()[0] as f64;
-    let differences = (at(step) - at(-step)) / (2.0 * step as f64);
-    assert!(
-        (gradient - differences).abs() < 2e-2 * gradient.abs().max(1.0),
-        "gradient along the direction {gradient} vs central differences {differences}"
-    );
+    assert_gradient_matches(&model, &grads, |model| {
+        to_host(loss(model).total.inner()).unwrap()[0] as f64
+    });
 }
 
 /// `vae eval --split validation` measures the images the run held out, prepared as in training
