@@ -160,3 +160,19 @@ fn missing_settings_resolve_to_the_final_architectures_defaults() {
         "{e}"
     );
 }
+
+/// Every shipped config in `configs/` reads and passes validation, so none ships stale.
+#[test]
+fn the_shipped_configs_resolve_and_validate() {
+    let dir = crate::crate_file("../../configs");
+    let mut read = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let config = TrainConfig::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
+            config.validate().unwrap_or_else(|e| panic!("{e}"));
+            read += 1;
+        }
+    }
+    assert!(read >= 3, "only {read} configs in {}", dir.display());
+}
