@@ -116,7 +116,9 @@ impl Vae {
     /// The VampPrior's components for this pass; `None` for the standard normal prior. Passes
     /// that score many batches with unchanged weights compute them once.
     pub fn prior_components(&self) -> Option<Components> {
-        self.prior.as_ref().map(|p| p.components(&self.encoder))
+        self.prior
+            .as_ref()
+            .map(|p| p.components(|u| self.encoder.forward(u, None)))
     }
 
     /// `log p(z)` of each row of `z`, `[rows]`, with the VampPrior's `components` when it has

@@ -8,7 +8,6 @@
 //! at the z the decoder received (unbiased, as the reconstruction term already is).
 
 use super::Posterior;
-use super::arch::Encoder;
 use crate::device::to_host;
 use crate::error::Result;
 use burn::module::Param;
@@ -55,10 +54,11 @@ impl VampPrior {
         }
     }
 
-    /// The mixture's components: the encoder's posterior of each pseudo-input.
-    pub fn components(&self, encoder: &Encoder) -> Components {
+    /// The mixture's components: the posterior `encode` gives each pseudo-input (the model's
+    /// encoder, passed in so that the prior does not depend on the architectures).
+    pub fn components(&self, encode: impl FnOnce(Tensor<2>) -> Posterior) -> Components {
         let u = self.pseudo_inputs.val().clamp(0.0, 1.0);
-        match encoder.forward(u, None) {
+        match encode(u) {
             Posterior::Gaussian { z_mean, z_log_var } => Components::new(z_mean, z_log_var),
             Posterior::Point { .. } => {
                 unreachable!(
