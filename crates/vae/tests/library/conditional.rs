@@ -146,7 +146,7 @@ fn unconditional_runs_refuse_classes() {
 #[test]
 fn every_architecture_reads_its_condition() {
     let device = Device::flex();
-    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
+    for &arch in Arch::ALL {
         let config = ModelConfig {
             conditioning: Some(Conditioning {
                 kind: ConditionKind::Class,

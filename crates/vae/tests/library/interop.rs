@@ -60,7 +60,7 @@ fn pytorch_examples_state_dict_reproduces_its_test_loss() {
 fn safetensors_round_trip_keeps_every_weight_and_uses_pytorch_names() {
     let device = cpu();
     let dir = tempfile::tempdir().unwrap();
-    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
+    for &arch in Arch::ALL {
         let config = ModelConfig {
             height: 32,
             width: 32,

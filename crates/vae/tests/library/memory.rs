@@ -8,7 +8,7 @@ use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Prior, Vae};
 
 fn configs() -> Vec<ModelConfig> {
     let mut configs = Vec::new();
-    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
+    for &arch in Arch::ALL {
         for autoencoder in [false, true] {
             configs.push(ModelConfig {
                 autoencoder,
@@ -31,7 +31,7 @@ fn configs() -> Vec<ModelConfig> {
         ..ModelConfig::default_for(Arch::ConvBn)
     });
     // Conditional models: the condition widens the first layer of each half.
-    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
+    for &arch in Arch::ALL {
         configs.push(ModelConfig {
             conditioning: Some(Conditioning {
                 kind: ConditionKind::Class,
@@ -41,7 +41,7 @@ fn configs() -> Vec<ModelConfig> {
         });
     }
     // A VampPrior's pseudo-inputs are weights too.
-    for arch in [Arch::Mlp, Arch::Conv] {
+    for arch in [Arch::Mlp, Arch::Conv, Arch::GatedMlp] {
         configs.push(ModelConfig {
             prior: Prior::Vamp,
             pseudo_inputs: 50,

@@ -169,9 +169,9 @@ fn config(arch: Arch, autoencoder: bool) -> ModelConfig {
 }
 
 #[test]
-fn both_architectures_map_images_to_latents_and_back() {
+fn every_architecture_maps_images_to_latents_and_back() {
     let device = Device::flex();
-    for arch in [Arch::Mlp, Arch::Conv] {
+    for &arch in Arch::ALL {
         let model = Vae::new(&config(arch, false), &device);
         let x = Tensor::<2>::zeros([5, 784], &device);
         let eps = Tensor::<2>::ones([5, 3], &device);
@@ -209,7 +209,7 @@ fn conv_model_handles_sizes_that_are_not_a_multiple_of_eight() {
 #[test]
 fn autoencoder_has_no_z_log_var_and_no_kl() {
     let device = Device::flex();
-    for arch in [Arch::Mlp, Arch::Conv] {
+    for &arch in Arch::ALL {
         let model = Vae::new(&config(arch, true), &device);
         let x = Tensor::<2>::full([4, 784], 0.5, &device);
         let out = model.forward(x.clone(), None, Some(Tensor::ones([4, 3], &device)));
@@ -277,5 +277,40 @@ fn beta_weights_the_kl_term() {
             (total - (recon + beta as f32 * kl)).abs() < 1e-3,
             "beta {beta}"
         );
+    }
+}
+
+/// A gated layer is `(W x + b) * sigmoid(V x + c)`, written out here in f64 from its weights:
+/// the gate scales each unit, so swapping value and gate, or leaving the gate out, fails.
+#[test]
+fn a_gated_layer_is_its_value_times_the_sigmoid_of_its_gate() {
+    use vae::model::arch::gated_mlp::GatedDense;
+    let device = Device::flex();
+    let (rows, inputs, outputs) = (3, 5, 4);
+    let layer = GatedDense::new(inputs, outputs, &device);
+    let x: Vec<f32> = (0..rows * inputs)
+        .map(|i| ((i * 37 % 11) as f32 - 5.0) / 3.0)
+        .collect();
+    let got = values(layer.forward(t2(&x, rows, inputs, &device)));
+    let weights = |linear: &burn::nn::Linear| {
+        let w = values(linear.weight.val()); // [inputs, outputs]
+        let b = values(linear.bias.as_ref().unwrap().val());
+        (w, b)
+    };
+    let ((w, b), (v, c)) = (weights(&layer.value), weights(&layer.gate));
+    for r in 0..rows {
+        for o in 0..outputs {
+            let dot = |m: &[f32], bias: &[f32]| {
+                (0..inputs).fold(bias[o] as f64, |s, i| {
+                    s + x[r * inputs + i] as f64 * m[i * outputs + o] as f64
+                })
+            };
+            let want = dot(&w, &b) / (1.0 + (-dot(&v, &c)).exp());
+            let have = got[r * outputs + o] as f64;
+            assert!(
+                (have - want).abs() < 1e-5,
+                "row {r} unit {o}: {have} vs {want}"
+            );
+        }
     }
 }

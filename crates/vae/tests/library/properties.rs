@@ -63,11 +63,11 @@ proptest! {
     #[test]
     fn any_valid_shape_maps_images_to_latents_and_back(
         batch in 1usize..4, latent in 1usize..5, height in 3usize..20, width in 3usize..20,
-        arch in 0usize..3, layers in 1usize..4, autoencoder in any::<bool>(), colour in any::<bool>(),
+        arch in 0..Arch::ALL.len(), layers in 1usize..4, autoencoder in any::<bool>(), colour in any::<bool>(),
         classes in prop::option::of(2usize..5),
     ) {
         let config = ModelConfig {
-            arch: [Arch::Mlp, Arch::Conv, Arch::ConvBn][arch],
+            arch: Arch::ALL[arch],
             latent_dim: latent,
             hidden: vec![7; layers],
             channels: (0..layers).map(|i| 2 + i).collect(),

@@ -75,7 +75,7 @@ fn batch(rows: usize, device: &Device) -> Batch {
 #[test]
 fn a_part_without_rows_is_refused_and_parts_add_up() {
     let device = Device::flex().autodiff();
-    for arch in [Arch::Mlp, Arch::Conv, Arch::ConvBn] {
+    for &arch in Arch::ALL {
         let model = Vae::init(&config(arch), &device, 1);
         let empty = shards::gradients(None, &model, batch(0, &device), ELBO, 4);
         let Err(message) = empty.map(|_| ()) else {

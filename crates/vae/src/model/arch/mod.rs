@@ -7,6 +7,7 @@
 
 pub mod conv;
 pub mod conv_bn;
+pub mod gated_mlp;
 pub mod mlp;
 
 use super::condition::{ConditionKind, Conditioning};
@@ -338,6 +339,7 @@ architectures! {
     Mlp => mlp::Mlp,
     Conv => conv::Conv,
     ConvBn => conv_bn::ConvBn in Conv,
+    GatedMlp => gated_mlp::GatedMlp,
 }
 
 impl Arch {
