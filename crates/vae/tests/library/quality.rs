@@ -1081,6 +1081,9 @@ fn evaluation_on_the_validation_split_reads_the_held_out_images() {
     };
     let report = evaluate_run(&run, options).unwrap();
     assert_eq!(report.images, 300);
+    // The printed report names the images it measured.
+    let text = report.to_string();
+    assert!(text.starts_with("validation images 300\n"), "{text}");
     let valid = summary.epochs[0].valid.expect("a validation loss");
     let elbo = report.elbo.expect("binarized: a density");
     assert!(
