@@ -3,7 +3,7 @@
 //! place that combines the two; training, evaluation and benchmarks all call it. Training may
 //! minimise the importance-weighted bound instead ([`Objective::Iwae`], [`iwae_loss`]).
 
-use super::{Forward, Vae};
+use super::{Components, Forward, Vae};
 use crate::device::to_host;
 use crate::error::Result;
 use crate::kernels::{bce_with_logits_rows, bce_with_logits_sum, fused_applies};
@@ -222,9 +222,11 @@ impl Add for Loss<f64> {
 /// The loss a training step minimises for `x`'s rows, summed over them and divided by `batch`
 /// (as [`vae_loss`]): the beta-VAE loss, or the IWAE bound of as many samples per image as
 /// `eps` holds (`[rows, samples * latent]`, one row of noise per image so that the rows split
-/// between shards and ranks as the images do).
+/// between shards and ranks as the images do). `components` are the VampPrior's
+/// ([`Vae::prior_components`]; `None` for the standard normal prior).
 pub fn training_loss(
     model: &Vae,
+    components: Option<&Components>,
     x: Tensor<2>,
     condition: Option<Tensor<2>>,
     eps: Option<Tensor<2>>,
@@ -232,10 +234,12 @@ pub fn training_loss(
     batch: usize,
 ) -> Loss<Tensor<1>> {
     match (objective, eps) {
-        (Objective::Iwae, Some(eps)) => iwae_loss(model, x, condition, eps, kind, batch),
+        (Objective::Iwae, Some(eps)) => {
+            iwae_loss(model, components, x, condition, eps, kind, batch)
+        }
         // A plain autoencoder draws no noise; its runs refuse the IWAE objective.
         (Objective::Elbo, eps) | (Objective::Iwae, eps @ None) => {
-            let forward = model.forward(x.clone(), condition, eps);
+            let forward = model.forward_against(x.clone(), condition, eps, components);
             vae_loss(&forward, x, kind, beta, batch)
         }
     }
@@ -247,8 +251,10 @@ pub fn training_loss(
 /// which leaves its gradient as it is: each sample's gradient weighted by its normalised weight.
 /// In [`Loss`]: `total` is the bound, `recon` and `kl` the means over the K samples of
 /// `-log p(x|z_k)` and `log q(z_k|x) - log p(z_k)` (their sum is the K-sample ELBO, >= total).
+/// `components` are the VampPrior's, as in [`training_loss`].
 pub fn iwae_loss(
     model: &Vae,
+    components: Option<&Components>,
     x: Tensor<2>,
     condition: Option<Tensor<2>>,
     eps: Tensor<2>,
@@ -282,7 +288,7 @@ pub fn iwae_loss(
         .squeeze_dim::<1>(1)
         .add_scalar(latent as f64 * super::prior::LN_2PI)
         .mul_scalar(-0.5);
-    let kl = log_q - model.log_prior(z, model.prior_components().as_ref());
+    let kl = log_q - model.log_prior(z, components);
     let log_w = (recon.clone() + kl.clone()).neg().reshape([rows, samples]);
     let max = log_w.clone().max_dim(1).detach();
     let log_mean_w = (log_w - max.clone()).exp().sum_dim(1).log() + max - (samples as f64).ln();

@@ -131,10 +131,16 @@ impl Vae {
     }
 
     /// The KL term of each image, `[batch]`: KL(q(z|x) || N(0, I)) in closed form under the
-    /// standard normal prior; under the VampPrior, which has none, `log q(z|x) - log p(z)` at
-    /// the sample `z` the decoder received. Zero for a plain autoencoder.
-    pub fn kl(&self, posterior: &Posterior, z: Tensor<2>) -> Tensor<1> {
-        match (posterior, self.prior_components()) {
+    /// standard normal prior; under the VampPrior (its `components`), which has none,
+    /// `log q(z|x) - log p(z)` at the sample `z` the decoder received. Zero for a plain
+    /// autoencoder.
+    pub fn kl(
+        &self,
+        posterior: &Posterior,
+        z: Tensor<2>,
+        components: Option<&Components>,
+    ) -> Tensor<1> {
+        match (posterior, components) {
             (Posterior::Gaussian { z_mean, z_log_var }, Some(c)) => {
                 prior::posterior_log_prob(z.clone(), z_mean.clone(), z_log_var.clone())
                     - c.log_prob(z)
@@ -161,6 +167,18 @@ impl Vae {
         condition: Option<Tensor<2>>,
         eps: Option<Tensor<2>>,
     ) -> Forward {
+        self.forward_against(x, condition, eps, self.prior_components().as_ref())
+    }
+
+    /// [`Vae::forward`] with the VampPrior's `components` given (computed once for many
+    /// passes, or shared by the shards of a step); `None` for the standard normal prior.
+    pub fn forward_against(
+        &self,
+        x: Tensor<2>,
+        condition: Option<Tensor<2>>,
+        eps: Option<Tensor<2>>,
+        components: Option<&Components>,
+    ) -> Forward {
         let posterior = self.encode(x, condition.clone());
         let z = match eps {
             Some(eps) => posterior.sample(eps),
@@ -168,7 +186,7 @@ impl Vae {
         };
         Forward {
             logits: self.decode(z.clone(), condition),
-            kl: self.kl(&posterior, z.clone()),
+            kl: self.kl(&posterior, z.clone(), components),
             posterior,
             z,
         }

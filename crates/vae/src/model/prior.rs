@@ -16,6 +16,7 @@ use burn::tensor::Distribution;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 
 /// `ln(2 pi)`, the constant of every Gaussian log-density.
 pub(crate) const LN_2PI: f64 = 1.837_877_066_409_345_5;
@@ -57,9 +58,28 @@ impl VampPrior {
     /// The mixture's components: the posterior `encode` gives each pseudo-input (the model's
     /// encoder, passed in so that the prior does not depend on the architectures).
     pub fn components(&self, encode: impl FnOnce(Tensor<2>) -> Posterior) -> Components {
-        let u = self.pseudo_inputs.val().clamp(0.0, 1.0);
+        let (z_mean, z_log_var) = self.posteriors(0..self.count(), encode);
+        Components::new(z_mean, z_log_var)
+    }
+
+    /// How many pseudo-inputs the mixture has.
+    pub fn count(&self) -> usize {
+        self.pseudo_inputs.dims()[0]
+    }
+
+    /// `z_mean` and `z_log_var` of the pseudo-inputs `rows`, as `encode` gives them.
+    pub fn posteriors(
+        &self,
+        rows: Range<usize>,
+        encode: impl FnOnce(Tensor<2>) -> Posterior,
+    ) -> (Tensor<2>, Tensor<2>) {
+        let u = self
+            .pseudo_inputs
+            .val()
+            .narrow(0, rows.start, rows.len())
+            .clamp(0.0, 1.0);
         match encode(u) {
-            Posterior::Gaussian { z_mean, z_log_var } => Components::new(z_mean, z_log_var),
+            Posterior::Gaussian { z_mean, z_log_var } => (z_mean, z_log_var),
             Posterior::Point { .. } => {
                 unreachable!(
                     "a VampPrior is refused for a plain autoencoder (ModelConfig::validate)"
@@ -87,7 +107,7 @@ pub struct Components {
 }
 
 impl Components {
-    fn new(z_mean: Tensor<2>, z_log_var: Tensor<2>) -> Self {
+    pub(crate) fn new(z_mean: Tensor<2>, z_log_var: Tensor<2>) -> Self {
         let [count, latent] = z_mean.dims();
         let precision = z_log_var.clone().neg().exp();
         let scaled_mean = z_mean.clone() * precision.clone();

@@ -2,8 +2,8 @@
 //! forward and backward pass of its part of the batch, and the gradients are summed.
 
 use crate::error::{Error, Result};
-use crate::model::Vae;
 use crate::model::loss::{Objective, Reconstruction, training_loss};
+use crate::model::{Components, Vae, VampPrior};
 use crate::parallel::Shards;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
@@ -56,32 +56,120 @@ pub fn gradients(
         )));
     }
     let Some(shards) = shards else {
-        return Ok(shard_gradients(model, part, loss, batch));
+        let pass = shard_gradients(model, None, part, loss, batch)?;
+        return Ok((pass.grads, pass.losses));
     };
-    let results = shards.run_together(rows, |rows| {
-        shard_gradients(model, part.narrow(rows), loss, batch)
+    let components = match &model.prior {
+        Some(vamp) => Some(vamp_components(shards, model, vamp)?),
+        None => None,
+    };
+    let passes = shards.run_together(rows, |rows| {
+        shard_gradients(model, components.as_ref(), part.narrow(rows), loss, batch)
     })?;
-    let mut results = results.into_iter();
-    let (mut grads, mut losses) = results.next().expect("at least one shard");
-    for (g, l) in results {
-        super::gradients::add_into(model, &mut grads, g);
-        losses = losses + l;
+    let mut passes = passes.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
+    let first = passes.next().expect("at least one shard");
+    let (mut grads, mut losses, mut components_grad) =
+        (first.grads, first.losses, first.components_grad);
+    for pass in passes {
+        super::gradients::add_into(model, &mut grads, pass.grads);
+        losses = losses + pass.losses;
+        components_grad = match (components_grad, pass.components_grad) {
+            (Some((m, v)), Some((dm, dv))) => Some((m + dm, v + dv)),
+            (none, _) => none,
+        };
+    }
+    if let (Some(vamp), Some(upstream)) = (&model.prior, components_grad) {
+        for g in pseudo_input_gradients(shards, model, vamp, &upstream)? {
+            super::gradients::add_into(model, &mut grads, g);
+        }
     }
     Ok((grads, losses))
 }
 
+/// One shard's pass: the gradients of the model's weights, the loss parts, and with shared
+/// VampPrior components, the gradients of their `z_mean` and `z_log_var`.
+struct ShardPass {
+    grads: GradientsParams,
+    losses: Tensor<1>,
+    components_grad: Option<(Tensor<2>, Tensor<2>)>,
+}
+
+/// One shard's forward and backward pass. With `shared` (a VampPrior's components, outside any
+/// graph) the components enter this shard's graph as leaves, and their gradients come back;
+/// without, a VampPrior's components are computed in the pass from the pseudo-inputs.
 fn shard_gradients(
     model: &Vae,
+    shared: Option<&(Tensor<2>, Tensor<2>)>,
     Batch { x, condition, eps }: Batch,
     loss: (Reconstruction, Objective, f64),
     batch: usize,
-) -> (GradientsParams, Tensor<1>) {
+) -> Result<ShardPass> {
     // A copy whose weights are new leaves of the autodiff graph (same parameter ids), so the
     // shards' graphs stay apart and each backward pass sees only its own shard.
     let copy = model.clone().map(&mut NewLeaves);
-    let loss = training_loss(&copy, x, condition, eps, loss, batch);
-    let grads = GradientsParams::from_grads(loss.total.clone().backward(), &copy);
-    (grads, loss.map(|v| v.inner()).values())
+    let leaves = shared.map(|(z_mean, z_log_var)| {
+        let leaf = |t: &Tensor<2>| t.clone().autodiff().require_grad();
+        (leaf(z_mean), leaf(z_log_var))
+    });
+    let components = match &leaves {
+        Some((z_mean, z_log_var)) => Some(Components::new(z_mean.clone(), z_log_var.clone())),
+        None => copy.prior_components(),
+    };
+    let loss = training_loss(&copy, components.as_ref(), x, condition, eps, loss, batch);
+    let mut backward = loss.total.clone().backward();
+    let components_grad = match leaves {
+        Some((z_mean, z_log_var)) => {
+            let missing = || Error::Bug("a VampPrior component got no gradient".into());
+            Some((
+                z_mean.grad_remove(&mut backward).ok_or_else(missing)?,
+                z_log_var.grad_remove(&mut backward).ok_or_else(missing)?,
+            ))
+        }
+        None => None,
+    };
+    Ok(ShardPass {
+        grads: GradientsParams::from_grads(backward, &copy),
+        losses: loss.map(|v| v.inner()).values(),
+        components_grad,
+    })
+}
+
+/// The VampPrior's components for one step, once for all shards (each would otherwise encode
+/// every pseudo-input, forward and backward): the pseudo-inputs split between the shards and
+/// encoded outside any graph. Their gradient goes back through the encoder afterwards
+/// ([`pseudo_input_gradients`]), split the same way.
+fn vamp_components(
+    shards: &Shards,
+    model: &Vae,
+    vamp: &VampPrior,
+) -> Result<(Tensor<2>, Tensor<2>)> {
+    let inner = model.clone().valid();
+    let parts = shards.run(vamp.count(), |rows| {
+        let prior = inner.prior.as_ref().expect("the model's own VampPrior");
+        prior.posteriors(rows, |u| inner.encoder.forward(u, None))
+    })?;
+    let (z_mean, z_log_var): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
+    Ok((Tensor::cat(z_mean, 0), Tensor::cat(z_log_var, 0)))
+}
+
+/// The gradients of the pseudo-inputs and the encoder's weights through the components, from
+/// the components' summed `upstream` gradients: each shard encodes its pseudo-inputs again in
+/// a graph and takes the gradient of `sum(z_mean * dz_mean) + sum(z_log_var * dz_log_var)`,
+/// which is the chain rule's product.
+fn pseudo_input_gradients(
+    shards: &Shards,
+    model: &Vae,
+    vamp: &VampPrior,
+    (dz_mean, dz_log_var): &(Tensor<2>, Tensor<2>),
+) -> Result<Vec<GradientsParams>> {
+    shards.run(vamp.count(), |rows| {
+        let copy = model.clone().map(&mut NewLeaves);
+        let prior = copy.prior.as_ref().expect("the model's own VampPrior");
+        let (z_mean, z_log_var) = prior.posteriors(rows.clone(), |u| copy.encoder.forward(u, None));
+        let part = |t: &Tensor<2>| t.clone().narrow(0, rows.start, rows.len());
+        let surrogate = (z_mean * part(dz_mean)).sum() + (z_log_var * part(dz_log_var)).sum();
+        GradientsParams::from_grads(surrogate.backward(), &copy)
+    })
 }
 
 struct NewLeaves;

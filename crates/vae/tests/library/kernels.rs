@@ -184,18 +184,27 @@ impl burn::module::ModuleVisitor for Running {
 }
 
 /// The CelebA family's batch norm too: its shards meet at every batch norm (SyncBatchNorm), so
-/// statistics, gradients and running statistics are those of the whole batch.
+/// statistics, gradients and running statistics are those of the whole batch. A VampPrior's
+/// components are computed once for all shards and their gradient taken back through the
+/// encoder afterwards: the pseudo-inputs' gradients and the encoder's are the whole pass's too,
+/// under both objectives.
 #[test]
 fn data_parallel_shards_give_the_whole_batch_gradient() {
-    use vae::model::loss::{Loss, Objective, Reconstruction, vae_loss};
+    use vae::model::Prior;
+    use vae::model::loss::{Loss, Objective, Reconstruction, training_loss};
     use vae::parallel::Shards;
     use vae::train::shards;
     let device = Device::flex().autodiff();
-    for (arch, height, width, image_channels) in [
-        (Arch::Mlp, 28, 28, 1),
-        (Arch::Conv, 28, 28, 1),
-        (Arch::ConvBn, 24, 20, 3),
+    let (elbo, iwae) = (Objective::Elbo, Objective::Iwae);
+    for (arch, height, width, image_channels, prior, objective) in [
+        (Arch::Mlp, 28, 28, 1, Prior::Standard, elbo),
+        (Arch::Conv, 28, 28, 1, Prior::Standard, elbo),
+        (Arch::ConvBn, 24, 20, 3, Prior::Standard, elbo),
+        (Arch::Mlp, 28, 28, 1, Prior::Vamp, elbo),
+        (Arch::Conv, 12, 12, 1, Prior::Vamp, elbo),
+        (Arch::GatedMlp, 10, 9, 1, Prior::Vamp, iwae),
     ] {
+        let vamp = prior == Prior::Vamp;
         let config = ModelConfig {
             latent_dim: 3,
             channels: vec![4, 6, 5],
@@ -203,18 +212,31 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
             height,
             width,
             image_channels,
+            prior,
+            pseudo_inputs: if vamp { 5 } else { 0 },
             ..ModelConfig::default_for(arch)
         };
+        let case = format!("{arch:?} {prior:?} {objective:?}");
         let pixels = height * width * image_channels;
+        let samples = if objective == iwae { 4 } else { 1 };
         let whole_model = Vae::init(&config, &device, 3);
         let sharded_model = Vae::init(&config, &device, 3);
         // Pixels in [0, 1] and an odd batch, so the shards differ in size.
         let x = burn::tensor::activation::sigmoid(random(7, pixels, 5, &device));
-        let eps = random(7, 3, 6, &device);
-        let forward = whole_model.forward(x.clone(), None, Some(eps.clone()));
-        let loss = vae_loss(&forward, x.clone(), Reconstruction::Bce, 2.0, 7);
-        let whole = burn::optim::GradientsParams::from_grads(loss.total.backward(), &whole_model);
-        let expected = values(loss.total.inner());
+        let eps = random(7, 3 * samples, 6, &device);
+        let loss = (Reconstruction::Bce, objective, if vamp { 1.0 } else { 2.0 });
+        let total = training_loss(
+            &whole_model,
+            whole_model.prior_components().as_ref(),
+            x.clone(),
+            None,
+            Some(eps.clone()),
+            loss,
+            7,
+        )
+        .total;
+        let whole = burn::optim::GradientsParams::from_grads(total.backward(), &whole_model);
+        let expected = values(total.inner());
 
         let (sharded, losses) = shards::gradients(
             Some(&Shards::new(3).unwrap()),
@@ -224,12 +246,12 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
                 condition: None,
                 eps: Some(eps),
             },
-            (Reconstruction::Bce, Objective::Elbo, 2.0),
+            loss,
             7,
         )
         .unwrap();
         let losses = Loss::from_values(&values(losses));
-        assert_close(&[losses.total as f32], &expected, &format!("{arch:?} loss"));
+        assert_close(&[losses.total as f32], &expected, &format!("{case} loss"));
         let mut a = ById {
             grads: &whole,
             out: Vec::new(),
@@ -240,14 +262,14 @@ fn data_parallel_shards_give_the_whole_batch_gradient() {
         };
         whole_model.visit(&mut a);
         sharded_model.visit(&mut b);
-        assert!(a.out.len() >= 6, "{arch:?}");
+        assert!(a.out.len() >= 6, "{case}");
         let scale = a.out.iter().map(|g| largest(g)).fold(0.0, f32::max);
         for (i, (ga, gb)) in a.out.iter().zip(&b.out).enumerate() {
-            assert_close_at(gb, ga, scale, &format!("{arch:?} gradient {i}"));
+            assert_close_at(gb, ga, scale, &format!("{case} gradient {i}"));
         }
         let (ra, rb) = (running(&whole_model), running(&sharded_model));
-        assert_eq!(ra.is_empty(), arch != Arch::ConvBn, "{arch:?}");
-        assert_close(&rb, &ra, &format!("{arch:?} running statistics"));
+        assert_eq!(ra.is_empty(), arch != Arch::ConvBn, "{case}");
+        assert_close(&rb, &ra, &format!("{case} running statistics"));
     }
 }
 

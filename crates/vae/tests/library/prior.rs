@@ -186,6 +186,7 @@ fn the_vamp_elbo_is_its_definition_and_descends_its_gradient() {
     let loss = |model: &Vae, objective| {
         training_loss(
             model,
+            model.prior_components().as_ref(),
             to_device(images.clone(), n, pixels, &device),
             None,
             Some(to_device(noise.clone(), n, latent, &device)),
@@ -229,6 +230,7 @@ fn the_vamp_elbo_is_its_definition_and_descends_its_gradient() {
     let one_sample = to_host(
         iwae_loss(
             &model,
+            model.prior_components().as_ref(),
             to_device(images.clone(), n, pixels, &device),
             None,
             to_device(noise.clone(), n, latent, &device),

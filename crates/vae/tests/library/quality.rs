@@ -979,6 +979,7 @@ fn the_iwae_objective_is_the_bound_and_descends_its_gradient() {
     let loss = |model: &Vae| {
         iwae_loss(
             model,
+            None,
             to_device(images.clone(), n, pixels, &device),
             None,
             to_device(noise.clone(), n, samples * latent, &device),
