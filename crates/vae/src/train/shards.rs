@@ -1,5 +1,7 @@
 //! Data-parallel training on the CPU: each shard ([`crate::parallel::Shards`]) runs the
-//! forward and backward pass of its part of the batch, and the gradients are summed.
+//! forward and backward pass of its part of the batch, and the gradients are summed. A
+//! VampPrior's components, which every row is scored against, are computed once per step and
+//! shared by the shards, and their gradient is taken back through the encoder once.
 
 use crate::error::{Error, Result};
 use crate::model::loss::{Objective, Reconstruction, training_loss};
