@@ -10,10 +10,12 @@
 //! as a ReLU's can; the paper's density results for one stochastic layer use these layers. The
 //! heads, the decoder's output and a conditional model's `[x, y]` are the MLP's ([`super::mlp`]).
 
+use super::Layer;
 use super::ModelConfig;
-use super::mlp::{Mlp, posterior_heads, with_condition};
+use super::mlp::{
+    Mlp, decoder_sizes, dense_model_layers, encoder_sizes, posterior_heads, with_condition,
+};
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
-use super::{Half, Layer};
 use crate::error::Result;
 use crate::model::posterior::Posterior;
 use burn::nn::{Linear, LinearConfig};
@@ -46,36 +48,14 @@ impl Architecture for GatedMlp {
     }
 
     /// Each gated layer makes its two products, the gate's sigmoid and the gated output, on
-    /// both sides; the input and the logits; a conditional model's y and its copies.
+    /// both sides; the rest is the MLP's.
     fn layers(&self, config: &ModelConfig) -> Vec<Layer> {
-        let (pixels, condition) = (config.pixels(), config.condition_dim());
-        let heads = if config.autoencoder { 1 } else { 2 };
-        let mut layers = vec![
-            Layer::tensors(Half::Encoder, pixels as f64),
-            Layer::tensors(Half::Encoder, 3.0 * condition as f64),
-        ];
-        let mut sizes = vec![pixels + condition];
-        sizes.extend(&config.hidden);
-        layers.extend(gated_layers(Half::Encoder, &sizes));
-        let last = *sizes.last().expect("at least the input size");
-        layers.push(Layer::dense(
-            Half::Encoder,
-            last,
-            config.latent_dim,
-            heads,
-            0.0,
-        ));
-        let mut back = vec![config.latent_dim + condition];
-        back.extend(config.hidden.iter().rev());
-        layers.extend(gated_layers(Half::Decoder, &back));
-        layers.push(Layer::dense(
-            Half::Decoder,
-            config.hidden[0],
-            pixels,
-            1,
-            pixels as f64,
-        ));
-        layers
+        dense_model_layers(config, |half, sizes| {
+            sizes
+                .windows(2)
+                .map(|w| Layer::dense(half, w[0], w[1], 2, 4.0 * w[1] as f64))
+                .collect()
+        })
     }
 
     fn build(&self, config: &ModelConfig, device: &Device) -> (Encoder, Decoder) {
@@ -84,14 +64,6 @@ impl Architecture for GatedMlp {
             Decoder::GatedMlp(GatedMlpDecoder::new(config, device)),
         )
     }
-}
-
-/// The gated layers between consecutive `sizes`: two products side by side, each making its
-/// output, plus the gate's sigmoid and the gated product.
-fn gated_layers(half: Half, sizes: &[usize]) -> impl Iterator<Item = Layer> + '_ {
-    sizes
-        .windows(2)
-        .map(move |w| Layer::dense(half, w[0], w[1], 2, 4.0 * w[1] as f64))
 }
 
 /// One gated dense layer: `value(x) * sigmoid(gate(x))`.
@@ -133,8 +105,7 @@ pub struct GatedMlpEncoder {
 
 impl GatedMlpEncoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let mut sizes = vec![config.pixels() + config.condition_dim()];
-        sizes.extend(&config.hidden);
+        let sizes = encoder_sizes(config);
         let last = *sizes.last().expect("at least the input size");
         let head = || LinearConfig::new(last, config.latent_dim).init(device);
         GatedMlpEncoder {
@@ -164,8 +135,7 @@ pub struct GatedMlpDecoder {
 
 impl GatedMlpDecoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let mut sizes = vec![config.latent_dim + config.condition_dim()];
-        sizes.extend(config.hidden.iter().rev());
+        let sizes = decoder_sizes(config);
         let last = *sizes.last().expect("at least the latent size");
         GatedMlpDecoder {
             hidden: gated_stack(&sizes, device),

@@ -59,34 +59,12 @@ impl Architecture for Mlp {
     /// Each hidden layer makes its product and its ReLU, on both sides; the input and the
     /// logits; a conditional model's y and its copies in `[x, y]` and `[z, y]`.
     fn layers(&self, config: &ModelConfig) -> Vec<Layer> {
-        let (pixels, condition) = (config.pixels(), config.condition_dim());
-        let heads = if config.autoencoder { 1 } else { 2 };
-        let mut layers = vec![
-            Layer::tensors(Half::Encoder, pixels as f64),
-            Layer::tensors(Half::Encoder, 3.0 * condition as f64),
-        ];
-        let mut sizes = vec![pixels + condition];
-        sizes.extend(&config.hidden);
-        layers.extend(hidden_layers(Half::Encoder, &sizes));
-        let last = *sizes.last().expect("at least the input size");
-        layers.push(Layer::dense(
-            Half::Encoder,
-            last,
-            config.latent_dim,
-            heads,
-            0.0,
-        ));
-        let mut back = vec![config.latent_dim + condition];
-        back.extend(config.hidden.iter().rev());
-        layers.extend(hidden_layers(Half::Decoder, &back));
-        layers.push(Layer::dense(
-            Half::Decoder,
-            config.hidden[0],
-            pixels,
-            1,
-            pixels as f64,
-        ));
-        layers
+        dense_model_layers(config, |half, sizes| {
+            sizes
+                .windows(2)
+                .map(|w| Layer::dense(half, w[0], w[1], 1, 2.0 * w[1] as f64))
+                .collect()
+        })
     }
 
     fn build(&self, config: &ModelConfig, device: &Device) -> (Encoder, Decoder) {
@@ -97,11 +75,52 @@ impl Architecture for Mlp {
     }
 }
 
-/// The hidden layers between consecutive `sizes`, each making its product and its ReLU.
-fn hidden_layers(half: Half, sizes: &[usize]) -> impl Iterator<Item = Layer> + '_ {
+/// The layers of a dense model (the MLP's, the gated MLP's) whose `hidden` layers between
+/// consecutive sizes are given: the input, a conditional model's y and its copies, the hidden
+/// layers of the encoder, its heads, those of the decoder, and its logits.
+pub fn dense_model_layers(
+    config: &ModelConfig,
+    hidden: impl Fn(Half, &[usize]) -> Vec<Layer>,
+) -> Vec<Layer> {
+    let (pixels, condition) = (config.pixels(), config.condition_dim());
+    let heads = if config.autoencoder { 1 } else { 2 };
+    let mut layers = vec![
+        Layer::tensors(Half::Encoder, pixels as f64),
+        Layer::tensors(Half::Encoder, 3.0 * condition as f64),
+    ];
+    let sizes = encoder_sizes(config);
+    layers.extend(hidden(Half::Encoder, &sizes));
+    let last = *sizes.last().expect("at least the input size");
+    layers.push(Layer::dense(
+        Half::Encoder,
+        last,
+        config.latent_dim,
+        heads,
+        0.0,
+    ));
+    layers.extend(hidden(Half::Decoder, &decoder_sizes(config)));
+    layers.push(Layer::dense(
+        Half::Decoder,
+        config.hidden[0],
+        pixels,
+        1,
+        pixels as f64,
+    ));
+    layers
+}
+
+/// The encoder's layer sizes: its input (with a conditional model's y), then `--hidden`.
+pub fn encoder_sizes(config: &ModelConfig) -> Vec<usize> {
+    let mut sizes = vec![config.pixels() + config.condition_dim()];
+    sizes.extend(&config.hidden);
     sizes
-        .windows(2)
-        .map(move |w| Layer::dense(half, w[0], w[1], 1, 2.0 * w[1] as f64))
+}
+
+/// The decoder's layer sizes: z (with a conditional model's y), then `--hidden` mirrored.
+pub fn decoder_sizes(config: &ModelConfig) -> Vec<usize> {
+    let mut sizes = vec![config.latent_dim + config.condition_dim()];
+    sizes.extend(config.hidden.iter().rev());
+    sizes
 }
 
 /// Dense layers between consecutive `sizes`.
@@ -132,8 +151,7 @@ pub struct MlpEncoder {
 
 impl MlpEncoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let mut sizes = vec![config.pixels() + config.condition_dim()];
-        sizes.extend(&config.hidden);
+        let sizes = encoder_sizes(config);
         let last = *sizes.last().expect("at least the input size");
         let head = || LinearConfig::new(last, config.latent_dim).init(device);
         MlpEncoder {
@@ -178,8 +196,7 @@ pub struct MlpDecoder {
 
 impl MlpDecoder {
     pub fn new(config: &ModelConfig, device: &Device) -> Self {
-        let mut sizes = vec![config.latent_dim + config.condition_dim()];
-        sizes.extend(config.hidden.iter().rev());
+        let sizes = decoder_sizes(config);
         let last = *sizes.last().expect("at least the latent size");
         MlpDecoder {
             hidden: dense_layers(&sizes, device),
