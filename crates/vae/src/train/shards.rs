@@ -10,6 +10,7 @@ use crate::parallel::Shards;
 use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+use std::ops::Range;
 
 /// Rows of a training batch on the device: images, a conditional run's conditions, and the
 /// reparameterisation noise (`None` for a plain autoencoder; one row per image, as many samples
@@ -61,12 +62,13 @@ pub fn gradients(
         let pass = shard_gradients(model, None, part, loss, batch)?;
         return Ok((pass.grads, pass.losses));
     };
-    let components = match &model.prior {
-        Some(vamp) => Some(vamp_components(shards, model, vamp)?),
+    let pseudo = match &model.prior {
+        Some(vamp) => Some(PseudoInputs::encode(shards, model, vamp)?),
         None => None,
     };
+    let components = pseudo.as_ref().map(|p| &p.components);
     let passes = shards.run_together(rows, |rows| {
-        shard_gradients(model, components.as_ref(), part.narrow(rows), loss, batch)
+        shard_gradients(model, components, part.narrow(rows), loss, batch)
     })?;
     let mut passes = passes.into_iter().collect::<Result<Vec<_>>>()?.into_iter();
     let first = passes.next().expect("at least one shard");
@@ -80,8 +82,8 @@ pub fn gradients(
             (none, _) => none,
         };
     }
-    if let (Some(vamp), Some(upstream)) = (&model.prior, components_grad) {
-        for g in pseudo_input_gradients(shards, model, vamp, &upstream)? {
+    if let (Some(pseudo), Some(upstream)) = (pseudo, components_grad) {
+        for g in pseudo.gradients(shards, &upstream)? {
             super::gradients::add_into(model, &mut grads, g);
         }
     }
@@ -136,42 +138,72 @@ fn shard_gradients(
     })
 }
 
-/// The VampPrior's components for one step, once for all shards (each would otherwise encode
-/// every pseudo-input, forward and backward): the pseudo-inputs split between the shards and
-/// encoded outside any graph. Their gradient goes back through the encoder afterwards
-/// ([`pseudo_input_gradients`]), split the same way.
-fn vamp_components(
-    shards: &Shards,
-    model: &Vae,
-    vamp: &VampPrior,
-) -> Result<(Tensor<2>, Tensor<2>)> {
-    let inner = model.clone().valid();
-    let parts = shards.run(vamp.count(), |rows| {
-        let prior = inner.prior.as_ref().expect("the model's own VampPrior");
-        prior.posteriors(rows, |u| inner.encoder.forward(u, None))
-    })?;
-    let (z_mean, z_log_var): (Vec<_>, Vec<_>) = parts.into_iter().unzip();
-    Ok((Tensor::cat(z_mean, 0), Tensor::cat(z_log_var, 0)))
+/// The VampPrior's components for one step, computed once for all shards (each would otherwise
+/// encode every pseudo-input, forward and backward): the pseudo-inputs split between the
+/// shards, each part encoded in a graph of its own that is kept until the components' gradient
+/// is known ([`PseudoInputs::gradients`]).
+struct PseudoInputs {
+    /// Each shard's part: its rows, the model copy whose weights lead its graph, and the
+    /// posteriors of its pseudo-inputs in that graph.
+    parts: Vec<PseudoPart>,
+    /// `z_mean` and `z_log_var` of all pseudo-inputs, outside any graph.
+    components: (Tensor<2>, Tensor<2>),
 }
 
-/// The gradients of the pseudo-inputs and the encoder's weights through the components, from
-/// the components' summed `upstream` gradients: each shard encodes its pseudo-inputs again in
-/// a graph and takes the gradient of `sum(z_mean * dz_mean) + sum(z_log_var * dz_log_var)`,
-/// which is the chain rule's product.
-fn pseudo_input_gradients(
-    shards: &Shards,
-    model: &Vae,
-    vamp: &VampPrior,
-    (dz_mean, dz_log_var): &(Tensor<2>, Tensor<2>),
-) -> Result<Vec<GradientsParams>> {
-    shards.run(vamp.count(), |rows| {
-        let copy = model.clone().map(&mut NewLeaves);
-        let prior = copy.prior.as_ref().expect("the model's own VampPrior");
-        let (z_mean, z_log_var) = prior.posteriors(rows.clone(), |u| copy.encoder.forward(u, None));
-        let part = |t: &Tensor<2>| t.clone().narrow(0, rows.start, rows.len());
-        let surrogate = (z_mean * part(dz_mean)).sum() + (z_log_var * part(dz_log_var)).sum();
-        GradientsParams::from_grads(surrogate.backward(), &copy)
-    })
+struct PseudoPart {
+    rows: Range<usize>,
+    copy: Vae,
+    z_mean: Tensor<2>,
+    z_log_var: Tensor<2>,
+}
+
+impl PseudoInputs {
+    fn encode(shards: &Shards, model: &Vae, vamp: &VampPrior) -> Result<Self> {
+        let parts = shards.run(vamp.count(), |rows| {
+            let copy = model.clone().map(&mut NewLeaves);
+            let prior = copy.prior.as_ref().expect("the model's own VampPrior");
+            let (z_mean, z_log_var) =
+                prior.posteriors(rows.clone(), |u| copy.encoder.forward(u, None));
+            PseudoPart {
+                rows,
+                copy,
+                z_mean,
+                z_log_var,
+            }
+        })?;
+        let outside = |t: fn(&PseudoPart) -> &Tensor<2>| {
+            Tensor::cat(parts.iter().map(|p| t(p).clone().inner()).collect(), 0)
+        };
+        let components = (outside(|p| &p.z_mean), outside(|p| &p.z_log_var));
+        Ok(PseudoInputs { parts, components })
+    }
+
+    /// The gradients of the pseudo-inputs and the encoder's weights through the components,
+    /// from the components' summed `upstream` gradients: each shard takes the gradient of
+    /// `sum(z_mean * dz_mean) + sum(z_log_var * dz_log_var)` over its part's graph, which is
+    /// the chain rule's product.
+    fn gradients(
+        self,
+        shards: &Shards,
+        (dz_mean, dz_log_var): &(Tensor<2>, Tensor<2>),
+    ) -> Result<Vec<GradientsParams>> {
+        let parts = &self.parts;
+        let results = shards.run(self.components.0.dims()[0], |rows| {
+            let Some(part) = parts.iter().find(|p| p.rows == rows) else {
+                return Err(Error::Bug(format!(
+                    "no pseudo-inputs were encoded for rows {rows:?}"
+                )));
+            };
+            let cut = |t: &Tensor<2>| t.clone().narrow(0, rows.start, rows.len());
+            let surrogate = (part.z_mean.clone() * cut(dz_mean)).sum()
+                + (part.z_log_var.clone() * cut(dz_log_var)).sum();
+            Ok(GradientsParams::from_grads(
+                surrogate.backward(),
+                &part.copy,
+            ))
+        })?;
+        results.into_iter().collect()
+    }
 }
 
 struct NewLeaves;
