@@ -12,18 +12,15 @@
 //! (the reference, and what GPUs run), or the gathers and matrix products of [`im2col`] on
 //! channels-last rows, which is what pays on burn-flex. The weights stay fields of the encoder
 //! and decoder (so saved runs keep their layout); a stack is a view of them with the
-//! [`StackPlan`] that the model owns: the image geometry and the index tables of the im2col
-//! path, made per batch size on first use.
+//! [`StackPlan`] that the model owns: the image geometry.
 
-use super::im2col::{self, Grid, Table, Window};
+use super::im2col;
+use super::windows::{Grid, Window, Windows};
 use burn::nn::BatchNorm;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
-use burn::tensor::Int;
 use burn::tensor::activation::relu;
 use burn::tensor::ops::PadMode;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 
 /// Slope of the leaky ReLU for x < 0: Keras' default (0.3), which the book's models use.
 pub const LEAKY_SLOPE: f64 = 0.3;
@@ -33,7 +30,7 @@ pub const LEAKY_SLOPE: f64 = 0.3;
 pub enum ConvPath {
     /// Burn's own convolution modules on NCHW tensors.
     Nchw,
-    /// Gathers, scatter-adds and matrix products on channels-last rows ([`im2col`]).
+    /// Window passes and matrix products on channels-last rows ([`im2col`]); burn-flex only.
     Im2col,
 }
 
@@ -65,8 +62,7 @@ pub fn padded_size(height: usize, width: usize, layers: usize) -> (usize, usize)
     (height.div_ceil(m) * m, width.div_ceil(m) * m)
 }
 
-/// What a stack needs besides its weights: the image geometry, which path to take, and the
-/// im2col index tables it has made.
+/// What a stack needs besides its weights: the image geometry and which path to take.
 #[derive(Debug, Clone)]
 pub struct StackPlan {
     height: usize,
@@ -76,7 +72,6 @@ pub struct StackPlan {
     layers: usize,
     /// `None` picks by device ([`ConvPath::for_device`]).
     path: Option<ConvPath>,
-    tables: Tables,
 }
 
 impl StackPlan {
@@ -91,17 +86,20 @@ impl StackPlan {
             padded_width,
             layers,
             path: None,
-            tables: Tables::default(),
         }
     }
 
-    /// Forces one path for every device (tests hold the two against each other).
+    /// Forces one path (tests hold the two against each other); im2col runs on burn-flex only,
+    /// so other devices keep Burn's convolutions.
     pub fn set_path(&mut self, path: Option<ConvPath>) {
         self.path = path;
     }
 
     fn path(&self, device: &Device) -> ConvPath {
-        self.path.unwrap_or_else(|| ConvPath::for_device(device))
+        match (self.path, ConvPath::for_device(device)) {
+            (Some(forced), ConvPath::Im2col) => forced,
+            (_, by_device) => by_device,
+        }
     }
 
     /// Rows and columns of zeros above and left of the image in the padded frame.
@@ -112,77 +110,11 @@ impl StackPlan {
         )
     }
 
-    /// The index tables of `steps` for `batch` images on `device`: made once, then kept.
-    fn index_tables(&self, steps: &[Step], batch: usize, device: &Device) -> Vec<Tensor<1, Int>> {
-        self.tables.get(batch, device, || {
-            steps
-                .iter()
-                .map(|s| im2col::index_table(s.table, s.input, s.output, s.window, device))
-                .collect()
-        })
-    }
-
     /// `[height, width]` of the features after the last stride-2 layer.
     pub fn feature_size(&self) -> [usize; 2] {
         let scale = 1usize << self.layers;
         [self.padded_height / scale, self.padded_width / scale]
     }
-}
-
-/// Batch size, device, and whether it is the autodiff device.
-type TableKey = (usize, Device, bool);
-
-/// The index tables of a stack's layers for each key, oldest first.
-type Kept = VecDeque<(TableKey, Vec<Tensor<1, Int>>)>;
-
-/// Index tables kept across steps: they depend only on the batch size, and building and
-/// uploading them each step was 4% of a conv training step. Shared by the copies of a model
-/// that the data-parallel shards make.
-#[derive(Debug, Clone, Default)]
-struct Tables(Arc<Mutex<Kept>>);
-
-/// Bytes of index tables a stack keeps (training's whole and last batches per shard,
-/// evaluation, a few decode sizes fit). Bounded, because a table holds 9 indices of 8 bytes per
-/// pixel of its batch, more than the activations themselves: the oldest tables go first, and
-/// tables larger than this alone are made for their call and not kept.
-const KEPT_TABLE_BYTES: usize = 256 << 20;
-
-/// Bytes of a set of index tables.
-fn table_bytes(tables: &[Tensor<1, Int>]) -> usize {
-    tables.iter().map(|t| t.dims()[0] * size_of::<i64>()).sum()
-}
-
-impl Tables {
-    fn get(
-        &self,
-        batch: usize,
-        device: &Device,
-        build: impl FnOnce() -> Vec<Tensor<1, Int>>,
-    ) -> Vec<Tensor<1, Int>> {
-        let key = (batch, device.clone(), device.is_autodiff());
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, tables)) = kept.iter().find(|(k, _)| *k == key) {
-            return tables.clone();
-        }
-        let tables = build();
-        let bytes = table_bytes(&tables);
-        if bytes <= KEPT_TABLE_BYTES {
-            while kept.iter().map(|(_, t)| table_bytes(t)).sum::<usize>() + bytes > KEPT_TABLE_BYTES
-            {
-                kept.pop_front();
-            }
-            kept.push_back((key, tables.clone()));
-        }
-        tables
-    }
-}
-
-/// One im2col layer: which table, between which grids.
-struct Step {
-    table: Table,
-    input: Grid,
-    output: Grid,
-    window: Window,
 }
 
 /// NCHW images to channels-last rows `[batch * height * width, channels]`.
@@ -247,8 +179,8 @@ impl ConvStack<'_> {
         })
     }
 
-    /// The layers of the im2col path for `batch` images.
-    fn steps(&self, batch: usize, image_channels: usize) -> Vec<Step> {
+    /// The windows of each layer of the im2col path for `batch` images.
+    fn steps(&self, batch: usize) -> Vec<Windows> {
         let p = self.plan;
         let (top, left) = p.top_left();
         let mut input = Grid {
@@ -260,38 +192,30 @@ impl ConvStack<'_> {
         // 2^layers, as well as into the convolution's own padding of 1.
         let mut offset = [-1 - top as isize, -1 - left as isize];
         let (mut height, mut width) = (p.padded_height, p.padded_width);
-        let mut c_in = image_channels;
         let mut steps = Vec::with_capacity(self.convs.len());
-        for conv in self.convs {
+        for _ in self.convs {
             (height, width) = (height / 2, width / 2);
             let output = Grid {
                 batch,
                 height,
                 width,
             };
-            let [c_out, ..] = conv.weight.dims();
-            steps.push(Step {
-                table: im2col::conv2d_table(c_in, c_out),
+            steps.push(Windows {
                 input,
                 output,
                 window: Window { stride: 2, offset },
             });
-            (input, offset, c_in) = (output, [-1, -1], c_out);
+            (input, offset) = (output, [-1, -1]);
         }
         steps
     }
 
     fn forward_im2col(&self, x: Tensor<4>) -> Tensor<4> {
-        let device = x.device();
-        let [batch, image_channels, ..] = x.dims();
-        let steps = self.steps(batch, image_channels);
-        let tables = self.plan.index_tables(&steps, batch, &device);
+        let [batch, ..] = x.dims();
+        let steps = self.steps(batch);
         let mut h = to_rows(x);
-        for (i, ((conv, step), rows)) in self.convs.iter().zip(&steps).zip(tables).enumerate() {
-            h = activate(
-                im2col::conv2d(conv, h, rows, step.output.rows()),
-                self.norms.get(i),
-            );
+        for (i, (conv, &windows)) in self.convs.iter().zip(&steps).enumerate() {
+            h = activate(im2col::conv2d(conv, h, windows), self.norms.get(i));
         }
         let last = steps.last().expect("at least one conv layer").output;
         from_rows(h, last)
@@ -334,9 +258,10 @@ impl DeconvStack<'_> {
         ])
     }
 
-    /// The layers of the im2col path for `batch` images: the transposed convolutions, then the
-    /// output convolution, evaluated only on the pixels the crop keeps.
-    fn steps(&self, batch: usize) -> Vec<Step> {
+    /// The windows of each layer of the im2col path for `batch` images: the transposed
+    /// convolutions', then the output convolution's, evaluated only on the pixels the crop
+    /// keeps.
+    fn steps(&self, batch: usize) -> Vec<Windows> {
         let p = self.plan;
         let (top, left) = p.top_left();
         let [height, width] = p.feature_size();
@@ -352,10 +277,9 @@ impl DeconvStack<'_> {
                 height: input.height * 2,
                 width: input.width * 2,
             };
-            // A transposed convolution reads the window table of the convolution that runs
+            // A transposed convolution moves through the windows of the convolution that runs
             // the other way, from its output grid to its input grid.
-            steps.push(Step {
-                table: Table::Window,
+            steps.push(Windows {
                 input: output,
                 output: input,
                 window: Window {
@@ -365,9 +289,7 @@ impl DeconvStack<'_> {
             });
             input = output;
         }
-        let [image_channels, c_in, ..] = self.output.weight.dims();
-        steps.push(Step {
-            table: im2col::conv2d_table(c_in, image_channels),
+        steps.push(Windows {
             input,
             output: Grid {
                 batch,
@@ -383,25 +305,16 @@ impl DeconvStack<'_> {
     }
 
     fn forward_im2col(&self, x: Tensor<4>) -> Tensor<4> {
-        let device = x.device();
         let [batch, ..] = x.dims();
         let steps = self.steps(batch);
-        let mut tables = self.plan.index_tables(&steps, batch, &device).into_iter();
+        let (last, deconvs) = steps.split_last().expect("the output convolution");
         let mut h = to_rows(x);
-        for (i, (deconv, step)) in self.deconvs.iter().zip(&steps).enumerate() {
-            let rows = tables.next().expect("one table per layer");
-            // The step describes the forward convolution, so the deconvolution's output is
-            // the step's input grid.
+        for (i, (deconv, &windows)) in self.deconvs.iter().zip(deconvs).enumerate() {
             h = activate(
-                im2col::conv_transpose2d(deconv, h, rows, step.input.rows()),
+                im2col::conv_transpose2d(deconv, h, windows),
                 self.norms.get(i),
             );
         }
-        let last = steps.last().expect("the output convolution");
-        let rows = tables.next().expect("one table per layer");
-        from_rows(
-            im2col::conv2d(self.output, h, rows, last.output.rows()),
-            last.output,
-        )
+        from_rows(im2col::conv2d(self.output, h, *last), last.output)
     }
 }

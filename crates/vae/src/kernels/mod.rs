@@ -3,9 +3,9 @@
 //! passes where autodiff cannot derive them. The models see only this face; each kernel is
 //! tested against Burn's plain computation (`tests/library/kernels.rs`).
 //!
-//! - [`ConvStack`] and [`DeconvStack`]: the conv models' stride-2 layers, as gathers,
-//!   scatter-adds and matrix products on channels-last rows on burn-flex (`im2col`), or Burn's
-//!   own convolutions ([`ConvPath`]).
+//! - [`ConvStack`] and [`DeconvStack`]: the conv models' stride-2 layers, as window passes
+//!   (`windows`: gathers, scatter-adds) and matrix products on channels-last rows on burn-flex
+//!   (`im2col`), or Burn's own convolutions ([`ConvPath`]).
 //! - [`batch_norm`]: batch norm over a batch split between shards and MPI ranks
 //!   (SyncBatchNorm), its statistics and their gradients summed over the parts;
 //!   [`batch_norm_leaky_rows`], the same followed by leaky ReLU as one burn-flex kernel each way.
@@ -25,6 +25,7 @@ mod fused;
 mod im2col;
 mod norm;
 mod simd;
+mod windows;
 
 pub use adam::{AdamStep, FusedAdam, FusedAdamOps, adam, adam_update};
 pub use batch_norm::{SyncBackend, batch_norm, batch_norm_leaky_relu};

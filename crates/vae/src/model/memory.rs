@@ -4,9 +4,9 @@
 //! the number of images.
 //!
 //! The counts are the sums over the layers each architecture lists
-//! ([`super::Architecture::layers`]), as the CPU path runs them (im2col gathers, products,
-//! scatter targets and index tables of the conv stacks); `docs/guarantees.md` holds them against
-//! the peak resident memory measured for each architecture.
+//! ([`super::Architecture::layers`]), as the CPU path runs them (the window gathers and
+//! products of the conv stacks); `docs/guarantees.md` holds them against the peak resident
+//! memory measured for each architecture.
 
 use super::ModelConfig;
 use super::arch::Half;

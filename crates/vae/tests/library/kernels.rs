@@ -91,13 +91,17 @@ fn assert_close_at(a: &[f32], b: &[f32], scale: f32, what: &str) {
 fn conv_layers_match_burns_convolutions_values_and_gradients() {
     let device = Device::flex().autodiff();
     assert_eq!(ConvPath::for_device(&device), ConvPath::Im2col);
+    // Sizes that pad unevenly, colour, a layer with fewer outputs than inputs (6 -> 5, and the
+    // output convolution), and a batch of one image.
     let cases = [
-        (Arch::Conv, 28, 28, 1),
-        (Arch::Conv, 30, 21, 1),
-        (Arch::Conv, 30, 21, 3),
-        (Arch::ConvBn, 24, 20, 3),
+        (Arch::Conv, 28, 28, 1, 3),
+        (Arch::Conv, 30, 21, 1, 3),
+        (Arch::Conv, 30, 21, 3, 3),
+        (Arch::Conv, 7, 5, 2, 1),
+        (Arch::ConvBn, 24, 20, 3, 3),
+        (Arch::ConvBn, 9, 13, 3, 2),
     ];
-    for (arch, height, width, image_channels) in cases {
+    for (arch, height, width, image_channels, batch) in cases {
         let config = ModelConfig {
             height,
             width,
@@ -109,14 +113,14 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
         let pixels = config.pixels();
         let model = Vae::init(&config, &device, 7);
         let reference = model.clone().with_conv_path(Some(ConvPath::Nchw));
-        let what = format!("{arch:?} {height}x{width}x{image_channels}");
-        let x = random(3, pixels, 1, &device);
-        let z = random(3, 3, 2, &device);
+        let what = format!("{arch:?} {height}x{width}x{image_channels}, batch {batch}");
+        let x = random(batch, pixels, 1, &device);
+        let z = random(batch, 3, 2, &device);
 
         let ours = encode(&model.encoder, x.clone());
         let theirs = encode(&reference.encoder, x.clone());
         assert_close(&values(ours.clone()), &values(theirs.clone()), &what);
-        let target = random(3, 6, 3, &device);
+        let target = random(batch, 6, 3, &device);
         let g_ours = gradients(&model.encoder, (ours - target.clone()).square().sum());
         let g_theirs = gradients(&reference.encoder, (theirs - target).square().sum());
         let scale = largest(&g_theirs.concat());
@@ -127,7 +131,7 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
         let ours = model.decoder.forward(z.clone(), None);
         let theirs = reference.decoder.forward(z, None);
         assert_close(&values(ours.clone()), &values(theirs.clone()), &what);
-        let target = random(3, pixels, 4, &device);
+        let target = random(batch, pixels, 4, &device);
         let g_ours = gradients(&model.decoder, (ours - target.clone()).square().sum());
         let g_theirs = gradients(&reference.decoder, (theirs - target).square().sum());
         let norms = if arch == Arch::ConvBn { 3 } else { 0 };
@@ -751,4 +755,20 @@ fn squared_sum_matches_burns() {
     v[7] = f32::INFINITY;
     let inf = Tensor::<2>::from_data(TensorData::new(v, [5, 5]), &device);
     assert_eq!(values(squared_sum(inf))[0], f32::INFINITY);
+}
+
+/// burn-flex makes every new tensor (a matrix product's output, zeros) from a `Vec<u8>`, whose
+/// declared alignment is 1; cubecl-environment 0.11.3 then allocated it again, aligned, and
+/// copied it: 12% of a conv training step. The vendored copy keeps an allocation that is
+/// already aligned (vendor/README.md).
+#[test]
+fn a_new_tensors_allocation_is_kept_not_copied() {
+    for len in [16, 4096, 1 << 22] {
+        let vec = vec![0u8; len];
+        let ptr = vec.as_ptr();
+        assert!(ptr.align_offset(16) == 0, "the allocator aligns to 16");
+        let bytes = burn::tensor::Bytes::from_bytes_vec(vec);
+        assert_eq!(bytes.as_ptr(), ptr, "{len} bytes were copied");
+        assert_eq!(bytes.len(), len);
+    }
 }

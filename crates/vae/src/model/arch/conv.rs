@@ -93,9 +93,8 @@ pub fn build(config: &ModelConfig, device: &Device, norm: bool) -> (Encoder, Dec
 
 /// The floats of one 3x3 layer between grids of `in_px` and `out_px` pixels as the im2col path
 /// runs it: a window gather (`9 * c_in` values per output pixel) when `gather`, else a product
-/// per input pixel (`9 * c_out`) added into a zeroed target; then the result, its bias and its
-/// activation (and batch norm's two tensors with `norm`); the index table holds 9 indices (2
-/// floats each) per pixel of the grid it is made on.
+/// per input pixel (`9 * c_out`) summed per output pixel; then the result, its bias and its
+/// activation (and batch norm's two tensors with `norm`).
 fn conv_activations(
     in_px: f64,
     out_px: f64,
@@ -105,17 +104,13 @@ fn conv_activations(
     norm: bool,
 ) -> f64 {
     const TAPS: f64 = 9.0;
-    const INDEX: f64 = 2.0;
-    let (spread, table) = if gather {
-        (out_px * TAPS * c_in, out_px * TAPS * INDEX)
+    let spread = if gather {
+        out_px * TAPS * c_in
     } else {
-        (
-            in_px * TAPS * c_out + 2.0 * out_px * c_out,
-            in_px * TAPS * INDEX,
-        )
+        in_px * TAPS * c_out
     };
     let outputs = if norm { 5.0 } else { 3.0 };
-    spread + table + outputs * out_px * c_out
+    spread + outputs * out_px * c_out
 }
 
 /// A 3x3 (transposed) convolution's layer: its weights (and batch norm's scale, shift and
