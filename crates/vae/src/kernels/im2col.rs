@@ -18,30 +18,30 @@ use burn::prelude::*;
 /// inputs, contributions summed per tap when there are fewer, so the intermediate holds
 /// `9 * min(c_in, c_out)` values per pixel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Table {
+enum Route {
     Window,
     Contribution,
 }
 
 /// How [`conv2d`] runs a convolution from `c_in` to `c_out` channels.
-pub fn conv2d_table(c_in: usize, c_out: usize) -> Table {
+fn conv2d_route(c_in: usize, c_out: usize) -> Route {
     if c_out >= c_in {
-        Table::Window
+        Route::Window
     } else {
-        Table::Contribution
+        Route::Contribution
     }
 }
 
 /// `conv` (3x3, no groups or dilation) applied to `x` `[input rows, c_in]` through `windows`,
-/// giving `[output rows, c_out]`, as [`conv2d_table`] says: each output pixel's 3x3 window
+/// giving `[output rows, c_out]`, as [`conv2d_route`] says: each output pixel's 3x3 window
 /// gathered into a row of `9 * c_in` values and multiplied by the weights as a `[9 * c_in,
 /// c_out]` matrix, or each input pixel's contributions to its 9 output pixels as one row of the
 /// product with `[c_in, 9 * c_out]` weights, summed per output pixel.
 pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
     let [_, c_in] = x.dims();
     let [c_out, ..] = conv.weight.dims();
-    let y = match conv2d_table(c_in, c_out) {
-        Table::Window => {
+    let y = match conv2d_route(c_in, c_out) {
+        Route::Window => {
             let patches = window_op(x, windows, WindowKind::Gather);
             // [c_out, c_in, kh, kw] -> [kh, kw, c_in, c_out], the order of a patch row.
             let weight = conv
@@ -51,7 +51,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
                 .reshape([TAPS * c_in, c_out]);
             patches.matmul(weight)
         }
-        Table::Contribution => {
+        Route::Contribution => {
             // [c_out, c_in, kh, kw] -> [c_in, kh, kw, c_out].
             let weight = conv
                 .weight
