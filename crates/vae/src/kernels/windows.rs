@@ -5,7 +5,7 @@
 //! Composed of Burn's ops, the conv stacks gathered windows with `select` through an index
 //! table of 9 `i64` per pixel (after appending a zero row to the input), and added
 //! contributions with `select_assign` into a zeroed table one row too long, then sliced it:
-//! 14-19% of a conv training step in `perf` (docs/benchmarks.md, round four), and tables larger
+//! 14% of a conv training step in `perf` (docs/benchmarks.md, round four), and tables larger
 //! than the activations. Each [`WindowKind`] here is one pass that writes every output value once (the
 //! scatter adds into one zeroed output), and the backward pass of each is its adjoint, another
 //! kind. No crate offers these for Burn; they are a backend extension with the backward written
