@@ -31,6 +31,7 @@ pub struct Shards {
 impl Shards {
     /// `threads` shards.
     pub fn new(threads: usize) -> Result<Self> {
+        crate::device::tune_products();
         let pools = (0..threads)
             .map(|i| {
                 rayon::ThreadPoolBuilder::new()
@@ -103,24 +104,24 @@ impl Shards {
     ) -> Result<Vec<T>> {
         let n = self.parts(rows);
         let (work, failed) = (&work, &failed);
-        let results: Vec<_> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .zip(&self.pools)
-                .map(|(i, pool)| {
-                    let range = i * rows / n..(i + 1) * rows / n;
-                    scope.spawn(move || {
-                        pool.install(|| {
-                            catch_unwind(AssertUnwindSafe(|| work(i, range)))
-                                .inspect_err(|_| failed())
-                        })
-                    })
-                })
-                .collect();
-            // The scoped threads only run `install`, whose panics `catch_unwind` took.
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|e| Err(e)))
-                .collect()
+        // One slot per part, filled by its job; `catch_unwind` takes the part's panic, so an
+        // empty slot would mean a job that never ran.
+        let slots: Vec<Mutex<Option<std::thread::Result<T>>>> =
+            (0..n).map(|_| Mutex::new(None)).collect();
+        let slots = &slots;
+        in_each_pool(&self.pools[..n], 0, &|i, scope| {
+            scope.spawn(move |_| {
+                let range = i * rows / n..(i + 1) * rows / n;
+                let out =
+                    catch_unwind(AssertUnwindSafe(|| work(i, range))).inspect_err(|_| failed());
+                *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+            })
+        });
+        let results = slots.iter().map(|slot| {
+            slot.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or_else(|| Err(Box::new(OtherPartFailed)))
         });
         let mut out = Vec::with_capacity(n);
         let mut panics = Vec::new();
@@ -165,6 +166,23 @@ impl Shards {
             },
             || group.fail(),
         )
+    }
+}
+
+/// Hands part `first + i` to pool `i` as a job of that pool, all at once, and returns when
+/// every part is done: scope `i` spawns its part, then nests the scopes of the parts after it.
+/// No thread is started per pass: starting one per part and step (`std::thread::scope`) cost
+/// the MLP 7% of its epoch in wake-ups on a 2-core VM (docs/benchmarks.md, round five).
+fn in_each_pool<'scope>(
+    pools: &'scope [rayon::ThreadPool],
+    first: usize,
+    spawn: &(dyn Fn(usize, &rayon::Scope<'scope>) + Sync),
+) {
+    if let Some((pool, rest)) = pools.split_first() {
+        pool.in_place_scope(|scope| {
+            spawn(first, scope);
+            in_each_pool(rest, first + 1, spawn);
+        });
     }
 }
 

@@ -2,6 +2,9 @@
 //! `cuda` or `wgpu` feature, so the default build needs no GPU library.
 
 pub mod memory;
+mod products;
+
+pub use products::tune_products;
 
 use crate::error::{Error, Result};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -135,6 +138,7 @@ pub fn set_cpu_threads(threads: usize) -> Result<()> {
     if threads == 0 {
         return Err(Error::Config("--threads must be at least 1".into()));
     }
+    tune_products();
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
