@@ -11,6 +11,8 @@
 //!   [`batch_norm_leaky_rows`], the same followed by leaky ReLU as one burn-flex kernel each way.
 //! - [`bce_with_logits_rows`]: the Bernoulli reconstruction loss as one fused burn-flex kernel
 //!   with its backward pass, and [`bce_with_logits_sum`] on the host.
+//! - [`linear`]: a dense layer whose backward pass multiplies without copying the transposed
+//!   weight and allocates without zero-filling.
 //! - [`adam`]: Adam's step as one pass over each weight tensor, split across the threads, and
 //!   [`squared_sum`], a gradient's sum of squares in one pass (the joint gradient norm).
 //!
@@ -23,6 +25,7 @@ mod conv_stack;
 mod flex;
 mod fused;
 mod im2col;
+mod linear;
 mod norm;
 mod simd;
 mod windows;
@@ -37,5 +40,6 @@ pub use fused::{
     FusedBce, bce_with_logits_gradient, bce_with_logits_rows, bce_with_logits_sum,
     bce_with_logits_sum_on, fused_applies,
 };
+pub use linear::{LinearOps, linear};
 pub use norm::{SquaredSum, squared_sum, sum_of_squares};
 pub use simd::{Isa, isa};

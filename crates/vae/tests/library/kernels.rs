@@ -772,3 +772,65 @@ fn a_new_tensors_allocation_is_kept_not_copied() {
         assert_eq!(bytes.len(), len);
     }
 }
+
+#[test]
+fn dense_layer_matches_burns_linear_values_and_gradients() {
+    use burn::nn::LinearConfig;
+    let device = Device::flex().autodiff();
+    // (rows, inputs, outputs): batch 1, odd sizes with SIMD tails, a shard of M's decoder
+    // output, and one large enough that the product splits across the pool.
+    for (case, &(rows, inputs, outputs)) in [
+        (1, 5, 3),
+        (7, 13, 9),
+        (64, 400, 37),
+        (3, 1, 1),
+        (200, 201, 199),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let seed = 100 + case as u64 * 3;
+        let layer = vae::device::seeded(&device, seed, || {
+            LinearConfig::new(inputs, outputs).init(&device)
+        });
+        // Non-zero biases, so that a bias added twice or not at all shows.
+        let layer = burn::nn::Linear {
+            bias: Some(burn::module::Param::from_tensor(
+                random(1, outputs, seed + 1, &device).reshape([outputs]),
+            )),
+            ..layer
+        };
+        let x = random(rows, inputs, seed + 2, &device);
+        let upstream = random(rows, outputs, seed + 3, &device);
+        let what = format!("{rows}x{inputs}x{outputs}");
+        let run = |ours: bool| {
+            let x = x.clone().require_grad();
+            let out = if ours {
+                vae::kernels::linear(&layer, x.clone())
+            } else {
+                layer.forward(x.clone())
+            };
+            let grads = (out.clone() * upstream.clone()).sum().backward();
+            let grad = |t: Tensor<2>| values(t.grad(&grads).expect("tracked"));
+            (
+                values(out),
+                grad(x),
+                grad(layer.weight.val()),
+                values(layer.bias.as_ref().unwrap().val().grad(&grads).unwrap()),
+            )
+        };
+        let (ours, burns) = (run(true), run(false));
+        assert_close(&ours.0, &burns.0, &format!("{what} output"));
+        assert_close(&ours.1, &burns.1, &format!("{what} input gradient"));
+        assert_close(&ours.2, &burns.2, &format!("{what} weight gradient"));
+        assert_close(&ours.3, &burns.3, &format!("{what} bias gradient"));
+        // Without autodiff (evaluation) the kernel gives the same values.
+        let plain = layer.valid();
+        let x = x.clone().inner();
+        assert_close(
+            &values(vae::kernels::linear(&plain, x.clone())),
+            &values(plain.forward(x)),
+            &format!("{what} output without autodiff"),
+        );
+    }
+}

@@ -22,7 +22,7 @@ use super::mlp::{posterior_heads, with_condition};
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use super::{Half, Layer};
 use crate::error::{Error, Result};
-use crate::kernels::{ConvPath, ConvStack, DeconvStack, StackPlan};
+use crate::kernels::{ConvPath, ConvStack, DeconvStack, StackPlan, linear};
 use crate::model::loss::Reconstruction;
 use crate::model::posterior::Posterior;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
@@ -399,9 +399,7 @@ impl DecoderModule for ConvDecoder {
     fn forward(&self, z: Tensor<2>, condition: Option<Tensor<2>>) -> Tensor<2> {
         let [batch, _] = z.dims();
         let [channels, height, width] = self.features;
-        let h = self
-            .dense
-            .forward(with_condition(z, condition))
+        let h = linear(&self.dense, with_condition(z, condition))
             .reshape([batch, channels, height, width]);
         self.stack().forward(h).flatten(1, 3)
     }

@@ -17,6 +17,7 @@ use super::mlp::{
 };
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use crate::error::Result;
+use crate::kernels::linear;
 use crate::model::posterior::Posterior;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -82,7 +83,7 @@ impl GatedDense {
     }
 
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.value.forward(x.clone()) * sigmoid(self.gate.forward(x))
+        linear(&self.value, x.clone()) * sigmoid(linear(&self.gate, x))
     }
 }
 
@@ -151,6 +152,6 @@ impl DecoderModule for GatedMlpDecoder {
             .hidden
             .iter()
             .fold(with_condition(z, condition), |h, layer| layer.forward(h));
-        self.output.forward(h)
+        linear(&self.output, h)
     }
 }

@@ -12,6 +12,7 @@ use super::ModelConfig;
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use super::{Half, Layer};
 use crate::error::{Error, Result};
+use crate::kernels::linear;
 use crate::model::loss::Reconstruction;
 use crate::model::posterior::Posterior;
 use burn::nn::{Linear, LinearConfig};
@@ -168,7 +169,7 @@ impl EncoderModule for MlpEncoder {
             .hidden
             .iter()
             .fold(with_condition(x, condition), |h, layer| {
-                relu(layer.forward(h))
+                relu(linear(layer, h))
             });
         posterior_heads(&self.z_mean, self.z_log_var.as_ref(), h)
     }
@@ -178,11 +179,11 @@ impl EncoderModule for MlpEncoder {
 pub fn posterior_heads(z_mean: &Linear, z_log_var: Option<&Linear>, h: Tensor<2>) -> Posterior {
     match z_log_var {
         Some(z_log_var) => Posterior::Gaussian {
-            z_log_var: z_log_var.forward(h.clone()),
-            z_mean: z_mean.forward(h),
+            z_log_var: linear(z_log_var, h.clone()),
+            z_mean: linear(z_mean, h),
         },
         None => Posterior::Point {
-            z_mean: z_mean.forward(h),
+            z_mean: linear(z_mean, h),
         },
     }
 }
@@ -212,8 +213,8 @@ impl DecoderModule for MlpDecoder {
             .hidden
             .iter()
             .fold(with_condition(z, condition), |h, layer| {
-                relu(layer.forward(h))
+                relu(linear(layer, h))
             });
-        self.output.forward(h)
+        linear(&self.output, h)
     }
 }

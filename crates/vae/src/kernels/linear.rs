@@ -1,0 +1,291 @@
+//! A dense layer, `x @ weight + bias`, on burn-flex with its own backward pass.
+//!
+//! Burn's dense layer on burn-flex costs three things our MLP's shards pay at every step
+//! (`perf record -g vae bench --model mlp`, docs/benchmarks.md, round five):
+//! - the input gradient `grad @ weight^T` is a product with a transposed weight, which gemm
+//!   copies into panels at every call (784x400 for the decoder's output layer): 484 us for
+//!   64 rows against 372 us when the product is written column-major instead and turned
+//!   afterwards, as here;
+//! - every output, the weight gradients included (1.25 MB each), is allocated zeroed before the
+//!   product overwrites it: `memset` was 4% of a shard's time. Here outputs are allocated
+//!   without the fill, and the forward pass starts from the bias instead of adding it after;
+//! - the bias is added, and its gradient summed, in passes of their own.
+//!
+//! No crate offers a dense layer for Burn with a different backward, so it is a backend
+//! extension, as the fused loss is; the other backends (GPUs) keep Burn's layer.
+
+use super::flex::values;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::TensorData;
+
+/// `layer` applied to `x` (`[rows, inputs]`): this kernel on the CPU for a layer with a bias,
+/// Burn's `Linear::forward` elsewhere.
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    match &layer.bias {
+        Some(bias) if crate::device::is_cpu_device(&x.device()) => {
+            Tensor::from_dispatch(<Dispatch as LinearOps>::dense(
+                x.into_dispatch(),
+                layer.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+            ))
+        }
+        _ => layer.forward(x),
+    }
+}
+
+/// The dense layer and the three gradients of its backward pass, as backend operations.
+#[backend_extension(Flex, Autodiff)]
+pub trait LinearOps: Backend {
+    /// `x @ weight + bias`: `[rows, inputs]`, `[inputs, outputs]` and `[outputs]` to
+    /// `[rows, outputs]`.
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+    /// The gradient with respect to `x`: `grad @ weight^T`.
+    fn dense_input_grad(weight: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The gradient with respect to the weight: `x^T @ grad`.
+    fn dense_weight_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The gradient with respect to the bias: `grad` summed over the rows.
+    fn dense_bias_grad(grad: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// burn-flex's rule for splitting a product across the pool (inside a shard the pool is one
+/// thread, so a shard's products stay on it).
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// A strided f32 matrix for [`product`]: a pointer and the steps between rows and columns.
+#[derive(Clone, Copy)]
+struct Strided {
+    ptr: *const f32,
+    row: isize,
+    col: isize,
+}
+
+/// `a @ b` (`[m, k]` by `[k, n]`, as `a` and `b` say they are laid out) into a new buffer of
+/// `m * n` values laid out as `dst_row` and `dst_col` say, starting from `start` when given
+/// (one value per output, `dst` laid out the same way) and from nothing otherwise: never
+/// zero-filled first.
+fn product(
+    (m, n, k): (usize, usize, usize),
+    a: Strided,
+    b: Strided,
+    (dst_row, dst_col): (isize, isize),
+    start: Option<Vec<f32>>,
+) -> Vec<f32> {
+    let accumulate = start.is_some();
+    let mut out = start.unwrap_or_else(|| Vec::with_capacity(m * n));
+    assert!(out.capacity() >= m * n, "the output holds every value");
+    // SAFETY: `out` has room for the `m * n` values at the strides given (checked by the
+    // callers, which pass a dense layout), `a` and `b` point at live matrices of the shapes and
+    // strides given, and without `accumulate` gemm writes every output without reading it
+    // (`read_dst` false), so the uninitialised values are written before `set_len`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            dst_col,
+            dst_row,
+            accumulate,
+            a.ptr,
+            a.col,
+            a.row,
+            b.ptr,
+            b.col,
+            b.row,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism(m, n, k),
+        );
+        out.set_len(m * n);
+    }
+    out
+}
+
+fn tensor(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
+}
+
+fn dims(t: &FlexTensor) -> [usize; 2] {
+    let shape = t.layout().shape();
+    [shape[0], shape[1]]
+}
+
+impl LinearOps for Flex {
+    fn dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&weight));
+        let (x, w, b) = (values(&x), values(&weight), values(&bias));
+        // Every row starts as the bias, and the product is added to it.
+        let mut start = Vec::with_capacity(rows * outputs);
+        for _ in 0..rows {
+            start.extend_from_slice(&b);
+        }
+        let x = Strided {
+            ptr: x.as_ptr(),
+            row: inputs as isize,
+            col: 1,
+        };
+        let w = Strided {
+            ptr: w.as_ptr(),
+            row: outputs as isize,
+            col: 1,
+        };
+        let out = product(
+            (rows, outputs, inputs),
+            x,
+            w,
+            (outputs as isize, 1),
+            Some(start),
+        );
+        tensor(out, [rows, outputs])
+    }
+
+    fn dense_input_grad(weight: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let ([inputs, outputs], [rows, _]) = (dims(&weight), dims(&grad));
+        let (w, g) = (values(&weight), values(&grad));
+        // `grad @ weight^T`, written column-major (so gemm reads the weight in place and packs
+        // only `grad`), then turned to rows.
+        let g = Strided {
+            ptr: g.as_ptr(),
+            row: outputs as isize,
+            col: 1,
+        };
+        let w_t = Strided {
+            ptr: w.as_ptr(),
+            row: 1,
+            col: outputs as isize,
+        };
+        let by_column = product((rows, inputs, outputs), g, w_t, (1, rows as isize), None);
+        let mut out = Vec::with_capacity(rows * inputs);
+        for r in 0..rows {
+            out.extend(by_column[r..].iter().step_by(rows.max(1)).take(inputs));
+        }
+        tensor(out, [rows, inputs])
+    }
+
+    fn dense_weight_grad(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
+        let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&grad));
+        let (x, g) = (values(&x), values(&grad));
+        let x_t = Strided {
+            ptr: x.as_ptr(),
+            row: 1,
+            col: inputs as isize,
+        };
+        let g = Strided {
+            ptr: g.as_ptr(),
+            row: outputs as isize,
+            col: 1,
+        };
+        let out = product((inputs, outputs, rows), x_t, g, (outputs as isize, 1), None);
+        tensor(out, [inputs, outputs])
+    }
+
+    fn dense_bias_grad(grad: FlexTensor) -> FlexTensor {
+        let [_, outputs] = dims(&grad);
+        let g = values(&grad);
+        let mut sum = vec![0f32; outputs];
+        for row in g.chunks_exact(outputs.max(1)) {
+            for (s, v) in sum.iter_mut().zip(row) {
+                *s += v;
+            }
+        }
+        FlexTensor::from_data(TensorData::new(sum, vec![outputs]))
+    }
+}
+
+/// Burn's autodiff around the kernel: each of `x`, the weight and the bias gets its gradient
+/// when it is tracked, and only what those need is kept (`x` for the weight's, the weight for
+/// `x`'s).
+impl<B: Backend + LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
+    fn dense(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct Dense;
+
+        impl<B: Backend + LinearOps> Backward<B, 3> for Dense {
+            type State = (Option<FloatTensor<B>>, Option<FloatTensor<B>>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 3>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight, node_bias] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, weight) = ops.state;
+                if let (Some(node), Some(weight)) = (node_x, weight) {
+                    grads.register::<B>(node.id, B::dense_input_grad(weight, grad.clone()));
+                }
+                if let (Some(node), Some(x)) = (node_weight, x) {
+                    grads.register::<B>(node.id, B::dense_weight_grad(x, grad.clone()));
+                }
+                if let Some(node) = node_bias {
+                    grads.register::<B>(node.id, B::dense_bias_grad(grad));
+                }
+            }
+        }
+
+        let (x_tracked, weight_tracked) = (x.is_tracked(), weight.is_tracked());
+        match Dense
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let out = B::dense(x.clone(), weight.clone(), bias.into_primitive());
+                prep.finish(
+                    (weight_tracked.then_some(x), x_tracked.then_some(weight)),
+                    out,
+                )
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::dense(
+                x.into_primitive(),
+                weight.into_primitive(),
+                bias.into_primitive(),
+            )),
+        }
+    }
+
+    fn dense_input_grad(weight: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::dense_input_grad(
+            weight.into_primitive(),
+            grad.into_primitive(),
+        ))
+    }
+
+    fn dense_weight_grad(x: FloatTensor<Self>, grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::dense_weight_grad(
+            x.into_primitive(),
+            grad.into_primitive(),
+        ))
+    }
+
+    fn dense_bias_grad(grad: FloatTensor<Self>) -> FloatTensor<Self> {
+        FloatTensor::<Self>::new(B::dense_bias_grad(grad.into_primitive()))
+    }
+}
