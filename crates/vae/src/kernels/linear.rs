@@ -8,8 +8,7 @@
 //!   afterwards, as here;
 //! - every output, the weight gradients included (1.25 MB each), is allocated zeroed before the
 //!   product overwrites it: `memset` was 4% of a shard's time. Here outputs are allocated
-//!   without the fill, and the forward pass starts from the bias instead of adding it after;
-//! - the bias is added, and its gradient summed, in passes of their own.
+//!   without the fill.
 //!
 //! No crate offers a dense layer for Burn with a different backward, so it is a backend
 //! extension, as the fused loss is; the other backends (GPUs) keep Burn's layer.
@@ -78,23 +77,18 @@ struct Strided {
 }
 
 /// `a @ b` (`[m, k]` by `[k, n]`, as `a` and `b` say they are laid out) into a new buffer of
-/// `m * n` values laid out as `dst_row` and `dst_col` say, starting from `start` when given
-/// (one value per output, `dst` laid out the same way) and from nothing otherwise: never
-/// zero-filled first.
+/// `m * n` values laid out densely as `dst_row` and `dst_col` say, never zero-filled first.
 fn product(
     (m, n, k): (usize, usize, usize),
     a: Strided,
     b: Strided,
     (dst_row, dst_col): (isize, isize),
-    start: Option<Vec<f32>>,
 ) -> Vec<f32> {
-    let accumulate = start.is_some();
-    let mut out = start.unwrap_or_else(|| Vec::with_capacity(m * n));
-    assert!(out.capacity() >= m * n, "the output holds every value");
-    // SAFETY: `out` has room for the `m * n` values at the strides given (checked by the
-    // callers, which pass a dense layout), `a` and `b` point at live matrices of the shapes and
-    // strides given, and without `accumulate` gemm writes every output without reading it
-    // (`read_dst` false), so the uninitialised values are written before `set_len`.
+    let mut out = Vec::with_capacity(m * n);
+    // SAFETY: `out` has room for the `m * n` values at the dense strides the callers pass, `a`
+    // and `b` point at live matrices of the shapes and strides given, and gemm writes every
+    // output without reading it (`read_dst` false), so every value is written before
+    // `set_len`.
     unsafe {
         gemm::gemm(
             m,
@@ -103,14 +97,14 @@ fn product(
             out.as_mut_ptr(),
             dst_col,
             dst_row,
-            accumulate,
+            false,
             a.ptr,
             a.col,
             a.row,
             b.ptr,
             b.col,
             b.row,
-            if accumulate { 1.0 } else { 0.0 },
+            0.0,
             1.0,
             false,
             false,
@@ -135,11 +129,6 @@ impl LinearOps for Flex {
     fn dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&weight));
         let (x, w, b) = (values(&x), values(&weight), values(&bias));
-        // Every row starts as the bias, and the product is added to it.
-        let mut start = Vec::with_capacity(rows * outputs);
-        for _ in 0..rows {
-            start.extend_from_slice(&b);
-        }
         let x = Strided {
             ptr: x.as_ptr(),
             row: inputs as isize,
@@ -150,13 +139,15 @@ impl LinearOps for Flex {
             row: outputs as isize,
             col: 1,
         };
-        let out = product(
-            (rows, outputs, inputs),
-            x,
-            w,
-            (outputs as isize, 1),
-            Some(start),
-        );
+        let mut out = product((rows, outputs, inputs), x, w, (outputs as isize, 1));
+        // The bias after the product, as Burn adds it: a row's values do not depend on the
+        // other rows of the batch, which gemm's product starting from the bias would not keep
+        // to the last bit (it sums in blocks of the inputs, and a single row takes another path).
+        for row in out.chunks_exact_mut(outputs.max(1)) {
+            for (o, b) in row.iter_mut().zip(b.iter()) {
+                *o += b;
+            }
+        }
         tensor(out, [rows, outputs])
     }
 
@@ -175,7 +166,7 @@ impl LinearOps for Flex {
             row: 1,
             col: outputs as isize,
         };
-        let by_column = product((rows, inputs, outputs), g, w_t, (1, rows as isize), None);
+        let by_column = product((rows, inputs, outputs), g, w_t, (1, rows as isize));
         let mut out = Vec::with_capacity(rows * inputs);
         for r in 0..rows {
             out.extend(by_column[r..].iter().step_by(rows.max(1)).take(inputs));
@@ -196,7 +187,7 @@ impl LinearOps for Flex {
             row: outputs as isize,
             col: 1,
         };
-        let out = product((inputs, outputs, rows), x_t, g, (outputs as isize, 1), None);
+        let out = product((inputs, outputs, rows), x_t, g, (outputs as isize, 1));
         tensor(out, [inputs, outputs])
     }
 
