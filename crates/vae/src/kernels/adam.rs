@@ -21,6 +21,7 @@ use burn::optim::{
     Adam, AdamConfig, AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
 };
 use burn::prelude::*;
+use rayon::prelude::*;
 
 /// Adam with PyTorch's constants (beta 0.9 and 0.999, epsilon 1e-8; Burn's default epsilon is
 /// 1e-5), fused on the CPU.
@@ -171,23 +172,11 @@ impl FusedAdamOps for Flex {
         );
         let (threads, isa) = (rayon::current_num_threads().max(1), isa());
         let chunk = p.len().div_ceil(threads).max(CHUNK);
-        // The calling thread takes the first chunk itself while the pool takes the others: it
-        // does not sit idle waiting for a woken pool thread, which costs as much as the chunk's
-        // work on a 2-core VM.
-        let mut chunks = p
-            .chunks_mut(chunk)
-            .zip(m.chunks_mut(chunk))
-            .zip(v.chunks_mut(chunk))
-            .zip(g.chunks(chunk));
-        let first = chunks.next();
-        rayon::in_place_scope(|scope| {
-            for (((p, m), v), g) in chunks {
-                scope.spawn(move |_| adam_update(isa, p, m, v, g, step));
-            }
-            if let Some((((p, m), v), g)) = first {
-                adam_update(isa, p, m, v, g, step);
-            }
-        });
+        p.par_chunks_mut(chunk)
+            .zip(m.par_chunks_mut(chunk))
+            .zip(v.par_chunks_mut(chunk))
+            .zip(g.par_chunks(chunk))
+            .for_each(|(((p, m), v), g)| adam_update(isa, p, m, v, g, step));
         (param, moment_1, moment_2)
     }
 }
