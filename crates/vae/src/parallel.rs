@@ -172,7 +172,7 @@ impl Shards {
 /// Hands part `first + i` to pool `i` as a job of that pool, all at once, and returns when
 /// every part is done: scope `i` spawns its part, then nests the scopes of the parts after it.
 /// No thread is started per pass: starting one per part and step (`std::thread::scope`) cost
-/// the MLP 7% of its epoch in wake-ups on a 2-core VM (docs/benchmarks.md, round five).
+/// the MLP 5-8% of its epoch in wake-ups on a 2-core VM (docs/benchmarks.md, round five).
 fn in_each_pool<'scope>(
     pools: &'scope [rayon::ThreadPool],
     first: usize,

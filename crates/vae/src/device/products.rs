@@ -17,7 +17,7 @@ const PACK_AFTER_TILES_AVX512: usize = 64;
 /// Sets gemm's packing threshold for this CPU. Process-wide and idempotent: call it before
 /// training or inference on the CPU.
 pub fn tune_products() {
-    // gemm picks its AVX-512 microkernels on the same test.
+    // gemm runs its AVX-512 microkernels only on CPUs with this (and a few more) AVX-512 parts.
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx512f") {
         gemm::set_lhs_packing_threshold_single_thread(PACK_AFTER_TILES_AVX512);
