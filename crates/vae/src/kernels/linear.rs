@@ -76,6 +76,26 @@ struct Strided {
     col: isize,
 }
 
+impl Strided {
+    /// Row-major `values` with `cols` columns.
+    fn rows(values: &[f32], cols: usize) -> Self {
+        Strided {
+            ptr: values.as_ptr(),
+            row: cols as isize,
+            col: 1,
+        }
+    }
+
+    /// The transpose of row-major `values` with `cols` columns.
+    fn transposed(values: &[f32], cols: usize) -> Self {
+        Strided {
+            ptr: values.as_ptr(),
+            row: 1,
+            col: cols as isize,
+        }
+    }
+}
+
 /// `a @ b` (`[m, k]` by `[k, n]`, as `a` and `b` say they are laid out) into a new buffer of
 /// `m * n` values laid out densely as `dst_row` and `dst_col` say, never zero-filled first.
 fn product(
@@ -129,16 +149,7 @@ impl LinearOps for Flex {
     fn dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&weight));
         let (x, w, b) = (values(&x), values(&weight), values(&bias));
-        let x = Strided {
-            ptr: x.as_ptr(),
-            row: inputs as isize,
-            col: 1,
-        };
-        let w = Strided {
-            ptr: w.as_ptr(),
-            row: outputs as isize,
-            col: 1,
-        };
+        let (x, w) = (Strided::rows(&x, inputs), Strided::rows(&w, outputs));
         let mut out = product((rows, outputs, inputs), x, w, (outputs as isize, 1));
         // The bias after the product, as Burn adds it: a row's values do not depend on the
         // other rows of the batch, which gemm's product starting from the bias would not keep
@@ -156,16 +167,7 @@ impl LinearOps for Flex {
         let (w, g) = (values(&weight), values(&grad));
         // `grad @ weight^T`, written column-major (so gemm reads the weight in place and packs
         // only `grad`), then turned to rows.
-        let g = Strided {
-            ptr: g.as_ptr(),
-            row: outputs as isize,
-            col: 1,
-        };
-        let w_t = Strided {
-            ptr: w.as_ptr(),
-            row: 1,
-            col: outputs as isize,
-        };
+        let (g, w_t) = (Strided::rows(&g, outputs), Strided::transposed(&w, outputs));
         let by_column = product((rows, inputs, outputs), g, w_t, (1, rows as isize));
         let mut out = Vec::with_capacity(rows * inputs);
         for r in 0..rows {
@@ -177,16 +179,7 @@ impl LinearOps for Flex {
     fn dense_weight_grad(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
         let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&grad));
         let (x, g) = (values(&x), values(&grad));
-        let x_t = Strided {
-            ptr: x.as_ptr(),
-            row: 1,
-            col: inputs as isize,
-        };
-        let g = Strided {
-            ptr: g.as_ptr(),
-            row: outputs as isize,
-            col: 1,
-        };
+        let (x_t, g) = (Strided::transposed(&x, inputs), Strided::rows(&g, outputs));
         let out = product((inputs, outputs, rows), x_t, g, (outputs as isize, 1));
         tensor(out, [inputs, outputs])
     }
