@@ -13,7 +13,7 @@
 //! No crate offers a dense layer for Burn with a different backward, so it is a backend
 //! extension, as the fused loss is; the other backends (GPUs) keep Burn's layer.
 
-use super::flex::values;
+use super::flex::{flex_tensor, values};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -23,7 +23,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::TensorData;
 
 /// `layer` applied to `x` (`[rows, inputs]`): this kernel on the CPU for a layer with a bias,
 /// Burn's `Linear::forward` elsewhere.
@@ -136,10 +135,6 @@ fn product(
     out
 }
 
-fn tensor(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape.to_vec()))
-}
-
 fn dims(t: &FlexTensor) -> [usize; 2] {
     let shape = t.layout().shape();
     [shape[0], shape[1]]
@@ -159,7 +154,7 @@ impl LinearOps for Flex {
                 *o += b;
             }
         }
-        tensor(out, [rows, outputs])
+        flex_tensor(out, vec![rows, outputs])
     }
 
     fn dense_input_grad(weight: FlexTensor, grad: FlexTensor) -> FlexTensor {
@@ -173,7 +168,7 @@ impl LinearOps for Flex {
         for r in 0..rows {
             out.extend(by_column[r..].iter().step_by(rows.max(1)).take(inputs));
         }
-        tensor(out, [rows, inputs])
+        flex_tensor(out, vec![rows, inputs])
     }
 
     fn dense_weight_grad(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
@@ -181,7 +176,7 @@ impl LinearOps for Flex {
         let (x, g) = (values(&x), values(&grad));
         let (x_t, g) = (Strided::transposed(&x, inputs), Strided::rows(&g, outputs));
         let out = product((inputs, outputs, rows), x_t, g, (outputs as isize, 1));
-        tensor(out, [inputs, outputs])
+        flex_tensor(out, vec![inputs, outputs])
     }
 
     fn dense_bias_grad(grad: FlexTensor) -> FlexTensor {
@@ -193,7 +188,7 @@ impl LinearOps for Flex {
                 *s += v;
             }
         }
-        FlexTensor::from_data(TensorData::new(sum, vec![outputs]))
+        flex_tensor(sum, vec![outputs])
     }
 }
 
