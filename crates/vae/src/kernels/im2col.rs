@@ -5,12 +5,14 @@
 //! Burn's own `Conv2d`/`ConvTranspose2d` compute the same thing, but on the CPU backend their
 //! backward passes run as convolutions with the batch as channels and the output gradient as a
 //! 16x16 dilated kernel, and the transposed convolution scatters in a scalar loop: together 4x
-//! the time of the matrix products (docs/benchmarks.md). Here every step is a window pass
-//! ([`super::windows`]: a gather, a scatter-add, or their per-tap forms) or a well-shaped matrix
-//! product, and Burn's autodiff chains their backward passes. The layers keep Burn's modules and
-//! weight layout, and the result equals Burn's convolution (tested, values and gradients).
+//! the time of the matrix products (docs/benchmarks.md). Here each layer is a window pass
+//! ([`super::windows`]: a gather, a scatter-add, or their per-tap forms) and a well-shaped matrix
+//! product, run together a few images at a time ([`super::window_product`]). The layers keep
+//! Burn's modules and weight layout, and the result equals Burn's convolution (tested, values
+//! and gradients).
 
-use super::windows::{TAPS, WindowKind, Windows, window_op};
+use super::window_product::{ConvKind, window_product};
+use super::windows::{TAPS, Windows};
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 
@@ -42,14 +44,13 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
     let [c_out, ..] = conv.weight.dims();
     let y = match conv2d_route(c_in, c_out) {
         Route::Window => {
-            let patches = window_op(x, windows, WindowKind::Gather);
             // [c_out, c_in, kh, kw] -> [kh, kw, c_in, c_out], the order of a patch row.
             let weight = conv
                 .weight
                 .val()
                 .permute([2, 3, 1, 0])
                 .reshape([TAPS * c_in, c_out]);
-            patches.matmul(weight)
+            window_product(x, weight, windows, ConvKind::Gathered)
         }
         Route::Contribution => {
             // [c_out, c_in, kh, kw] -> [c_in, kh, kw, c_out].
@@ -58,7 +59,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
                 .val()
                 .permute([1, 2, 3, 0])
                 .reshape([c_in, TAPS * c_out]);
-            window_op(x.matmul(weight), windows, WindowKind::TapSum)
+            window_product(x, weight, windows, ConvKind::Contributed)
         }
     };
     with_bias(y, conv.bias.as_ref().map(|b| b.val()))
@@ -79,7 +80,7 @@ pub fn conv_transpose2d(deconv: &ConvTranspose2d, x: Tensor<2>, windows: Windows
         .permute([0, 2, 3, 1])
         .reshape([c_in, TAPS * c_out]);
     with_bias(
-        window_op(x.matmul(weight), windows, WindowKind::Scatter),
+        window_product(x, weight, windows, ConvKind::Transposed),
         deconv.bias.as_ref().map(|b| b.val()),
     )
 }

@@ -14,6 +14,7 @@
 //! extension, as the fused loss is; the other backends (GPUs) keep Burn's layer.
 
 use super::flex::{flex_tensor, values};
+use super::product::{Strided, dims, product};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -39,7 +40,8 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
     }
 }
 
-/// The dense layer and the three gradients of its backward pass, as backend operations.
+/// The dense layer and the three gradients of its backward pass, as backend operations (the
+/// gradients serve the conv stacks' products too, `window_product`).
 #[backend_extension(Flex, Autodiff)]
 pub trait LinearOps: Backend {
     /// `x @ weight + bias`: `[rows, inputs]`, `[inputs, outputs]` and `[outputs]` to
@@ -57,100 +59,17 @@ pub trait LinearOps: Backend {
     fn dense_bias_grad(grad: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-/// burn-flex's rule for splitting a product across the pool (inside a shard the pool is one
-/// thread, so a shard's products stay on it).
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    }
-}
-
-/// A strided f32 matrix for [`product`]: a pointer and the steps between rows and columns.
-#[derive(Clone, Copy)]
-struct Strided {
-    ptr: *const f32,
-    row: isize,
-    col: isize,
-}
-
-impl Strided {
-    /// Row-major `values` with `cols` columns.
-    fn rows(values: &[f32], cols: usize) -> Self {
-        Strided {
-            ptr: values.as_ptr(),
-            row: cols as isize,
-            col: 1,
-        }
-    }
-
-    /// The transpose of row-major `values` with `cols` columns.
-    fn transposed(values: &[f32], cols: usize) -> Self {
-        Strided {
-            ptr: values.as_ptr(),
-            row: 1,
-            col: cols as isize,
-        }
-    }
-}
-
-/// `a @ b` (`[m, k]` by `[k, n]`, as `a` and `b` say they are laid out) into a new buffer of
-/// `m * n` values laid out densely as `dst_row` and `dst_col` say, never zero-filled first.
-fn product(
-    (m, n, k): (usize, usize, usize),
-    a: Strided,
-    b: Strided,
-    (dst_row, dst_col): (isize, isize),
-) -> Vec<f32> {
-    let mut out = Vec::with_capacity(m * n);
-    // SAFETY: `out` has room for the `m * n` values at the dense strides the callers pass, `a`
-    // and `b` point at live matrices of the shapes and strides given, and gemm writes every
-    // output without reading it (`read_dst` false), so every value is written before
-    // `set_len`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            dst_col,
-            dst_row,
-            false,
-            a.ptr,
-            a.col,
-            a.row,
-            b.ptr,
-            b.col,
-            b.row,
-            0.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(m, n, k),
-        );
-        out.set_len(m * n);
-    }
-    out
-}
-
-fn dims(t: &FlexTensor) -> [usize; 2] {
-    let shape = t.layout().shape();
-    [shape[0], shape[1]]
-}
-
 impl LinearOps for Flex {
     fn dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
         let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&weight));
-        let (x, w, b) = (values(&x), values(&weight), values(&bias));
-        let (x, w) = (Strided::rows(&x, inputs), Strided::rows(&w, outputs));
-        let mut out = product((rows, outputs, inputs), x, w, (outputs as isize, 1));
+        let (a, b) = (Strided::of(&x), Strided::of(&weight));
+        let mut out = product((rows, outputs, inputs), a, b, (outputs as isize, 1));
         // The bias after the product, as Burn adds it: a row's values do not depend on the
         // other rows of the batch, which gemm's product starting from the bias would not keep
         // to the last bit (it sums in blocks of the inputs, and a single row takes another path).
+        let bias = values(&bias);
         for row in out.chunks_exact_mut(outputs.max(1)) {
-            for (o, b) in row.iter_mut().zip(b.iter()) {
+            for (o, b) in row.iter_mut().zip(bias.iter()) {
                 *o += b;
             }
         }
@@ -159,10 +78,9 @@ impl LinearOps for Flex {
 
     fn dense_input_grad(weight: FlexTensor, grad: FlexTensor) -> FlexTensor {
         let ([inputs, outputs], [rows, _]) = (dims(&weight), dims(&grad));
-        let (w, g) = (values(&weight), values(&grad));
-        // `grad @ weight^T`, written column-major (so gemm reads the weight in place and packs
-        // only `grad`), then turned to rows.
-        let (g, w_t) = (Strided::rows(&g, outputs), Strided::transposed(&w, outputs));
+        let (g, w_t) = (Strided::of(&grad), Strided::of(&weight).transposed());
+        // `grad @ weight^T`, written column-major (so gemm reads a row-major weight in place
+        // and packs only `grad`), then turned to rows.
         let by_column = product((rows, inputs, outputs), g, w_t, (1, rows as isize));
         let mut out = Vec::with_capacity(rows * inputs);
         for r in 0..rows {
@@ -173,8 +91,7 @@ impl LinearOps for Flex {
 
     fn dense_weight_grad(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
         let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&grad));
-        let (x, g) = (values(&x), values(&grad));
-        let (x_t, g) = (Strided::transposed(&x, inputs), Strided::rows(&g, outputs));
+        let (x_t, g) = (Strided::of(&x).transposed(), Strided::of(&grad));
         let out = product((inputs, outputs, rows), x_t, g, (outputs as isize, 1));
         flex_tensor(out, vec![inputs, outputs])
     }

@@ -5,14 +5,15 @@
 //!
 //! - [`ConvStack`] and [`DeconvStack`]: the conv models' stride-2 layers, as window passes
 //!   (`windows`: gathers, scatter-adds) and matrix products on channels-last rows on burn-flex
-//!   (`im2col`), or Burn's own convolutions ([`ConvPath`]).
+//!   (`im2col`), run together a few images at a time with their backward pass
+//!   (`window_product`), or Burn's own convolutions ([`ConvPath`]).
 //! - [`batch_norm`]: batch norm over a batch split between shards and MPI ranks
 //!   (SyncBatchNorm), its statistics and their gradients summed over the parts;
 //!   [`batch_norm_leaky_rows`], the same followed by leaky ReLU as one burn-flex kernel each way.
 //! - [`bce_with_logits_rows`]: the Bernoulli reconstruction loss as one fused burn-flex kernel
 //!   with its backward pass, and [`bce_with_logits_sum`] on the host.
 //! - [`linear`]: a dense layer whose backward pass multiplies without copying the transposed
-//!   weight and allocates without zero-filling.
+//!   weight and allocates without zero-filling (`product`: gemm on burn-flex's storage).
 //! - [`adam`]: Adam's step as one pass over each weight tensor, split across the threads, and
 //!   [`squared_sum`], a gradient's sum of squares in one pass (the joint gradient norm).
 //!
@@ -27,7 +28,9 @@ mod fused;
 mod im2col;
 mod linear;
 mod norm;
+mod product;
 mod simd;
+mod window_product;
 mod windows;
 
 pub use adam::{AdamStep, FusedAdam, FusedAdamOps, adam, adam_update};

@@ -1,26 +1,16 @@
-//! The data movement of a 3x3 (transposed) convolution on channels-last rows, as burn-flex
-//! kernels that compute each pixel's window from the grids: no index tables, no zeroed scatter
-//! targets, no padding row.
+//! The data movement of a 3x3 (transposed) convolution on channels-last rows: passes that
+//! compute each pixel's window from the grids, with no index tables, no zeroed scatter targets
+//! and no padding row.
 //!
 //! Composed of Burn's ops, the conv stacks gathered windows with `select` through an index
 //! table of 9 `i64` per pixel (after appending a zero row to the input), and added
 //! contributions with `select_assign` into a zeroed table one row too long, then sliced it:
 //! 14% of a conv training step in `perf` (docs/benchmarks.md, round four), and tables larger
-//! than the activations. Each [`WindowKind`] here is one pass that writes every output value once (the
-//! scatter adds into one zeroed output), and the backward pass of each is its adjoint, another
-//! kind. No crate offers these for Burn; they are a backend extension with the backward written
-//! out. Other backends run Burn's convolutions instead (`ConvPath`).
+//! than the activations. Each [`WindowKind`] here is one pass that writes every output value
+//! once (the scatter adds into one zeroed output), and each kind's adjoint is another kind,
+//! which is how [`super::window_product`] runs the backward pass. No crate offers these.
 
-use super::flex::{flex_tensor, values};
-use super::simd::{isa, multiversion};
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, unary};
-use burn::backend::flex::FlexTensor;
-use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
-use burn::prelude::*;
+use super::simd::multiversion;
 
 /// Spatial size of a batch of channels-last images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,12 +18,6 @@ pub struct Grid {
     pub batch: usize,
     pub height: usize,
     pub width: usize,
-}
-
-impl Grid {
-    pub fn rows(&self) -> usize {
-        self.batch * self.height * self.width
-    }
 }
 
 /// Where the input pixels of a 3x3 window sit: `ih = oh * stride + kh + offset[0]`, and the same
@@ -104,45 +88,13 @@ pub enum WindowKind {
 
 impl WindowKind {
     /// The kind whose pass is this one's backward pass.
-    fn adjoint(self) -> Self {
+    pub fn adjoint(self) -> Self {
         match self {
             WindowKind::Gather => WindowKind::Scatter,
             WindowKind::Scatter => WindowKind::Gather,
             WindowKind::TapSum => WindowKind::TapSpread,
             WindowKind::TapSpread => WindowKind::TapSum,
         }
-    }
-}
-
-/// `x` moved through `windows` as `kind` says: a tensor of `[rows, columns]` to another.
-pub fn window_op(x: Tensor<2>, windows: Windows, kind: WindowKind) -> Tensor<2> {
-    Tensor::from_dispatch(<Dispatch as WindowOps>::window_op(
-        x.into_dispatch(),
-        windows,
-        kind,
-    ))
-}
-
-/// The window passes as backend operations.
-#[backend_extension(Flex, Autodiff)]
-pub trait WindowOps: Backend {
-    fn window_op(x: FloatTensor<Self>, windows: Windows, kind: WindowKind) -> FloatTensor<Self>;
-}
-
-impl WindowOps for Flex {
-    fn window_op(x: FlexTensor, windows: Windows, kind: WindowKind) -> FlexTensor {
-        let columns = x.layout().shape()[1];
-        let x = values(&x);
-        let (input, output) = (windows.input.rows(), windows.output.rows());
-        let (rows, c, out_columns) = match kind {
-            WindowKind::Gather => (output, columns, TAPS * columns),
-            WindowKind::Scatter => (input, columns / TAPS, columns / TAPS),
-            WindowKind::TapSum => (output, columns / TAPS, columns / TAPS),
-            WindowKind::TapSpread => (input, columns, TAPS * columns),
-        };
-        let mut out = vec![0f32; rows * out_columns];
-        window_pass(isa(), windows, kind, c, &x, &mut out);
-        flex_tensor(out, vec![rows, out_columns])
     }
 }
 
@@ -165,7 +117,7 @@ fn add(to: &mut [f32], from: &[f32]) {
 
 multiversion! {
     /// `kind`'s pass of `x` into the zeroed `out`, with `c` channels per tap.
-    fn window_pass(windows: Windows, kind: WindowKind, c: usize, x: &[f32], out: &mut [f32]) {
+    pub fn window_pass(windows: Windows, kind: WindowKind, c: usize, x: &[f32], out: &mut [f32]) {
         match kind {
             WindowKind::Gather => windows.each(|o, k, i| {
                 copy(&mut out[(o * TAPS + k) * c..][..c], &x[i * c..][..c]);
@@ -180,37 +132,5 @@ multiversion! {
                 copy(&mut out[(i * TAPS + k) * c..][..c], &x[o * c..][..c]);
             }),
         }
-    }
-}
-
-/// Burn's autodiff around the window passes: each is linear, so its backward pass is its
-/// adjoint applied to the output's gradient.
-impl<B: Backend + WindowOps, C: CheckpointStrategy> WindowOps for Autodiff<B, C> {
-    fn window_op(x: FloatTensor<Self>, windows: Windows, kind: WindowKind) -> FloatTensor<Self> {
-        #[derive(Debug)]
-        struct Adjoint {
-            windows: Windows,
-            kind: WindowKind,
-        }
-
-        impl<B: Backend + WindowOps> Backward<B, 1> for Adjoint {
-            type State = ();
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    B::window_op(grad, self.windows, self.kind.adjoint())
-                });
-            }
-        }
-
-        let prep = Adjoint { windows, kind }
-            .prepare::<C>([x.node()])
-            .compute_bound();
-        prep.stateless(B::window_op(x.into_primitive(), windows, kind))
     }
 }

@@ -92,14 +92,18 @@ fn conv_layers_match_burns_convolutions_values_and_gradients() {
     let device = Device::flex().autodiff();
     assert_eq!(ConvPath::for_device(&device), ConvPath::Im2col);
     // Sizes that pad unevenly, colour, a layer with fewer outputs than inputs (6 -> 5, and the
-    // output convolution), and a batch of one image.
+    // output convolution), a batch of one image, and batches that the kernels work through in
+    // several blocks of images with a shorter last one (40 images of 28x28: 2 per block at
+    // 16x16, 8 at 8x8, 32 at 4x4), with and without batch norm.
     let cases = [
         (Arch::Conv, 28, 28, 1, 3),
+        (Arch::Conv, 28, 28, 1, 40),
         (Arch::Conv, 30, 21, 1, 3),
         (Arch::Conv, 30, 21, 3, 3),
         (Arch::Conv, 7, 5, 2, 1),
         (Arch::ConvBn, 24, 20, 3, 3),
         (Arch::ConvBn, 9, 13, 3, 2),
+        (Arch::ConvBn, 28, 28, 3, 40),
     ];
     for (arch, height, width, image_channels, batch) in cases {
         let config = ModelConfig {

@@ -1,0 +1,385 @@
+//! A convolution's window pass and matrix product as one kernel that works through the batch a
+//! few images at a time, so that the windows (9 values per channel and pixel) stay in the
+//! cache between the two.
+//!
+//! Done as two whole-batch ops (`im2col` before this), the product wrote every window of the
+//! batch to memory and the window pass read it back: up to 150 MB per shard and layer for the
+//! 32x32 layer of the conv VAE's decoder under the importance-weighted bound, and the pass was
+//! 10% of a conv training step and 15% of the bound (`perf record -g vae bench --model conv`,
+//! docs/benchmarks.md, round six). Here each block of images is gathered and multiplied, or
+//! multiplied and added onto its output pixels, while its windows are still in the cache.
+//! The backward pass is the adjoint of each step, on the whole batch, as before.
+
+use super::flex::{flex_tensor, values};
+use super::product::{Strided, dims, product_add_into, product_into};
+use super::simd::isa;
+use super::windows::{Grid, TAPS, WindowKind, Windows, window_pass};
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::prelude::*;
+use std::mem::MaybeUninit;
+
+/// How a convolution's windows and its product are composed (see `im2col`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKind {
+    /// Each output pixel's window gathered, then multiplied by `[9 * c_in, c_out]` weights.
+    Gathered,
+    /// Each input pixel multiplied by `[c_in, 9 * c_out]` weights, its 9 contributions summed
+    /// per output pixel: a convolution with fewer outputs than inputs.
+    Contributed,
+    /// Each input pixel multiplied by `[c_in, 9 * c_out]` weights, its 9 contributions added
+    /// onto the output pixels of its window: a transposed convolution.
+    Transposed,
+}
+
+impl ConvKind {
+    /// The window pass of the kernel.
+    fn window(self) -> WindowKind {
+        match self {
+            ConvKind::Gathered => WindowKind::Gather,
+            ConvKind::Contributed => WindowKind::TapSum,
+            ConvKind::Transposed => WindowKind::Scatter,
+        }
+    }
+
+    /// The grids of the kernel's input rows and of its output rows.
+    fn grids(self, windows: Windows) -> (Grid, Grid) {
+        match self {
+            ConvKind::Gathered | ConvKind::Contributed => (windows.input, windows.output),
+            ConvKind::Transposed => (windows.output, windows.input),
+        }
+    }
+}
+
+/// `kind`'s convolution of `x` (`[rows, c_in]` on its grid) with `weight` through `windows`.
+/// On burn-flex only (the conv stacks' im2col path).
+pub fn window_product(
+    x: Tensor<2>,
+    weight: Tensor<2>,
+    windows: Windows,
+    kind: ConvKind,
+) -> Tensor<2> {
+    Tensor::from_dispatch(<Dispatch as WindowProductOps>::window_product(
+        x.into_dispatch(),
+        weight.into_dispatch(),
+        windows,
+        kind,
+    ))
+}
+
+/// The fused convolution as a backend operation.
+#[backend_extension(Flex, Autodiff)]
+pub trait WindowProductOps: Backend {
+    fn window_product(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        windows: Windows,
+        kind: ConvKind,
+    ) -> FloatTensor<Self>;
+    /// The gradients of [`WindowProductOps::window_product`] with respect to `x` and to the
+    /// weight for the output's gradient `grad`; a gradient not asked for comes back empty
+    /// (`[0, 0]`).
+    fn window_product_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        windows: Windows,
+        kind: ConvKind,
+        wanted: Wanted,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Which gradients a backward pass needs: of the input, of the weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wanted {
+    pub input: bool,
+    pub weight: bool,
+}
+
+/// Rows of a block's product: enough that gemm's copy of the weights into panels, made once
+/// per block, stays small against the block's multiply-adds, and few enough that the block's
+/// windows (a few hundred KB to 2 MB) stay in the caches.
+const BLOCK_ROWS: usize = 512;
+
+/// `grid` restricted to `batch` images.
+fn with_batch(grid: Grid, batch: usize) -> Grid {
+    Grid { batch, ..grid }
+}
+
+/// `values` seen as places to write: gemm writes every one of them.
+fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
+    // SAFETY: `MaybeUninit<f32>` has the layout of `f32`, and only initialised `f32`s are
+    // written through the view.
+    unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
+}
+
+impl WindowProductOps for Flex {
+    fn window_product(
+        x: FlexTensor,
+        weight: FlexTensor,
+        windows: Windows,
+        kind: ConvKind,
+    ) -> FlexTensor {
+        let ([_, c_in], [k, n]) = (dims(&x), dims(&weight));
+        let x = values(&x);
+        let w = Strided::of(&weight);
+        let (x_grid, out_grid) = kind.grids(windows);
+        let (x_pixels, out_pixels) = (
+            x_grid.height * x_grid.width,
+            out_grid.height * out_grid.width,
+        );
+        let batch = x_grid.batch;
+        let (pass, isa) = (kind.window(), isa());
+        match kind {
+            ConvKind::Gathered => {
+                // Windows `[out_pixels, k = 9 * c_in]` per image, then the product into the
+                // output's rows of the block.
+                let images = BLOCK_ROWS
+                    .div_ceil(out_pixels.max(1))
+                    .clamp(1, batch.max(1));
+                let mut patches = vec![0f32; images * out_pixels * k];
+                let mut out = Vec::with_capacity(batch * out_pixels * n);
+                let spare = out.spare_capacity_mut();
+                for first in (0..batch).step_by(images) {
+                    let nb = images.min(batch - first);
+                    let block = Windows {
+                        input: with_batch(windows.input, nb),
+                        output: with_batch(windows.output, nb),
+                        window: windows.window,
+                    };
+                    let rows = nb * out_pixels;
+                    let patches = &mut patches[..rows * k];
+                    // Taps in the padding are skipped by the pass: they read zeros.
+                    patches.fill(0.0);
+                    let x = &x[first * x_pixels * c_in..][..nb * x_pixels * c_in];
+                    window_pass(isa, block, pass, c_in, x, patches);
+                    let dst = &mut spare[first * out_pixels * n..][..rows * n];
+                    product_into((rows, n, k), Strided::rows(patches, k), w, dst);
+                }
+                // SAFETY: the blocks cover every image, and each product wrote all of its rows.
+                unsafe { out.set_len(batch * out_pixels * n) };
+                flex_tensor(out, vec![batch * out_pixels, n])
+            }
+            ConvKind::Contributed | ConvKind::Transposed => {
+                // Each block's contributions `[x_pixels, n = 9 * c_out]` per image, then added
+                // onto the block's output pixels.
+                let c_out = n / TAPS;
+                let images = BLOCK_ROWS.div_ceil(x_pixels.max(1)).clamp(1, batch.max(1));
+                let mut contributions = vec![0f32; images * x_pixels * n];
+                let mut out = vec![0f32; batch * out_pixels * c_out];
+                for first in (0..batch).step_by(images) {
+                    let nb = images.min(batch - first);
+                    let block = Windows {
+                        input: with_batch(windows.input, nb),
+                        output: with_batch(windows.output, nb),
+                        window: windows.window,
+                    };
+                    let rows = nb * x_pixels;
+                    let contributions = &mut contributions[..rows * n];
+                    let x = &x[first * x_pixels * c_in..][..rows * c_in];
+                    let x = Strided::rows(x, c_in);
+                    product_into((rows, n, k), x, w, as_uninit(contributions));
+                    let out = &mut out[first * out_pixels * c_out..][..nb * out_pixels * c_out];
+                    window_pass(isa, block, pass, c_out, contributions, out);
+                }
+                flex_tensor(out, vec![batch * out_pixels, c_out])
+            }
+        }
+    }
+
+    fn window_product_grads(
+        x: FlexTensor,
+        weight: FlexTensor,
+        grad: FlexTensor,
+        windows: Windows,
+        kind: ConvKind,
+        wanted: Wanted,
+    ) -> (FlexTensor, FlexTensor) {
+        let ([x_rows, c_in], [k, n]) = (dims(&x), dims(&weight));
+        let [_, c_out] = dims(&grad);
+        let (x, grad) = (values(&x), values(&grad));
+        let w_t = Strided::of(&weight).transposed();
+        let (x_grid, out_grid) = kind.grids(windows);
+        let (x_pixels, out_pixels) = (
+            x_grid.height * x_grid.width,
+            out_grid.height * out_grid.width,
+        );
+        let batch = x_grid.batch;
+        let (pass, isa) = (kind.window(), isa());
+        let block = |nb: usize| Windows {
+            input: with_batch(windows.input, nb),
+            output: with_batch(windows.output, nb),
+            window: windows.window,
+        };
+        let mut grad_w = vec![0f32; if wanted.weight { k * n } else { 0 }];
+        let grad_x = match kind {
+            ConvKind::Gathered => {
+                // y = gather(x) @ w: the weight's gradient sums gather(x)^T @ grad over the
+                // blocks; x's is the scatter of grad @ w^T.
+                let images = BLOCK_ROWS
+                    .div_ceil(out_pixels.max(1))
+                    .clamp(1, batch.max(1));
+                let mut patches = vec![0f32; images * out_pixels * k];
+                let mut grad_x = vec![0f32; if wanted.input { x_rows * c_in } else { 0 }];
+                for (i, first) in (0..batch).step_by(images).enumerate() {
+                    let nb = images.min(batch - first);
+                    let rows = nb * out_pixels;
+                    let patches = &mut patches[..rows * k];
+                    let g = Strided::rows(&grad[first * out_pixels * n..][..rows * n], n);
+                    if wanted.weight {
+                        patches.fill(0.0);
+                        let x = &x[first * x_pixels * c_in..][..nb * x_pixels * c_in];
+                        window_pass(isa, block(nb), pass, c_in, x, patches);
+                        let p_t = Strided::rows(patches, k).transposed();
+                        if i == 0 {
+                            product_into((k, n, rows), p_t, g, as_uninit(&mut grad_w));
+                        } else {
+                            product_add_into((k, n, rows), p_t, g, &mut grad_w);
+                        }
+                    }
+                    if wanted.input {
+                        product_into((rows, k, n), g, w_t, as_uninit(patches));
+                        let out = &mut grad_x[first * x_pixels * c_in..][..nb * x_pixels * c_in];
+                        window_pass(isa, block(nb), pass.adjoint(), c_in, patches, out);
+                    }
+                }
+                grad_x
+            }
+            ConvKind::Contributed | ConvKind::Transposed => {
+                // y = pass(x @ w): with g = the adjoint pass of grad, x's gradient is g @ w^T
+                // and the weight's sums x^T @ g over the blocks.
+                let images = BLOCK_ROWS.div_ceil(x_pixels.max(1)).clamp(1, batch.max(1));
+                let mut g = vec![0f32; images * x_pixels * n];
+                let mut grad_x = Vec::with_capacity(if wanted.input { x_rows * c_in } else { 0 });
+                let spare = grad_x.spare_capacity_mut();
+                for (i, first) in (0..batch).step_by(images).enumerate() {
+                    let nb = images.min(batch - first);
+                    let rows = nb * x_pixels;
+                    let g = &mut g[..rows * n];
+                    // Taps that fall outside the grid are skipped by the pass: they read zeros.
+                    g.fill(0.0);
+                    let grad = &grad[first * out_pixels * c_out..][..nb * out_pixels * c_out];
+                    window_pass(isa, block(nb), pass.adjoint(), c_out, grad, g);
+                    let g = Strided::rows(g, n);
+                    if wanted.input {
+                        let dst = &mut spare[first * x_pixels * c_in..][..rows * c_in];
+                        product_into((rows, c_in, n), g, w_t, dst);
+                    }
+                    if wanted.weight {
+                        let x = Strided::rows(&x[first * x_pixels * c_in..][..rows * c_in], c_in);
+                        if i == 0 {
+                            product_into((k, n, rows), x.transposed(), g, as_uninit(&mut grad_w));
+                        } else {
+                            product_add_into((k, n, rows), x.transposed(), g, &mut grad_w);
+                        }
+                    }
+                }
+                if wanted.input {
+                    // SAFETY: the blocks cover every image, and each product wrote its rows.
+                    unsafe { grad_x.set_len(x_rows * c_in) };
+                }
+                grad_x
+            }
+        };
+        let shape = |wanted: bool, rows: usize, cols: usize| {
+            if wanted { vec![rows, cols] } else { vec![0, 0] }
+        };
+        (
+            flex_tensor(grad_x, shape(wanted.input, x_rows, c_in)),
+            flex_tensor(grad_w, shape(wanted.weight, k, n)),
+        )
+    }
+}
+
+/// Burn's autodiff around the kernel: the adjoints of the window pass and of the product, each
+/// on the whole batch, with `x` kept for the weight's gradient and the weight for `x`'s.
+impl<B, C> WindowProductOps for Autodiff<B, C>
+where
+    B: Backend + WindowProductOps,
+    C: CheckpointStrategy,
+{
+    fn window_product(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        windows: Windows,
+        kind: ConvKind,
+    ) -> FloatTensor<Self> {
+        #[derive(Debug)]
+        struct Adjoint {
+            windows: Windows,
+            kind: ConvKind,
+        }
+
+        impl<B: Backend + WindowProductOps> Backward<B, 2> for Adjoint {
+            type State = (FloatTensor<B>, FloatTensor<B>);
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let [node_x, node_weight] = ops.parents;
+                let grad = grads.consume::<B>(&ops.node);
+                let (x, weight) = ops.state;
+                let wanted = Wanted {
+                    input: node_x.is_some(),
+                    weight: node_weight.is_some(),
+                };
+                let (grad_x, grad_w) =
+                    B::window_product_grads(x, weight, grad, self.windows, self.kind, wanted);
+                if let Some(node) = node_x {
+                    grads.register::<B>(node.id, grad_x);
+                }
+                if let Some(node) = node_weight {
+                    grads.register::<B>(node.id, grad_w);
+                }
+            }
+        }
+
+        match (Adjoint { windows, kind })
+            .prepare::<C>([x.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let out = B::window_product(x.clone(), weight.clone(), windows, kind);
+                prep.finish((x, weight), out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::window_product(
+                x.into_primitive(),
+                weight.into_primitive(),
+                windows,
+                kind,
+            )),
+        }
+    }
+
+    fn window_product_grads(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        grad: FloatTensor<Self>,
+        windows: Windows,
+        kind: ConvKind,
+        wanted: Wanted,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let (grad_x, grad_w) = B::window_product_grads(
+            x.into_primitive(),
+            weight.into_primitive(),
+            grad.into_primitive(),
+            windows,
+            kind,
+            wanted,
+        );
+        (
+            FloatTensor::<Self>::new(grad_x),
+            FloatTensor::<Self>::new(grad_w),
+        )
+    }
+}
