@@ -67,7 +67,14 @@ pub fn product(
     // SAFETY: `out` has room for the `m * n` values at the dense strides the callers pass, and
     // gemm writes every one of them without reading it, so all are written before `set_len`.
     unsafe {
-        gemm_into((m, n, k), a, b, out.as_mut_ptr(), (dst_row, dst_col));
+        gemm_into(
+            (m, n, k),
+            a,
+            b,
+            out.as_mut_ptr(),
+            (dst_row, dst_col),
+            Accumulate::Overwrite,
+        );
         out.set_len(m * n);
     }
     out
@@ -82,50 +89,54 @@ pub fn product_into(
 ) {
     assert!(dst.len() >= m * n, "a product's output holds m * n values");
     // SAFETY: `dst` holds the `m * n` values at the row-major strides given.
-    unsafe { gemm_into((m, n, k), a, b, dst.as_mut_ptr().cast(), (n as isize, 1)) }
+    unsafe {
+        gemm_into(
+            (m, n, k),
+            a,
+            b,
+            dst.as_mut_ptr().cast(),
+            (n as isize, 1),
+            Accumulate::Overwrite,
+        )
+    }
 }
 
 /// `dst += a @ b`, row-major `[m, n]`: a product summed over blocks of its inner dimension.
 pub fn product_add_into((m, n, k): (usize, usize, usize), a: Strided, b: Strided, dst: &mut [f32]) {
     assert!(dst.len() >= m * n, "a product's output holds m * n values");
-    // SAFETY: `a` and `b` are live matrices of the shapes given (`Strided`'s constructors), and
-    // `dst` holds the `m * n` values at the row-major strides given.
+    // SAFETY: `dst` holds the `m * n` values, initialised, at the row-major strides given.
     unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
+        gemm_into(
+            (m, n, k),
+            a,
+            b,
             dst.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            a.ptr,
-            a.col,
-            a.row,
-            b.ptr,
-            b.col,
-            b.row,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism(m, n, k),
+            (n as isize, 1),
+            Accumulate::Add,
         )
     }
 }
 
+/// Whether gemm overwrites its output or adds to it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Accumulate {
+    Overwrite,
+    Add,
+}
+
 /// # Safety
 /// `a` and `b` point at live matrices of the shapes and strides given, and `dst` has room for
-/// `m * n` values at `dst_row` and `dst_col`. gemm writes every output without reading it
-/// (`read_dst` false).
+/// `m * n` values at `dst_row` and `dst_col`. To overwrite, gemm writes every output without
+/// reading it; to add, the outputs must be initialised.
 unsafe fn gemm_into(
     (m, n, k): (usize, usize, usize),
     a: Strided,
     b: Strided,
     dst: *mut f32,
     (dst_row, dst_col): (isize, isize),
+    accumulate: Accumulate,
 ) {
+    let add = accumulate == Accumulate::Add;
     unsafe {
         gemm::gemm(
             m,
@@ -134,14 +145,14 @@ unsafe fn gemm_into(
             dst,
             dst_col,
             dst_row,
-            false,
+            add,
             a.ptr,
             a.col,
             a.row,
             b.ptr,
             b.col,
             b.row,
-            0.0,
+            if add { 1.0 } else { 0.0 },
             1.0,
             false,
             false,

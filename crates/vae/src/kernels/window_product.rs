@@ -106,9 +106,43 @@ pub struct Wanted {
 /// windows (a few hundred KB to 2 MB) stay in the caches.
 const BLOCK_ROWS: usize = 512;
 
-/// `grid` restricted to `batch` images.
-fn with_batch(grid: Grid, batch: usize) -> Grid {
-    Grid { batch, ..grid }
+/// A block of images: its place among the blocks, its first image, its images, and their
+/// windows.
+struct Block {
+    index: usize,
+    first: usize,
+    images: usize,
+    windows: Windows,
+}
+
+/// The most images in a block when an image has `rows` rows in the block's product.
+fn images_per_block(rows: usize, batch: usize) -> usize {
+    BLOCK_ROWS.div_ceil(rows.max(1)).clamp(1, batch.max(1))
+}
+
+/// The batch of `windows` in blocks of `per_block` images (the last may have fewer).
+fn blocks(windows: Windows, per_block: usize) -> impl Iterator<Item = Block> {
+    let batch = windows.input.batch;
+    (0..batch)
+        .step_by(per_block)
+        .enumerate()
+        .map(move |(index, first)| {
+            let images = per_block.min(batch - first);
+            let with_batch = |grid: Grid| Grid {
+                batch: images,
+                ..grid
+            };
+            Block {
+                index,
+                first,
+                images,
+                windows: Windows {
+                    input: with_batch(windows.input),
+                    output: with_batch(windows.output),
+                    window: windows.window,
+                },
+            }
+        })
 }
 
 /// `values` seen as places to write: gemm writes every one of them.
@@ -135,30 +169,22 @@ impl WindowProductOps for Flex {
         );
         let batch = x_grid.batch;
         let (pass, isa) = (kind.window(), isa());
+        let block_x = |b: &Block| &x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
         match kind {
             ConvKind::Gathered => {
                 // Windows `[out_pixels, k = 9 * c_in]` per image, then the product into the
                 // output's rows of the block.
-                let images = BLOCK_ROWS
-                    .div_ceil(out_pixels.max(1))
-                    .clamp(1, batch.max(1));
-                let mut patches = vec![0f32; images * out_pixels * k];
+                let per_block = images_per_block(out_pixels, batch);
+                let mut patches = vec![0f32; per_block * out_pixels * k];
                 let mut out = Vec::with_capacity(batch * out_pixels * n);
                 let spare = out.spare_capacity_mut();
-                for first in (0..batch).step_by(images) {
-                    let nb = images.min(batch - first);
-                    let block = Windows {
-                        input: with_batch(windows.input, nb),
-                        output: with_batch(windows.output, nb),
-                        window: windows.window,
-                    };
-                    let rows = nb * out_pixels;
+                for b in blocks(windows, per_block) {
+                    let rows = b.images * out_pixels;
                     let patches = &mut patches[..rows * k];
                     // Taps in the padding are skipped by the pass: they read zeros.
                     patches.fill(0.0);
-                    let x = &x[first * x_pixels * c_in..][..nb * x_pixels * c_in];
-                    window_pass(isa, block, pass, c_in, x, patches);
-                    let dst = &mut spare[first * out_pixels * n..][..rows * n];
+                    window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
+                    let dst = &mut spare[b.first * out_pixels * n..][..rows * n];
                     product_into((rows, n, k), Strided::rows(patches, k), w, dst);
                 }
                 // SAFETY: the blocks cover every image, and each product wrote all of its rows.
@@ -169,23 +195,17 @@ impl WindowProductOps for Flex {
                 // Each block's contributions `[x_pixels, n = 9 * c_out]` per image, then added
                 // onto the block's output pixels.
                 let c_out = n / TAPS;
-                let images = BLOCK_ROWS.div_ceil(x_pixels.max(1)).clamp(1, batch.max(1));
-                let mut contributions = vec![0f32; images * x_pixels * n];
+                let per_block = images_per_block(x_pixels, batch);
+                let mut contributions = vec![0f32; per_block * x_pixels * n];
                 let mut out = vec![0f32; batch * out_pixels * c_out];
-                for first in (0..batch).step_by(images) {
-                    let nb = images.min(batch - first);
-                    let block = Windows {
-                        input: with_batch(windows.input, nb),
-                        output: with_batch(windows.output, nb),
-                        window: windows.window,
-                    };
-                    let rows = nb * x_pixels;
+                for b in blocks(windows, per_block) {
+                    let rows = b.images * x_pixels;
                     let contributions = &mut contributions[..rows * n];
-                    let x = &x[first * x_pixels * c_in..][..rows * c_in];
-                    let x = Strided::rows(x, c_in);
+                    let x = Strided::rows(block_x(&b), c_in);
                     product_into((rows, n, k), x, w, as_uninit(contributions));
-                    let out = &mut out[first * out_pixels * c_out..][..nb * out_pixels * c_out];
-                    window_pass(isa, block, pass, c_out, contributions, out);
+                    let out =
+                        &mut out[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
+                    window_pass(isa, b.windows, pass, c_out, contributions, out);
                 }
                 flex_tensor(out, vec![batch * out_pixels, c_out])
             }
@@ -211,41 +231,39 @@ impl WindowProductOps for Flex {
         );
         let batch = x_grid.batch;
         let (pass, isa) = (kind.window(), isa());
-        let block = |nb: usize| Windows {
-            input: with_batch(windows.input, nb),
-            output: with_batch(windows.output, nb),
-            window: windows.window,
-        };
+        let block_x = |b: &Block| &x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
+        let block_grad =
+            |b: &Block| &grad[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
+        // The weight's gradient, summed over the blocks: the first overwrites, the others add.
         let mut grad_w = vec![0f32; if wanted.weight { k * n } else { 0 }];
+        let mut add_to_grad_w = |b: &Block, rows: usize, a: Strided, g: Strided| {
+            if b.index == 0 {
+                product_into((k, n, rows), a, g, as_uninit(&mut grad_w));
+            } else {
+                product_add_into((k, n, rows), a, g, &mut grad_w);
+            }
+        };
         let grad_x = match kind {
             ConvKind::Gathered => {
                 // y = gather(x) @ w: the weight's gradient sums gather(x)^T @ grad over the
                 // blocks; x's is the scatter of grad @ w^T.
-                let images = BLOCK_ROWS
-                    .div_ceil(out_pixels.max(1))
-                    .clamp(1, batch.max(1));
-                let mut patches = vec![0f32; images * out_pixels * k];
+                let per_block = images_per_block(out_pixels, batch);
+                let mut patches = vec![0f32; per_block * out_pixels * k];
                 let mut grad_x = vec![0f32; if wanted.input { x_rows * c_in } else { 0 }];
-                for (i, first) in (0..batch).step_by(images).enumerate() {
-                    let nb = images.min(batch - first);
-                    let rows = nb * out_pixels;
+                for b in blocks(windows, per_block) {
+                    let rows = b.images * out_pixels;
                     let patches = &mut patches[..rows * k];
-                    let g = Strided::rows(&grad[first * out_pixels * n..][..rows * n], n);
+                    let g = Strided::rows(block_grad(&b), n);
                     if wanted.weight {
                         patches.fill(0.0);
-                        let x = &x[first * x_pixels * c_in..][..nb * x_pixels * c_in];
-                        window_pass(isa, block(nb), pass, c_in, x, patches);
-                        let p_t = Strided::rows(patches, k).transposed();
-                        if i == 0 {
-                            product_into((k, n, rows), p_t, g, as_uninit(&mut grad_w));
-                        } else {
-                            product_add_into((k, n, rows), p_t, g, &mut grad_w);
-                        }
+                        window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
+                        add_to_grad_w(&b, rows, Strided::rows(patches, k).transposed(), g);
                     }
                     if wanted.input {
                         product_into((rows, k, n), g, w_t, as_uninit(patches));
-                        let out = &mut grad_x[first * x_pixels * c_in..][..nb * x_pixels * c_in];
-                        window_pass(isa, block(nb), pass.adjoint(), c_in, patches, out);
+                        let out =
+                            &mut grad_x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
+                        window_pass(isa, b.windows, pass.adjoint(), c_in, patches, out);
                     }
                 }
                 grad_x
@@ -253,30 +271,24 @@ impl WindowProductOps for Flex {
             ConvKind::Contributed | ConvKind::Transposed => {
                 // y = pass(x @ w): with g = the adjoint pass of grad, x's gradient is g @ w^T
                 // and the weight's sums x^T @ g over the blocks.
-                let images = BLOCK_ROWS.div_ceil(x_pixels.max(1)).clamp(1, batch.max(1));
-                let mut g = vec![0f32; images * x_pixels * n];
+                let per_block = images_per_block(x_pixels, batch);
+                let mut g = vec![0f32; per_block * x_pixels * n];
                 let mut grad_x = Vec::with_capacity(if wanted.input { x_rows * c_in } else { 0 });
                 let spare = grad_x.spare_capacity_mut();
-                for (i, first) in (0..batch).step_by(images).enumerate() {
-                    let nb = images.min(batch - first);
-                    let rows = nb * x_pixels;
+                for b in blocks(windows, per_block) {
+                    let rows = b.images * x_pixels;
                     let g = &mut g[..rows * n];
                     // Taps that fall outside the grid are skipped by the pass: they read zeros.
                     g.fill(0.0);
-                    let grad = &grad[first * out_pixels * c_out..][..nb * out_pixels * c_out];
-                    window_pass(isa, block(nb), pass.adjoint(), c_out, grad, g);
+                    window_pass(isa, b.windows, pass.adjoint(), c_out, block_grad(&b), g);
                     let g = Strided::rows(g, n);
                     if wanted.input {
-                        let dst = &mut spare[first * x_pixels * c_in..][..rows * c_in];
+                        let dst = &mut spare[b.first * x_pixels * c_in..][..rows * c_in];
                         product_into((rows, c_in, n), g, w_t, dst);
                     }
                     if wanted.weight {
-                        let x = Strided::rows(&x[first * x_pixels * c_in..][..rows * c_in], c_in);
-                        if i == 0 {
-                            product_into((k, n, rows), x.transposed(), g, as_uninit(&mut grad_w));
-                        } else {
-                            product_add_into((k, n, rows), x.transposed(), g, &mut grad_w);
-                        }
+                        let x = Strided::rows(block_x(&b), c_in);
+                        add_to_grad_w(&b, rows, x.transposed(), g);
                     }
                 }
                 if wanted.input {
