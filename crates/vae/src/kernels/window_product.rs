@@ -3,12 +3,12 @@
 //! cache between the two.
 //!
 //! Done as two whole-batch ops (`im2col` before this), the product wrote every window of the
-//! batch to memory and the window pass read it back: up to 150 MB per shard and layer for the
-//! 32x32 layer of the conv VAE's decoder under the importance-weighted bound, and the pass was
-//! 10% of a conv training step and 15% of the bound (`perf record -g vae bench --model conv`,
-//! docs/benchmarks.md, round six). Here each block of images is gathered and multiplied, or
-//! multiplied and added onto its output pixels, while its windows are still in the cache.
-//! The backward pass is the adjoint of each step, on the whole batch, as before.
+//! batch to memory and the window pass read it back: 15-18 MB per shard for the 32x32 layer of
+//! the conv VAE's decoder, and the passes were 10% of a conv training step and 15% of the
+//! importance-weighted bound (`perf record -g vae bench --model conv`, docs/benchmarks.md, round
+//! six). Here each block of images is gathered and multiplied, or multiplied and added onto its
+//! output pixels, while its windows are still in the cache, and the backward pass goes through
+//! the same blocks, summing the weight's gradient over them.
 
 use super::flex::{flex_tensor, values};
 use super::product::{Strided, dims, product_add_into, product_into};
