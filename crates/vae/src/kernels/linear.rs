@@ -40,8 +40,7 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
     }
 }
 
-/// The dense layer and the three gradients of its backward pass, as backend operations (the
-/// gradients serve the conv stacks' products too, `window_product`).
+/// The dense layer and the three gradients of its backward pass, as backend operations.
 #[backend_extension(Flex, Autodiff)]
 pub trait LinearOps: Backend {
     /// `x @ weight + bias`: `[rows, inputs]`, `[inputs, outputs]` and `[outputs]` to
