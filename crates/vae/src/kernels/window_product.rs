@@ -47,12 +47,13 @@ impl ConvKind {
         }
     }
 
-    /// The grids of the kernel's input rows and of its output rows.
-    fn grids(self, windows: Windows) -> (Grid, Grid) {
-        match self {
+    /// The pixels per image of the kernel's input rows and of its output rows.
+    fn pixels(self, windows: Windows) -> (usize, usize) {
+        let (x, out) = match self {
             ConvKind::Gathered | ConvKind::Contributed => (windows.input, windows.output),
             ConvKind::Transposed => (windows.output, windows.input),
-        }
+        };
+        (x.height * x.width, out.height * out.width)
     }
 }
 
@@ -162,12 +163,8 @@ impl WindowProductOps for Flex {
         let ([_, c_in], [k, n]) = (dims(&x), dims(&weight));
         let x = values(&x);
         let w = Strided::of(&weight);
-        let (x_grid, out_grid) = kind.grids(windows);
-        let (x_pixels, out_pixels) = (
-            x_grid.height * x_grid.width,
-            out_grid.height * out_grid.width,
-        );
-        let batch = x_grid.batch;
+        let (x_pixels, out_pixels) = kind.pixels(windows);
+        let batch = windows.input.batch;
         let (pass, isa) = (kind.window(), isa());
         let block_x = |b: &Block| &x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
         match kind {
@@ -224,12 +221,8 @@ impl WindowProductOps for Flex {
         let [_, c_out] = dims(&grad);
         let (x, grad) = (values(&x), values(&grad));
         let w_t = Strided::of(&weight).transposed();
-        let (x_grid, out_grid) = kind.grids(windows);
-        let (x_pixels, out_pixels) = (
-            x_grid.height * x_grid.width,
-            out_grid.height * out_grid.width,
-        );
-        let batch = x_grid.batch;
+        let (x_pixels, out_pixels) = kind.pixels(windows);
+        let batch = windows.input.batch;
         let (pass, isa) = (kind.window(), isa());
         let block_x = |b: &Block| &x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
         let block_grad =
