@@ -8,8 +8,10 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vae::Run;
 use vae::train::EpochMetrics;
@@ -243,17 +245,50 @@ fn finish(mut mpirun: Command) -> Output {
     wait_within(child, Duration::from_secs(300), "mpirun")
 }
 
-/// Waits for `child` at most `limit`; kills it and fails the test past that.
+/// Waits for `child` at most `limit`; kills it and fails the test past that, with what it had
+/// printed. Its pipes are read while it runs, so a child that prints much never blocks on a
+/// full pipe.
 fn wait_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    type Drained = (Arc<Mutex<Vec<u8>>>, Option<std::thread::JoinHandle<()>>);
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> Drained {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let reader = pipe.map(|mut pipe| {
+            let sink = bytes.clone();
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
+            })
+        });
+        (bytes, reader)
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if started.elapsed() > limit {
             child.kill().unwrap();
-            panic!("{what}: still running after {limit:?}");
+            let err = String::from_utf8_lossy(&stderr.0.lock().unwrap()).into_owned();
+            panic!("{what}: still running after {limit:?}; its stderr so far: {err}");
         }
         std::thread::sleep(Duration::from_millis(50));
+    };
+    // The ranks may hold the pipes a moment longer than mpirun: read to their end, for a while.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let take = |(bytes, reader): &Drained| {
+        while reader.as_ref().is_some_and(|r| !r.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::mem::take(&mut *bytes.lock().unwrap())
+    };
+    Output {
+        status,
+        stdout: take(&stdout),
+        stderr: take(&stderr),
     }
-    child.wait_with_output().unwrap()
 }
 
 /// MLP training on 1,200 images for `epochs` epochs into `run`.
