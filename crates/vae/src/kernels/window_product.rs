@@ -301,8 +301,8 @@ impl WindowProductOps for Flex {
     }
 }
 
-/// Burn's autodiff around the kernel: the adjoints of the window pass and of the product, each
-/// on the whole batch, with `x` kept for the weight's gradient and the weight for `x`'s.
+/// Burn's autodiff around the kernel: `x` and the weight are kept, and the backward pass
+/// computes the gradients asked for in the same blocks as the forward pass.
 impl<B, C> WindowProductOps for Autodiff<B, C>
 where
     B: Backend + WindowProductOps,
