@@ -144,7 +144,7 @@ pub fn bce_with_logits_sum(logits: &[f32], x: &[f32]) -> f32 {
 
 #[inline(always)]
 fn bce_term(l: f32, x: f32) -> f32 {
-    l.max(0.0) + simd::ln(simd::exp(-l.abs()) + 1.0) - l * x
+    l.max(0.0) + simd::ln_1p(simd::exp(-l.abs())) - l * x
 }
 
 multiversion! {
