@@ -5,13 +5,28 @@
 use burn::backend::flex::FlexTensor;
 use std::mem::MaybeUninit;
 
-/// burn-flex's rule for splitting a product across the pool (inside a shard the pool is one
-/// thread, so a shard's products stay on it).
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
+/// Whether a product may be split across the pool (inside a shard the pool is one thread, so a
+/// shard's products stay on it whatever this says).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// From 192^3 multiply-adds on: burn-flex's rule.
+    BySize,
+    /// Never: a lone product between other work, as a conv layer's on one block. The pool's
+    /// other threads have gone to sleep by then, and waking them cost more than the split
+    /// saved: decoding one celeba picture took 1.31-1.35 ms split and 1.13 without (2 threads,
+    /// AVX-512), where 256 pictures, many blocks a layer back to back, gained from it (1.00-1.04
+    /// ms a picture against 1.13-1.14).
+    Never,
+}
+
+impl Split {
+    fn parallelism(self, m: usize, n: usize, k: usize) -> gemm::Parallelism {
+        match self {
+            Split::BySize if m.saturating_mul(n).saturating_mul(k) >= 192 * 192 * 192 => {
+                gemm::Parallelism::Rayon(0)
+            }
+            Split::BySize | Split::Never => gemm::Parallelism::None,
+        }
     }
 }
 
@@ -74,6 +89,7 @@ pub fn product(
             out.as_mut_ptr(),
             (dst_row, dst_col),
             Accumulate::Overwrite,
+            Split::BySize,
         );
         out.set_len(m * n);
     }
@@ -86,6 +102,7 @@ pub fn product_into(
     a: Strided,
     b: Strided,
     dst: &mut [MaybeUninit<f32>],
+    split: Split,
 ) {
     assert!(dst.len() >= m * n, "a product's output holds m * n values");
     // SAFETY: `dst` holds the `m * n` values at the row-major strides given.
@@ -97,12 +114,19 @@ pub fn product_into(
             dst.as_mut_ptr().cast(),
             (n as isize, 1),
             Accumulate::Overwrite,
+            split,
         )
     }
 }
 
 /// `dst += a @ b`, row-major `[m, n]`: a product summed over blocks of its inner dimension.
-pub fn product_add_into((m, n, k): (usize, usize, usize), a: Strided, b: Strided, dst: &mut [f32]) {
+pub fn product_add_into(
+    (m, n, k): (usize, usize, usize),
+    a: Strided,
+    b: Strided,
+    dst: &mut [f32],
+    split: Split,
+) {
     assert!(dst.len() >= m * n, "a product's output holds m * n values");
     // SAFETY: `dst` holds the `m * n` values, initialised, at the row-major strides given.
     unsafe {
@@ -113,6 +137,7 @@ pub fn product_add_into((m, n, k): (usize, usize, usize), a: Strided, b: Strided
             dst.as_mut_ptr(),
             (n as isize, 1),
             Accumulate::Add,
+            split,
         )
     }
 }
@@ -135,6 +160,7 @@ unsafe fn gemm_into(
     dst: *mut f32,
     (dst_row, dst_col): (isize, isize),
     accumulate: Accumulate,
+    split: Split,
 ) {
     let add = accumulate == Accumulate::Add;
     unsafe {
@@ -157,7 +183,7 @@ unsafe fn gemm_into(
             false,
             false,
             false,
-            parallelism(m, n, k),
+            split.parallelism(m, n, k),
         )
     }
 }

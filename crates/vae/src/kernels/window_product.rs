@@ -11,7 +11,7 @@
 //! the same blocks, summing the weight's gradient over them.
 
 use super::flex::{flex_tensor, values};
-use super::product::{Strided, dims, product_add_into, product_into};
+use super::product::{Split, Strided, dims, product_add_into, product_into};
 use super::simd::isa;
 use super::windows::{Grid, TAPS, WindowKind, Windows, window_pass};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -121,6 +121,16 @@ fn images_per_block(rows: usize, batch: usize) -> usize {
     BLOCK_ROWS.div_ceil(rows.max(1)).clamp(1, batch.max(1))
 }
 
+/// A layer's products split across the pool only where it runs several blocks back to back
+/// ([`Split::Never`] says why).
+fn split(per_block: usize, batch: usize) -> Split {
+    if per_block < batch {
+        Split::BySize
+    } else {
+        Split::Never
+    }
+}
+
 /// The batch of `windows` in blocks of `per_block` images (the last may have fewer).
 fn blocks(windows: Windows, per_block: usize) -> impl Iterator<Item = Block> {
     let batch = windows.input.batch;
@@ -172,6 +182,7 @@ impl WindowProductOps for Flex {
                 // Windows `[out_pixels, k = 9 * c_in]` per image, then the product into the
                 // output's rows of the block.
                 let per_block = images_per_block(out_pixels, batch);
+                let split = split(per_block, batch);
                 let mut patches = vec![0f32; per_block * out_pixels * k];
                 let mut out = Vec::with_capacity(batch * out_pixels * n);
                 let spare = out.spare_capacity_mut();
@@ -182,7 +193,7 @@ impl WindowProductOps for Flex {
                     patches.fill(0.0);
                     window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
                     let dst = &mut spare[b.first * out_pixels * n..][..rows * n];
-                    product_into((rows, n, k), Strided::rows(patches, k), w, dst);
+                    product_into((rows, n, k), Strided::rows(patches, k), w, dst, split);
                 }
                 // SAFETY: the blocks cover every image, and each product wrote all of its rows.
                 unsafe { out.set_len(batch * out_pixels * n) };
@@ -193,13 +204,14 @@ impl WindowProductOps for Flex {
                 // onto the block's output pixels.
                 let c_out = n / TAPS;
                 let per_block = images_per_block(x_pixels, batch);
+                let split = split(per_block, batch);
                 let mut contributions = vec![0f32; per_block * x_pixels * n];
                 let mut out = vec![0f32; batch * out_pixels * c_out];
                 for b in blocks(windows, per_block) {
                     let rows = b.images * x_pixels;
                     let contributions = &mut contributions[..rows * n];
                     let x = Strided::rows(block_x(&b), c_in);
-                    product_into((rows, n, k), x, w, as_uninit(contributions));
+                    product_into((rows, n, k), x, w, as_uninit(contributions), split);
                     let out =
                         &mut out[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
                     window_pass(isa, b.windows, pass, c_out, contributions, out);
@@ -229,11 +241,11 @@ impl WindowProductOps for Flex {
             |b: &Block| &grad[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
         // The weight's gradient, summed over the blocks: the first overwrites, the others add.
         let mut grad_w = vec![0f32; if wanted.weight { k * n } else { 0 }];
-        let mut add_to_grad_w = |b: &Block, rows: usize, a: Strided, g: Strided| {
+        let mut add_to_grad_w = |b: &Block, rows: usize, a: Strided, g: Strided, split: Split| {
             if b.index == 0 {
-                product_into((k, n, rows), a, g, as_uninit(&mut grad_w));
+                product_into((k, n, rows), a, g, as_uninit(&mut grad_w), split);
             } else {
-                product_add_into((k, n, rows), a, g, &mut grad_w);
+                product_add_into((k, n, rows), a, g, &mut grad_w, split);
             }
         };
         let grad_x = match kind {
@@ -241,6 +253,7 @@ impl WindowProductOps for Flex {
                 // y = gather(x) @ w: the weight's gradient sums gather(x)^T @ grad over the
                 // blocks; x's is the scatter of grad @ w^T.
                 let per_block = images_per_block(out_pixels, batch);
+                let split = split(per_block, batch);
                 let mut patches = vec![0f32; per_block * out_pixels * k];
                 let mut grad_x = vec![0f32; if wanted.input { x_rows * c_in } else { 0 }];
                 for b in blocks(windows, per_block) {
@@ -250,10 +263,10 @@ impl WindowProductOps for Flex {
                     if wanted.weight {
                         patches.fill(0.0);
                         window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
-                        add_to_grad_w(&b, rows, Strided::rows(patches, k).transposed(), g);
+                        add_to_grad_w(&b, rows, Strided::rows(patches, k).transposed(), g, split);
                     }
                     if wanted.input {
-                        product_into((rows, k, n), g, w_t, as_uninit(patches));
+                        product_into((rows, k, n), g, w_t, as_uninit(patches), split);
                         let out =
                             &mut grad_x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
                         window_pass(isa, b.windows, pass.adjoint(), c_in, patches, out);
@@ -265,6 +278,7 @@ impl WindowProductOps for Flex {
                 // y = pass(x @ w): with g = the adjoint pass of grad, x's gradient is g @ w^T
                 // and the weight's sums x^T @ g over the blocks.
                 let per_block = images_per_block(x_pixels, batch);
+                let split = split(per_block, batch);
                 let mut g = vec![0f32; per_block * x_pixels * n];
                 let mut grad_x = Vec::with_capacity(if wanted.input { x_rows * c_in } else { 0 });
                 let spare = grad_x.spare_capacity_mut();
@@ -277,11 +291,11 @@ impl WindowProductOps for Flex {
                     let g = Strided::rows(g, n);
                     if wanted.input {
                         let dst = &mut spare[b.first * x_pixels * c_in..][..rows * c_in];
-                        product_into((rows, c_in, n), g, w_t, dst);
+                        product_into((rows, c_in, n), g, w_t, dst, split);
                     }
                     if wanted.weight {
                         let x = Strided::rows(block_x(&b), c_in);
-                        add_to_grad_w(&b, rows, x.transposed(), g);
+                        add_to_grad_w(&b, rows, x.transposed(), g, split);
                     }
                 }
                 if wanted.input {
