@@ -121,12 +121,13 @@ pub fn host_reads() -> usize {
     HOST_READS.with(|reads| reads.get())
 }
 
-/// A tensor's values on the host, row-major.
+/// A tensor's values on the host, row-major. On the CPU the tensor's own buffer when it is the
+/// only owner: `try_to_vec` copied every decoded block of the IWAE bound (1 MB, 2% of its time).
 pub fn to_host<const D: usize>(tensor: burn::tensor::Tensor<D>) -> Result<Vec<f32>> {
     HOST_READS.with(|reads| reads.set(reads.get() + 1));
     tensor
         .into_data()
-        .try_to_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|e| Error::Numerical(format!("cannot read a tensor back from the device: {e:?}")))
 }
 
