@@ -78,9 +78,9 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
-/// Terms summed at once by [`sum`]: 16 independent sums that LLVM keeps in one AVX-512 register
+/// Terms summed at once by [`sum`] (and by the BCE loss's lanes): 16 independent sums that LLVM keeps in one AVX-512 register
 /// (two of AVX2, four of SSE2); one running sum would be a chain it may not reorder.
-const LANES: usize = 16;
+pub const LANES: usize = 16;
 
 /// `sum(term(a[i], b[i]))` over two runs of equal length, in [`LANES`] independent sums so that
 /// the loop vectorises (call it from a [`multiversion!`] body).
@@ -128,8 +128,8 @@ pub fn exp(x: f32) -> f32 {
 
 /// `ln(1 + u)` for `u` in [0, 1], without branches or calls: `2 atanh(s)` with `s = u / (2 + u)`
 /// in [0, 1/3], by its odd series to `s^13` (truncated at 1.5e-8 relative; 1.9e-7 at most
-/// against f64, as Cephes' `logf` of `1 + u`). With it the BCE loss took 1.5 ns a pixel where
-/// `logf`'s exponent split and longer polynomial took 2.2 (AVX2; 0.95 and 1.3 ns on AVX-512).
+/// against f64, as Cephes' `logf` of `1 + u`), where `logf` splits the exponent and runs a
+/// longer polynomial.
 #[inline(always)]
 pub fn ln_1p(u: f32) -> f32 {
     let s = u / (2.0 + u);
