@@ -78,8 +78,9 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
-/// Terms summed at once by [`sum`] (and by the BCE loss's lanes): 16 independent sums that LLVM keeps in one AVX-512 register
-/// (two of AVX2, four of SSE2); one running sum would be a chain it may not reorder.
+/// Terms summed at once by [`sum`] and by the BCE loss's lanes: 16 independent sums that LLVM
+/// keeps in one AVX-512 register (two of AVX2, four of SSE2); one running sum would be a chain
+/// it may not reorder.
 pub const LANES: usize = 16;
 
 /// `sum(term(a[i], b[i]))` over two runs of equal length, in [`LANES`] independent sums so that
