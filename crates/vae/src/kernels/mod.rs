@@ -46,3 +46,4 @@ pub use fused::{
 pub use linear::{LinearOps, linear};
 pub use norm::{SquaredSum, squared_sum, sum_of_squares};
 pub use simd::{Isa, isa};
+pub use windows::{Grid, TAPS, Window, WindowKind, Windows, window_pass};

@@ -163,6 +163,21 @@ fn as_uninit(values: &mut [f32]) -> &mut [MaybeUninit<f32>] {
     unsafe { &mut *(values as *mut [f32] as *mut [MaybeUninit<f32>]) }
 }
 
+/// A block's buffer of windows or contributions, reused from block to block: each block's
+/// product or window pass writes the part it reads (nothing is zero-filled).
+fn scratch(len: usize) -> Box<[MaybeUninit<f32>]> {
+    Box::new_uninit_slice(len)
+}
+
+/// `values` after a product or a window pass wrote them.
+///
+/// # Safety
+/// Every value has been written.
+unsafe fn written(values: &[MaybeUninit<f32>]) -> &[f32] {
+    // SAFETY: the caller wrote them.
+    unsafe { values.assume_init_ref() }
+}
+
 impl WindowProductOps for Flex {
     fn window_product(
         x: FlexTensor,
@@ -183,17 +198,17 @@ impl WindowProductOps for Flex {
                 // output's rows of the block.
                 let per_block = images_per_block(out_pixels, batch);
                 let split = split(per_block, batch);
-                let mut patches = vec![0f32; per_block * out_pixels * k];
+                let mut patches = scratch(per_block * out_pixels * k);
                 let mut out = Vec::with_capacity(batch * out_pixels * n);
                 let spare = out.spare_capacity_mut();
                 for b in blocks(windows, per_block) {
                     let rows = b.images * out_pixels;
                     let patches = &mut patches[..rows * k];
-                    // Taps in the padding are skipped by the pass: they read zeros.
-                    patches.fill(0.0);
                     window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
+                    // SAFETY: the pass wrote every window.
+                    let patches = Strided::rows(unsafe { written(patches) }, k);
                     let dst = &mut spare[b.first * out_pixels * n..][..rows * n];
-                    product_into((rows, n, k), Strided::rows(patches, k), w, dst, split);
+                    product_into((rows, n, k), patches, w, dst, split);
                 }
                 // SAFETY: the blocks cover every image, and each product wrote all of its rows.
                 unsafe { out.set_len(batch * out_pixels * n) };
@@ -205,17 +220,22 @@ impl WindowProductOps for Flex {
                 let c_out = n / TAPS;
                 let per_block = images_per_block(x_pixels, batch);
                 let split = split(per_block, batch);
-                let mut contributions = vec![0f32; per_block * x_pixels * n];
-                let mut out = vec![0f32; batch * out_pixels * c_out];
+                let mut contributions = scratch(per_block * x_pixels * n);
+                let mut out = Vec::with_capacity(batch * out_pixels * c_out);
+                let spare = out.spare_capacity_mut();
                 for b in blocks(windows, per_block) {
                     let rows = b.images * x_pixels;
                     let contributions = &mut contributions[..rows * n];
                     let x = Strided::rows(block_x(&b), c_in);
-                    product_into((rows, n, k), x, w, as_uninit(contributions), split);
+                    product_into((rows, n, k), x, w, contributions, split);
+                    // SAFETY: the product wrote every contribution.
+                    let contributions = unsafe { written(contributions) };
                     let out =
-                        &mut out[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
+                        &mut spare[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
                     window_pass(isa, b.windows, pass, c_out, contributions, out);
                 }
+                // SAFETY: the blocks cover every image, and each pass wrote all of its pixels.
+                unsafe { out.set_len(batch * out_pixels * c_out) };
                 flex_tensor(out, vec![batch * out_pixels, c_out])
             }
         }
@@ -254,23 +274,31 @@ impl WindowProductOps for Flex {
                 // blocks; x's is the scatter of grad @ w^T.
                 let per_block = images_per_block(out_pixels, batch);
                 let split = split(per_block, batch);
-                let mut patches = vec![0f32; per_block * out_pixels * k];
-                let mut grad_x = vec![0f32; if wanted.input { x_rows * c_in } else { 0 }];
+                let mut patches = scratch(per_block * out_pixels * k);
+                let mut grad_x = Vec::with_capacity(if wanted.input { x_rows * c_in } else { 0 });
+                let spare = grad_x.spare_capacity_mut();
                 for b in blocks(windows, per_block) {
                     let rows = b.images * out_pixels;
                     let patches = &mut patches[..rows * k];
                     let g = Strided::rows(block_grad(&b), n);
                     if wanted.weight {
-                        patches.fill(0.0);
                         window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
-                        add_to_grad_w(&b, rows, Strided::rows(patches, k).transposed(), g, split);
+                        // SAFETY: the pass wrote every window.
+                        let patches = Strided::rows(unsafe { written(patches) }, k);
+                        add_to_grad_w(&b, rows, patches.transposed(), g, split);
                     }
                     if wanted.input {
-                        product_into((rows, k, n), g, w_t, as_uninit(patches), split);
+                        product_into((rows, k, n), g, w_t, patches, split);
+                        // SAFETY: the product wrote every window's gradient.
+                        let patches = unsafe { written(patches) };
                         let out =
-                            &mut grad_x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
+                            &mut spare[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
                         window_pass(isa, b.windows, pass.adjoint(), c_in, patches, out);
                     }
+                }
+                if wanted.input {
+                    // SAFETY: the blocks cover every image, and each pass wrote its pixels.
+                    unsafe { grad_x.set_len(x_rows * c_in) };
                 }
                 grad_x
             }
@@ -279,16 +307,15 @@ impl WindowProductOps for Flex {
                 // and the weight's sums x^T @ g over the blocks.
                 let per_block = images_per_block(x_pixels, batch);
                 let split = split(per_block, batch);
-                let mut g = vec![0f32; per_block * x_pixels * n];
+                let mut g = scratch(per_block * x_pixels * n);
                 let mut grad_x = Vec::with_capacity(if wanted.input { x_rows * c_in } else { 0 });
                 let spare = grad_x.spare_capacity_mut();
                 for b in blocks(windows, per_block) {
                     let rows = b.images * x_pixels;
                     let g = &mut g[..rows * n];
-                    // Taps that fall outside the grid are skipped by the pass: they read zeros.
-                    g.fill(0.0);
                     window_pass(isa, b.windows, pass.adjoint(), c_out, block_grad(&b), g);
-                    let g = Strided::rows(g, n);
+                    // SAFETY: the pass wrote every tap's gradient.
+                    let g = Strided::rows(unsafe { written(g) }, n);
                     if wanted.input {
                         let dst = &mut spare[b.first * x_pixels * c_in..][..rows * c_in];
                         product_into((rows, c_in, n), g, w_t, dst, split);

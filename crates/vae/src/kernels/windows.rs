@@ -1,5 +1,5 @@
 //! The data movement of a 3x3 (transposed) convolution on channels-last rows: passes that
-//! compute each pixel's window from the grids, with no index tables, no zeroed scatter targets
+//! compute each pixel's window from the grids, with no index tables, no zero-filled outputs
 //! and no padding row.
 //!
 //! Composed of Burn's ops, the conv stacks gathered windows with `select` through an index
@@ -7,10 +7,13 @@
 //! contributions with `select_assign` into a zeroed table one row too long, then sliced it:
 //! 14% of a conv training step in `perf` (docs/benchmarks.md, round four), and tables larger
 //! than the activations. Each [`WindowKind`] here is one pass that writes every output value
-//! once (the scatter adds into one zeroed output), and each kind's adjoint is another kind,
-//! which is how [`super::window_product`] runs the backward pass. No crate offers these.
+//! once: a scatter-add sums each output pixel's terms where it adds them (no zeroed target,
+//! read back term by term), and a gather writes the padding's zeros itself. Each kind's adjoint
+//! is another kind, which is how [`super::window_product`] runs the backward pass. No crate
+//! offers these.
 
 use super::simd::multiversion;
+use std::mem::MaybeUninit;
 
 /// Spatial size of a batch of channels-last images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,33 +42,95 @@ pub struct Windows {
     pub window: Window,
 }
 
+/// One position on an axis and the positions on the other grid's axis that its window's 3
+/// taps along the axis pair it with.
+#[derive(Debug, Clone, Copy)]
+struct Taps {
+    /// Per tap, its partner, if inside the other grid.
+    each: [Option<usize>; 3],
+    /// `(tap, partner)` for the first `len` taps that have one, by partner ascending.
+    pairs: [(usize, usize); 3],
+    len: usize,
+}
+
+impl Taps {
+    fn new(each: [Option<usize>; 3]) -> Self {
+        let mut pairs = [(0, 0); 3];
+        let mut len = 0;
+        for (k, partner) in each.iter().enumerate() {
+            if let Some(partner) = *partner {
+                pairs[len] = (k, partner);
+                len += 1;
+            }
+        }
+        pairs[..len].sort_by_key(|&(_, partner)| partner);
+        Taps { each, pairs, len }
+    }
+
+    fn pairs(&self) -> &[(usize, usize)] {
+        &self.pairs[..self.len]
+    }
+}
+
+/// Which pixels of the other grid each pixel of a grid pairs with through the windows, axis
+/// by axis, built once per pass: no division or bounds test per tap.
+struct Pairing {
+    grid: Grid,
+    other: Grid,
+    heights: Vec<Taps>,
+    widths: Vec<Taps>,
+}
+
 impl Windows {
-    /// `f(o, k, i)` for every output pixel `o` and tap `k` whose input pixel `i` is inside the
-    /// input grid (taps in the padding read zeros, so they are skipped).
-    #[inline(always)]
-    fn each(&self, mut f: impl FnMut(usize, usize, usize)) {
-        let (input, output) = (self.input, self.output);
-        let (stride, [top, left]) = (self.window.stride, self.window.offset);
-        let inside = |i: isize, size: usize| (i >= 0 && (i as usize) < size).then_some(i as usize);
-        for n in 0..output.batch {
-            for oh in 0..output.height {
-                for ow in 0..output.width {
-                    let o = (n * output.height + oh) * output.width + ow;
-                    for kh in 0..3 {
-                        let Some(ih) = inside((oh * stride + kh) as isize + top, input.height)
-                        else {
-                            continue;
-                        };
-                        for kw in 0..3 {
-                            let Some(iw) = inside((ow * stride + kw) as isize + left, input.width)
-                            else {
-                                continue;
-                            };
-                            f(o, kh * 3 + kw, (n * input.height + ih) * input.width + iw);
-                        }
-                    }
+    /// Per output position `o` on an axis of the input's `input` and the output's `output`
+    /// positions, the input position each tap `k` reads: `o * stride + k + offset`, if inside.
+    fn taps_read(&self, input: usize, output: usize, offset: isize) -> Vec<[Option<usize>; 3]> {
+        let stride = self.window.stride as isize;
+        (0..output as isize)
+            .map(|o| {
+                std::array::from_fn(|k| {
+                    let i = o * stride + k as isize + offset;
+                    (0..input as isize).contains(&i).then_some(i as usize)
+                })
+            })
+            .collect()
+    }
+
+    /// Per input position `i` on an axis, the output position whose tap `k` reads it, if any:
+    /// the inverse of [`Windows::taps_read`].
+    fn taps_reaching(&self, input: usize, output: usize, offset: isize) -> Vec<[Option<usize>; 3]> {
+        let mut axis = vec![[None; 3]; input];
+        for (o, taps) in self.taps_read(input, output, offset).iter().enumerate() {
+            for (k, i) in taps.iter().enumerate() {
+                if let Some(i) = *i {
+                    axis[i][k] = Some(o);
                 }
             }
+        }
+        axis
+    }
+
+    /// Each output pixel's window: the input pixel each tap reads (none in the padding).
+    fn by_output(&self) -> Pairing {
+        let (input, output, [top, left]) = (self.input, self.output, self.window.offset);
+        let taps = |axis: Vec<_>| axis.into_iter().map(Taps::new).collect();
+        Pairing {
+            grid: output,
+            other: input,
+            heights: taps(self.taps_read(input.height, output.height, top)),
+            widths: taps(self.taps_read(input.width, output.width, left)),
+        }
+    }
+
+    /// Each input pixel's reach: per tap, the output pixel whose window reads it there.
+    fn by_input(&self) -> Pairing {
+        let (input, output, [top, left]) = (self.input, self.output, self.window.offset);
+        let taps = |axis: Vec<_>| axis.into_iter().map(Taps::new).collect();
+        Pairing {
+            grid: input,
+            other: output,
+            heights: taps(self.taps_reaching(input.height, output.height, top)),
+            widths: taps(self.taps_reaching(input.width, output.width, left)),
         }
     }
 }
@@ -98,39 +163,158 @@ impl WindowKind {
     }
 }
 
-/// `to = from`; a single value without the call to `memcpy` that `copy_from_slice` makes (the
+/// `to = from`; a single value without the call to `memcpy` that a slice copy makes (the
 /// image layers have one channel).
 #[inline(always)]
-fn copy(to: &mut [f32], from: &[f32]) {
+fn copy(to: &mut [MaybeUninit<f32>], from: &[f32]) {
     if let ([t], [f]) = (&mut *to, from) {
-        *t = *f;
+        t.write(*f);
     } else {
-        to.copy_from_slice(from);
+        to.write_copy_of_slice(from);
     }
 }
 
-/// `to += from`, element by element: the same sums in the same order on every instruction set.
 #[inline(always)]
-fn add(to: &mut [f32], from: &[f32]) {
+fn zero(to: &mut [MaybeUninit<f32>]) {
+    to.iter_mut().for_each(|t| {
+        t.write(0.0);
+    });
+}
+
+/// `to = 0 + from`: the first term of a sum, as it was added onto zeros.
+#[inline(always)]
+fn start(to: &mut [MaybeUninit<f32>], from: &[f32]) {
+    to.iter_mut().zip(from).for_each(|(t, f)| {
+        t.write(0.0 + f);
+    });
+}
+
+/// `to += from`, element by element: the same sums in the same order on every instruction set.
+///
+/// # Safety
+/// `to` has been written.
+#[inline(always)]
+unsafe fn add(to: &mut [MaybeUninit<f32>], from: &[f32]) {
+    // SAFETY: the caller wrote `to`.
+    let to = unsafe { to.assume_init_mut() };
     to.iter_mut().zip(from).for_each(|(t, f)| *t += f);
 }
 
+/// Every pixel's `c` channels copied to the rows `[pixels, 9c]` of the taps that pair with it
+/// (`x` is `[other pixels, c]`), zeros where none does.
+#[inline(always)]
+fn spread<const C: usize>(pairing: &Pairing, c: usize, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    let c = channels::<C>(c);
+    let Pairing { grid, other, .. } = *pairing;
+    for n in 0..grid.batch {
+        for (h, rows) in pairing.heights.iter().enumerate() {
+            for (w, cols) in pairing.widths.iter().enumerate() {
+                let p = (n * grid.height + h) * grid.width + w;
+                let to = &mut out[p * TAPS * c..][..TAPS * c];
+                for (kh, row) in rows.each.iter().enumerate() {
+                    for (kw, col) in cols.each.iter().enumerate() {
+                        let to = &mut to[(kh * 3 + kw) * c..][..c];
+                        match (row, col) {
+                            (Some(row), Some(col)) => {
+                                let q = (n * other.height + row) * other.width + col;
+                                copy(to, &x[q * c..][..c]);
+                            }
+                            _ => zero(to),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every pixel's sum `[pixels, c]` of the tap rows that pair with it (`x` is `[other pixels,
+/// 9c]`), zeros where none does. The terms come in the order of their partner pixels, which
+/// is the order in which they were added onto a zeroed output partner by partner, before the
+/// passes wrote each value once: the sums are those of then, on every instruction set.
+#[inline(always)]
+fn sums<const C: usize>(pairing: &Pairing, c: usize, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    let c = channels::<C>(c);
+    let Pairing { grid, other, .. } = *pairing;
+    for n in 0..grid.batch {
+        for (h, rows) in pairing.heights.iter().enumerate() {
+            for (w, cols) in pairing.widths.iter().enumerate() {
+                let p = (n * grid.height + h) * grid.width + w;
+                if c == 1 {
+                    // One channel (the output convolution's): the sum in a register, where the
+                    // vector loops' set-up per tap took longer than the adds.
+                    let mut sum = 0.0;
+                    for &(kh, row) in rows.pairs() {
+                        for &(kw, col) in cols.pairs() {
+                            let q = (n * other.height + row) * other.width + col;
+                            sum += x[q * TAPS + kh * 3 + kw];
+                        }
+                    }
+                    out[p].write(sum);
+                    continue;
+                }
+                let to = &mut out[p * c..][..c];
+                let mut written = false;
+                for &(kh, row) in rows.pairs() {
+                    for &(kw, col) in cols.pairs() {
+                        let q = (n * other.height + row) * other.width + col;
+                        let from = &x[(q * TAPS + kh * 3 + kw) * c..][..c];
+                        if written {
+                            // SAFETY: the first term was written.
+                            unsafe { add(to, from) };
+                        } else {
+                            start(to, from);
+                            written = true;
+                        }
+                    }
+                }
+                if !written {
+                    zero(to);
+                }
+            }
+        }
+    }
+}
+
+/// `C` channels, or `c` where `C` is 0: a pass compiled for a fixed channel count runs its
+/// rows as whole vectors. With a count known only at run time, LLVM's loops take 64 values at a
+/// time and ran rows of 32 (the conv VAE's last transposed convolution) through their 8-value
+/// remainder, and the one-channel output convolution through loop set-ups per value.
+#[inline(always)]
+fn channels<const C: usize>(c: usize) -> usize {
+    if C == 0 { c } else { C }
+}
+
+/// `pass::<C>(args)` for the channel counts of the built-in models, `pass::<0>` (any) for
+/// others.
+macro_rules! by_channels {
+    ($pass:ident($pairing:expr, $c:expr, $($arg:expr),*)) => {
+        match $c {
+            1 => $pass::<1>($pairing, $c, $($arg),*),
+            32 => $pass::<32>($pairing, $c, $($arg),*),
+            64 => $pass::<64>($pairing, $c, $($arg),*),
+            128 => $pass::<128>($pairing, $c, $($arg),*),
+            _ => $pass::<0>($pairing, $c, $($arg),*),
+        }
+    };
+}
+
 multiversion! {
-    /// `kind`'s pass of `x` into the zeroed `out`, with `c` channels per tap.
-    pub fn window_pass(windows: Windows, kind: WindowKind, c: usize, x: &[f32], out: &mut [f32]) {
+    /// `kind`'s pass of `x` into `out`, with `c` channels per tap. Every value of `out` is
+    /// written (taps in the padding as zeros), so it needs no zero-filling first: filling was
+    /// a pass of its own, 4% of the importance-weighted bound of the conv VAE.
+    pub fn window_pass(
+        windows: Windows,
+        kind: WindowKind,
+        c: usize,
+        x: &[f32],
+        out: &mut [MaybeUninit<f32>],
+    ) {
         match kind {
-            WindowKind::Gather => windows.each(|o, k, i| {
-                copy(&mut out[(o * TAPS + k) * c..][..c], &x[i * c..][..c]);
-            }),
-            WindowKind::Scatter => windows.each(|o, k, i| {
-                add(&mut out[i * c..][..c], &x[(o * TAPS + k) * c..][..c]);
-            }),
-            WindowKind::TapSum => windows.each(|o, k, i| {
-                add(&mut out[o * c..][..c], &x[(i * TAPS + k) * c..][..c]);
-            }),
-            WindowKind::TapSpread => windows.each(|o, k, i| {
-                copy(&mut out[(i * TAPS + k) * c..][..c], &x[o * c..][..c]);
-            }),
+            WindowKind::Gather => by_channels!(spread(&windows.by_output(), c, x, out)),
+            WindowKind::TapSpread => by_channels!(spread(&windows.by_input(), c, x, out)),
+            WindowKind::Scatter => by_channels!(sums(&windows.by_input(), c, x, out)),
+            WindowKind::TapSum => by_channels!(sums(&windows.by_output(), c, x, out)),
         }
     }
 }
