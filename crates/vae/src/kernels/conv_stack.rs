@@ -215,7 +215,10 @@ impl ConvStack<'_> {
         let steps = self.steps(batch);
         let mut h = to_rows(x);
         for (i, (conv, &windows)) in self.convs.iter().zip(&steps).enumerate() {
-            h = activate(im2col::conv2d(conv, h, windows), self.norms.get(i));
+            h = match self.norms.get(i) {
+                Some(norm) => activate(im2col::conv2d(conv, h, windows, false), Some(norm)),
+                None => im2col::conv2d(conv, h, windows, true),
+            };
         }
         let last = steps.last().expect("at least one conv layer").output;
         from_rows(h, last)
@@ -310,11 +313,14 @@ impl DeconvStack<'_> {
         let (last, deconvs) = steps.split_last().expect("the output convolution");
         let mut h = to_rows(x);
         for (i, (deconv, &windows)) in self.deconvs.iter().zip(deconvs).enumerate() {
-            h = activate(
-                im2col::conv_transpose2d(deconv, h, windows),
-                self.norms.get(i),
-            );
+            h = match self.norms.get(i) {
+                Some(norm) => activate(
+                    im2col::conv_transpose2d(deconv, h, windows, false),
+                    Some(norm),
+                ),
+                None => im2col::conv_transpose2d(deconv, h, windows, true),
+            };
         }
-        from_rows(im2col::conv2d(self.output, h, *last), last.output)
+        from_rows(im2col::conv2d(self.output, h, *last, false), last.output)
     }
 }

@@ -13,6 +13,7 @@
 
 use super::window_product::{ConvKind, window_product};
 use super::windows::{TAPS, Windows};
+use burn::module::Param;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
 
@@ -38,11 +39,13 @@ fn conv2d_route(c_in: usize, c_out: usize) -> Route {
 /// giving `[output rows, c_out]`, as [`conv2d_route`] says: each output pixel's 3x3 window
 /// gathered into a row of `9 * c_in` values and multiplied by the weights as a `[9 * c_in,
 /// c_out]` matrix, or each input pixel's contributions to its 9 output pixels as one row of the
-/// product with `[c_in, 9 * c_out]` weights, summed per output pixel.
-pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
+/// product with `[c_in, 9 * c_out]` weights, summed per output pixel. Plus the bias, then ReLU
+/// where `relu` says.
+pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows, relu: bool) -> Tensor<2> {
     let [_, c_in] = x.dims();
     let [c_out, ..] = conv.weight.dims();
-    let y = match conv2d_route(c_in, c_out) {
+    let bias = bias(conv.bias.as_ref(), c_out, &x.device());
+    match conv2d_route(c_in, c_out) {
         Route::Window => {
             // [c_out, c_in, kh, kw] -> [kh, kw, c_in, c_out], the order of a patch row.
             let weight = conv
@@ -50,7 +53,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
                 .val()
                 .permute([2, 3, 1, 0])
                 .reshape([TAPS * c_in, c_out]);
-            window_product(x, weight, windows, ConvKind::Gathered)
+            window_product(x, weight, bias, windows, ConvKind::Gathered, relu)
         }
         Route::Contribution => {
             // [c_out, c_in, kh, kw] -> [c_in, kh, kw, c_out].
@@ -59,10 +62,9 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
                 .val()
                 .permute([1, 2, 3, 0])
                 .reshape([c_in, TAPS * c_out]);
-            window_product(x, weight, windows, ConvKind::Contributed)
+            window_product(x, weight, bias, windows, ConvKind::Contributed, relu)
         }
-    };
-    with_bias(y, conv.bias.as_ref().map(|b| b.val()))
+    }
 }
 
 /// `deconv` (3x3, no groups or dilation) applied to `x` `[input rows, c_in]`, giving
@@ -70,24 +72,28 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
 /// of the product with the `[c_in, 9 * c_out]` weights, then added onto the output pixels.
 /// `windows` are those of the matching forward convolution (from this layer's output grid to
 /// its input grid), which is how a transposed convolution is defined: the adjoint of that
-/// convolution's gather.
-pub fn conv_transpose2d(deconv: &ConvTranspose2d, x: Tensor<2>, windows: Windows) -> Tensor<2> {
+/// convolution's gather. Plus the bias, then ReLU where `relu` says.
+pub fn conv_transpose2d(
+    deconv: &ConvTranspose2d,
+    x: Tensor<2>,
+    windows: Windows,
+    relu: bool,
+) -> Tensor<2> {
     let [c_in, c_out, ..] = deconv.weight.dims();
+    let bias = bias(deconv.bias.as_ref(), c_out, &x.device());
     // [c_in, c_out, kh, kw] -> [c_in, kh, kw, c_out].
     let weight = deconv
         .weight
         .val()
         .permute([0, 2, 3, 1])
         .reshape([c_in, TAPS * c_out]);
-    with_bias(
-        window_product(x, weight, windows, ConvKind::Transposed),
-        deconv.bias.as_ref().map(|b| b.val()),
-    )
+    window_product(x, weight, bias, windows, ConvKind::Transposed, relu)
 }
 
-fn with_bias(y: Tensor<2>, bias: Option<Tensor<1>>) -> Tensor<2> {
+/// A layer's bias, or zeros for a layer without one.
+fn bias(bias: Option<&Param<Tensor<1>>>, c_out: usize, device: &Device) -> Tensor<1> {
     match bias {
-        Some(b) => y + b.unsqueeze_dim(0),
-        None => y,
+        Some(b) => b.val(),
+        None => Tensor::zeros([c_out], device),
     }
 }

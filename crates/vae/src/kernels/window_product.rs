@@ -11,8 +11,9 @@
 //! the same blocks, summing the weight's gradient over them.
 
 use super::flex::{flex_tensor, values};
+use super::linear::LinearOps;
 use super::product::{Split, Strided, dims, product_add_into, product_into};
-use super::simd::isa;
+use super::simd::{isa, multiversion};
 use super::windows::{Grid, TAPS, WindowKind, Windows, window_pass};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -57,30 +58,39 @@ impl ConvKind {
     }
 }
 
-/// `kind`'s convolution of `x` (`[rows, c_in]` on its grid) with `weight` through `windows`.
-/// On burn-flex only (the conv stacks' im2col path).
+/// `kind`'s convolution of `x` (`[rows, c_in]` on its grid) with `weight` through `windows`,
+/// plus `bias`, then ReLU where `relu` says. On burn-flex only (the conv stacks' im2col path).
 pub fn window_product(
     x: Tensor<2>,
     weight: Tensor<2>,
+    bias: Tensor<1>,
     windows: Windows,
     kind: ConvKind,
+    relu: bool,
 ) -> Tensor<2> {
     Tensor::from_dispatch(<Dispatch as WindowProductOps>::window_product(
         x.into_dispatch(),
         weight.into_dispatch(),
+        bias.into_dispatch(),
         windows,
         kind,
+        relu,
     ))
 }
 
 /// The fused convolution as a backend operation.
 #[backend_extension(Flex, Autodiff)]
 pub trait WindowProductOps: Backend {
+    /// The bias and the ReLU are added to each block of the output while it is in the cache:
+    /// as Burn's ops of their own, they were two more passes over the activations, 4% of the
+    /// importance-weighted bound of the conv VAE.
     fn window_product(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         windows: Windows,
         kind: ConvKind,
+        relu: bool,
     ) -> FloatTensor<Self>;
     /// The gradients of [`WindowProductOps::window_product`] with respect to `x` and to the
     /// weight for the output's gradient `grad`; a gradient not asked for comes back empty
@@ -178,15 +188,37 @@ unsafe fn written(values: &[MaybeUninit<f32>]) -> &[f32] {
     unsafe { values.assume_init_ref() }
 }
 
+multiversion! {
+    /// `out = out + bias` per row, then ReLU where `relu` says: the sums of Burn's add and
+    /// ReLU (NaN stays NaN), on a block of the output while it is in the cache. Done in the
+    /// window pass, pixel by pixel, it was no faster. (With the channel count fixed when
+    /// compiling, LLVM unrolled the row and vectorised across rows with gathers, 3 times
+    /// slower.)
+    fn add_bias(bias: &[f32], relu: bool, out: &mut [f32]) {
+        for row in out.chunks_exact_mut(bias.len()) {
+            if relu {
+                row.iter_mut().zip(bias).for_each(|(v, b)| {
+                    let s = *v + b;
+                    *v = if s <= 0.0 { 0.0 } else { s };
+                });
+            } else {
+                row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
+        }
+    }
+}
+
 impl WindowProductOps for Flex {
     fn window_product(
         x: FlexTensor,
         weight: FlexTensor,
+        bias: FlexTensor,
         windows: Windows,
         kind: ConvKind,
+        relu: bool,
     ) -> FlexTensor {
         let ([_, c_in], [k, n]) = (dims(&x), dims(&weight));
-        let x = values(&x);
+        let (x, bias) = (values(&x), values(&bias));
         let w = Strided::of(&weight);
         let (x_pixels, out_pixels) = kind.pixels(windows);
         let batch = windows.input.batch;
@@ -209,6 +241,8 @@ impl WindowProductOps for Flex {
                     let patches = Strided::rows(unsafe { written(patches) }, k);
                     let dst = &mut spare[b.first * out_pixels * n..][..rows * n];
                     product_into((rows, n, k), patches, w, dst, split);
+                    // SAFETY: the product wrote every output.
+                    add_bias(isa, &bias, relu, unsafe { dst.assume_init_mut() });
                 }
                 // SAFETY: the blocks cover every image, and each product wrote all of its rows.
                 unsafe { out.set_len(batch * out_pixels * n) };
@@ -233,6 +267,8 @@ impl WindowProductOps for Flex {
                     let out =
                         &mut spare[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
                     window_pass(isa, b.windows, pass, c_out, contributions, out);
+                    // SAFETY: the pass wrote every output.
+                    add_bias(isa, &bias, relu, unsafe { out.assume_init_mut() });
                 }
                 // SAFETY: the blocks cover every image, and each pass wrote all of its pixels.
                 unsafe { out.set_len(batch * out_pixels * c_out) };
@@ -342,18 +378,21 @@ impl WindowProductOps for Flex {
     }
 }
 
-/// Burn's autodiff around the kernel: `x` and the weight are kept, and the backward pass
-/// computes the gradients asked for in the same blocks as the forward pass.
+/// Burn's autodiff around the kernel: `x` and the weight are kept, and the output where the
+/// ReLU's gradient needs it; the backward pass takes the ReLU's gradient, sums the bias's, and
+/// computes the others asked for in the same blocks as the forward pass.
 impl<B, C> WindowProductOps for Autodiff<B, C>
 where
-    B: Backend + WindowProductOps,
+    B: Backend + WindowProductOps + LinearOps,
     C: CheckpointStrategy,
 {
     fn window_product(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         windows: Windows,
         kind: ConvKind,
+        relu: bool,
     ) -> FloatTensor<Self> {
         #[derive(Debug)]
         struct Adjoint {
@@ -361,48 +400,61 @@ where
             kind: ConvKind,
         }
 
-        impl<B: Backend + WindowProductOps> Backward<B, 2> for Adjoint {
-            type State = (FloatTensor<B>, FloatTensor<B>);
+        impl<B: Backend + WindowProductOps + LinearOps> Backward<B, 3> for Adjoint {
+            /// `x`, the weight, and the output after a ReLU.
+            type State = (FloatTensor<B>, FloatTensor<B>, Option<FloatTensor<B>>);
 
             fn backward(
                 self,
-                ops: Ops<Self::State, 2>,
+                ops: Ops<Self::State, 3>,
                 grads: &mut Gradients,
                 _checkpointer: &mut Checkpointer,
             ) {
-                let [node_x, node_weight] = ops.parents;
+                let [node_x, node_weight, node_bias] = ops.parents;
                 let grad = grads.consume::<B>(&ops.node);
-                let (x, weight) = ops.state;
+                let (x, weight, after_relu) = ops.state;
+                let grad = match after_relu {
+                    Some(y) => B::relu_backward(y, grad),
+                    None => grad,
+                };
+                if let Some(node) = node_bias {
+                    grads.register::<B>(node.id, B::dense_bias_grad(grad.clone()));
+                }
                 let wanted = Wanted {
                     input: node_x.is_some(),
                     weight: node_weight.is_some(),
                 };
-                let (grad_x, grad_w) =
-                    B::window_product_grads(x, weight, grad, self.windows, self.kind, wanted);
-                if let Some(node) = node_x {
-                    grads.register::<B>(node.id, grad_x);
-                }
-                if let Some(node) = node_weight {
-                    grads.register::<B>(node.id, grad_w);
+                if wanted.input || wanted.weight {
+                    let (grad_x, grad_w) =
+                        B::window_product_grads(x, weight, grad, self.windows, self.kind, wanted);
+                    if let Some(node) = node_x {
+                        grads.register::<B>(node.id, grad_x);
+                    }
+                    if let Some(node) = node_weight {
+                        grads.register::<B>(node.id, grad_w);
+                    }
                 }
             }
         }
 
         match (Adjoint { windows, kind })
-            .prepare::<C>([x.node(), weight.node()])
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
             .compute_bound()
             .stateful()
         {
             OpsKind::Tracked(prep) => {
                 let (x, weight) = (x.into_primitive(), weight.into_primitive());
-                let out = B::window_product(x.clone(), weight.clone(), windows, kind);
-                prep.finish((x, weight), out)
+                let bias = bias.into_primitive();
+                let out = B::window_product(x.clone(), weight.clone(), bias, windows, kind, relu);
+                prep.finish((x, weight, relu.then(|| out.clone())), out)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::window_product(
                 x.into_primitive(),
                 weight.into_primitive(),
+                bias.into_primitive(),
                 windows,
                 kind,
+                relu,
             )),
         }
     }
