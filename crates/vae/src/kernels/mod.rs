@@ -6,7 +6,8 @@
 //! - [`ConvStack`] and [`DeconvStack`]: the conv models' stride-2 layers, as window passes
 //!   (`windows`: gathers, scatter-adds) and matrix products on channels-last rows on burn-flex
 //!   (`im2col`), run together a few images at a time with their backward pass
-//!   (`window_product`), or Burn's own convolutions ([`ConvPath`]).
+//!   (`window_product`), or Burn's own convolutions ([`ConvPath`]). The window passes are public
+//!   ([`window_pass`]) for the test that holds each to its definition and its adjoint.
 //! - [`batch_norm`]: batch norm over a batch split between shards and MPI ranks
 //!   (SyncBatchNorm), its statistics and their gradients summed over the parts;
 //!   [`batch_norm_leaky_rows`], the same followed by leaky ReLU as one burn-flex kernel each way.

@@ -2,11 +2,12 @@
 //! as gathers and matrix products on burn-flex (`ConvPath::Im2col`): checked against Burn's own
 //! `Conv2d`/`ConvTranspose2d` and `BatchNorm` (`ConvPath::Nchw`), values and gradients of every
 //! weight, including sizes that need asymmetric padding, colour images, and batch norm with
-//! leaky ReLU. The synchronised batch norm against Burn's on the whole batch, alone and inside
-//! the data-parallel shards of training (`train::shards`). The Bernoulli loss runs as one fused
-//! kernel on burn-flex and the IWAE bound takes its loss on the host
-//! (`reconstruction_loss_on_host`): both checked against Burn's composition, values and
-//! gradients, saturated logits included.
+//! leaky ReLU; the window passes under them against their definition and as each other's
+//! adjoints, writing every value of outputs that were never zero-filled. The synchronised batch
+//! norm against Burn's on the whole batch, alone and inside the data-parallel shards of training
+//! (`train::shards`). The Bernoulli loss runs as one fused kernel on burn-flex and the IWAE bound
+//! takes its loss on the host (`reconstruction_loss_on_host`): both checked against Burn's
+//! composition, values and gradients, saturated logits included.
 
 use burn::module::Module;
 use burn::prelude::*;
