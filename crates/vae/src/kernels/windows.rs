@@ -72,6 +72,9 @@ impl Taps {
     }
 }
 
+/// Per position on an axis, each tap's partner on the other grid's axis, if any.
+type Axis = Vec<[Option<usize>; 3]>;
+
 /// Which pixels of the other grid each pixel of a grid pairs with through the windows, axis
 /// by axis, built once per pass: no division or bounds test per tap.
 struct Pairing {
@@ -84,7 +87,7 @@ struct Pairing {
 impl Windows {
     /// Per output position `o` on an axis of the input's `input` and the output's `output`
     /// positions, the input position each tap `k` reads: `o * stride + k + offset`, if inside.
-    fn taps_read(&self, input: usize, output: usize, offset: isize) -> Vec<[Option<usize>; 3]> {
+    fn taps_read(&self, input: usize, output: usize, offset: isize) -> Axis {
         let stride = self.window.stride as isize;
         (0..output as isize)
             .map(|o| {
@@ -98,7 +101,7 @@ impl Windows {
 
     /// Per input position `i` on an axis, the output position whose tap `k` reads it, if any:
     /// the inverse of [`Windows::taps_read`].
-    fn taps_reaching(&self, input: usize, output: usize, offset: isize) -> Vec<[Option<usize>; 3]> {
+    fn taps_reaching(&self, input: usize, output: usize, offset: isize) -> Axis {
         let mut axis = vec![[None; 3]; input];
         for (o, taps) in self.taps_read(input, output, offset).iter().enumerate() {
             for (k, i) in taps.iter().enumerate() {
@@ -112,25 +115,28 @@ impl Windows {
 
     /// Each output pixel's window: the input pixel each tap reads (none in the padding).
     fn by_output(&self) -> Pairing {
-        let (input, output, [top, left]) = (self.input, self.output, self.window.offset);
-        let taps = |axis: Vec<_>| axis.into_iter().map(Taps::new).collect();
-        Pairing {
-            grid: output,
-            other: input,
-            heights: taps(self.taps_read(input.height, output.height, top)),
-            widths: taps(self.taps_read(input.width, output.width, left)),
-        }
+        self.pairing(self.output, self.input, Self::taps_read)
     }
 
     /// Each input pixel's reach: per tap, the output pixel whose window reads it there.
     fn by_input(&self) -> Pairing {
+        self.pairing(self.input, self.output, Self::taps_reaching)
+    }
+
+    /// The pairing of `grid`'s pixels with `other`'s, axis by axis through `axis`.
+    fn pairing(
+        &self,
+        grid: Grid,
+        other: Grid,
+        axis: fn(&Self, usize, usize, isize) -> Axis,
+    ) -> Pairing {
         let (input, output, [top, left]) = (self.input, self.output, self.window.offset);
         let taps = |axis: Vec<_>| axis.into_iter().map(Taps::new).collect();
         Pairing {
-            grid: input,
-            other: output,
-            heights: taps(self.taps_reaching(input.height, output.height, top)),
-            widths: taps(self.taps_reaching(input.width, output.width, left)),
+            grid,
+            other,
+            heights: taps(axis(self, input.height, output.height, top)),
+            widths: taps(axis(self, input.width, output.width, left)),
         }
     }
 }
