@@ -23,6 +23,7 @@
 mod adam;
 mod batch_norm;
 mod batch_norm_leaky;
+mod blocks;
 mod conv_stack;
 mod flex;
 mod fused;

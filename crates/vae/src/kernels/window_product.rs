@@ -10,11 +10,12 @@
 //! output pixels, while its windows are still in the cache, and the backward pass goes through
 //! the same blocks, summing the weight's gradient over them.
 
+use super::blocks::{Block, blocks, images_per_block, split};
 use super::flex::{flex_tensor, values};
 use super::linear::LinearOps;
 use super::product::{Split, Strided, dims, product_add_into, product_into};
 use super::simd::{isa, multiversion};
-use super::windows::{Grid, TAPS, WindowKind, Windows, window_pass};
+use super::windows::{TAPS, WindowKind, Windows, window_pass};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -110,60 +111,6 @@ pub trait WindowProductOps: Backend {
 pub struct Wanted {
     pub input: bool,
     pub weight: bool,
-}
-
-/// Rows of a block's product: enough that gemm's copy of the weights into panels, made once
-/// per block, stays small against the block's multiply-adds, and few enough that the block's
-/// windows (a few hundred KB to 2 MB) stay in the caches.
-const BLOCK_ROWS: usize = 512;
-
-/// A block of images: its place among the blocks, its first image, its images, and their
-/// windows.
-struct Block {
-    index: usize,
-    first: usize,
-    images: usize,
-    windows: Windows,
-}
-
-/// The most images in a block when an image has `rows` rows in the block's product.
-fn images_per_block(rows: usize, batch: usize) -> usize {
-    BLOCK_ROWS.div_ceil(rows.max(1)).clamp(1, batch.max(1))
-}
-
-/// A layer's products split across the pool only where it runs several blocks back to back
-/// ([`Split::Never`] says why).
-fn split(per_block: usize, batch: usize) -> Split {
-    if per_block < batch {
-        Split::BySize
-    } else {
-        Split::Never
-    }
-}
-
-/// The batch of `windows` in blocks of `per_block` images (the last may have fewer).
-fn blocks(windows: Windows, per_block: usize) -> impl Iterator<Item = Block> {
-    let batch = windows.input.batch;
-    (0..batch)
-        .step_by(per_block)
-        .enumerate()
-        .map(move |(index, first)| {
-            let images = per_block.min(batch - first);
-            let with_batch = |grid: Grid| Grid {
-                batch: images,
-                ..grid
-            };
-            Block {
-                index,
-                first,
-                images,
-                windows: Windows {
-                    input: with_batch(windows.input),
-                    output: with_batch(windows.output),
-                    window: windows.window,
-                },
-            }
-        })
 }
 
 /// `values` seen as places to write: gemm writes every one of them.
