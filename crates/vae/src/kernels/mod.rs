@@ -14,7 +14,8 @@
 //! - [`bce_with_logits_rows`]: the Bernoulli reconstruction loss as one fused burn-flex kernel
 //!   with its backward pass, and [`bce_with_logits_sum`] on the host.
 //! - [`linear`]: a dense layer whose backward pass multiplies without copying the transposed
-//!   weight and allocates without zero-filling (`product`: gemm on burn-flex's storage).
+//!   weight and allocates without zero-filling (`product`: gemm on burn-flex's storage); its
+//!   input gradient is turned from columns to rows 8 x 8 values at a time ([`transpose`]).
 //! - [`adam`]: Adam's step as one pass over each weight tensor, split across the threads, and
 //!   [`squared_sum`], a gradient's sum of squares in one pass (the joint gradient norm).
 //!
@@ -32,6 +33,7 @@ mod linear;
 mod norm;
 mod product;
 mod simd;
+mod transpose;
 mod window_product;
 mod windows;
 
@@ -48,4 +50,5 @@ pub use fused::{
 pub use linear::{LinearOps, linear};
 pub use norm::{SquaredSum, squared_sum, sum_of_squares};
 pub use simd::{Isa, isa};
+pub use transpose::transpose;
 pub use windows::{Grid, TAPS, Window, WindowKind, Windows, window_pass};

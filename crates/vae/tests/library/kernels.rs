@@ -7,7 +7,8 @@
 //! norm against Burn's on the whole batch, alone and inside the data-parallel shards of training
 //! (`train::shards`). The Bernoulli loss runs as one fused kernel on burn-flex and the IWAE bound
 //! takes its loss on the host (`reconstruction_loss_on_host`): both checked against Burn's
-//! composition, values and gradients, saturated logits included.
+//! composition, values and gradients, saturated logits included. The transpose under the dense
+//! layer's input gradient writes every value, whole tiles and edges, on every instruction set.
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -1027,5 +1028,42 @@ fn dense_layer_matches_burns_linear_values_and_gradients() {
             values(plain.forward(x)),
             "{what} output without autodiff"
         );
+    }
+}
+
+#[test]
+fn transpose_writes_every_value_on_every_instruction_set() {
+    use std::mem::MaybeUninit;
+    use vae::kernels::{Isa, transpose};
+    // Whole 8 x 8 tiles, edges on either side and both, single rows and columns, and an empty
+    // matrix.
+    for (rows, cols) in [
+        (8, 8),
+        (16, 24),
+        (9, 8),
+        (8, 9),
+        (13, 21),
+        (1, 17),
+        (17, 1),
+        (64, 400),
+        (0, 5),
+    ] {
+        let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+        for isa in Isa::supported() {
+            let mut dst = vec![MaybeUninit::new(f32::NAN); rows * cols];
+            transpose(isa, &src, (rows, cols), &mut dst);
+            for r in 0..rows {
+                for c in 0..cols {
+                    // SAFETY: every value was initialised (NaN), and NaN is what a value the
+                    // transpose missed still holds.
+                    let got = unsafe { dst[c * rows + r].assume_init() };
+                    assert_eq!(
+                        got,
+                        src[r * cols + c],
+                        "{rows}x{cols} on {isa:?}: row {r}, column {c}"
+                    );
+                }
+            }
+        }
     }
 }
