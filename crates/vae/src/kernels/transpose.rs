@@ -100,26 +100,17 @@ unsafe fn tile_avx2(
         let (r0, r1, r2, r3) = (at(0), at(1), at(2), at(3));
         let (r4, r5, r6, r7) = (at(4), at(5), at(6), at(7));
         // Pairs of rows interleaved, then pairs of pairs, then the 128-bit halves swapped.
-        let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
-        let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
-        let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
-        let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
-        let (s0, s1) = (
-            _mm256_shuffle_ps::<0x44>(t0, t2),
-            _mm256_shuffle_ps::<0xEE>(t0, t2),
-        );
-        let (s2, s3) = (
-            _mm256_shuffle_ps::<0x44>(t1, t3),
-            _mm256_shuffle_ps::<0xEE>(t1, t3),
-        );
-        let (s4, s5) = (
-            _mm256_shuffle_ps::<0x44>(t4, t6),
-            _mm256_shuffle_ps::<0xEE>(t4, t6),
-        );
-        let (s6, s7) = (
-            _mm256_shuffle_ps::<0x44>(t5, t7),
-            _mm256_shuffle_ps::<0xEE>(t5, t7),
-        );
+        let unpack = |a, b| (_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+        let shuffle = |a, b| {
+            (
+                _mm256_shuffle_ps::<0x44>(a, b),
+                _mm256_shuffle_ps::<0xEE>(a, b),
+            )
+        };
+        let ((t0, t1), (t2, t3)) = (unpack(r0, r1), unpack(r2, r3));
+        let ((t4, t5), (t6, t7)) = (unpack(r4, r5), unpack(r6, r7));
+        let ((s0, s1), (s2, s3)) = (shuffle(t0, t2), shuffle(t1, t3));
+        let ((s4, s5), (s6, s7)) = (shuffle(t4, t6), shuffle(t5, t7));
         let out = dst.as_mut_ptr().cast::<f32>();
         let put = |j: usize, v: __m256| _mm256_storeu_ps(out.add((c + j) * rows + r), v);
         put(0, _mm256_permute2f128_ps::<0x20>(s0, s4));
