@@ -5,8 +5,10 @@
 #
 #   bash bench/compare.sh [--pairs 3] [--threads 2] [--workloads "mlp conv conv-bn iwae-mlp iwae-conv"]
 #                         [--epochs 1] [--limit N] [--celeba-pictures 2000] [--iw-samples 1000]
-#                         [--iw-images-mlp 500] [--iw-images-conv 30] [--data DIR]
+#                         [--iw-images-mlp 500] [--iw-images-conv 30] [--data DIR] [--ours PATH]
 #
+# --ours times another build of `vae` (a copy of an earlier commit's binary, to compare before and
+# after a change in one sitting) instead of building this checkout's.
 # --limit trains mlp and conv on the first N images (default: all 60,000).
 # PyTorch is installed on first use into bench/.venv from PyPI (bench/reference/requirements.txt).
 # Every raw measurement is appended to bench/results/<timestamp>.jsonl.
@@ -15,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 source bench/workloads.sh
 pairs=3 threads=2 workloads=$WORKLOADS epochs=1 limit=""
-celeba=2000 iw_samples=1000 iw_mlp=500 iw_conv=30 data=/usr/share/datasets/fashion-mnist
+celeba=2000 iw_samples=1000 iw_mlp=500 iw_conv=30 data=/usr/share/datasets/fashion-mnist ours=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) pairs=$2; shift 2 ;;
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --iw-images-mlp) iw_mlp=$2; shift 2 ;;
     --iw-images-conv) iw_conv=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
+    --ours) ours=$2; shift 2 ;;
     *) echo "error: unknown option $1 (see the top of $0)" >&2; exit 2 ;;
   esac
 done
@@ -39,8 +42,10 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q -r bench/reference/requirements.txt
 fi
 py="$venv/bin/python"
-cargo build --release --quiet
-ours=target/release/vae
+if [ -z "$ours" ]; then
+  cargo build --release --quiet
+  ours=target/release/vae
+fi
 
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).jsonl"

@@ -2,9 +2,11 @@
 # The test command of README.md, for a fresh Debian machine with Rust: installs what the tests
 # need when it is missing (Debian's Fashion-MNIST for training on real data, Chromium and
 # ChromeDriver for the explorer's browser test, util-linux's unshare for the disk-full tests,
-# Open MPI and libclang for the `mpi` feature and its `mpirun` tests, Python's venv), then builds
-# and runs every test of the workspace, MPI included, then the Python package's tests (pytest,
-# in a virtual environment in target/venv). Extra arguments go to `cargo test`.
+# Open MPI and libclang for the `mpi` feature and its `mpirun` tests, valgrind for the kernels'
+# memory check, Python's venv), then builds and runs every test of the workspace, MPI included,
+# then the kernels' tests on each narrower instruction set and under valgrind
+# (scripts/kernel-checks.sh), then the Python package's tests (pytest, in a virtual environment
+# in target/venv). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,7 @@ packages=()
 [ -x /usr/bin/chromium ] || packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || packages+=(chromium-driver)
 command -v unshare > /dev/null || packages+=(util-linux)
+command -v valgrind > /dev/null || packages+=(valgrind)
 command -v mpirun > /dev/null || packages+=(openmpi-bin)
 dpkg -s libopenmpi-dev > /dev/null 2>&1 || packages+=(libopenmpi-dev)
 dpkg -s libclang-dev > /dev/null 2>&1 || packages+=(libclang-dev)
@@ -39,6 +42,7 @@ tools=$!
 # workspace's own crates rebuilds in seconds.
 status=0
 cargo test --release --workspace --features vae-cli/mpi --no-fail-fast "$@" || status=$?
+bash scripts/kernel-checks.sh || status=$?
 
 # The Python package (crates/vae-python), built by pip through maturin as a user builds it, with
 # the features above so that it reuses that build and compiles only PyO3 and itself; then its

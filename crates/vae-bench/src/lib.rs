@@ -10,6 +10,8 @@
 //! ([`generated_pictures`]). The timed epochs run the very code of `vae train`
 //! (`train::epoch::train_epoch`), the IWAE task the very code of `vae eval` (`eval::iwae::nll`).
 
+#![forbid(unsafe_code)]
+
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -380,16 +382,16 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// Peak resident set size of this process (`getrusage`; kilobytes on Linux).
+/// Peak resident set size of this process: Linux's `VmHWM` (what `getrusage` reports as
+/// `ru_maxrss`), read from `/proc` so that no `unsafe` call is needed; NaN where there is none.
 fn peak_rss_mib() -> f64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } == 0;
-    if ok {
-        usage.ru_maxrss as f64 / 1024.0
-    } else {
-        f64::NAN
-    }
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+            line.split_whitespace().nth(1)?.parse::<f64>().ok()
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 /// The table `vae bench` prints.

@@ -1,6 +1,8 @@
 //! The `vae` command line: a thin layer over the `vae`, `vae-viz` and `vae-serve` libraries,
 //! one module per command in `commands/`.
 
+#![deny(unsafe_code)]
+
 mod commands;
 mod flags;
 mod output;
@@ -109,11 +111,18 @@ fn run(cli: Cli) -> vae::Result<()> {
     }
 }
 
-fn main() -> ExitCode {
-    // Never return freed pages to the OS: every training step allocates the same sizes again,
-    // and faulting them back in was 5% of a conv step.
+/// Never return freed pages to the OS: every training step allocates the same sizes again, and
+/// faulting them back in was 5% of a conv step. The workspace's one `unsafe` outside
+/// `vae-kernels`: mimalloc's options have no safe setter, and its environment variable is read
+/// before `main` runs.
+#[allow(unsafe_code)]
+fn keep_freed_pages() {
     // SAFETY: sets a process-wide allocator option before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
+fn main() -> ExitCode {
+    keep_freed_pages();
     match run(Cli::parse()) {
         Ok(()) => {
             vae::distributed::finalize();

@@ -2,6 +2,8 @@
 //! same as the `vae` command's for the same run and seed); this crate only turns NumPy arrays
 //! and Python values into the library's and back, and lets Python's Ctrl-C stop training.
 
+#![forbid(unsafe_code)]
+
 mod arrays;
 mod progress;
 mod settings;

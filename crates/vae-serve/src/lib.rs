@@ -3,6 +3,8 @@
 //! [`api`] puts them on HTTP, [`upload`] turns a user's PNG into a model input and
 //! [`loadtest`] measures the server from the outside.
 
+#![forbid(unsafe_code)]
+
 pub mod api;
 pub mod explorer;
 pub mod loadtest;

@@ -1,6 +1,8 @@
 //! Helpers that the tests of the `vae` crates share: the real Fashion-MNIST, small training
 //! configs on it, trained runs for the explorer's tests, and generated picture folders.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 /// The real Fashion-MNIST from Debian's `dataset-fashion-mnist` (which `scripts/test.sh` installs).

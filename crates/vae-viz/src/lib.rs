@@ -3,6 +3,8 @@
 //! `report.html`; the pictures of latent arithmetic; the sweep report. Everything is computed
 //! by the `vae` library; this crate draws it ([`grid`] for images, [`plot`] for charts).
 
+#![forbid(unsafe_code)]
+
 pub mod grid;
 pub mod plot;
 pub mod projection;

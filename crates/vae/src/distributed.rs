@@ -44,7 +44,12 @@ impl World {
                 if size <= 1 {
                     return Ok(World::single());
                 }
-                mpi_world::init()
+                let world = mpi_world::init();
+                if world.is_ok() {
+                    // From now on batch norm sums its statistics over the ranks too.
+                    vae_kernels::batch_parts::sum_over_processes_with(mpi_world::sum_f32);
+                }
+                world
             })
             .clone()
             .map_err(Error::Config)

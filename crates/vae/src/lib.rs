@@ -11,6 +11,8 @@
 //! Pictures and reports are in the `vae-viz` crate, the explorer in `vae-serve`, and the `vae`
 //! binary in `vae-cli`; this crate has no CLI, HTTP or plotting dependency.
 
+#![forbid(unsafe_code)]
+
 pub mod arithmetic;
 pub mod config;
 pub mod data;
@@ -20,7 +22,6 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod interop;
-pub mod kernels;
 pub mod latent;
 pub mod model;
 pub mod optim;

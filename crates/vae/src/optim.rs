@@ -15,9 +15,9 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 /// Adam as PyTorch sets it up (epsilon 1e-8; Burn's default is 1e-5), one fused pass per
-/// weight tensor on the CPU ([`crate::kernels::adam`]).
+/// weight tensor on the CPU ([`vae_kernels::adam`]).
 pub fn adam() -> ModuleOptimizer {
-    crate::kernels::adam()
+    vae_kernels::adam()
 }
 
 /// What one step measured: the loss values it was given (read back) and the joint gradient
@@ -125,7 +125,7 @@ struct SquaredNorm<'a> {
 impl ModuleVisitor for SquaredNorm<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(g) = self.grads.get::<D>(param.id) {
-            let s = crate::kernels::squared_sum(g);
+            let s = vae_kernels::squared_sum(g);
             self.sum = Some(match self.sum.take() {
                 Some(acc) => acc + s,
                 None => s,

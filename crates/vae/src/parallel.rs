@@ -9,15 +9,16 @@
 //!
 //! Batch norm needs the statistics of the whole batch, not of one shard: the shards of a
 //! training pass ([`Shards::run_together`]) and the ranks of an MPI run sum them with
-//! [`sum_over_batch`], as SyncBatchNorm does.
+//! [`sum_over_batch`], as SyncBatchNorm does (`vae_kernels::batch_parts`).
 
-use crate::distributed::World;
 use crate::error::{Error, Result};
 use burn::tensor::Device;
-use std::cell::RefCell;
 use std::ops::Range;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, OnceLock};
+use vae_kernels::batch_parts::{Parts, stopped_for_another_part};
+
+pub use vae_kernels::batch_parts::{batch_is_split, sum_over_batch};
 
 /// One single-thread pool per shard.
 pub struct Shards {
@@ -31,7 +32,7 @@ pub struct Shards {
 impl Shards {
     /// `threads` shards.
     pub fn new(threads: usize) -> Result<Self> {
-        crate::device::tune_products();
+        vae_kernels::tune_products();
         let pools = (0..threads)
             .map(|i| {
                 rayon::ThreadPoolBuilder::new()
@@ -86,7 +87,7 @@ impl Shards {
         rows: usize,
         work: impl Fn(Range<usize>) -> T + Sync,
     ) -> Result<Vec<T>> {
-        self.run_parts(rows, |_, range| work(range), || {})
+        self.run_parts(rows, |_, range| work(range))
     }
 
     /// How many parts `rows` rows are split into.
@@ -94,16 +95,14 @@ impl Shards {
         self.len().min(rows).max(1)
     }
 
-    /// [`Shards::run`], telling `work` the number of its part too; `failed` runs in a part
-    /// that panicked, before the others are joined.
+    /// [`Shards::run`], telling `work` the number of its part too.
     fn run_parts<T: Send>(
         &self,
         rows: usize,
         work: impl Fn(usize, Range<usize>) -> T + Sync,
-        failed: impl Fn() + Sync,
     ) -> Result<Vec<T>> {
         let n = self.parts(rows);
-        let (work, failed) = (&work, &failed);
+        let work = &work;
         // One slot per part, filled by its job; `catch_unwind` takes the part's panic, so an
         // empty slot would mean a job that never ran.
         let slots: Vec<Mutex<Option<std::thread::Result<T>>>> =
@@ -112,8 +111,7 @@ impl Shards {
         in_each_pool(&self.pools[..n], 0, &|i, scope| {
             scope.spawn(move |_| {
                 let range = i * rows / n..(i + 1) * rows / n;
-                let out =
-                    catch_unwind(AssertUnwindSafe(|| work(i, range))).inspect_err(|_| failed());
+                let out = catch_unwind(AssertUnwindSafe(|| work(i, range)));
                 *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
             })
         });
@@ -121,18 +119,21 @@ impl Shards {
             slot.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .take()
-                .unwrap_or_else(|| Err(Box::new(OtherPartFailed)))
+                .ok_or_else(|| Error::Bug("a shard of the batch never ran".into()))
         });
         let mut out = Vec::with_capacity(n);
         let mut panics = Vec::new();
         for result in results {
-            match result {
+            match result? {
                 Ok(value) => out.push(value),
                 Err(payload) => panics.push(payload),
             }
         }
         // The first part that panicked for itself says why; the others stopped because of it.
-        match panics.iter().find(|p| !p.is::<OtherPartFailed>()) {
+        match panics
+            .iter()
+            .find(|p| !stopped_for_another_part(p.as_ref()))
+        {
             Some(payload) => Err(Error::Bug(format!(
                 "a shard of the batch panicked: {}",
                 panic_message(payload.as_ref())
@@ -146,26 +147,48 @@ impl Shards {
     }
 
     /// [`Shards::run`] for the parts of one batch that must see each other: inside `work`,
-    /// [`sum_over_batch`] sums over every part (and every MPI rank). A part that panics wakes
-    /// the others waiting for it, and the call returns an error. One such pass at a time uses
-    /// the shards.
+    /// [`sum_over_batch`] sums over every part (and every MPI rank). A part that panics, or
+    /// returns without reaching a meeting the others reach, ends the meetings, and the call
+    /// returns an error. One such pass at a time uses the shards.
     pub fn run_together<T: Send>(
         &self,
         rows: usize,
         work: impl Fn(Range<usize>) -> T + Sync,
     ) -> Result<Vec<T>> {
+        if self
+            .pools
+            .iter()
+            .any(|pool| pool.current_thread_index().is_some())
+        {
+            return Err(Error::Bug(
+                "a pass over the shards was started inside one of its own shards, which it \
+                 would wait for forever"
+                    .into(),
+            ));
+        }
+        if rayon::current_thread_index().is_some() {
+            // A rayon worker that waits for the shards runs other jobs of its pool meanwhile,
+            // and one of them that started a pass would wait for this one's lock forever: the
+            // pass runs on a thread of its own, which only waits.
+            return std::thread::scope(|scope| {
+                scope
+                    .spawn(|| self.run_together_here(rows, &work))
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Bug("a pass over the shards panicked".into())))
+            });
+        }
+        self.run_together_here(rows, work)
+    }
+
+    /// [`Shards::run_together`] from a thread that is no rayon worker.
+    fn run_together_here<T: Send>(
+        &self,
+        rows: usize,
+        work: impl Fn(Range<usize>) -> T + Sync,
+    ) -> Result<Vec<T>> {
         let _alone = self.together.lock().unwrap_or_else(|e| e.into_inner());
-        let group = Arc::new(Group::new(self.parts(rows)));
-        self.run_parts(
-            rows,
-            |index, range| {
-                MEMBER.with(|m| *m.borrow_mut() = Some((group.clone(), index)));
-                let out = catch_unwind(AssertUnwindSafe(|| work(range)));
-                MEMBER.with(|m| *m.borrow_mut() = None);
-                out.unwrap_or_else(|payload| resume_unwind(payload))
-            },
-            || group.fail(),
-        )
+        let parts = Parts::new(self.parts(rows));
+        self.run_parts(rows, |index, range| parts.run_as(index, || work(range)))
     }
 }
 
@@ -186,10 +209,6 @@ fn in_each_pool<'scope>(
     }
 }
 
-/// The panic of a part that stopped because another part of its batch failed: raised with
-/// `resume_unwind`, which skips the panic hook, so only the first failure is printed.
-struct OtherPartFailed;
-
 /// The text of a panic's payload.
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
@@ -197,120 +216,6 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into())
-}
-
-/// The parts of one batch being processed at once, which meet at each [`sum_over_batch`].
-struct Group {
-    size: usize,
-    state: Mutex<Meeting>,
-    all_arrived: Condvar,
-}
-
-/// One meeting of a group: the values brought so far, then the sum everyone takes away.
-#[derive(Default)]
-struct Meeting {
-    round: u64,
-    brought: Vec<Option<Vec<f32>>>,
-    arrived: usize,
-    sum: Arc<Vec<f32>>,
-    /// A member panicked: it will not come, so nobody waits for it.
-    failed: bool,
-}
-
-impl Group {
-    fn new(size: usize) -> Self {
-        Group {
-            size,
-            state: Mutex::new(Meeting {
-                brought: vec![None; size],
-                ..Meeting::default()
-            }),
-            all_arrived: Condvar::new(),
-        }
-    }
-
-    /// Waits for every member's `values`, sums them in member order (the same bits for all),
-    /// over the MPI ranks too, and gives each member the sum.
-    fn sum(&self, member: usize, values: Vec<f32>) -> Vec<f32> {
-        let mut meeting = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if meeting.failed {
-            drop(meeting);
-            resume_unwind(Box::new(OtherPartFailed));
-        }
-        let round = meeting.round;
-        meeting.brought[member] = Some(values);
-        meeting.arrived += 1;
-        if meeting.arrived == self.size {
-            let mut parts = meeting
-                .brought
-                .iter_mut()
-                .map(|v| v.take().expect("every member"));
-            let mut sum = parts.next().expect("one member at least");
-            for part in parts {
-                sum.iter_mut().zip(part).for_each(|(s, v)| *s += v);
-            }
-            sum_over_ranks(&mut sum);
-            meeting.sum = Arc::new(sum);
-            meeting.arrived = 0;
-            meeting.round += 1;
-            self.all_arrived.notify_all();
-        } else {
-            while meeting.round == round && !meeting.failed {
-                meeting = self
-                    .all_arrived
-                    .wait(meeting)
-                    .unwrap_or_else(|e| e.into_inner());
-            }
-            if meeting.round == round {
-                drop(meeting);
-                resume_unwind(Box::new(OtherPartFailed));
-            }
-        }
-        meeting.sum.as_ref().clone()
-    }
-
-    /// A member panicked: the others stop waiting for it.
-    fn fail(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).failed = true;
-        self.all_arrived.notify_all();
-    }
-}
-
-thread_local! {
-    /// The group this thread's part of a batch belongs to, and its place in it.
-    static MEMBER: RefCell<Option<(Arc<Group>, usize)>> = const { RefCell::new(None) };
-}
-
-fn sum_over_ranks(values: &mut [f32]) {
-    if let Ok(world) = World::get() {
-        world.sum_f32(values);
-    }
-}
-
-/// True when this thread computes only part of a batch: a shard of a [`Shards::run_together`]
-/// pass, or any pass of an MPI run of several ranks.
-pub fn batch_is_split() -> bool {
-    MEMBER.with(|m| m.borrow().is_some()) || World::get().is_ok_and(|w| w.size > 1)
-}
-
-/// True in the first part of a [`Shards::run_together`] pass, and outside one: the part that
-/// records what every part computed alike (batch norm's running statistics), once.
-pub fn is_first_part() -> bool {
-    MEMBER.with(|m| m.borrow().as_ref().is_none_or(|(_, index)| *index == 0))
-}
-
-/// `values` summed over every part of the batch this thread computes: the other shards of a
-/// [`Shards::run_together`] pass and the other MPI ranks. Outside both it returns `values`.
-/// Every part must call it the same number of times, in the same order.
-pub fn sum_over_batch(mut values: Vec<f32>) -> Vec<f32> {
-    let member = MEMBER.with(|m| m.borrow().clone());
-    match member {
-        Some((group, index)) => group.sum(index, values),
-        None => {
-            sum_over_ranks(&mut values);
-            values
-        }
-    }
 }
 
 /// Runs `work` over rows `0..rows` on the shared shards of `device` ([`Shards::shared`]) when

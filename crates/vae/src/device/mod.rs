@@ -2,9 +2,9 @@
 //! `cuda` or `wgpu` feature, so the default build needs no GPU library.
 
 pub mod memory;
-mod products;
 
-pub use products::tune_products;
+pub use vae_kernels::is_cpu_device;
+use vae_kernels::tune_products;
 
 use crate::error::{Error, Result};
 use burn::module::{Module, ModuleVisitor, Param};
@@ -13,11 +13,6 @@ use std::sync::Mutex;
 
 /// Names accepted by `--device`.
 pub const DEVICE_NAMES: &str = "cpu (alias flex), cuda, cuda:N, wgpu";
-
-/// True for the CPU backend's device, with or without autodiff (devices compare by hardware).
-pub fn is_cpu_device(device: &Device) -> bool {
-    *device == Device::flex()
-}
 
 /// Parses a device name into a Burn device (without autodiff).
 pub fn parse_device(name: &str) -> Result<Device> {
@@ -38,13 +33,13 @@ pub fn parse_device(name: &str) -> Result<Device> {
 fn cuda(name: &str) -> Result<Device> {
     // cudarc loads the driver and NVRTC on first use, on a thread of cubecl's, and panics there
     // when one is missing: ask first.
-    // SAFETY: each call only tries to load a shared library by its usual names and unloads it.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+    let found = vae_kernels::CudaLibraries::find();
+    if !found.driver {
         return Err(Error::Config(
             "--device cuda: the NVIDIA driver (libcuda.so) is not installed here; install it, or use --device cpu".into(),
         ));
     }
-    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+    if !found.nvrtc {
         return Err(Error::Config(
             "--device cuda: CUDA's NVRTC (libnvrtc.so) was not found; install it (the CUDA toolkit, or `pip install nvidia-cuda-nvrtc-cu12` with its lib folder on LD_LIBRARY_PATH), or use --device cpu".into(),
         ));

@@ -6,10 +6,10 @@
 use super::{Components, Forward, Vae};
 use crate::device::to_host;
 use crate::error::Result;
-use crate::kernels::{bce_with_logits_rows, bce_with_logits_sum, fused_applies};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::ops::{Add, Mul};
+use vae_kernels::{bce_with_logits_rows, bce_with_logits_sum, fused_applies};
 
 /// Likelihood of the pixels given the decoder's logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +73,7 @@ pub fn continuous_bernoulli_log_norm(logits: Tensor<2>) -> Tensor<2> {
 }
 
 /// Per-image reconstruction loss in nats (for `mse`, squared error), summed over pixels: `[batch]`.
-/// On burn-flex the Bernoulli part runs as one fused kernel ([`crate::kernels`]).
+/// On burn-flex the Bernoulli part runs as one fused kernel ([`vae_kernels`]).
 pub fn reconstruction_loss(kind: Reconstruction, logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
     let rows = |per_pixel: Tensor<2>| per_pixel.sum_dim(1).squeeze_dim(1);
     let bce = |logits: Tensor<2>, x| {
@@ -93,7 +93,7 @@ pub fn reconstruction_loss(kind: Reconstruction, logits: Tensor<2>, x: Tensor<2>
 /// [`reconstruction_loss`] on the host, for inference passes that hold their images on the host
 /// already: the loss of each row of `logits` (`pixels` wide) against `image_of(row)`. The IWAE
 /// bound decodes K samples of every image; this spares it K copies of each image on the device.
-/// The Bernoulli part is the fused kernel's ([`crate::kernels`]). Tested against
+/// The Bernoulli part is the fused kernel's ([`vae_kernels`]). Tested against
 /// [`reconstruction_loss`] for every kind.
 pub fn reconstruction_loss_on_host<'a>(
     kind: Reconstruction,

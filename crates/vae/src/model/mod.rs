@@ -11,13 +11,13 @@ pub mod memory;
 pub mod posterior;
 pub mod prior;
 
-pub use crate::kernels::ConvPath;
 pub use arch::{Arch, Architecture, Decoder, Encoder, ModelConfig};
 use burn::prelude::*;
 pub use condition::{ConditionKind, Conditioning};
 pub use posterior::{Posterior, kl_divergence, kl_divergence_per_dim, reparameterize};
 pub use prior::{Components, Prior, VampPrior};
 use rand_chacha::ChaCha8Rng;
+pub use vae_kernels::ConvPath;
 
 /// Everything one pass through the model produces.
 #[derive(Debug, Clone)]

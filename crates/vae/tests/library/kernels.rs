@@ -1,14 +1,14 @@
-//! The kernels of `vae::kernels` compute what Burn's plain computation does. The conv stacks run
-//! as gathers and matrix products on burn-flex (`ConvPath::Im2col`): checked against Burn's own
-//! `Conv2d`/`ConvTranspose2d` and `BatchNorm` (`ConvPath::Nchw`), values and gradients of every
-//! weight, including sizes that need asymmetric padding, colour images, and batch norm with
-//! leaky ReLU; the window passes under them against their definition and as each other's
-//! adjoints, writing every value of outputs that were never zero-filled. The synchronised batch
-//! norm against Burn's on the whole batch, alone and inside the data-parallel shards of training
-//! (`train::shards`). The Bernoulli loss runs as one fused kernel on burn-flex and the IWAE bound
-//! takes its loss on the host (`reconstruction_loss_on_host`): both checked against Burn's
-//! composition, values and gradients, saturated logits included. The transpose under the dense
-//! layer's input gradient writes every value, whole tiles and edges, on every instruction set.
+//! The kernels of `vae_kernels`, inside the models, compute what Burn's plain computation does
+//! (the kernels' own tests, of what lies under their face, are in that crate). The conv stacks
+//! run as window passes and matrix products on channels-last rows on burn-flex
+//! (`ConvPath::ChannelsLast`): checked against Burn's own `Conv2d`/`ConvTranspose2d` and
+//! `BatchNorm` (`ConvPath::Nchw`), values and gradients of every weight, including sizes that
+//! need asymmetric padding, colour images, and batch norm with leaky ReLU. The synchronised
+//! batch norm against Burn's on the whole batch, alone and inside the data-parallel shards of
+//! training (`train::shards`). The Bernoulli loss runs as one fused kernel on burn-flex and the
+//! IWAE bound takes its loss on the host (`reconstruction_loss_on_host`): both checked against
+//! Burn's composition, values and gradients, saturated logits included. Adam's fused step and
+//! the dense layer against Burn's. `VAE_MAX_ISA` caps the instruction set they run on.
 
 use burn::module::Module;
 use burn::prelude::*;
@@ -92,7 +92,7 @@ fn assert_close_at(a: &[f32], b: &[f32], scale: f32, what: &str) {
 #[test]
 fn conv_layers_match_burns_convolutions_values_and_gradients() {
     let device = Device::flex().autodiff();
-    assert_eq!(ConvPath::for_device(&device), ConvPath::Im2col);
+    assert_eq!(ConvPath::for_device(&device), ConvPath::ChannelsLast);
     // Sizes that pad unevenly, colour, a layer with fewer outputs than inputs (6 -> 5, and the
     // output convolution), a batch of one image, and batches that the kernels work through in
     // several blocks of images with a shorter last one (40 images of 28x28: 2 per block at
@@ -306,7 +306,7 @@ fn batch_norm_matches_burns() {
         .add_scalar(2.0);
     let weights = random(6 * 5, 16, 12, &device).reshape([6, 5, 4, 4]);
     let (xa, xb) = (x.clone().require_grad(), x.require_grad());
-    let ya = vae::kernels::batch_norm(&ours, xa.clone());
+    let ya = vae_kernels::batch_norm(&ours, xa.clone());
     let yb = burns.forward(xb.clone());
     assert_close(&values(ya.clone()), &values(yb.clone()), "outputs");
     let ga = (ya * weights.clone()).sum().backward();
@@ -402,7 +402,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
     let run = |fused: bool| {
         let l = logits.clone().require_grad();
         let loss = if fused {
-            vae::kernels::bce_with_logits_rows(l.clone(), x.clone())
+            vae_kernels::bce_with_logits_rows(l.clone(), x.clone())
         } else {
             bce_with_logits(l.clone(), x.clone())
                 .sum_dim(1)
@@ -415,7 +415,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
             values(l.grad(&grads).expect("the logits get a gradient")),
         )
     };
-    assert!(vae::kernels::fused_applies(&logits));
+    assert!(vae_kernels::fused_applies(&logits));
     let (fused_loss, fused_grad) = run(true);
     let (plain_loss, plain_grad) = run(false);
     assert_close_at(
@@ -435,7 +435,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
     assert!(fused_grad.iter().all(|v| v.is_finite()));
     // Without autodiff (evaluation) the kernel gives the same values.
     let inner = logits_and_pixels(rows, pixels, &Device::flex());
-    let plain = values(vae::kernels::bce_with_logits_rows(inner.0, inner.1));
+    let plain = values(vae_kernels::bce_with_logits_rows(inner.0, inner.1));
     assert_close_at(
         &plain,
         &plain_loss,
@@ -444,7 +444,7 @@ fn fused_bce_matches_burns_composition_values_and_gradients() {
     );
     // An empty batch gives an empty loss and an empty gradient.
     let empty = Tensor::<2>::zeros([0, pixels], &device).require_grad();
-    let loss = vae::kernels::bce_with_logits_rows(empty.clone(), empty.clone().detach());
+    let loss = vae_kernels::bce_with_logits_rows(empty.clone(), empty.clone().detach());
     assert_eq!(loss.dims(), [0]);
     let grads = loss.sum().backward();
     assert_eq!(empty.grad(&grads).map(|g| g.dims()), Some([0, pixels]));
@@ -512,7 +512,7 @@ fn moments<const D: usize>(state: &burn::optim::AdamState<D>) -> (usize, Vec<f32
 fn fused_adam_matches_burns_adam() {
     use burn::optim::Optimizer;
     let device = Device::flex();
-    let (burn, fused) = (burns_adam(), vae::kernels::FusedAdam::default());
+    let (burn, fused) = (burns_adam(), vae_kernels::FusedAdam::default());
     for (rows, cols) in [(1, 1), (7, 1), (33, 3), (70_001, 1)] {
         let start = random(rows, cols, 1, &device);
         let (mut plain, mut ours) = (start.clone(), start.clone());
@@ -549,7 +549,7 @@ fn fused_adam_matches_burns_adam() {
 fn fused_adam_flushes_subnormal_moments_to_zero() {
     use burn::optim::Optimizer;
     let device = Device::flex();
-    let (burn, fused) = (burns_adam(), vae::kernels::FusedAdam::default());
+    let (burn, fused) = (burns_adam(), vae_kernels::FusedAdam::default());
     let once = Tensor::<1>::from_floats([1e-3, -2e-3, 0.5], &device);
     let (mut plain, mut ours) = (
         Tensor::<1>::zeros([3], &device),
@@ -580,271 +580,6 @@ fn fused_adam_flushes_subnormal_moments_to_zero() {
     assert_close_at(&values(ours), &values(plain), 1.0, "weights");
 }
 
-/// `kind`'s window pass of `x` on `isa` into an output filled with NaN: a value the pass does
-/// not write stays NaN.
-fn pass_over_nan(
-    isa: vae::kernels::Isa,
-    windows: vae::kernels::Windows,
-    kind: vae::kernels::WindowKind,
-    c: usize,
-    x: &[f32],
-    len: usize,
-) -> Vec<f64> {
-    use std::mem::MaybeUninit;
-    let mut out = vec![MaybeUninit::new(f32::NAN); len];
-    vae::kernels::window_pass(isa, windows, kind, c, x, &mut out);
-    // SAFETY: every value was initialised with NaN.
-    out.iter()
-        .map(|v| unsafe { v.assume_init() } as f64)
-        .collect()
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(a, b)| a * b).sum()
-}
-
-/// The window passes write every value of outputs that were never zero-filled (filled with NaN
-/// here), on every instruction set alike. The gather equals its definition, `ih = oh * stride +
-/// kh + offset` with zeros outside the input, and the other kinds are pinned to it by their
-/// inner products: the scatter-add is its adjoint, the tap spread its transpose through the
-/// same windows, and the tap sum the tap spread's adjoint. Strides 1 and 2, padding, a crop
-/// (the output convolution), windows wholly in the padding and pixels no window reaches, odd
-/// sizes, one channel, colour, and the channel counts the passes are compiled for (32, 64).
-#[test]
-fn window_passes_write_every_value_and_are_adjoints_of_the_gather() {
-    use vae::kernels::{Grid, Isa, TAPS, Window, WindowKind, Windows};
-    let cases = [
-        // (batch, input height, width, output height, width, stride, offset, channels)
-        (2, 7, 5, 7, 5, 1, [-1, -1], 1),
-        (1, 32, 32, 28, 28, 1, [1, 1], 1),
-        (3, 9, 6, 5, 3, 2, [-1, -1], 3),
-        (1, 28, 28, 16, 16, 2, [-3, -3], 1),
-        (2, 26, 28, 16, 16, 2, [-3, -4], 3),
-        (1, 9, 8, 5, 5, 1, [1, 1], 3),
-        (2, 8, 8, 4, 4, 2, [-1, -1], 32),
-        (1, 6, 10, 3, 5, 2, [-1, -1], 64),
-        (1, 5, 5, 5, 5, 1, [-1, -1], 5),
-    ];
-    let device = Device::flex();
-    for (seed, (batch, ih, iw, oh, ow, stride, offset, c)) in cases.into_iter().enumerate() {
-        let grid = |height, width| Grid {
-            batch,
-            height,
-            width,
-        };
-        let windows = Windows {
-            input: grid(ih, iw),
-            output: grid(oh, ow),
-            window: Window { stride, offset },
-        };
-        let (inputs, outputs) = (batch * ih * iw, batch * oh * ow);
-        let what = format!("{batch}x{ih}x{iw} -> {oh}x{ow}, stride {stride}, {c} channels");
-        let seed = 10 * seed as u64;
-        let x = values(random(inputs, c, seed, &device));
-        let y = values(random(outputs, TAPS * c, seed + 1, &device));
-        let z = values(random(outputs, c, seed + 2, &device));
-        let u = values(random(inputs, TAPS * c, seed + 3, &device));
-        let wide = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<_>>();
-        let base = Isa::Baseline;
-        let gather = pass_over_nan(base, windows, WindowKind::Gather, c, &x, outputs * TAPS * c);
-        let scatter = pass_over_nan(base, windows, WindowKind::Scatter, c, &y, inputs * c);
-        let spread = pass_over_nan(
-            base,
-            windows,
-            WindowKind::TapSpread,
-            c,
-            &z,
-            inputs * TAPS * c,
-        );
-        let sum = pass_over_nan(base, windows, WindowKind::TapSum, c, &u, outputs * c);
-        for (name, out) in [
-            ("gather", &gather),
-            ("scatter", &scatter),
-            ("spread", &spread),
-            ("sum", &sum),
-        ] {
-            assert!(
-                out.iter().all(|v| v.is_finite()),
-                "{what}: {name} left a value unwritten"
-            );
-        }
-        let mut expected = vec![0f64; outputs * TAPS * c];
-        for n in 0..batch {
-            for (o_h, o_w) in (0..oh).flat_map(|h| (0..ow).map(move |w| (h, w))) {
-                for (kh, kw) in (0..3).flat_map(|h| (0..3).map(move |w| (h, w))) {
-                    let at = |o: usize, k: usize, offset: isize, size: usize| {
-                        let i = (o * stride + k) as isize + offset;
-                        (0..size as isize).contains(&i).then_some(i as usize)
-                    };
-                    let (Some(i_h), Some(i_w)) =
-                        (at(o_h, kh, offset[0], ih), at(o_w, kw, offset[1], iw))
-                    else {
-                        continue;
-                    };
-                    let o = (n * oh + o_h) * ow + o_w;
-                    let i = (n * ih + i_h) * iw + i_w;
-                    for ch in 0..c {
-                        expected[(o * TAPS + kh * 3 + kw) * c + ch] = x[i * c + ch] as f64;
-                    }
-                }
-            }
-        }
-        assert_eq!(gather, expected, "{what}: gather");
-        let close = |a: f64, b: f64, name: &str| {
-            assert!(
-                (a - b).abs() <= 1e-5 * a.abs().max(b.abs()).max(1.0),
-                "{what}: {name}: {a} against {b}"
-            );
-        };
-        close(
-            dot(&gather, &wide(&y)),
-            dot(&wide(&x), &scatter),
-            "scatter, the gather's adjoint",
-        );
-        close(
-            dot(&spread, &wide(&u)),
-            dot(&wide(&z), &sum),
-            "tap sum, the tap spread's adjoint",
-        );
-        // Both sum x[i] z[o] over the (o, k, i) of every tap inside the input.
-        let through_gather: f64 = (0..outputs * TAPS * c)
-            .map(|j| gather[j] * z[(j / (TAPS * c)) * c + j % c] as f64)
-            .sum();
-        let through_spread: f64 = (0..inputs * TAPS * c)
-            .map(|j| spread[j] * x[(j / (TAPS * c)) * c + j % c] as f64)
-            .sum();
-        close(
-            through_gather,
-            through_spread,
-            "tap spread, the gather's transpose",
-        );
-        for isa in Isa::supported() {
-            let pass = |kind, x: &[f32], len| pass_over_nan(isa, windows, kind, c, x, len);
-            assert_eq!(
-                pass(WindowKind::Gather, &x, gather.len()),
-                gather,
-                "{what} {isa:?}"
-            );
-            assert_eq!(
-                pass(WindowKind::Scatter, &y, scatter.len()),
-                scatter,
-                "{what} {isa:?}"
-            );
-            assert_eq!(
-                pass(WindowKind::TapSpread, &z, spread.len()),
-                spread,
-                "{what} {isa:?}"
-            );
-            assert_eq!(
-                pass(WindowKind::TapSum, &u, sum.len()),
-                sum,
-                "{what} {isa:?}"
-            );
-        }
-    }
-}
-
-/// Logits over the whole range (both tails, 0) and pixels in [0, 1], `len` of each.
-fn logit_row(len: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let device = Device::flex();
-    let mut l = values(random(1, len, seed, &device).mul_scalar(8.0));
-    for (v, tail) in l.iter_mut().zip([120.0, -120.0, 0.0, -30.0]) {
-        *v = tail;
-    }
-    let x = values(random(1, len, seed + 1, &device).abs().clamp_max(1.0));
-    (l, x)
-}
-
-/// The kernels dispatched at run time give the same numbers on every instruction set this CPU
-/// runs (the baseline copy is what a CPU without AVX2 runs), and the loss kernels agree with
-/// the same arithmetic in f64: `exp` and `ln_1p` are our own polynomials.
-#[test]
-fn simd_kernels_agree_on_every_instruction_set_and_with_f64() {
-    use vae::kernels::{
-        AdamStep, Isa, adam_update, bce_with_logits_gradient, bce_with_logits_sum_on,
-    };
-    let isas = Isa::supported();
-    assert_eq!(isas[0], Isa::Baseline);
-    // One pixel of value 0 at a time: softplus(l) itself, to a few ulps, from logits whose
-    // softplus is 1.8e-35 (exp(-80)) to those where ln(1 + exp(-|l|)) vanishes against l.
-    for i in 0..=3600 {
-        let l = i as f32 / 20.0 - 80.0;
-        let exact = (l as f64).max(0.0) + (-(l as f64).abs()).exp().ln_1p();
-        let ours = bce_with_logits_sum_on(Isa::Baseline, &[l], &[0.0]) as f64;
-        assert!(
-            (ours - exact).abs() <= 4e-7 * exact.abs(),
-            "logit {l}: {ours} against {exact}"
-        );
-    }
-    // Rows of one logit: the vectors' path, which multiplies `1 + exp(-|l|)` per lane and moves
-    // the product's exponent out every 16 vectors (3 times here, plus a tail of 3 pixels), from
-    // factors that round to 1 to factors of 2 and logits where the factor is lost against `l`.
-    // Each factor rounds once, about 6e-8 of its `ln` a pixel, and the f32 sum of `max(l, 0)`
-    // rounds to about 1e-6 of the row.
-    let n = 787;
-    for i in 0..=1800 {
-        let l = i as f32 / 10.0 - 80.0;
-        let exact = n as f64 * ((l as f64).max(0.0) + (-(l as f64).abs()).exp().ln_1p());
-        let ours = bce_with_logits_sum_on(Isa::Baseline, &vec![l; n], &vec![0.0; n]) as f64;
-        let error = (ours - exact).abs() / (n as f64 * 1e-7 + exact * 2e-6);
-        assert!(error <= 1.0, "{n} logits {l}: {ours} against {exact}");
-    }
-    for len in [1, 15, 16, 17, 100, 787] {
-        let (l, x) = logit_row(len, len as u64);
-        let exact: f64 = l
-            .iter()
-            .zip(&x)
-            .map(|(&l, &x)| {
-                let (l, x) = (l as f64, x as f64);
-                l.max(0.0) + (-l.abs()).exp().ln_1p() - l * x
-            })
-            .sum();
-        let base = bce_with_logits_sum_on(Isa::Baseline, &l, &x);
-        assert!(
-            (base as f64 - exact).abs() <= 1e-5 * exact.abs().max(1.0),
-            "{len} pixels: {base} against {exact}"
-        );
-        let gradient = |isa| {
-            let mut out = vec![f32::NAN; len];
-            bce_with_logits_gradient(isa, &l, &x, 0.75, &mut out);
-            out
-        };
-        let base_gradient = gradient(Isa::Baseline);
-        for ((&g, &l), &x) in base_gradient.iter().zip(&l).zip(&x) {
-            let exact = (1.0 / (1.0 + (-l as f64).exp()) - x as f64) * 0.75;
-            assert!(
-                (g as f64 - exact).abs() <= 1e-6,
-                "logit {l}: {g} against {exact}"
-            );
-        }
-        let step = AdamStep {
-            beta_1: 0.9,
-            beta_2: 0.999,
-            step_size: 0.3,
-            epsilon: 1e-9,
-            lr: 1e-3,
-        };
-        let adam = |isa| {
-            let (mut p, mut m, mut v) = (x.clone(), l.clone(), x.clone());
-            adam_update(isa, &mut p, &mut m, &mut v, &l, step);
-            [p, m, v]
-        };
-        let base_adam = adam(Isa::Baseline);
-        let squares = vae::kernels::sum_of_squares(Isa::Baseline, &l);
-        let exact: f64 = l.iter().map(|&v| (v as f64).powi(2)).sum();
-        assert!(
-            (squares as f64 - exact).abs() <= 1e-6 * exact,
-            "{squares} against {exact}"
-        );
-        for &isa in &isas {
-            assert_eq!(vae::kernels::sum_of_squares(isa, &l), squares, "{isa:?}");
-            assert_eq!(bce_with_logits_sum_on(isa, &l, &x), base, "{isa:?}");
-            assert_eq!(gradient(isa), base_gradient, "{isa:?}");
-            assert_eq!(adam(isa), base_adam, "{isa:?}");
-        }
-    }
-}
-
 /// The fused batch norm + leaky ReLU over channels-last rows, with the batch split into three
 /// parts that meet at the statistics, against Burn's `BatchNorm` and `leaky_relu` on the whole
 /// batch: outputs, the gradients of input, scale and shift, and the running statistics. Parts
@@ -853,7 +588,7 @@ fn simd_kernels_agree_on_every_instruction_set_and_with_f64() {
 fn fused_batch_norm_leaky_relu_matches_burns_composition() {
     use burn::nn::BatchNormConfig;
     use burn::tensor::activation::leaky_relu;
-    use vae::kernels::LEAKY_SLOPE;
+    use vae_kernels::LEAKY_SLOPE;
     let device = Device::flex().autodiff();
     let shards = vae::parallel::Shards::new(3).unwrap();
     // 4 rows split 1 + 1 + 2, 11 rows 3 + 4 + 4.
@@ -877,7 +612,7 @@ fn fused_batch_norm_leaky_relu_matches_burns_composition() {
                 mine.gamma = mine.gamma.map(|t| t.detach().require_grad());
                 mine.beta = mine.beta.map(|t| t.detach().require_grad());
                 let xa = x.clone().narrow(0, range.start, range.len()).require_grad();
-                let ya = vae::kernels::batch_norm_leaky_relu(&mine, xa.clone(), LEAKY_SLOPE);
+                let ya = vae_kernels::batch_norm_leaky_relu(&mine, xa.clone(), LEAKY_SLOPE);
                 let w = weights.clone().narrow(0, range.start, range.len());
                 let ga = (ya.clone() * w).sum().backward();
                 let grad = |t: Tensor<1>| values(t.grad(&ga).unwrap());
@@ -919,7 +654,7 @@ fn fused_batch_norm_leaky_relu_matches_burns_composition() {
         let (ours, burns) = (ours.valid(), burns.valid());
         let x = x.inner();
         let plain = leaky_relu(burns.forward(x.clone()), LEAKY_SLOPE);
-        let fused = vae::kernels::batch_norm_leaky_relu(&ours, x, LEAKY_SLOPE);
+        let fused = vae_kernels::batch_norm_leaky_relu(&ours, x, LEAKY_SLOPE);
         assert_close(&values(fused), &values(plain), &what("inference outputs"));
     }
 }
@@ -928,7 +663,7 @@ fn fused_batch_norm_leaky_relu_matches_burns_composition() {
 /// Burn's `square().sum()`, on odd sizes and a strided view; NaN and infinity still show.
 #[test]
 fn squared_sum_matches_burns() {
-    use vae::kernels::squared_sum;
+    use vae_kernels::squared_sum;
     let device = Device::flex();
     for (rows, cols) in [(1, 1), (3, 7), (401, 33)] {
         let t = random(rows, cols, 31, &device);
@@ -1000,7 +735,7 @@ fn dense_layer_matches_burns_linear_values_and_gradients() {
         let run = |ours: bool| {
             let x = x.clone().require_grad();
             let out = if ours {
-                vae::kernels::linear(&layer, x.clone())
+                vae_kernels::linear(&layer, x.clone())
             } else {
                 layer.forward(x.clone())
             };
@@ -1024,46 +759,9 @@ fn dense_layer_matches_burns_linear_values_and_gradients() {
         let plain = layer.valid();
         let x = x.clone().inner();
         assert_eq!(
-            values(vae::kernels::linear(&plain, x.clone())),
+            values(vae_kernels::linear(&plain, x.clone())),
             values(plain.forward(x)),
             "{what} output without autodiff"
         );
-    }
-}
-
-#[test]
-fn transpose_writes_every_value_on_every_instruction_set() {
-    use std::mem::MaybeUninit;
-    use vae::kernels::{Isa, transpose};
-    // Whole 8 x 8 tiles, edges on either side and both, single rows and columns, and an empty
-    // matrix.
-    for (rows, cols) in [
-        (8, 8),
-        (16, 24),
-        (9, 8),
-        (8, 9),
-        (13, 21),
-        (1, 17),
-        (17, 1),
-        (64, 400),
-        (0, 5),
-    ] {
-        let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
-        for isa in Isa::supported() {
-            let mut dst = vec![MaybeUninit::new(f32::NAN); rows * cols];
-            transpose(isa, &src, (rows, cols), &mut dst);
-            for r in 0..rows {
-                for c in 0..cols {
-                    // SAFETY: every value was initialised (NaN), and NaN is what a value the
-                    // transpose missed still holds.
-                    let got = unsafe { dst[c * rows + r].assume_init() };
-                    assert_eq!(
-                        got,
-                        src[r * cols + c],
-                        "{rows}x{cols} on {isa:?}: row {r}, column {c}"
-                    );
-                }
-            }
-        }
     }
 }

@@ -5,13 +5,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The library's top-level modules, lowest first (the order of the crate's documentation).
-const LAYERS: [&str; 19] = [
+const LAYERS: [&str; 18] = [
     "error",
     "fsutil",
     "distributed",
     "device",
     "parallel",
-    "kernels",
     "optim",
     "rng",
     "data",
@@ -90,4 +89,88 @@ fn library_modules_only_use_the_layers_below_them() {
             );
         }
     }
+}
+
+/// The workspace's crates, lowest first: each depends (in its `[dependencies]`) only on crates
+/// before it. Dev-dependencies may reach up to the test kit.
+const CRATES: [&str; 9] = [
+    "workspace-hack",
+    "vae-kernels",
+    "vae",
+    "vae-testkit",
+    "vae-viz",
+    "vae-bench",
+    "vae-serve",
+    "vae-cli",
+    "vae-python",
+];
+
+/// The workspace crates named in the `[dependencies]` table of a `Cargo.toml`.
+fn normal_dependencies(manifest: &str) -> Vec<String> {
+    let mut in_table = false;
+    let mut found = Vec::new();
+    for line in manifest.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_table = line == "[dependencies]";
+            continue;
+        }
+        let name = line.split(['.', ' ', '=']).next().unwrap_or("");
+        if in_table && CRATES.contains(&name) {
+            found.push(name.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn workspace_crates_only_depend_on_the_crates_below_them() {
+    let crates = crate::crate_file("..");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&crates)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = CRATES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(
+        on_disk, listed,
+        "every crate of crates/ has its place in CRATES"
+    );
+    for (rank, name) in CRATES.iter().enumerate() {
+        let manifest = std::fs::read_to_string(crates.join(name).join("Cargo.toml")).unwrap();
+        for used in normal_dependencies(&manifest) {
+            assert!(
+                CRATES[..rank].contains(&used.as_str()),
+                "{name} depends on {used}, which is not below it"
+            );
+        }
+    }
+}
+
+/// `unsafe` lives in `vae-kernels` alone: every other crate's root forbids it, but for the
+/// command line's one allocator setting, which it only denies and allows on that function.
+#[test]
+fn unsafe_code_lives_in_the_kernels_crate_alone() {
+    let crates = crate::crate_file("..");
+    for name in CRATES {
+        let root = ["src/lib.rs", "src/main.rs"]
+            .iter()
+            .map(|r| crates.join(name).join(r))
+            .find(|p| p.is_file())
+            .unwrap();
+        let text = std::fs::read_to_string(&root).unwrap();
+        let expected = match name {
+            "vae-kernels" => "#![deny(unsafe_op_in_unsafe_fn)]",
+            "vae-cli" => "#![deny(unsafe_code)]",
+            _ => "#![forbid(unsafe_code)]",
+        };
+        assert!(
+            text.contains(expected),
+            "{} lacks {expected}",
+            root.display()
+        );
+    }
+    let cli = std::fs::read_to_string(crates.join("vae-cli/src/main.rs")).unwrap();
+    assert_eq!(cli.matches("#[allow(unsafe_code)]").count(), 1);
 }

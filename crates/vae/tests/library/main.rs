@@ -22,6 +22,7 @@ mod readme;
 mod settings;
 mod shapes;
 mod shards;
+mod soundness;
 mod training;
 
 use std::path::PathBuf;

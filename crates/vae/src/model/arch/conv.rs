@@ -13,7 +13,7 @@
 //! Images are padded to a multiple of 2^layers (28x28 -> 32x32) and the logits cropped back.
 //! With batch norm ([`super::conv_bn`], the CelebA VAE) every (transposed) convolution is
 //! followed by batch norm and leaky ReLU. The conv layers run as one [`ConvStack`] and one
-//! [`DeconvStack`] (`crate::kernels`). A conditional model appends its condition y to the
+//! [`DeconvStack`] (`vae_kernels`). A conditional model appends its condition y to the
 //! flattened features before the heads and to z before the decoder's dense layer
 //! ([`with_condition`]).
 
@@ -22,12 +22,12 @@ use super::mlp::{posterior_heads, with_condition};
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use super::{Half, Layer};
 use crate::error::{Error, Result};
-use crate::kernels::{ConvPath, ConvStack, DeconvStack, StackPlan, linear};
 use crate::model::loss::Reconstruction;
 use crate::model::posterior::Posterior;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
+use vae_kernels::{ConvPath, ConvStack, DeconvStack, StackPlan, linear};
 
 /// `conv`: the conv VAE of Generative Deep Learning ch. 3 (32/64/128 stride-2 convolutions with
 /// ReLU, latent 2).

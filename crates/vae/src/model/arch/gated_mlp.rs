@@ -17,11 +17,11 @@ use super::mlp::{
 };
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use crate::error::Result;
-use crate::kernels::linear;
 use crate::model::posterior::Posterior;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
+use vae_kernels::linear;
 
 /// `gated-mlp`: dense layers whose every unit has a sigmoid gate.
 pub struct GatedMlp;

@@ -12,12 +12,12 @@ use super::ModelConfig;
 use super::{Architecture, Decoder, DecoderModule, Defaults, Encoder, EncoderModule, Family};
 use super::{Half, Layer};
 use crate::error::{Error, Result};
-use crate::kernels::linear;
 use crate::model::loss::Reconstruction;
 use crate::model::posterior::Posterior;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use vae_kernels::linear;
 
 /// `mlp`: the dense VAE of pytorch/examples (784-400-20).
 pub struct Mlp;

@@ -15,9 +15,9 @@ use super::loss::Reconstruction;
 use super::posterior::Posterior;
 use super::prior::Prior;
 use crate::error::{Error, Result};
-use crate::kernels::ConvPath;
 use burn::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use vae_kernels::ConvPath;
 
 /// Everything needed to rebuild a model's shape; saved in the run's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,7 +141,7 @@ impl ModelConfig {
     /// Side length the conv encoder pads images to: the next multiple of 2^(number of
     /// stride-2 layers), as the book pads 28x28 to 32x32.
     pub fn padded_size(&self) -> (usize, usize) {
-        crate::kernels::padded_size(self.height, self.width, self.channels.len())
+        vae_kernels::padded_size(self.height, self.width, self.channels.len())
     }
 }
 

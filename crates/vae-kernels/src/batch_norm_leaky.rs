@@ -13,7 +13,8 @@
 
 use super::batch_norm::update_running;
 use super::flex::{flex_tensor, values};
-use crate::parallel::sum_over_batch;
+use super::product::dims;
+use crate::batch_parts::sum_over_batch;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -69,6 +70,15 @@ pub trait FusedBatchNorm: Backend {
         epsilon: f32,
         slope: f32,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// Panics unless every per-channel vector (weights, statistics) has one value a channel.
+fn check_channels(channels: usize, per_channel: &[&[f32]]) {
+    let lengths: Vec<usize> = per_channel.iter().map(|v| v.len()).collect();
+    assert!(
+        lengths.iter().all(|&l| l == channels),
+        "batch norm over {channels} channels was given per-channel values of lengths {lengths:?}"
+    );
 }
 
 /// Per-channel sums of `f(row value, channel)` over `[rows, channels]` values, in f64.
@@ -140,10 +150,10 @@ impl FusedBatchNorm for Flex {
         epsilon: f32,
         slope: f32,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let shape = x.layout().shape().to_vec();
-        let channels = shape[1];
+        let [rows, channels] = dims(&x);
+        let shape = vec![rows, channels];
         let (x, gamma, beta) = (values(&x), values(&gamma), values(&beta));
-        let rows = x.len() / channels.max(1);
+        check_channels(channels, &[&gamma, &beta]);
         let mut first = channel_sums(&x, channels, |v, _| v as f64);
         first.push(rows as f64);
         let first = over_batch(first);
@@ -175,17 +185,18 @@ impl FusedBatchNorm for Flex {
         epsilon: f32,
         slope: f32,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let shape = x.layout().shape().to_vec();
-        let channels = shape[1];
+        let [rows, channels] = dims(&x);
+        let shape = vec![rows, channels];
+        assert_eq!(dims(&dy), [rows, channels], "batch norm's output gradient");
         let (x, dy) = (values(&x), values(&dy));
         let (gamma, beta) = (values(&gamma), values(&beta));
         let (mean, variance) = (values(&mean), values(&variance));
+        check_channels(channels, &[&gamma, &beta, &mean, &variance]);
         let Affine {
             inv_std,
             scale,
             shift,
         } = Affine::new(&gamma, &beta, &mean, &variance, epsilon);
-        let rows = x.len() / channels.max(1);
         // The gradient at the normalised output (through the leaky ReLU, whose side the
         // forward pass's arithmetic decides), and this part's sums of it and of it times the
         // normalised input: the gradients of beta and gamma. The row count rides along.
@@ -377,9 +388,11 @@ impl BatchNormLeakyInference for Flex {
         epsilon: f32,
         slope: f32,
     ) -> FlexTensor {
-        let shape = x.layout().shape().to_vec();
+        let [rows, channels] = dims(&x);
+        let shape = vec![rows, channels];
         let (gamma, beta) = (values(&gamma), values(&beta));
         let (mean, variance) = (values(&mean), values(&variance));
+        check_channels(channels, &[&gamma, &beta, &mean, &variance]);
         let y =
             Affine::new(&gamma, &beta, &mean, &variance, epsilon).leaky_rows(&values(&x), slope);
         flex_tensor(y, shape)

@@ -6,7 +6,7 @@
 //! gradient once, on the widest vectors of the CPU; GPUs keep Burn's ops.
 
 use super::flex::{flex_tensor, values};
-use super::simd::{self, isa, multiversion};
+use super::simd::{self, Isa};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
@@ -14,7 +14,7 @@ use burn::prelude::*;
 
 /// `sum(t^2)` as a one-element tensor on `t`'s device (no autodiff).
 pub fn squared_sum<const D: usize>(t: Tensor<D>) -> Tensor<1> {
-    if !crate::device::is_cpu_device(&t.device()) || t.device().is_autodiff() {
+    if !crate::is_cpu_device(&t.device()) || t.device().is_autodiff() {
         return t.square().sum();
     }
     Tensor::from_dispatch(<Dispatch as SquaredSum>::squared_sum(t.into_dispatch()))
@@ -29,13 +29,11 @@ pub trait SquaredSum: Backend {
 
 impl SquaredSum for Flex {
     fn squared_sum(x: FlexTensor) -> FlexTensor {
-        flex_tensor(vec![sum_of_squares(isa(), &values(&x))], vec![1])
+        flex_tensor(vec![sum_of_squares(Isa::current(), &values(&x))], vec![1])
     }
 }
 
-multiversion! {
-    /// `sum(x^2)`, compiled for `isa`.
-    pub fn sum_of_squares(x: &[f32]) -> f32 {
-        simd::sum(x, x, |v, _| v * v)
-    }
+/// `sum(x^2)`, compiled for `isa`.
+pub fn sum_of_squares(isa: Isa, x: &[f32]) -> f32 {
+    isa.vectorize(|| simd::sum(x, x, |v, _| v * v))
 }

@@ -12,14 +12,15 @@
 
 /// gemm packs the weights of a single-threaded product with more than this many 6-row tiles
 /// (its default is 8: 48 rows) on AVX-512.
+#[cfg(target_arch = "x86_64")]
 const PACK_AFTER_TILES_AVX512: usize = 64;
 
 /// Sets gemm's packing threshold for this CPU. Process-wide and idempotent: call it before
 /// training or inference on the CPU.
 pub fn tune_products() {
-    // gemm runs its AVX-512 microkernels only on CPUs with this (and a few more) AVX-512 parts.
+    // gemm runs its AVX-512 microkernels where pulp finds the whole x86-64-v4 level.
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if pulp::x86::V4::is_available() {
         gemm::set_lhs_packing_threshold_single_thread(PACK_AFTER_TILES_AVX512);
     }
 }

@@ -14,8 +14,8 @@
 //! extension, as the fused loss is; the other backends (GPUs) keep Burn's layer.
 
 use super::flex::{flex_tensor, values};
-use super::product::{Strided, dims, product};
-use super::simd::isa;
+use super::product::{Matrix, Order, dims, product};
+use super::simd::Isa;
 use super::transpose::transpose;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -28,10 +28,16 @@ use burn::nn::Linear;
 use burn::prelude::*;
 
 /// `layer` applied to `x` (`[rows, inputs]`): this kernel on the CPU for a layer with a bias,
-/// Burn's `Linear::forward` elsewhere.
+/// Burn's `Linear::forward` elsewhere. Panics, as Burn's matrix product does, when the rows of
+/// `x` are not as wide as the layer's inputs.
 pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    let ([_, width], [inputs, _]) = (x.dims(), layer.weight.dims());
+    assert_eq!(
+        width, inputs,
+        "a dense layer of {inputs} inputs was given rows of {width} values"
+    );
     match &layer.bias {
-        Some(bias) if crate::device::is_cpu_device(&x.device()) => {
+        Some(bias) if crate::is_cpu_device(&x.device()) => {
             Tensor::from_dispatch(<Dispatch as LinearOps>::dense(
                 x.into_dispatch(),
                 layer.weight.val().into_dispatch(),
@@ -62,13 +68,18 @@ pub trait LinearOps: Backend {
 
 impl LinearOps for Flex {
     fn dense(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
-        let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&weight));
-        let (a, b) = (Strided::of(&x), Strided::of(&weight));
-        let mut out = product((rows, outputs, inputs), a, b, (outputs as isize, 1));
+        let ([rows, _], [_, outputs]) = (dims(&x), dims(&weight));
+        let bias = values(&bias);
+        assert_eq!(
+            bias.len(),
+            outputs,
+            "a dense layer of {outputs} outputs' bias"
+        );
+        // The product checks that the rows are as wide as the layer's inputs.
+        let mut out = product(Matrix::of(&x), Matrix::of(&weight), Order::RowMajor);
         // The bias after the product, as Burn adds it: a row's values do not depend on the
         // other rows of the batch, which gemm's product starting from the bias would not keep
         // to the last bit (it sums in blocks of the inputs, and a single row takes another path).
-        let bias = values(&bias);
         for row in out.chunks_exact_mut(outputs.max(1)) {
             for (o, b) in row.iter_mut().zip(bias.iter()) {
                 *o += b;
@@ -78,22 +89,27 @@ impl LinearOps for Flex {
     }
 
     fn dense_input_grad(weight: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        let ([inputs, outputs], [rows, _]) = (dims(&weight), dims(&grad));
-        let (g, w_t) = (Strided::of(&grad), Strided::of(&weight).transposed());
+        let ([inputs, _], [rows, _]) = (dims(&weight), dims(&grad));
+        let (g, w_t) = (Matrix::of(&grad), Matrix::of(&weight).transposed());
         // `grad @ weight^T`, written column-major (so gemm reads a row-major weight in place
         // and packs only `grad`), then turned to rows.
-        let by_column = product((rows, inputs, outputs), g, w_t, (1, rows as isize));
-        let mut out = Vec::with_capacity(rows * inputs);
-        transpose(isa(), &by_column, (inputs, rows), out.spare_capacity_mut());
-        // SAFETY: the transpose wrote all `rows * inputs` values.
-        unsafe { out.set_len(rows * inputs) };
+        let by_column = product(g, w_t, Order::ColumnMajor);
+        let mut out = Vec::with_capacity(by_column.len());
+        transpose(
+            Isa::current(),
+            &by_column,
+            (inputs, rows),
+            &mut out.spare_capacity_mut()[..by_column.len()],
+        );
+        // SAFETY: the transpose wrote every one of the `rows * inputs` values of its output.
+        unsafe { out.set_len(by_column.len()) };
         flex_tensor(out, vec![rows, inputs])
     }
 
     fn dense_weight_grad(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
-        let ([rows, inputs], [_, outputs]) = (dims(&x), dims(&grad));
-        let (x_t, g) = (Strided::of(&x).transposed(), Strided::of(&grad));
-        let out = product((inputs, outputs, rows), x_t, g, (outputs as isize, 1));
+        let ([_, inputs], [_, outputs]) = (dims(&x), dims(&grad));
+        let (x_t, g) = (Matrix::of(&x).transposed(), Matrix::of(&grad));
+        let out = product(x_t, g, Order::RowMajor);
         flex_tensor(out, vec![inputs, outputs])
     }
 

@@ -13,16 +13,20 @@ use std::mem::MaybeUninit;
 const TILE: usize = 8;
 
 /// `dst[c * rows + r] = src[r * cols + c]`: the row-major `[cols, rows]` transpose of the
-/// row-major `[rows, cols]` `src`, every value of `dst` written.
+/// row-major `[rows, cols]` `src`, every value of `dst` written. Panics unless `src` and `dst`
+/// hold exactly `rows * cols` values.
 pub fn transpose(
     isa: Isa,
     src: &[f32],
     (rows, cols): (usize, usize),
     dst: &mut [MaybeUninit<f32>],
 ) {
+    let len = rows.checked_mul(cols);
     assert!(
-        src.len() >= rows * cols && dst.len() >= rows * cols,
-        "a transpose reads and writes rows * cols values"
+        len == Some(src.len()) && len == Some(dst.len()),
+        "a {rows} x {cols} transpose reads and writes {rows} * {cols} values, not {} and {}",
+        src.len(),
+        dst.len()
     );
     let done = tiles(isa, src, (rows, cols), dst);
     edges(src, (rows, cols), dst, done);
@@ -36,14 +40,16 @@ fn tiles(
     (rows, cols): (usize, usize),
     dst: &mut [MaybeUninit<f32>],
 ) -> (usize, usize) {
-    if isa.min(super::simd::isa()) < Isa::Avx2 {
+    // The tiles' copy is compiled for AVX2 alone, which every level from `Avx2` on has.
+    if isa.min(Isa::current()) < Isa::Avx2 {
         return (0, 0);
     }
     let (full_rows, full_cols) = (rows / TILE * TILE, cols / TILE * TILE);
     for r in (0..full_rows).step_by(TILE) {
         for c in (0..full_cols).step_by(TILE) {
-            // SAFETY: AVX2 is on this CPU, and the tile's rows `r..r + 8` and columns
-            // `c..c + 8` lie inside both matrices (checked by `transpose`).
+            // SAFETY: AVX2 is on this CPU (`Isa::current` saw its whole level), and the tile's
+            // rows `r..r + 8` and columns `c..c + 8` lie inside both matrices, which hold
+            // exactly `rows * cols` values (checked by `transpose`).
             unsafe { tile_avx2(src, cols, dst, rows, r, c) };
         }
     }
@@ -95,6 +101,9 @@ unsafe fn tile_avx2(
     c: usize,
 ) {
     use std::arch::x86_64::*;
+    // SAFETY: the caller's contract: AVX2 is here, and every load reads 8 values of a row
+    // `r + i` from column `c` and every store writes 8 values of a row `c + j` of `dst` from
+    // column `r`, all inside the two matrices.
     unsafe {
         let at = |i: usize| _mm256_loadu_ps(src.as_ptr().add((r + i) * cols + c));
         let (r0, r1, r2, r3) = (at(0), at(1), at(2), at(3));

@@ -9,12 +9,12 @@
 //!   padding="same")` to logits, cropped back to the image's size.
 //!
 //! Each runs one of two ways ([`ConvPath`]): Burn's `Conv2d`/`ConvTranspose2d` on NCHW tensors
-//! (the reference, and what GPUs run), or the gathers and matrix products of [`im2col`] on
+//! (the reference, and what GPUs run), or the window passes and matrix products of [`convolution`] on
 //! channels-last rows, which is what pays on burn-flex. The weights stay fields of the encoder
 //! and decoder (so saved runs keep their layout); a stack is a view of them with the
 //! [`StackPlan`] that the model owns: the image geometry.
 
-use super::im2col;
+use super::convolution;
 use super::windows::{Grid, Window, Windows};
 use burn::nn::BatchNorm;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
@@ -30,15 +30,15 @@ pub const LEAKY_SLOPE: f64 = 0.3;
 pub enum ConvPath {
     /// Burn's own convolution modules on NCHW tensors.
     Nchw,
-    /// Window passes and matrix products on channels-last rows ([`im2col`]); burn-flex only.
-    Im2col,
+    /// Window passes and matrix products on channels-last rows ([`convolution`]); burn-flex only.
+    ChannelsLast,
 }
 
 impl ConvPath {
-    /// The faster path on `device`: im2col on burn-flex, Burn's convolutions elsewhere.
+    /// The faster path on `device`: channels-last rows on burn-flex, Burn's convolutions elsewhere.
     pub fn for_device(device: &Device) -> Self {
-        if crate::device::is_cpu_device(device) {
-            ConvPath::Im2col
+        if crate::is_cpu_device(device) {
+            ConvPath::ChannelsLast
         } else {
             ConvPath::Nchw
         }
@@ -56,10 +56,19 @@ fn activate<const D: usize>(h: Tensor<D>, norm: Option<&BatchNorm>) -> Tensor<D>
 }
 
 /// The size `height` x `width` images are padded to before `layers` stride-2 layers: the next
-/// multiple of 2^layers on each side, as the book pads 28x28 to 32x32.
+/// multiple of 2^layers on each side, as the book pads 28x28 to 32x32. Panics when that size
+/// cannot be represented.
 pub fn padded_size(height: usize, width: usize, layers: usize) -> (usize, usize) {
-    let m = 1usize << layers;
-    (height.div_ceil(m) * m, width.div_ceil(m) * m)
+    let padded = |side: usize| {
+        u32::try_from(layers)
+            .ok()
+            .and_then(|layers| 1usize.checked_shl(layers))
+            .and_then(|m| side.div_ceil(m).checked_mul(m))
+            .unwrap_or_else(|| {
+                panic!("{height}x{width} images cannot be padded for {layers} stride-2 layers")
+            })
+    };
+    (padded(height), padded(width))
 }
 
 /// What a stack needs besides its weights: the image geometry and which path to take.
@@ -89,7 +98,7 @@ impl StackPlan {
         }
     }
 
-    /// Forces one path (tests hold the two against each other); im2col runs on burn-flex only,
+    /// Forces one path (tests hold the two against each other); channels-last rows run on burn-flex only,
     /// so other devices keep Burn's convolutions.
     pub fn set_path(&mut self, path: Option<ConvPath>) {
         self.path = path;
@@ -97,7 +106,7 @@ impl StackPlan {
 
     fn path(&self, device: &Device) -> ConvPath {
         match (self.path, ConvPath::for_device(device)) {
-            (Some(forced), ConvPath::Im2col) => forced,
+            (Some(forced), ConvPath::ChannelsLast) => forced,
             (_, by_device) => by_device,
         }
     }
@@ -115,6 +124,14 @@ impl StackPlan {
         let scale = 1usize << self.layers;
         [self.padded_height / scale, self.padded_width / scale]
     }
+}
+
+/// Panics unless a stack has one layer of `what` a layer of its plan, and at least one.
+fn check_layers(what: &str, layers: usize, planned: usize) {
+    assert!(
+        layers == planned && layers > 0,
+        "a stack planned for {planned} stride-2 layers has {layers} {what} layers"
+    );
 }
 
 /// NCHW images to channels-last rows `[batch * height * width, channels]`.
@@ -156,11 +173,27 @@ pub struct ConvStack<'a> {
 
 impl ConvStack<'_> {
     /// `[batch, image channels, height, width]` to the features `[batch, last channels,
-    /// padded height / 2^layers, padded width / 2^layers]`.
+    /// padded height / 2^layers, padded width / 2^layers]`. Panics, naming the mismatch, when
+    /// the images are not of the plan's size or the first conv's channels, or the stack has
+    /// not one conv a layer.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let p = self.plan;
+        let [_, channels, height, width] = x.dims();
+        check_layers("conv", self.convs.len(), p.layers);
+        assert!(
+            (height, width) == (p.height, p.width),
+            "a conv stack planned for {}x{} images was given {height}x{width} images",
+            p.height,
+            p.width
+        );
+        let [_, c_in, ..] = self.convs[0].weight.dims();
+        assert_eq!(
+            channels, c_in,
+            "a conv stack whose first conv takes {c_in} channels was given {channels}"
+        );
         match self.plan.path(&x.device()) {
             ConvPath::Nchw => self.forward_nchw(x),
-            ConvPath::Im2col => self.forward_im2col(x),
+            ConvPath::ChannelsLast => self.forward_channels_last(x),
         }
     }
 
@@ -179,7 +212,7 @@ impl ConvStack<'_> {
         })
     }
 
-    /// The windows of each layer of the im2col path for `batch` images.
+    /// The windows of each layer of the channels-last path for `batch` images.
     fn steps(&self, batch: usize) -> Vec<Windows> {
         let p = self.plan;
         let (top, left) = p.top_left();
@@ -210,14 +243,14 @@ impl ConvStack<'_> {
         steps
     }
 
-    fn forward_im2col(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward_channels_last(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, ..] = x.dims();
         let steps = self.steps(batch);
         let mut h = to_rows(x);
         for (i, (conv, &windows)) in self.convs.iter().zip(&steps).enumerate() {
             h = match self.norms.get(i) {
-                Some(norm) => activate(im2col::conv2d(conv, h, windows, false), Some(norm)),
-                None => im2col::conv2d(conv, h, windows, true),
+                Some(norm) => activate(convolution::conv2d(conv, h, windows, false), Some(norm)),
+                None => convolution::conv2d(conv, h, windows, true),
             };
         }
         let last = steps.last().expect("at least one conv layer").output;
@@ -237,11 +270,27 @@ pub struct DeconvStack<'a> {
 
 impl DeconvStack<'_> {
     /// Features `[batch, channels, padded height / 2^layers, padded width / 2^layers]` to pixel
-    /// logits `[batch, image channels, height, width]`.
+    /// logits `[batch, image channels, height, width]`. Panics, naming the mismatch, when the
+    /// features are not of the plan's size or the first transposed conv's channels, or the
+    /// stack has not one transposed conv a layer.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let p = self.plan;
+        let [_, channels, height, width] = x.dims();
+        check_layers("transposed conv", self.deconvs.len(), p.layers);
+        let [feature_height, feature_width] = p.feature_size();
+        assert!(
+            [height, width] == p.feature_size(),
+            "a transposed conv stack planned for {feature_height}x{feature_width} features was \
+             given {height}x{width} features"
+        );
+        let [c_in, ..] = self.deconvs[0].weight.dims();
+        assert_eq!(
+            channels, c_in,
+            "a transposed conv stack whose first layer takes {c_in} channels was given {channels}"
+        );
         match self.plan.path(&x.device()) {
             ConvPath::Nchw => self.forward_nchw(x),
-            ConvPath::Im2col => self.forward_im2col(x),
+            ConvPath::ChannelsLast => self.forward_channels_last(x),
         }
     }
 
@@ -261,7 +310,7 @@ impl DeconvStack<'_> {
         ])
     }
 
-    /// The windows of each layer of the im2col path for `batch` images: the transposed
+    /// The windows of each layer of the channels-last path for `batch` images: the transposed
     /// convolutions', then the output convolution's, evaluated only on the pixels the crop
     /// keeps.
     fn steps(&self, batch: usize) -> Vec<Windows> {
@@ -307,7 +356,7 @@ impl DeconvStack<'_> {
         steps
     }
 
-    fn forward_im2col(&self, x: Tensor<4>) -> Tensor<4> {
+    fn forward_channels_last(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, ..] = x.dims();
         let steps = self.steps(batch);
         let (last, deconvs) = steps.split_last().expect("the output convolution");
@@ -315,12 +364,15 @@ impl DeconvStack<'_> {
         for (i, (deconv, &windows)) in self.deconvs.iter().zip(deconvs).enumerate() {
             h = match self.norms.get(i) {
                 Some(norm) => activate(
-                    im2col::conv_transpose2d(deconv, h, windows, false),
+                    convolution::conv_transpose2d(deconv, h, windows, false),
                     Some(norm),
                 ),
-                None => im2col::conv_transpose2d(deconv, h, windows, true),
+                None => convolution::conv_transpose2d(deconv, h, windows, true),
             };
         }
-        from_rows(im2col::conv2d(self.output, h, *last, false), last.output)
+        from_rows(
+            convolution::conv2d(self.output, h, *last, false),
+            last.output,
+        )
     }
 }

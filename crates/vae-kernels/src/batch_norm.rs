@@ -8,7 +8,7 @@
 //! cross-thread or cross-process batch norm, and an op whose backward meets the other parts
 //! needs a hand-written autodiff step: [`SyncBackend::sum_gradients_over_batch`].
 
-use crate::parallel::{batch_is_split, is_first_part, sum_over_batch};
+use crate::batch_parts::{batch_is_split, is_first_part, sum_over_batch};
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -139,8 +139,8 @@ pub(super) fn update_running(norm: &BatchNorm, mean: Tensor<1>, variance: Tensor
 }
 
 /// `leaky_relu(batch_norm(x), slope)` (channels in dimension 1): the conv stacks' nonlinearity.
-/// On burn-flex over channels-last rows it runs as one kernel ([`super::batch_norm_leaky_rows`]
-/// while training, [`super::batch_norm_leaky_rows_inference`] without autodiff); everything else
+/// On burn-flex over channels-last rows it runs as one kernel ([`super::batch_norm_leaky::batch_norm_leaky_rows`]
+/// while training, [`super::batch_norm_leaky::batch_norm_leaky_rows_inference`] without autodiff); everything else
 /// composes [`batch_norm`] and Burn's leaky ReLU.
 pub fn batch_norm_leaky_relu<const D: usize>(
     norm: &BatchNorm,
@@ -148,14 +148,14 @@ pub fn batch_norm_leaky_relu<const D: usize>(
     slope: f64,
 ) -> Tensor<D> {
     let device = x.device();
-    if D != 2 || !crate::device::is_cpu_device(&device) {
+    if D != 2 || !crate::is_cpu_device(&device) {
         return burn::tensor::activation::leaky_relu(batch_norm(norm, x), slope);
     }
     let dims = x.dims();
     let rows = x.reshape([dims[0], dims[1]]);
     let y = match (device.is_autodiff(), norm.training.is_enabled()) {
-        (true, true) => super::batch_norm_leaky_rows(norm, rows, slope),
-        (false, _) => super::batch_norm_leaky_rows_inference(norm, rows, slope),
+        (true, true) => super::batch_norm_leaky::batch_norm_leaky_rows(norm, rows, slope),
+        (false, _) => super::batch_norm_leaky::batch_norm_leaky_rows_inference(norm, rows, slope),
         // A frozen batch norm inside a graph: Burn's, which passes gradients through it.
         (true, false) => burn::tensor::activation::leaky_relu(norm.forward(rows), slope),
     };

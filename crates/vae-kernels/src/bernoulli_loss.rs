@@ -10,7 +10,8 @@
 //! composition ([`fused_applies`]), which their kernel fusion handles.
 
 use super::flex::{flex_tensor, values};
-use super::simd::{self, isa, multiversion};
+use super::product::dims;
+use super::simd::{self, Isa};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -22,12 +23,18 @@ use burn::prelude::*;
 
 /// Whether `logits` live where the fused kernel runs (burn-flex, with or without autodiff).
 pub fn fused_applies(logits: &Tensor<2>) -> bool {
-    crate::device::is_cpu_device(&logits.device())
+    crate::is_cpu_device(&logits.device())
 }
 
 /// Per image, `sum_j softplus(l_j) - l_j x_j` over the pixels of `[rows, pixels]` logits: the
-/// Bernoulli reconstruction loss, `[rows]`. Only where [`fused_applies`].
+/// Bernoulli reconstruction loss, `[rows]`. Only where [`fused_applies`]. Panics when the
+/// pixels are not of the logits' shape.
 pub fn bce_with_logits_rows(logits: Tensor<2>, x: Tensor<2>) -> Tensor<1> {
+    assert_eq!(
+        logits.dims(),
+        x.dims(),
+        "the Bernoulli loss takes logits and pixels of one shape"
+    );
     Tensor::from_dispatch(<Dispatch as FusedBce>::bce_with_logits_rows(
         logits.into_dispatch(),
         x.into_dispatch(),
@@ -49,15 +56,18 @@ pub trait FusedBce: Backend {
 
 impl FusedBce for Flex {
     fn bce_with_logits_rows(logits: FlexTensor, x: FlexTensor) -> FlexTensor {
-        let rows = logits.layout().shape()[0];
+        let [rows, pixels] = dims(&logits);
+        assert_eq!(dims(&x), [rows, pixels], "the Bernoulli loss's pixels");
         let (l, x) = (values(&logits), values(&x));
-        // An empty batch (an empty shard) gives an empty loss.
-        let pixels = (l.len() / rows.max(1)).max(1);
-        let loss = l
-            .chunks_exact(pixels)
-            .zip(x.chunks_exact(pixels))
-            .map(|(l, x)| bce_with_logits_sum(l, x))
-            .collect();
+        // An empty batch (an empty shard) gives an empty loss; images of no pixels, zeros.
+        let loss = match pixels {
+            0 => vec![0.0; rows],
+            _ => l
+                .chunks_exact(pixels)
+                .zip(x.chunks_exact(pixels))
+                .map(|(l, x)| bce_with_logits_sum(l, x))
+                .collect(),
+        };
         flex_tensor(loss, vec![rows])
     }
 
@@ -66,20 +76,27 @@ impl FusedBce for Flex {
         x: FlexTensor,
         grad: FlexTensor,
     ) -> FlexTensor {
-        let shape = logits.layout().shape().to_vec();
+        let [rows, pixels] = dims(&logits);
+        assert_eq!(dims(&x), [rows, pixels], "the Bernoulli loss's pixels");
         let (l, x, grad) = (values(&logits), values(&x), values(&grad));
-        let pixels = (l.len() / grad.len().max(1)).max(1);
-        let isa = isa();
+        assert_eq!(
+            grad.len(),
+            rows,
+            "the Bernoulli loss's gradient, one value a row"
+        );
+        let isa = Isa::current();
         let mut out = vec![0f32; l.len()];
-        for (((out, l), x), &g) in out
-            .chunks_exact_mut(pixels)
-            .zip(l.chunks_exact(pixels))
-            .zip(x.chunks_exact(pixels))
-            .zip(grad.iter())
-        {
-            bce_with_logits_gradient(isa, l, x, g, out);
+        if pixels > 0 {
+            for (((out, l), x), &g) in out
+                .chunks_exact_mut(pixels)
+                .zip(l.chunks_exact(pixels))
+                .zip(x.chunks_exact(pixels))
+                .zip(grad.iter())
+            {
+                bce_with_logits_gradient(isa, l, x, g, out);
+            }
         }
-        flex_tensor(out, shape)
+        flex_tensor(out, vec![rows, pixels])
     }
 }
 
@@ -137,9 +154,9 @@ impl<B: Backend + FusedBce, C: CheckpointStrategy> FusedBce for Autodiff<B, C> {
 }
 
 /// `sum(softplus(l) - l x)` over one image, with `softplus(l) = max(l, 0) + ln(1 + exp(-|l|))`:
-/// never the exp of a large number.
+/// never the exp of a large number. Panics unless `logits` and `x` are of one length.
 pub fn bce_with_logits_sum(logits: &[f32], x: &[f32]) -> f32 {
-    bce_with_logits_sum_on(isa(), logits, x)
+    bce_with_logits_sum_on(Isa::current(), logits, x)
 }
 
 /// One pixel's term, for the pixels past the last whole vector.
@@ -152,16 +169,23 @@ fn bce_term(l: f32, x: f32) -> f32 {
 /// multiplies before its exponent is moved out: their product stays below 2^17.
 const FACTORS: usize = 16;
 
-multiversion! {
-    /// [`bce_with_logits_sum`] compiled for `isa`. The logarithms are summed as the logarithm of
-    /// a product: each lane multiplies its factors `1 + exp(-|l|)` and takes one `ln` at the
-    /// end, where a `ln` a pixel cost a division and a degree-6 polynomial. 784 pixels took
-    /// 0.47 ns a pixel instead of 0.79 on AVX-512 (0.72 and 1.30 on AVX2; the IWAE bound of the
-    /// MLP spends 5-10% of its time here). As exact: a factor rounds once (6e-8 of its `ln`),
-    /// and the f32 sums of `max(l, 0) - l x` still dominate the error against f64.
-    pub fn bce_with_logits_sum_on(logits: &[f32], x: &[f32]) -> f32 {
+/// [`bce_with_logits_sum`] compiled for `isa`. The logarithms are summed as the logarithm of
+/// a product: each lane multiplies its factors `1 + exp(-|l|)` and takes one `ln` at the
+/// end, where a `ln` a pixel cost a division and a degree-6 polynomial. 784 pixels took
+/// 0.47 ns a pixel instead of 0.79 on AVX-512 (0.72 and 1.30 on AVX2; the IWAE bound of the
+/// MLP spends 5-10% of its time here). As exact: a factor rounds once (6e-8 of its `ln`),
+/// and the f32 sums of `max(l, 0) - l x` still dominate the error against f64.
+pub fn bce_with_logits_sum_on(isa: Isa, logits: &[f32], x: &[f32]) -> f32 {
+    assert_eq!(
+        logits.len(),
+        x.len(),
+        "the Bernoulli loss of {} logits and {} pixels",
+        logits.len(),
+        x.len()
+    );
+    isa.vectorize(|| {
         const LANES: usize = simd::LANES;
-        let whole = logits.len().min(x.len()) / LANES * LANES;
+        let whole = logits.len() / LANES * LANES;
         let rest: f32 = logits[whole..]
             .iter()
             .zip(&x[whole..])
@@ -193,14 +217,21 @@ multiversion! {
         let logs = logs.iter().map(|&v| v as f64).sum::<f64>()
             + exponent.iter().sum::<i32>() as f64 * std::f64::consts::LN_2;
         (linear.iter().sum::<f32>() as f64 + logs + rest as f64) as f32
-    }
+    })
 }
 
-multiversion! {
-    /// `out = (sigmoid(l) - x) * grad` over one image.
-    pub fn bce_with_logits_gradient(logits: &[f32], x: &[f32], grad: f32, out: &mut [f32]) {
+/// `out = (sigmoid(l) - x) * grad` over one image.
+pub fn bce_with_logits_gradient(isa: Isa, logits: &[f32], x: &[f32], grad: f32, out: &mut [f32]) {
+    assert!(
+        logits.len() == x.len() && x.len() == out.len(),
+        "the Bernoulli loss's gradient of {} logits, {} pixels into {} values",
+        logits.len(),
+        x.len(),
+        out.len()
+    );
+    isa.vectorize(|| {
         for ((o, &l), &x) in out.iter_mut().zip(logits).zip(x) {
             *o = (1.0 / (1.0 + simd::exp(-l)) - x) * grad;
         }
-    }
+    })
 }

@@ -13,7 +13,7 @@
 //! The optimizer state is Burn's own [`AdamState`], so checkpoints are read and written as
 //! before; GPUs keep Burn's Adam.
 
-use super::simd::{isa, multiversion};
+use super::simd::Isa;
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
@@ -92,7 +92,7 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<AdamState<D>>,
     ) -> (Tensor<D>, Option<AdamState<D>>) {
-        if !crate::device::is_cpu_device(&tensor.device()) {
+        if !crate::is_cpu_device(&tensor.device()) {
             return self.burn.step(lr, tensor, grad, state);
         }
         // A first step from zero moments is Burn's first step.
@@ -164,13 +164,18 @@ impl FusedAdamOps for Flex {
         let (mut param, mut moment_1, mut moment_2) =
             (owned(param), owned(moment_1), owned(moment_2));
         let grad = owned(grad);
+        let shapes = [&param, &grad, &moment_1, &moment_2].map(|t| t.layout().shape().clone());
+        assert!(
+            shapes.iter().all(|s| *s == shapes[0]),
+            "an Adam step over weights, gradient and moments of shapes {shapes:?}"
+        );
         let g = grad.storage::<f32>();
         let (p, m, v) = (
             param.storage_mut::<f32>(),
             moment_1.storage_mut::<f32>(),
             moment_2.storage_mut::<f32>(),
         );
-        let (threads, isa) = (rayon::current_num_threads().max(1), isa());
+        let (threads, isa) = (rayon::current_num_threads().max(1), Isa::current());
         let chunk = p.len().div_ceil(threads).max(CHUNK);
         p.par_chunks_mut(chunk)
             .zip(m.par_chunks_mut(chunk))
@@ -181,21 +186,34 @@ impl FusedAdamOps for Flex {
     }
 }
 
-multiversion! {
-    /// One Adam step over matching runs of weights, moments and gradient, in the order of
-    /// operations of Burn's Adam (so the weights agree with it to the last bit while no moment
-    /// is subnormal).
-    pub fn adam_update(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: AdamStep) {
+/// One Adam step over matching runs of weights, moments and gradient, in the order of
+/// operations of Burn's Adam (so the weights agree with it to the last bit while no moment
+/// is subnormal).
+/// Panics unless the four runs are of one length.
+pub fn adam_update(isa: Isa, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: AdamStep) {
+    assert!(
+        p.len() == m.len() && p.len() == v.len() && p.len() == g.len(),
+        "an Adam step over {} weights with moments of {} and {} and a gradient of {} values",
+        p.len(),
+        m.len(),
+        v.len(),
+        g.len()
+    );
+    isa.vectorize(|| {
         let (decay_1, decay_2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
         for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
             let m1 = *m * s.beta_1 + g * decay_1;
             let m2 = *v * s.beta_2 + g * g * decay_2;
             // Subnormal moments to zero: see the module's comment.
-            let m1 = if m1.abs() < f32::MIN_POSITIVE { 0.0 } else { m1 };
+            let m1 = if m1.abs() < f32::MIN_POSITIVE {
+                0.0
+            } else {
+                m1
+            };
             let m2 = if m2 < f32::MIN_POSITIVE { 0.0 } else { m2 };
             *p -= m1 * s.step_size / (m2.sqrt() + s.epsilon) * s.lr;
             *m = m1;
             *v = m2;
         }
-    }
+    })
 }

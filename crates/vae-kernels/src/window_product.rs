@@ -2,7 +2,7 @@
 //! few images at a time, so that the windows (9 values per channel and pixel) stay in the
 //! cache between the two.
 //!
-//! Done as two whole-batch ops (`im2col` before this), the product wrote every window of the
+//! Done as two whole-batch ops (before this kernel), the product wrote every window of the
 //! batch to memory and the window pass read it back: 15-18 MB per shard for the 32x32 layer of
 //! the conv VAE's decoder, and the passes were 10% of a conv training step and 15% of the
 //! importance-weighted bound (`perf record -g vae bench --model conv`, docs/benchmarks.md, round
@@ -13,8 +13,8 @@
 use super::blocks::{Block, blocks, images_per_block, split};
 use super::flex::{flex_tensor, values};
 use super::linear::LinearOps;
-use super::product::{Split, Strided, dims, product_add_into, product_into};
-use super::simd::{isa, multiversion};
+use super::product::{Matrix, Split, dims, product_add_into, product_into};
+use super::simd::Isa;
 use super::windows::{TAPS, WindowKind, Windows, window_pass};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -26,7 +26,7 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 use std::mem::MaybeUninit;
 
-/// How a convolution's windows and its product are composed (see `im2col`).
+/// How a convolution's windows and its product are composed (see `convolution`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConvKind {
     /// Each output pixel's window gathered, then multiplied by `[9 * c_in, c_out]` weights.
@@ -49,6 +49,43 @@ impl ConvKind {
         }
     }
 
+    /// Checks that `x` (`[x_rows, c_in]`) and a `[k, n]` weight make `self`'s convolution
+    /// through `windows`, and returns its output channels; panics, naming the mismatch, when
+    /// they do not. Past this check every block's slices, products and passes stay inside
+    /// their buffers, and the blocks write every value of the outputs.
+    fn check(
+        self,
+        windows: Windows,
+        (x_rows, c_in): (usize, usize),
+        (k, n): (usize, usize),
+    ) -> usize {
+        windows.check();
+        let (x_pixels, _) = self.pixels(windows);
+        assert_eq!(
+            Some(x_rows),
+            windows.input.batch.checked_mul(x_pixels),
+            "a convolution over {} images of {x_pixels} pixels was given {x_rows} rows",
+            windows.input.batch
+        );
+        match self {
+            ConvKind::Gathered => {
+                assert_eq!(
+                    Some(k),
+                    c_in.checked_mul(TAPS),
+                    "a convolution's [{k}, {n}] weight takes windows of {TAPS} x {c_in} channels"
+                );
+                n
+            }
+            ConvKind::Contributed | ConvKind::Transposed => {
+                assert!(
+                    k == c_in && n % TAPS == 0,
+                    "a convolution's [{k}, {n}] weight takes {c_in} channels to {TAPS} taps"
+                );
+                n / TAPS
+            }
+        }
+    }
+
     /// The pixels per image of the kernel's input rows and of its output rows.
     fn pixels(self, windows: Windows) -> (usize, usize) {
         let (x, out) = match self {
@@ -60,7 +97,7 @@ impl ConvKind {
 }
 
 /// `kind`'s convolution of `x` (`[rows, c_in]` on its grid) with `weight` through `windows`,
-/// plus `bias`, then ReLU where `relu` says. On burn-flex only (the conv stacks' im2col path).
+/// plus `bias`, then ReLU where `relu` says. On burn-flex only (the conv stacks' channels-last path).
 pub fn window_product(
     x: Tensor<2>,
     weight: Tensor<2>,
@@ -135,13 +172,13 @@ unsafe fn written(values: &[MaybeUninit<f32>]) -> &[f32] {
     unsafe { values.assume_init_ref() }
 }
 
-multiversion! {
-    /// `out = out + bias` per row, then ReLU where `relu` says: the sums of Burn's add and
-    /// ReLU (NaN stays NaN), on a block of the output while it is in the cache. Done in the
-    /// window pass, pixel by pixel, it was no faster. (With the channel count fixed when
-    /// compiling, LLVM unrolled the row and vectorised across rows with gathers, 3 times
-    /// slower.)
-    fn add_bias(bias: &[f32], relu: bool, out: &mut [f32]) {
+/// `out = out + bias` per row, then ReLU where `relu` says: the sums of Burn's add and
+/// ReLU (NaN stays NaN), on a block of the output while it is in the cache. Done in the
+/// window pass, pixel by pixel, it was no faster. (With the channel count fixed when
+/// compiling, LLVM unrolled the row and vectorised across rows with gathers, 3 times
+/// slower.)
+fn add_bias(isa: Isa, bias: &[f32], relu: bool, out: &mut [f32]) {
+    isa.vectorize(|| {
         for row in out.chunks_exact_mut(bias.len()) {
             if relu {
                 row.iter_mut().zip(bias).for_each(|(v, b)| {
@@ -152,7 +189,7 @@ multiversion! {
                 row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
             }
         }
-    }
+    })
 }
 
 impl WindowProductOps for Flex {
@@ -164,12 +201,14 @@ impl WindowProductOps for Flex {
         kind: ConvKind,
         relu: bool,
     ) -> FlexTensor {
-        let ([_, c_in], [k, n]) = (dims(&x), dims(&weight));
+        let ([x_rows, c_in], [k, n]) = (dims(&x), dims(&weight));
+        let c_out = kind.check(windows, (x_rows, c_in), (k, n));
         let (x, bias) = (values(&x), values(&bias));
-        let w = Strided::of(&weight);
+        assert_eq!(bias.len(), c_out, "a convolution of {c_out} channels' bias");
+        let w = Matrix::of(&weight);
         let (x_pixels, out_pixels) = kind.pixels(windows);
         let batch = windows.input.batch;
-        let (pass, isa) = (kind.window(), isa());
+        let (pass, isa) = (kind.window(), Isa::current());
         let block_x = |b: &Block| &x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
         match kind {
             ConvKind::Gathered => {
@@ -185,9 +224,9 @@ impl WindowProductOps for Flex {
                     let patches = &mut patches[..rows * k];
                     window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
                     // SAFETY: the pass wrote every window.
-                    let patches = Strided::rows(unsafe { written(patches) }, k);
+                    let patches = Matrix::rows(unsafe { written(patches) }, (rows, k));
                     let dst = &mut spare[b.first * out_pixels * n..][..rows * n];
-                    product_into((rows, n, k), patches, w, dst, split);
+                    product_into(patches, w, dst, split);
                     // SAFETY: the product wrote every output.
                     add_bias(isa, &bias, relu, unsafe { dst.assume_init_mut() });
                 }
@@ -198,7 +237,6 @@ impl WindowProductOps for Flex {
             ConvKind::Contributed | ConvKind::Transposed => {
                 // Each block's contributions `[x_pixels, n = 9 * c_out]` per image, then added
                 // onto the block's output pixels.
-                let c_out = n / TAPS;
                 let per_block = images_per_block(x_pixels, batch);
                 let split = split(per_block, batch);
                 let mut contributions = scratch(per_block * x_pixels * n);
@@ -207,8 +245,8 @@ impl WindowProductOps for Flex {
                 for b in blocks(windows, per_block) {
                     let rows = b.images * x_pixels;
                     let contributions = &mut contributions[..rows * n];
-                    let x = Strided::rows(block_x(&b), c_in);
-                    product_into((rows, n, k), x, w, contributions, split);
+                    let x = Matrix::rows(block_x(&b), (rows, c_in));
+                    product_into(x, w, contributions, split);
                     // SAFETY: the product wrote every contribution.
                     let contributions = unsafe { written(contributions) };
                     let out =
@@ -233,22 +271,28 @@ impl WindowProductOps for Flex {
         wanted: Wanted,
     ) -> (FlexTensor, FlexTensor) {
         let ([x_rows, c_in], [k, n]) = (dims(&x), dims(&weight));
-        let [_, c_out] = dims(&grad);
+        let c_out = kind.check(windows, (x_rows, c_in), (k, n));
+        let (_, out_pixels) = kind.pixels(windows);
+        assert_eq!(
+            dims(&grad),
+            [windows.input.batch * out_pixels, c_out],
+            "a convolution's output gradient"
+        );
         let (x, grad) = (values(&x), values(&grad));
-        let w_t = Strided::of(&weight).transposed();
+        let w_t = Matrix::of(&weight).transposed();
         let (x_pixels, out_pixels) = kind.pixels(windows);
         let batch = windows.input.batch;
-        let (pass, isa) = (kind.window(), isa());
+        let (pass, isa) = (kind.window(), Isa::current());
         let block_x = |b: &Block| &x[b.first * x_pixels * c_in..][..b.images * x_pixels * c_in];
         let block_grad =
             |b: &Block| &grad[b.first * out_pixels * c_out..][..b.images * out_pixels * c_out];
         // The weight's gradient, summed over the blocks: the first overwrites, the others add.
         let mut grad_w = vec![0f32; if wanted.weight { k * n } else { 0 }];
-        let mut add_to_grad_w = |b: &Block, rows: usize, a: Strided, g: Strided, split: Split| {
+        let mut add_to_grad_w = |b: &Block, a: Matrix, g: Matrix, split: Split| {
             if b.index == 0 {
-                product_into((k, n, rows), a, g, as_uninit(&mut grad_w), split);
+                product_into(a, g, as_uninit(&mut grad_w), split);
             } else {
-                product_add_into((k, n, rows), a, g, &mut grad_w, split);
+                product_add_into(a, g, &mut grad_w, split);
             }
         };
         let grad_x = match kind {
@@ -263,15 +307,15 @@ impl WindowProductOps for Flex {
                 for b in blocks(windows, per_block) {
                     let rows = b.images * out_pixels;
                     let patches = &mut patches[..rows * k];
-                    let g = Strided::rows(block_grad(&b), n);
+                    let g = Matrix::rows(block_grad(&b), (rows, n));
                     if wanted.weight {
                         window_pass(isa, b.windows, pass, c_in, block_x(&b), patches);
                         // SAFETY: the pass wrote every window.
-                        let patches = Strided::rows(unsafe { written(patches) }, k);
-                        add_to_grad_w(&b, rows, patches.transposed(), g, split);
+                        let patches = Matrix::rows(unsafe { written(patches) }, (rows, k));
+                        add_to_grad_w(&b, patches.transposed(), g, split);
                     }
                     if wanted.input {
-                        product_into((rows, k, n), g, w_t, patches, split);
+                        product_into(g, w_t, patches, split);
                         // SAFETY: the product wrote every window's gradient.
                         let patches = unsafe { written(patches) };
                         let out =
@@ -298,14 +342,14 @@ impl WindowProductOps for Flex {
                     let g = &mut g[..rows * n];
                     window_pass(isa, b.windows, pass.adjoint(), c_out, block_grad(&b), g);
                     // SAFETY: the pass wrote every tap's gradient.
-                    let g = Strided::rows(unsafe { written(g) }, n);
+                    let g = Matrix::rows(unsafe { written(g) }, (rows, n));
                     if wanted.input {
                         let dst = &mut spare[b.first * x_pixels * c_in..][..rows * c_in];
-                        product_into((rows, c_in, n), g, w_t, dst, split);
+                        product_into(g, w_t, dst, split);
                     }
                     if wanted.weight {
-                        let x = Strided::rows(block_x(&b), c_in);
-                        add_to_grad_w(&b, rows, x.transposed(), g, split);
+                        let x = Matrix::rows(block_x(&b), (rows, c_in));
+                        add_to_grad_w(&b, x.transposed(), g, split);
                     }
                 }
                 if wanted.input {

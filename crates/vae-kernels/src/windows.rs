@@ -12,7 +12,7 @@
 //! is another kind, which is how [`super::window_product`] runs the backward pass. No crate
 //! offers these.
 
-use super::simd::multiversion;
+use super::simd::Isa;
 use std::mem::MaybeUninit;
 
 /// Spatial size of a batch of channels-last images.
@@ -21,6 +21,23 @@ pub struct Grid {
     pub batch: usize,
     pub height: usize,
     pub width: usize,
+}
+
+impl Grid {
+    /// `batch * height * width`; panics rather than wrap.
+    pub fn pixels(&self) -> usize {
+        self.batch
+            .checked_mul(self.height)
+            .and_then(|p| p.checked_mul(self.width))
+            .unwrap_or_else(|| panic!("a grid of {self:?} has more pixels than memory can hold"))
+    }
+}
+
+/// `pixels * values`; panics rather than wrap.
+fn values_of(pixels: usize, values: usize) -> usize {
+    pixels.checked_mul(values).unwrap_or_else(|| {
+        panic!("{pixels} pixels of {values} values are more than memory can hold")
+    })
 }
 
 /// Where the input pixels of a 3x3 window sit: `ih = oh * stride + kh + offset[0]`, and the same
@@ -85,6 +102,17 @@ struct Pairing {
 }
 
 impl Windows {
+    /// Panics unless the two grids hold the same images and their pixels can be counted.
+    pub fn check(&self) {
+        assert_eq!(
+            self.input.batch, self.output.batch,
+            "the windows of a convolution take {} images to {}",
+            self.input.batch, self.output.batch
+        );
+        self.input.pixels();
+        self.output.pixels();
+    }
+
     /// Per output position `o` on an axis of the input's `input` and the output's `output`
     /// positions, the input position each tap `k` reads: `o * stride + k + offset`, if inside.
     fn taps_read(&self, input: usize, output: usize, offset: isize) -> Axis {
@@ -158,6 +186,18 @@ pub enum WindowKind {
 }
 
 impl WindowKind {
+    /// How many values the pass of `windows` with `c` channels reads and writes: `(x, out)`.
+    fn lengths(self, windows: Windows, c: usize) -> (usize, usize) {
+        let (input, output) = (windows.input.pixels(), windows.output.pixels());
+        let (per_pixel, per_tap) = (c, values_of(TAPS, c));
+        match self {
+            WindowKind::Gather => (values_of(input, per_pixel), values_of(output, per_tap)),
+            WindowKind::Scatter => (values_of(output, per_tap), values_of(input, per_pixel)),
+            WindowKind::TapSum => (values_of(input, per_tap), values_of(output, per_pixel)),
+            WindowKind::TapSpread => (values_of(output, per_pixel), values_of(input, per_tap)),
+        }
+    }
+
     /// The kind whose pass is this one's backward pass.
     pub fn adjoint(self) -> Self {
         match self {
@@ -305,22 +345,31 @@ macro_rules! by_channels {
     };
 }
 
-multiversion! {
-    /// `kind`'s pass of `x` into `out`, with `c` channels per tap. Every value of `out` is
-    /// written (taps in the padding as zeros), so it needs no zero-filling first: filling was
-    /// a pass of its own, 4% of the importance-weighted bound of the conv VAE.
-    pub fn window_pass(
-        windows: Windows,
-        kind: WindowKind,
-        c: usize,
-        x: &[f32],
-        out: &mut [MaybeUninit<f32>],
-    ) {
-        match kind {
-            WindowKind::Gather => by_channels!(spread(&windows.by_output(), c, x, out)),
-            WindowKind::TapSpread => by_channels!(spread(&windows.by_input(), c, x, out)),
-            WindowKind::Scatter => by_channels!(sums(&windows.by_input(), c, x, out)),
-            WindowKind::TapSum => by_channels!(sums(&windows.by_output(), c, x, out)),
-        }
-    }
+/// `kind`'s pass of `x` into `out`, with `c` channels per tap; panics unless `x` and `out`
+/// hold exactly the values of the grids ([`WindowKind::lengths`]). Every value of `out` is
+/// written (taps in the padding as zeros), so it needs no zero-filling first: filling was
+/// a pass of its own, 4% of the importance-weighted bound of the conv VAE.
+pub fn window_pass(
+    isa: Isa,
+    windows: Windows,
+    kind: WindowKind,
+    c: usize,
+    x: &[f32],
+    out: &mut [MaybeUninit<f32>],
+) {
+    windows.check();
+    let (x_len, out_len) = kind.lengths(windows, c);
+    assert!(
+        x.len() == x_len && out.len() == out_len,
+        "a {kind:?} pass of {windows:?} with {c} channels reads {x_len} values and writes \
+         {out_len}, not {} and {}",
+        x.len(),
+        out.len()
+    );
+    isa.vectorize(|| match kind {
+        WindowKind::Gather => by_channels!(spread(&windows.by_output(), c, x, out)),
+        WindowKind::TapSpread => by_channels!(spread(&windows.by_input(), c, x, out)),
+        WindowKind::Scatter => by_channels!(sums(&windows.by_input(), c, x, out)),
+        WindowKind::TapSum => by_channels!(sums(&windows.by_output(), c, x, out)),
+    })
 }
