@@ -5,9 +5,9 @@
 #
 # - The tests of `vae-kernels` and the model-level kernel tests of the library (`kernels::`,
 #   `soundness::`) again with the kernels capped to each narrower level (VAE_MAX_ISA).
-# - The tests of `vae-kernels` under valgrind's memcheck (`--error-exitcode=1`: an invalid read
-#   or write, or a branch on a value never written, fails the run) on the scalar and AVX2
-#   levels; valgrind runs no AVX-512, so the AVX-512 level is checked by the tests alone.
+# - The same tests under valgrind's memcheck (`--error-exitcode=1`: an invalid read or write, or
+#   a branch on a value never written, fails the run) on the scalar and AVX2 levels; valgrind
+#   runs no AVX-512, so the AVX-512 level is checked by the tests alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,25 +21,31 @@ if [ "$(uname -m)" = x86_64 ] && has avx avx2 fma bmi1 bmi2 abm popcnt; then
 fi
 echo "kernel-checks: levels of this CPU: ${levels[*]}" >&2
 
-status=0
-for level in "${levels[@]::${#levels[@]}-1}"; do
-  echo "kernel-checks: the kernels' tests capped to $level" >&2
-  VAE_MAX_ISA=$level cargo test --release -q -p vae-kernels || status=1
-  VAE_MAX_ISA=$level cargo test --release -q -p vae --test library -- kernels:: soundness:: || status=1
-done
-
-# The unit-test binary of vae-kernels, as Cargo built it above.
-binary=$(cargo test --release -q -p vae-kernels --no-run --message-format=json \
+# The test binaries that the README's test command built (the same profile and features, so
+# nothing is built again): the kernels' unit tests and the library's.
+binaries=$(cargo test --release --workspace --features vae-cli/mpi --no-run --message-format=json 2> /dev/null \
   | python3 -c 'import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "vae_kernels" and m.get("executable"):
-        print(m["executable"])')
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] in ("vae_kernels", "library"):
+        print(m["target"]["name"], m["executable"])')
+kernels=$(awk '$1 == "vae_kernels" { print $2 }' <<< "$binaries")
+library=$(awk '$1 == "library" { print $2 }' <<< "$binaries")
+[ -x "$kernels" ] && [ -x "$library" ] || { echo "kernel-checks: test binaries not found" >&2; exit 1; }
+
+status=0
+for level in "${levels[@]::${#levels[@]}-1}"; do
+  echo "kernel-checks: the kernels' tests capped to $level" >&2
+  (cd crates/vae-kernels && VAE_MAX_ISA=$level "$kernels" -q) || status=1
+  (cd crates/vae && VAE_MAX_ISA=$level "$library" -q kernels:: soundness::) || status=1
+done
+
 for level in "${levels[@]}"; do
   [ "$level" = avx512 ] && continue
   echo "kernel-checks: the kernels' tests under valgrind on $level" >&2
   SECONDS=0
-  VAE_MAX_ISA=$level valgrind -q --error-exitcode=1 "$binary" --test-threads=2 || status=1
+  (cd crates/vae-kernels && VAE_MAX_ISA=$level valgrind -q --error-exitcode=1 "$kernels" -q) || status=1
+  (cd crates/vae && VAE_MAX_ISA=$level valgrind -q --error-exitcode=1 "$library" -q kernels:: soundness::) || status=1
   echo "kernel-checks: valgrind on $level took ${SECONDS} s" >&2
 done
 exit "$status"

@@ -13,7 +13,7 @@
 //! The optimizer state is Burn's own [`AdamState`], so checkpoints are read and written as
 //! before; GPUs keep Burn's Adam.
 
-use super::simd::Isa;
+use super::simd::{Isa, multiversion};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
@@ -199,7 +199,12 @@ pub fn adam_update(isa: Isa, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f
         v.len(),
         g.len()
     );
-    isa.vectorize(|| {
+    adam_update_on(isa, p, m, v, g, s)
+}
+
+multiversion! {
+    /// [`adam_update`] compiled for `isa`.
+    fn adam_update_on(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], s: AdamStep) {
         let (decay_1, decay_2) = (1.0 - s.beta_1, 1.0 - s.beta_2);
         for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
             let m1 = *m * s.beta_1 + g * decay_1;
@@ -215,5 +220,5 @@ pub fn adam_update(isa: Isa, p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f
             *m = m1;
             *v = m2;
         }
-    })
+    }
 }

@@ -11,7 +11,7 @@
 
 use super::flex::{flex_tensor, values};
 use super::product::dims;
-use super::simd::{self, Isa};
+use super::simd::{self, Isa, multiversion};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -183,7 +183,12 @@ pub fn bce_with_logits_sum_on(isa: Isa, logits: &[f32], x: &[f32]) -> f32 {
         logits.len(),
         x.len()
     );
-    isa.vectorize(|| {
+    bce_sum_on(isa, logits, x)
+}
+
+multiversion! {
+    /// [`bce_with_logits_sum_on`] compiled for `isa`.
+    fn bce_sum_on(logits: &[f32], x: &[f32]) -> f32 {
         const LANES: usize = simd::LANES;
         let whole = logits.len() / LANES * LANES;
         let rest: f32 = logits[whole..]
@@ -217,7 +222,7 @@ pub fn bce_with_logits_sum_on(isa: Isa, logits: &[f32], x: &[f32]) -> f32 {
         let logs = logs.iter().map(|&v| v as f64).sum::<f64>()
             + exponent.iter().sum::<i32>() as f64 * std::f64::consts::LN_2;
         (linear.iter().sum::<f32>() as f64 + logs + rest as f64) as f32
-    })
+    }
 }
 
 /// `out = (sigmoid(l) - x) * grad` over one image.
@@ -229,9 +234,14 @@ pub fn bce_with_logits_gradient(isa: Isa, logits: &[f32], x: &[f32], grad: f32, 
         x.len(),
         out.len()
     );
-    isa.vectorize(|| {
+    bce_gradient_on(isa, logits, x, grad, out)
+}
+
+multiversion! {
+    /// [`bce_with_logits_gradient`] compiled for `isa`.
+    fn bce_gradient_on(logits: &[f32], x: &[f32], grad: f32, out: &mut [f32]) {
         for ((o, &l), &x) in out.iter_mut().zip(logits).zip(x) {
             *o = (1.0 / (1.0 + simd::exp(-l)) - x) * grad;
         }
-    })
+    }
 }

@@ -19,7 +19,7 @@
 //! function checks the shapes it is given before it reads or writes memory (a mismatch panics
 //! with a message naming it, as Burn's ops do), so no input reaches memory outside a buffer or
 //! values never written. The element-wise kernels run on the widest vectors of the CPU, picked
-//! at run time by whole instruction-set levels and capped by `VAE_MAX_ISA` ([`Isa`]).
+//! at run time by whole instruction-set levels and capped by `VAE_MAX_ISA` (`simd.rs`).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -51,7 +51,6 @@ pub use bernoulli_loss::{bce_with_logits_rows, bce_with_logits_sum, fused_applie
 pub use conv_stack::{ConvPath, ConvStack, DeconvStack, LEAKY_SLOPE, StackPlan, padded_size};
 pub use gemm_tuning::tune_products;
 pub use linear::linear;
-pub use simd::Isa;
 pub use sum_of_squares::squared_sum;
 
 /// True for the CPU backend's device (burn-flex), with or without autodiff: where the kernels

@@ -2,13 +2,16 @@
 //! branch-free maths their loops share.
 //!
 //! The build targets any x86-64 (SSE2), so a kernel compiled plainly runs 4 lanes even on an
-//! AVX-512 machine, and a build flag for a newer CPU would break older ones. A kernel is one
-//! plain loop that [`Isa::vectorize`] runs inside a function compiled for a whole level
-//! (x86-64-v3: AVX2, FMA and the rest; x86-64-v4: AVX-512 F, BW, CD, DQ and VL), picked at run
-//! time; LLVM vectorises each copy to its width. `pulp` (the crate gemm dispatches with)
-//! detects a level by exactly the features the copy is compiled with, so a CPU or VM with
-//! part of a level (AVX-512F without VL, say) runs the level below: there is no `unsafe` here
-//! and no list of features to keep in step. On aarch64 the plain copy is the NEON one: NEON is
+//! AVX-512 machine, and a build flag for a newer CPU would break older ones. [`multiversion!`]
+//! compiles a kernel's plain loop once per level, each copy with a whole level's features
+//! (x86-64-v3: AVX2, FMA and the rest; x86-64-v4: AVX-512 F, BW, CD, DQ and VL), and picks one
+//! at run time; LLVM vectorises each copy to its width. `pulp`, the crate gemm dispatches with,
+//! detects the levels: a copy runs only where pulp found every feature it enables (the lists in
+//! the macro are pulp's `V3` and `V4`), so a CPU or VM with part of a level (AVX-512F without
+//! VL, say) runs the level below. pulp's own `vectorize`, which runs a closure in such a copy,
+//! made the window passes 40% slower (in `perf` of the IWAE bound of the conv VAE, AVX2: 11.6%
+//! of the samples against 8.2%), as the closure's loops were compiled worse than a function's;
+//! the macro keeps the loops in functions. On aarch64 the plain copy is the NEON one: NEON is
 //! part of that target's baseline, so LLVM vectorises it with no level to pick.
 
 use std::sync::OnceLock;
@@ -76,28 +79,6 @@ impl Isa {
             .filter(|isa| *isa <= Isa::current())
             .collect()
     }
-
-    /// `kernel()` compiled for this level, or for the widest level below it that
-    /// [`Isa::current`] allows. `kernel` should be a plain loop, or call `#[inline(always)]`
-    /// functions, so that it is compiled into the level's copy.
-    #[inline(always)]
-    pub fn vectorize<R>(self, kernel: impl FnOnce() -> R) -> R {
-        #[cfg(target_arch = "x86_64")]
-        match self.min(Isa::current()) {
-            Isa::Avx512 => {
-                if let Some(level) = pulp::x86::V4::try_new() {
-                    return level.vectorize(kernel);
-                }
-            }
-            Isa::Avx2 => {
-                if let Some(level) = pulp::x86::V3::try_new() {
-                    return level.vectorize(kernel);
-                }
-            }
-            Isa::Scalar => {}
-        }
-        kernel()
-    }
 }
 
 /// The widest level this CPU has, every feature of it.
@@ -114,13 +95,54 @@ fn detected() -> Isa {
     Isa::Scalar
 }
 
+/// `multiversion! { fn name(args) -> T { body } }` defines `name(isa, args)`, which runs one of
+/// three copies of `body`: compiled with x86-64-v4's features, with x86-64-v3's, or plainly; the
+/// one for `isa`, or the widest below it that [`Isa::current`] allows. The body must not
+/// `return`. The feature lists are pulp's `V3` and `V4`, which [`Isa::current`] detects.
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $out:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name(isa: $crate::simd::Isa, $($arg: $ty),*) $(-> $out)? {
+            #[inline(always)]
+            fn body($($arg: $ty),*) $(-> $out)? $body
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,bmi1,bmi2,fma,lzcnt,avx512f,avx512bw,avx512cd,avx512dq,avx512vl")]
+            fn avx512($($arg: $ty),*) $(-> $out)? {
+                body($($arg),*)
+            }
+
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "fxsr,sse3,ssse3,sse4.1,sse4.2,popcnt,avx,avx2,bmi1,bmi2,fma,lzcnt")]
+            fn avx2($($arg: $ty),*) $(-> $out)? {
+                body($($arg),*)
+            }
+
+            match isa.min($crate::simd::Isa::current()) {
+                // SAFETY: `Isa::current` is `Avx512` only where pulp's `V4` found every feature
+                // this copy enables.
+                #[cfg(target_arch = "x86_64")]
+                $crate::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
+                // SAFETY: `Avx2` or above only where pulp's `V3` found every feature this copy
+                // enables.
+                #[cfg(target_arch = "x86_64")]
+                $crate::simd::Isa::Avx2 => unsafe { avx2($($arg),*) },
+                #[cfg(not(target_arch = "x86_64"))]
+                $crate::simd::Isa::Avx512 | $crate::simd::Isa::Avx2 => body($($arg),*),
+                $crate::simd::Isa::Scalar => body($($arg),*),
+            }
+        }
+    };
+}
+pub(crate) use multiversion;
+
 /// Terms summed at once by [`sum`] and by the BCE loss's lanes: 16 independent sums that LLVM
 /// keeps in one AVX-512 register (two of AVX2, four of SSE2); one running sum would be a chain
 /// it may not reorder.
 pub const LANES: usize = 16;
 
 /// `sum(term(a[i], b[i]))` over two runs of equal length, in [`LANES`] independent sums so that
-/// the loop vectorises (call it inside [`Isa::vectorize`]).
+/// the loop vectorises (call it from a [`multiversion!`] body).
 #[inline(always)]
 pub fn sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f32 {
     let (a16, b16) = (a.chunks_exact(LANES), b.chunks_exact(LANES));

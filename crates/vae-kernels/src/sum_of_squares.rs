@@ -6,7 +6,7 @@
 //! gradient once, on the widest vectors of the CPU; GPUs keep Burn's ops.
 
 use super::flex::{flex_tensor, values};
-use super::simd::{self, Isa};
+use super::simd::{self, Isa, multiversion};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
@@ -33,7 +33,9 @@ impl SquaredSum for Flex {
     }
 }
 
-/// `sum(x^2)`, compiled for `isa`.
-pub fn sum_of_squares(isa: Isa, x: &[f32]) -> f32 {
-    isa.vectorize(|| simd::sum(x, x, |v, _| v * v))
+multiversion! {
+    /// `sum(x^2)`, compiled for `isa`.
+    pub fn sum_of_squares(x: &[f32]) -> f32 {
+        simd::sum(x, x, |v, _| v * v)
+    }
 }

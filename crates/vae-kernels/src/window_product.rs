@@ -14,7 +14,7 @@ use super::blocks::{Block, blocks, images_per_block, split};
 use super::flex::{flex_tensor, values};
 use super::linear::LinearOps;
 use super::product::{Matrix, Split, dims, product_add_into, product_into};
-use super::simd::Isa;
+use super::simd::{Isa, multiversion};
 use super::windows::{TAPS, WindowKind, Windows, window_pass};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -172,13 +172,13 @@ unsafe fn written(values: &[MaybeUninit<f32>]) -> &[f32] {
     unsafe { values.assume_init_ref() }
 }
 
-/// `out = out + bias` per row, then ReLU where `relu` says: the sums of Burn's add and
-/// ReLU (NaN stays NaN), on a block of the output while it is in the cache. Done in the
-/// window pass, pixel by pixel, it was no faster. (With the channel count fixed when
-/// compiling, LLVM unrolled the row and vectorised across rows with gathers, 3 times
-/// slower.)
-fn add_bias(isa: Isa, bias: &[f32], relu: bool, out: &mut [f32]) {
-    isa.vectorize(|| {
+multiversion! {
+    /// `out = out + bias` per row, then ReLU where `relu` says: the sums of Burn's add and
+    /// ReLU (NaN stays NaN), on a block of the output while it is in the cache. Done in the
+    /// window pass, pixel by pixel, it was no faster. (With the channel count fixed when
+    /// compiling, LLVM unrolled the row and vectorised across rows with gathers, 3 times
+    /// slower.)
+    fn add_bias(bias: &[f32], relu: bool, out: &mut [f32]) {
         for row in out.chunks_exact_mut(bias.len()) {
             if relu {
                 row.iter_mut().zip(bias).for_each(|(v, b)| {
@@ -189,7 +189,7 @@ fn add_bias(isa: Isa, bias: &[f32], relu: bool, out: &mut [f32]) {
                 row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
             }
         }
-    })
+    }
 }
 
 impl WindowProductOps for Flex {

@@ -12,7 +12,7 @@
 //! is another kind, which is how [`super::window_product`] runs the backward pass. No crate
 //! offers these.
 
-use super::simd::Isa;
+use super::simd::{Isa, multiversion};
 use std::mem::MaybeUninit;
 
 /// Spatial size of a batch of channels-last images.
@@ -366,10 +366,17 @@ pub fn window_pass(
         x.len(),
         out.len()
     );
-    isa.vectorize(|| match kind {
-        WindowKind::Gather => by_channels!(spread(&windows.by_output(), c, x, out)),
-        WindowKind::TapSpread => by_channels!(spread(&windows.by_input(), c, x, out)),
-        WindowKind::Scatter => by_channels!(sums(&windows.by_input(), c, x, out)),
-        WindowKind::TapSum => by_channels!(sums(&windows.by_output(), c, x, out)),
-    })
+    pass(isa, windows, kind, c, x, out)
+}
+
+multiversion! {
+    /// [`window_pass`] compiled for `isa`.
+    fn pass(windows: Windows, kind: WindowKind, c: usize, x: &[f32], out: &mut [MaybeUninit<f32>]) {
+        match kind {
+            WindowKind::Gather => by_channels!(spread(&windows.by_output(), c, x, out)),
+            WindowKind::TapSpread => by_channels!(spread(&windows.by_input(), c, x, out)),
+            WindowKind::Scatter => by_channels!(sums(&windows.by_input(), c, x, out)),
+            WindowKind::TapSum => by_channels!(sums(&windows.by_output(), c, x, out)),
+        }
+    }
 }

@@ -50,7 +50,7 @@ fn a_level_is_picked_only_with_every_feature_of_its_copy() {
 #[test]
 fn every_level_runs_anywhere_and_the_cap_is_kept() {
     let x: Vec<f32> = (0..1000).map(|i| i as f32 * 0.5).collect();
-    let sum = |isa: Isa| isa.vectorize(|| x.iter().sum::<f32>());
+    let sum = |isa: Isa| crate::sum_of_squares::sum_of_squares(isa, &x);
     let scalar = sum(Isa::Scalar);
     for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512] {
         assert_eq!(sum(isa), scalar, "{isa:?}");

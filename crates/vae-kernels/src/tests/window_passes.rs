@@ -36,7 +36,8 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 /// inner products: the scatter-add is its adjoint, the tap spread its transpose through the
 /// same windows, and the tap sum the tap spread's adjoint. Strides 1 and 2, padding, a crop
 /// (the output convolution), windows wholly in the padding and pixels no window reaches, odd
-/// sizes, one channel, colour, and the channel counts the passes are compiled for (32, 64).
+/// sizes, one channel, colour, the channel counts the passes are compiled for (32, 64, 128)
+/// and counts that are no multiple of a vector (5, 12, 17), and one image.
 #[test]
 fn window_passes_write_every_value_and_are_adjoints_of_the_gather() {
     let cases = [
@@ -49,6 +50,9 @@ fn window_passes_write_every_value_and_are_adjoints_of_the_gather() {
         (1, 9, 8, 5, 5, 1, [1, 1], 3),
         (2, 8, 8, 4, 4, 2, [-1, -1], 32),
         (1, 6, 10, 3, 5, 2, [-1, -1], 64),
+        (1, 4, 6, 2, 3, 2, [-1, -1], 128),
+        (2, 5, 3, 3, 2, 2, [-1, -1], 12),
+        (1, 4, 4, 2, 2, 2, [-1, -1], 17),
         (1, 5, 5, 5, 5, 1, [-1, -1], 5),
     ];
     let device = Device::flex();
