@@ -9,9 +9,8 @@
 //! detects the levels: a copy runs only where pulp found every feature it enables (the lists in
 //! the macro are pulp's `V3` and `V4`), so a CPU or VM with part of a level (AVX-512F without
 //! VL, say) runs the level below. pulp's own `vectorize`, which runs a closure in such a copy,
-//! made the window passes 40% slower (in `perf` of the IWAE bound of the conv VAE, AVX2: 11.6%
-//! of the samples against 8.2%), as the closure's loops were compiled worse than a function's;
-//! the macro keeps the loops in functions. On aarch64 the plain copy is the NEON one: NEON is
+//! made the window passes slower (in `perf` of the IWAE bound of the conv VAE on AVX2: 11.6% of
+//! the samples, against 7.3% for the same loops in these functions; docs/benchmarks.md). On aarch64 the plain copy is the NEON one: NEON is
 //! part of that target's baseline, so LLVM vectorises it with no level to pick.
 
 use std::sync::OnceLock;
