@@ -382,8 +382,7 @@ fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// Peak resident set size of this process: Linux's `VmHWM` (what `getrusage` reports as
-/// `ru_maxrss`), read from `/proc` so that no `unsafe` call is needed; NaN where there is none.
+/// Peak resident set size: Linux's `VmHWM` (`getrusage`'s `ru_maxrss`), read without `unsafe`.
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -137,27 +137,3 @@ pub(super) fn update_running(norm: &BatchNorm, mean: Tensor<1>, variance: Tensor
         state.update(updated.detach());
     }
 }
-
-/// `leaky_relu(batch_norm(x), slope)` (channels in dimension 1): the conv stacks' nonlinearity.
-/// On burn-flex over channels-last rows it runs as one kernel ([`super::batch_norm_leaky::batch_norm_leaky_rows`]
-/// while training, [`super::batch_norm_leaky::batch_norm_leaky_rows_inference`] without autodiff); everything else
-/// composes [`batch_norm`] and Burn's leaky ReLU.
-pub fn batch_norm_leaky_relu<const D: usize>(
-    norm: &BatchNorm,
-    x: Tensor<D>,
-    slope: f64,
-) -> Tensor<D> {
-    let device = x.device();
-    if D != 2 || !crate::is_cpu_device(&device) {
-        return burn::tensor::activation::leaky_relu(batch_norm(norm, x), slope);
-    }
-    let dims = x.dims();
-    let rows = x.reshape([dims[0], dims[1]]);
-    let y = match (device.is_autodiff(), norm.training.is_enabled()) {
-        (true, true) => super::batch_norm_leaky::batch_norm_leaky_rows(norm, rows, slope),
-        (false, _) => super::batch_norm_leaky::batch_norm_leaky_rows_inference(norm, rows, slope),
-        // A frozen batch norm inside a graph: Burn's, which passes gradients through it.
-        (true, false) => burn::tensor::activation::leaky_relu(norm.forward(rows), slope),
-    };
-    y.reshape(dims)
-}

@@ -25,6 +25,30 @@ use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::BatchNorm;
 use burn::prelude::*;
 
+/// `leaky_relu(batch_norm(x), slope)` (channels in dimension 1): the conv stacks' nonlinearity.
+/// On burn-flex over channels-last rows it runs as one kernel ([`batch_norm_leaky_rows`]
+/// while training, [`batch_norm_leaky_rows_inference`] without autodiff); everything else
+/// composes [`batch_norm`] and Burn's leaky ReLU.
+pub fn batch_norm_leaky_relu<const D: usize>(
+    norm: &BatchNorm,
+    x: Tensor<D>,
+    slope: f64,
+) -> Tensor<D> {
+    let device = x.device();
+    if D != 2 || !crate::is_cpu_device(&device) {
+        return burn::tensor::activation::leaky_relu(super::batch_norm::batch_norm(norm, x), slope);
+    }
+    let dims = x.dims();
+    let rows = x.reshape([dims[0], dims[1]]);
+    let y = match (device.is_autodiff(), norm.training.is_enabled()) {
+        (true, true) => batch_norm_leaky_rows(norm, rows, slope),
+        (false, _) => batch_norm_leaky_rows_inference(norm, rows, slope),
+        // A frozen batch norm inside a graph: Burn's, which passes gradients through it.
+        (true, false) => burn::tensor::activation::leaky_relu(norm.forward(rows), slope),
+    };
+    y.reshape(dims)
+}
+
 /// `leaky_relu(batch_norm(x), slope)` of `[rows, channels]` rows with `norm`'s weights and the
 /// statistics of the whole batch, the running statistics updated as Burn's `BatchNorm` does.
 /// Only for training on burn-flex with autodiff.

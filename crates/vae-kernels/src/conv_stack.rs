@@ -50,7 +50,7 @@ impl ConvPath {
 /// the whole batch however it is split ([`super::batch_norm`]).
 fn activate<const D: usize>(h: Tensor<D>, norm: Option<&BatchNorm>) -> Tensor<D> {
     match norm {
-        Some(bn) => super::batch_norm::batch_norm_leaky_relu(bn, h, LEAKY_SLOPE),
+        Some(bn) => super::batch_norm_leaky::batch_norm_leaky_relu(bn, h, LEAKY_SLOPE),
         None => relu(h),
     }
 }

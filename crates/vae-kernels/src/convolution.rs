@@ -11,7 +11,8 @@
 //! Burn's modules and weight layout, and the result equals Burn's convolution (tested, values
 //! and gradients).
 
-use super::window_product::{ConvKind, window_product};
+use super::conv_kind::ConvKind;
+use super::window_product::window_product;
 use super::windows::{TAPS, Windows};
 use burn::module::Param;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};

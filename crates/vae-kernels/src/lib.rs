@@ -30,6 +30,7 @@ mod batch_norm_leaky;
 pub mod batch_parts;
 mod bernoulli_loss;
 mod blocks;
+mod conv_kind;
 mod conv_stack;
 mod convolution;
 mod flex;
@@ -46,7 +47,8 @@ mod windows;
 mod tests;
 
 pub use adam::{FusedAdam, adam};
-pub use batch_norm::{batch_norm, batch_norm_leaky_relu};
+pub use batch_norm::batch_norm;
+pub use batch_norm_leaky::batch_norm_leaky_relu;
 pub use bernoulli_loss::{bce_with_logits_rows, bce_with_logits_sum, fused_applies};
 pub use conv_stack::{ConvPath, ConvStack, DeconvStack, LEAKY_SLOPE, StackPlan, padded_size};
 pub use gemm_tuning::tune_products;

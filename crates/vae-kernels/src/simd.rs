@@ -118,13 +118,11 @@ macro_rules! multiversion {
             }
 
             match isa.min($crate::simd::Isa::current()) {
-                // SAFETY: `Isa::current` is `Avx512` only where pulp's `V4` found every feature
-                // this copy enables.
                 #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Avx512` only where pulp's `V4` found every feature this copy enables.
                 $crate::simd::Isa::Avx512 => unsafe { avx512($($arg),*) },
-                // SAFETY: `Avx2` or above only where pulp's `V3` found every feature this copy
-                // enables.
                 #[cfg(target_arch = "x86_64")]
+                // SAFETY: `Avx2` or above only where pulp's `V3` found every feature of this copy.
                 $crate::simd::Isa::Avx2 => unsafe { avx2($($arg),*) },
                 #[cfg(not(target_arch = "x86_64"))]
                 $crate::simd::Isa::Avx512 | $crate::simd::Isa::Avx2 => body($($arg),*),

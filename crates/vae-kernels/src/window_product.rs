@@ -11,11 +11,12 @@
 //! the same blocks, summing the weight's gradient over them.
 
 use super::blocks::{Block, blocks, images_per_block, split};
+use super::conv_kind::ConvKind;
 use super::flex::{flex_tensor, values};
 use super::linear::LinearOps;
 use super::product::{Matrix, Split, dims, product_add_into, product_into};
 use super::simd::{Isa, multiversion};
-use super::windows::{TAPS, WindowKind, Windows, window_pass};
+use super::windows::{Windows, window_pass};
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -25,76 +26,6 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 use std::mem::MaybeUninit;
-
-/// How a convolution's windows and its product are composed (see `convolution`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConvKind {
-    /// Each output pixel's window gathered, then multiplied by `[9 * c_in, c_out]` weights.
-    Gathered,
-    /// Each input pixel multiplied by `[c_in, 9 * c_out]` weights, its 9 contributions summed
-    /// per output pixel: a convolution with fewer outputs than inputs.
-    Contributed,
-    /// Each input pixel multiplied by `[c_in, 9 * c_out]` weights, its 9 contributions added
-    /// onto the output pixels of its window: a transposed convolution.
-    Transposed,
-}
-
-impl ConvKind {
-    /// The window pass of the kernel.
-    fn window(self) -> WindowKind {
-        match self {
-            ConvKind::Gathered => WindowKind::Gather,
-            ConvKind::Contributed => WindowKind::TapSum,
-            ConvKind::Transposed => WindowKind::Scatter,
-        }
-    }
-
-    /// Checks that `x` (`[x_rows, c_in]`) and a `[k, n]` weight make `self`'s convolution
-    /// through `windows`, and returns its output channels; panics, naming the mismatch, when
-    /// they do not. Past this check every block's slices, products and passes stay inside
-    /// their buffers, and the blocks write every value of the outputs.
-    fn check(
-        self,
-        windows: Windows,
-        (x_rows, c_in): (usize, usize),
-        (k, n): (usize, usize),
-    ) -> usize {
-        windows.check();
-        let (x_pixels, _) = self.pixels(windows);
-        assert_eq!(
-            Some(x_rows),
-            windows.input.batch.checked_mul(x_pixels),
-            "a convolution over {} images of {x_pixels} pixels was given {x_rows} rows",
-            windows.input.batch
-        );
-        match self {
-            ConvKind::Gathered => {
-                assert_eq!(
-                    Some(k),
-                    c_in.checked_mul(TAPS),
-                    "a convolution's [{k}, {n}] weight takes windows of {TAPS} x {c_in} channels"
-                );
-                n
-            }
-            ConvKind::Contributed | ConvKind::Transposed => {
-                assert!(
-                    k == c_in && n % TAPS == 0,
-                    "a convolution's [{k}, {n}] weight takes {c_in} channels to {TAPS} taps"
-                );
-                n / TAPS
-            }
-        }
-    }
-
-    /// The pixels per image of the kernel's input rows and of its output rows.
-    fn pixels(self, windows: Windows) -> (usize, usize) {
-        let (x, out) = match self {
-            ConvKind::Gathered | ConvKind::Contributed => (windows.input, windows.output),
-            ConvKind::Transposed => (windows.output, windows.input),
-        };
-        (x.height * x.width, out.height * out.width)
-    }
-}
 
 /// `kind`'s convolution of `x` (`[rows, c_in]` on its grid) with `weight` through `windows`,
 /// plus `bias`, then ReLU where `relu` says. On burn-flex only (the conv stacks' channels-last path).

@@ -20,6 +20,7 @@ fn run_measured(args: &[&str], stderr: &Path) -> (bool, String, u64) {
     let mut status = 0;
     // SAFETY: `rusage` is plain data that wait4 fills; the pid is our own child, waited once.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes only into `status` and `usage`, which live through the call.
     let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
     assert_eq!(pid, child.id() as i32, "wait4 failed");
     let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
