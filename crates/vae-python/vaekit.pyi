@@ -4,6 +4,10 @@ NumPy in, NumPy out: images are float32 arrays of shape [N, H, W] (grey) or [N, 
 values in [0, 1]; latents are arrays of shape [N, latent_dim]. Settings, numbers and errors are
 those of the `vae` command line (docs/cli.md), whose flags are the keyword arguments here
 (`--latent-dim 2` is `latent_dim=2`).
+
+A count or an array whose result cannot fit in the memory available (`run.sample(10**10)`) is a
+ValueError raised before anything is allocated. Ctrl-C stops every long call (train, encode,
+decode, sample, reconstruct, evaluate) with KeyboardInterrupt.
 """
 
 import os
@@ -31,8 +35,9 @@ def train(
 ) -> Run:
     """Trains a model into the run folder `out` and returns the trained Run.
 
-    `config` is a TOML config file's path or a dict with its keys; `overrides` give settings
-    over it (`latent_dim=2`, `arch="conv"`, `beta=4.0`, `epochs=10`). `resume=True` continues
+    `config` is a TOML config file's path or a mapping (a dict) with its keys; `overrides` give
+    settings over it (`latent_dim=2`, `arch="conv"`, `beta=4.0`, `epochs=10`). Values are
+    Python's or NumPy's scalars (`numpy.int64(2)`), paths or lists. `resume=True` continues
     the run in `out` from its last finished epoch. `progress` is called with a dict of each
     finished epoch's numbers (the keys of metrics.jsonl); by default each epoch is printed, and
     `progress=False` prints nothing. The run folder also gets TensorBoard event files. Ctrl-C
@@ -59,13 +64,18 @@ class Run:
     def decode(
         self, z: Union[npt.NDArray[np.float32], npt.NDArray[np.float64]], class_: Optional[Class] = None
     ) -> Images:
-        """The images (mean pixel values) that the latents `z` ([N, latent_dim]) decode to."""
+        """The images (mean pixel values) that the latents `z` ([N, latent_dim]) decode to.
+
+        z is read a part at a time (a view is not copied); ValueError when the images cannot fit
+        in memory.
+        """
     def sample(
         self, n: int, class_: Optional[Class] = None, two_stage: bool = False, seed: int = 0
     ) -> Images:
         """`n` new images: z ~ N(0, I) decoded, or through the second stage (`two_stage=True`).
 
-        The same images as `vae sample` for the same seed.
+        The same images as `vae sample` for the same seed. ValueError when they cannot fit in
+        memory.
         """
     def reconstruct(self, images: Images, class_: Optional[Class] = None) -> Images:
         """`images` through the model: decoded from their z_mean."""
@@ -78,7 +88,11 @@ class Run:
         class_fidelity: bool = False,
         fidelity_samples: int = 1000,
     ) -> Dict[str, Any]:
-        """Measures the run on its test split with the keys of `vae eval --json` (saves eval.json)."""
+        """Measures the run on its test split with the keys of `vae eval --json` (saves eval.json).
+
+        ValueError when `iw_samples` or `fidelity_samples` cannot fit in memory; Ctrl-C stops it
+        between two passes (KeyboardInterrupt).
+        """
     @property
     def config(self) -> Dict[str, Any]:
         """Every setting of the run (its config.toml)."""

@@ -164,7 +164,7 @@ pub fn bench(options: &BenchOptions) -> Result<BenchReport> {
         latent: model_config.latent_dim,
         shards,
         world: vae::distributed::World::single(),
-        window: train::epoch::upload_window(&device, batch_size, splits.train.pixels()),
+        window: train::epoch::upload_window(&device, &config, &model_config),
     };
 
     let (mut model, mut optimizer) = train::fresh(&config, &model_config, &ad_device);

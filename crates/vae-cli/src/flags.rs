@@ -5,6 +5,7 @@
 
 use clap::Args;
 use serde::de::DeserializeOwned;
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use vae::config::settings::{Group, Kind, settings};
 use vae::config::{PartialConfig, TrainConfig};
@@ -39,8 +40,9 @@ pub fn arch() -> impl clap::builder::TypedValueParser<Value = Arch> {
 /// a config.
 #[derive(Default)]
 struct Given {
-    /// Config key and the flag's text (`None` for a switch that is set).
-    values: Vec<(&'static str, Option<String>)>,
+    /// Config key and the flag's text (`None` for a switch that is set), as the OS gave it: a
+    /// path that is not UTF-8 is refused by [`Given::table`] with its flag named.
+    values: Vec<(&'static str, Option<OsString>)>,
 }
 
 impl Given {
@@ -56,18 +58,22 @@ impl Given {
                 .long(s.flag())
                 .value_name(s.key.to_uppercase())
                 .help(help);
+            // A value is a choice, or text as the OS gives it (a path need not be UTF-8).
+            let valued = |arg: Arg| match s.choices {
+                Some(choices) => {
+                    arg.value_parser(PossibleValuesParser::new(choices().into_iter().map(|c| {
+                        PossibleValue::new(c.name)
+                            .aliases(c.aliases.iter().copied())
+                            .help(c.about)
+                    })))
+                }
+                None => arg.value_parser(clap::value_parser!(OsString)),
+            };
             arg = match s.kind {
                 Kind::Switch => arg.action(ArgAction::SetTrue),
-                Kind::Number | Kind::Integer => arg.allow_negative_numbers(true),
-                Kind::Text | Kind::Integers | Kind::Names => arg,
+                Kind::Number | Kind::Integer => valued(arg.allow_negative_numbers(true)),
+                Kind::Text | Kind::Integers | Kind::Names => valued(arg),
             };
-            if let Some(choices) = s.choices {
-                arg = arg.value_parser(PossibleValuesParser::new(choices().into_iter().map(|c| {
-                    PossibleValue::new(c.name)
-                        .aliases(c.aliases.iter().copied())
-                        .help(c.about)
-                })));
-            }
             cmd = cmd.arg(arg);
         }
         cmd
@@ -86,8 +92,12 @@ impl Given {
                     }
                 }
                 Kind::Integer | Kind::Number | Kind::Text | Kind::Integers | Kind::Names => {
-                    if let Some(text) = matches.get_one::<String>(s.key) {
-                        values.push((s.key, Some(text.clone())));
+                    let text = match s.choices {
+                        Some(_) => matches.get_one::<String>(s.key).map(OsString::from),
+                        None => matches.get_one::<OsString>(s.key).cloned(),
+                    };
+                    if let Some(text) = text {
+                        values.push((s.key, Some(text)));
                     }
                 }
             }
@@ -104,10 +114,13 @@ impl Given {
                 .iter()
                 .find(|s| s.key == *key)
                 .expect("a key of the table");
-            table.insert(
-                key.to_string(),
-                setting.value_of(text.as_deref().unwrap_or(""))?,
-            );
+            let text = match text {
+                Some(text) => text.to_str().ok_or_else(|| {
+                    vae::config::not_utf8(&format!("--{}", setting.flag()), Path::new(text))
+                })?,
+                None => "",
+            };
+            table.insert(key.to_string(), setting.value_of(text)?);
         }
         Ok(table)
     }
@@ -308,25 +321,43 @@ pub struct ClassFlag {
 pub struct LimitFlags {
     /// Seconds a connection may take to send its request headers (or to start its next
     /// request) before it is closed.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = vae_serve::Limits::default().header_timeout.as_secs_f64())]
     pub header_timeout: f64,
+    /// Seconds a request's body may take to arrive whole after its headers before it is
+    /// answered 408 and its connection closed.
+    #[arg(long, default_value_t = vae_serve::Limits::default().body_timeout.as_secs_f64())]
+    pub body_timeout: f64,
+    /// Seconds an answer may wait for its client to take any of it before the connection is
+    /// cut.
+    #[arg(long, default_value_t = vae_serve::Limits::default().write_timeout.as_secs_f64())]
+    pub write_timeout: f64,
+    /// Seconds Ctrl-C waits for the open requests before it drops them (a second Ctrl-C
+    /// drops them at once).
+    #[arg(long, default_value_t = vae_serve::Limits::default().shutdown_timeout.as_secs_f64())]
+    pub shutdown_timeout: f64,
     /// Connections served at once; more wait until one closes.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = vae_serve::Limits::default().max_connections)]
     pub max_connections: usize,
 }
 
 impl LimitFlags {
+    /// The limits, checked: the commands refuse impossible ones before loading any run.
     pub fn limits(self) -> Result<vae_serve::Limits> {
-        let header_timeout =
-            std::time::Duration::try_from_secs_f64(self.header_timeout).map_err(|_| {
+        let seconds = |flag: &str, value: f64| {
+            std::time::Duration::try_from_secs_f64(value).map_err(|_| {
                 Error::Config(format!(
-                    "--header-timeout must be a number of seconds above 0 (got {})",
-                    self.header_timeout
+                    "{flag} must be a number of seconds above 0 (got {value:?})"
                 ))
-            })?;
-        Ok(vae_serve::Limits {
-            header_timeout,
+            })
+        };
+        let limits = vae_serve::Limits {
+            header_timeout: seconds("--header-timeout", self.header_timeout)?,
+            body_timeout: seconds("--body-timeout", self.body_timeout)?,
+            write_timeout: seconds("--write-timeout", self.write_timeout)?,
+            shutdown_timeout: seconds("--shutdown-timeout", self.shutdown_timeout)?,
             max_connections: self.max_connections,
-        })
+        };
+        limits.check()?;
+        Ok(limits)
     }
 }

@@ -1,6 +1,7 @@
 //! `vaekit`: the `vae` library from Python. Settings, errors and numbers are the library's (the
 //! same as the `vae` command's for the same run and seed); this crate only turns NumPy arrays
-//! and Python values into the library's and back, and lets Python's Ctrl-C stop training.
+//! and Python values into the library's and back, and lets Python's Ctrl-C stop training and
+//! every other long call.
 
 #![forbid(unsafe_code)]
 
@@ -11,10 +12,14 @@ mod settings;
 use numpy::PyArrayDyn;
 use progress::PythonProgress;
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use std::cell::RefCell;
+use std::ops::Range;
 use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 use vae::train::{TrainOptions, train_with};
 use vae_viz::tensorboard::TensorBoard;
 use vae_viz::{Sampler, sample};
@@ -26,11 +31,29 @@ create_exception!(
     "A one-line error of the vae library: what is wrong and how to fix it."
 );
 
-/// The library's error as a Python exception, its flags named as this package's arguments
-/// (`--resume` as `resume=True`, `--latent-dim` as `latent_dim`); commands in backquotes stay
-/// as they are.
+/// The library's error as a Python exception: a count too large for memory is a `ValueError`,
+/// the rest `VaeError`; its line names flags as this package's arguments ([`python_line`]).
 fn error(e: vae::Error) -> PyErr {
-    let line = e.to_string();
+    let line = python_line(&e.to_string());
+    match e {
+        vae::Error::TooLarge(_) => PyValueError::new_err(line),
+        vae::Error::Interrupted(_) => PyKeyboardInterrupt::new_err(line),
+        vae::Error::File { .. }
+        | vae::Error::Io { .. }
+        | vae::Error::Config(_)
+        | vae::Error::Data(_)
+        | vae::Error::Numerical(_)
+        | vae::Error::Fetch(_)
+        | vae::Error::Bug(_)
+        | vae::Error::Stopped => VaeError::new_err(line),
+    }
+}
+
+/// `line` with its flags named as this package's arguments (`--resume` as `resume=True`,
+/// `--latent-dim` as `latent_dim`). Commands in backquotes stay as they are, and so do paths: a
+/// `--` is a flag only where it starts a word and is not followed by more of a path
+/// (`runs/a--b` and `--x/run` are paths).
+fn python_line(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
     for (i, part) in line.split('`').enumerate() {
         if i > 0 {
@@ -42,27 +65,85 @@ fn error(e: vae::Error) -> PyErr {
         }
         let mut rest = part;
         while let Some(at) = rest.find("--") {
-            out.push_str(&rest[..at]);
+            let before = &rest[..at];
+            out.push_str(before);
             let flag: String = rest[at + 2..]
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
                 .collect();
-            out.push_str(&match flag.as_str() {
-                "resume" => "resume=True".to_string(),
-                "class" => "class_".to_string(),
-                _ => flag.replace('-', "_"),
-            });
-            rest = &rest[at + 2 + flag.len()..];
+            let after = &rest[at + 2 + flag.len()..];
+            let starts_word = before
+                .chars()
+                .next_back()
+                .is_none_or(|c| c.is_whitespace() || "([{\"',".contains(c));
+            let in_path = after.starts_with('/')
+                || after.starts_with('\\')
+                || (after.starts_with('.')
+                    && after[1..].starts_with(|c: char| c.is_alphanumeric()));
+            let is_flag =
+                starts_word && !in_path && flag.starts_with(|c: char| c.is_ascii_lowercase());
+            match flag.as_str() {
+                _ if !is_flag => {
+                    out.push_str("--");
+                    out.push_str(&flag);
+                }
+                "resume" => out.push_str("resume=True"),
+                "class" => out.push_str("class_"),
+                name => out.push_str(&name.replace('-', "_")),
+            }
+            rest = after;
         }
         out.push_str(rest);
     }
-    VaeError::new_err(out)
+    out
 }
 
-/// Runs `f` without the GIL: training and inference use every core, and other Python threads
-/// go on meanwhile.
+/// How often a long call asks Python whether Ctrl-C was pressed: seldom enough that taking the
+/// GIL costs nothing, often enough to feel immediate.
+const SIGNAL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Runs `f` without the GIL (training and inference use every core, and other Python threads go
+/// on meanwhile), asking Python between the library's passes, every [`SIGNAL_INTERVAL`] at
+/// most, whether Ctrl-C was pressed: if so the call stops there and raises `KeyboardInterrupt`
+/// (or what the signal handler raised).
 fn without_gil<T: Send>(py: Python<'_>, f: impl Send + FnOnce() -> vae::Result<T>) -> PyResult<T> {
-    py.detach(f).map_err(error)
+    let (result, raised) = py.detach(|| {
+        let raised: Rc<RefCell<Option<PyErr>>> = Rc::default();
+        let keep = Rc::clone(&raised);
+        let mut asked = Instant::now();
+        let stop = move || {
+            if asked.elapsed() < SIGNAL_INTERVAL {
+                return false;
+            }
+            asked = Instant::now();
+            match Python::attach(|py| py.check_signals()) {
+                Ok(()) => false,
+                Err(e) => {
+                    keep.borrow_mut().get_or_insert(e);
+                    true
+                }
+            }
+        };
+        let result = vae::interrupt::asking(stop, f);
+        (result, raised.take())
+    });
+    match raised {
+        Some(e) => Err(e),
+        None => result.map_err(error),
+    }
+}
+
+/// `count` rows cut into parts of `size` (the last may be shorter), Ctrl-C seen between two.
+fn parts(
+    py: Python<'_>,
+    count: usize,
+    size: usize,
+) -> impl Iterator<Item = PyResult<Range<usize>>> + '_ {
+    let size = size.max(1);
+    (0..count).step_by(size).map(move |start| {
+        py.check_signals()?;
+        Ok(start..count.min(start + size))
+    })
 }
 
 /// Text of JSON as Python objects (dicts, lists, numbers), through Python's own `json`.
@@ -133,16 +214,34 @@ impl Run {
         class_: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let images = arrays::images(images, &self.run.model_config)?;
+        let n = images.count;
+        let latent = self.run.model_config.latent_dim;
+        let heads = if self.run.model.is_vae() { 2 } else { 1 };
+        vae::model::memory::check_size(
+            &format!("encoding {n} images"),
+            n as f64 * (heads * latent) as f64 * 4.0,
+            "pass fewer images at a time",
+        )
+        .map_err(error)?;
         let condition = self.condition(class_)?;
-        let latents = without_gil(py, || {
-            self.run.encode_images(&images.values, condition.as_deref())
-        })?;
-        let shape = [images.count, self.run.model_config.latent_dim];
-        let z_log_var = latents
-            .z_log_var
+        let part = self.part_rows();
+        arrays::check_pixels(py, &images, part)?;
+        let mut z_mean = Vec::with_capacity(n * latent);
+        let mut z_log_var = (heads == 2).then(|| Vec::with_capacity(n * latent));
+        for rows in parts(py, n, part) {
+            let values = images.part(rows?);
+            let latents =
+                without_gil(py, || self.run.encode_images(&values, condition.as_deref()))?;
+            z_mean.extend(latents.z_mean);
+            if let (Some(all), Some(these)) = (z_log_var.as_mut(), latents.z_log_var) {
+                all.extend(these);
+            }
+        }
+        let shape = [n, latent];
+        let z_log_var = z_log_var
             .map(|v| arrays::to_numpy(py, v, &shape))
             .transpose()?;
-        (arrays::to_numpy(py, latents.z_mean, &shape)?, z_log_var).into_pyobject(py)
+        (arrays::to_numpy(py, z_mean, &shape)?, z_log_var).into_pyobject(py)
     }
 
     /// The images (mean pixel values) that the latents `z` ([N, latent_dim]) decode to.
@@ -153,9 +252,25 @@ impl Run {
         z: &Bound<'py, PyAny>,
         class_: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
-        let (z, n) = arrays::latents(z, self.run.model_config.latent_dim)?;
+        let z = arrays::latents(z, self.run.model_config.latent_dim)?;
+        let n = z.count;
+        self.run
+            .check_images(
+                n,
+                &format!("decoding {n} rows of z into images"),
+                "pass fewer rows of z at a time",
+            )
+            .map_err(error)?;
         let condition = self.condition(class_)?;
-        let images = without_gil(py, || self.run.decode(z, condition.as_deref()))?;
+        let part = self.part_rows();
+        arrays::check_latents(py, &z, part)?;
+        let mut images = Vec::with_capacity(n * self.run.model_config.pixels());
+        for rows in parts(py, n, part) {
+            let values = z.part(rows?);
+            images.extend(without_gil(py, || {
+                self.run.decode(values, condition.as_deref())
+            })?);
+        }
         self.images(py, images, n)
     }
 
@@ -171,13 +286,11 @@ impl Run {
         seed: u64,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         if n == 0 {
-            return Err(pyo3::exceptions::PyValueError::new_err(
-                "n must be at least 1",
-            ));
+            return Err(PyValueError::new_err("n must be at least 1"));
         }
         let class = class_.map(arrays::class_name).transpose()?;
         if class.as_deref() == Some("all") {
-            return Err(pyo3::exceptions::PyValueError::new_err(
+            return Err(PyValueError::new_err(
                 "class_='all' draws a picture of every class, which `vae sample` writes; sample one class at a time here",
             ));
         }
@@ -186,6 +299,7 @@ impl Run {
         } else {
             Sampler::Prior
         };
+        // The library refuses a count whose images cannot fit before it draws any.
         let drawn = without_gil(py, || sample(&self.run, n, seed, class.as_deref(), sampler))?
             .ok_or_else(|| {
                 VaeError::new_err(format!(
@@ -206,13 +320,27 @@ impl Run {
         class_: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         let images = arrays::images(images, &self.run.model_config)?;
+        let n = images.count;
+        self.run
+            .check_images(
+                n,
+                &format!("reconstructing {n} images"),
+                "pass fewer images at a time",
+            )
+            .map_err(error)?;
         let condition = self.condition(class_)?;
-        let rebuilt = without_gil(py, || {
-            let y = condition.as_deref();
-            let latents = self.run.encode_images(&images.values, y)?;
-            self.run.decode(latents.z_mean, y)
-        })?;
-        self.images(py, rebuilt, images.count)
+        let part = self.part_rows();
+        arrays::check_pixels(py, &images, part)?;
+        let mut rebuilt = Vec::with_capacity(n * self.run.model_config.pixels());
+        for rows in parts(py, n, part) {
+            let values = images.part(rows?);
+            rebuilt.extend(without_gil(py, || {
+                let y = condition.as_deref();
+                let latents = self.run.encode_images(&values, y)?;
+                self.run.decode(latents.z_mean, y)
+            })?);
+        }
+        self.images(py, rebuilt, n)
     }
 
     /// Measures the run on its test split, as `vae eval --json` does, with the same keys (and
@@ -298,7 +426,16 @@ impl Run {
     }
 }
 
+/// The model's passes in a part of an array read in parts: a few, to take the GIL seldom.
+const PASSES_PER_PART: usize = 4;
+
 impl Run {
+    /// Rows of an array read at a time ([`arrays::Rows`]): whole passes of the model, so that
+    /// the numbers are those of one call over the whole array.
+    fn part_rows(&self) -> usize {
+        self.run.model.rows_per_pass(vae::latent::ENCODE_BATCH) * PASSES_PER_PART
+    }
+
     /// The condition row that `class_` names (checked against the run, as `vae` checks
     /// `--class`).
     fn condition(&self, class_: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<f32>>> {

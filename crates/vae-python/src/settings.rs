@@ -1,9 +1,10 @@
-//! A run's settings from Python: a config file's path or a dict, and keyword overrides, layered
-//! as `vae train` layers `--config` and its flags, then resolved by the library.
+//! A run's settings from Python: a config file's path or a mapping (a dict or any other), and
+//! keyword overrides, layered as `vae train` layers `--config` and its flags, then resolved by
+//! the library. Values are Python's scalars, paths and lists, or NumPy's scalars.
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyMapping, PyString, PyTuple};
 use std::path::Path;
 use vae::{PartialConfig, TrainConfig};
 
@@ -18,12 +19,16 @@ pub fn resolve(
         .map(|dir| dir.join(vae::run::CONFIG_FILE))
         .filter(|p| p.is_file());
     let base = match (config, saved) {
-        (Some(c), _) if c.is_instance_of::<PyDict>() => {
-            PartialConfig::from_table(table(c.cast::<PyDict>()?)?)
+        (Some(c), _) if c.cast::<PyMapping>().is_ok() => {
+            // Any mapping (`MappingProxyType`, a `collections.abc.Mapping`), read as a dict.
+            let dict = c.py().get_type::<PyDict>().call1((c,))?;
+            PartialConfig::from_table(table(dict.cast::<PyDict>()?)?)
         }
         (Some(c), _) => {
             let path: std::path::PathBuf = c.extract().map_err(|_| {
-                PyTypeError::new_err("config must be a config file's path or a dict of settings")
+                PyTypeError::new_err(
+                    "config must be a config file's path or a mapping (a dict) of settings",
+                )
             })?;
             PartialConfig::from_file(&path).map_err(crate::error)?
         }
@@ -61,6 +66,15 @@ fn toml_value(value: &Bound<'_, PyAny>) -> Result<toml::Value, String> {
             .name()
             .map_or("?".to_string(), |n| n.to_string())
     };
+    // NumPy's scalars (`numpy.int64(2)`, `numpy.float32(0.5)`, `numpy.bool_(True)`) as the
+    // Python values they hold: settings often come out of arrays. (A `longdouble` holds no
+    // Python value and stays a NumPy scalar: refused below.)
+    if is_numpy_scalar(value)? {
+        let item = value.call_method0("item").map_err(|e| e.to_string())?;
+        if !is_numpy_scalar(&item)? {
+            return toml_value(&item);
+        }
+    }
     if value.is_instance_of::<PyBool>() {
         return Ok(toml::Value::Boolean(
             value.is_truthy().map_err(|e| e.to_string())?,
@@ -101,7 +115,17 @@ fn toml_value(value: &Bound<'_, PyAny>) -> Result<toml::Value, String> {
             .ok_or_else(|| "paths must be UTF-8".to_string());
     }
     Err(format!(
-        "a {} cannot be a setting (give a bool, int, float, str, path or list)",
+        "a {} cannot be a setting (give a bool, int, float, str, path or list, or a NumPy scalar)",
         kind()
     ))
+}
+
+/// Whether `value` is one of NumPy's scalar types (`numpy.generic`).
+fn is_numpy_scalar(value: &Bound<'_, PyAny>) -> Result<bool, String> {
+    value
+        .py()
+        .import("numpy")
+        .and_then(|numpy| numpy.getattr("generic"))
+        .and_then(|generic| value.is_instance(&generic))
+        .map_err(|e| e.to_string())
 }

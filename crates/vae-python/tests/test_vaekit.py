@@ -8,7 +8,10 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
+import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +49,30 @@ def model_numbers(metrics):
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     return vaekit.train(out=tmp_path_factory.mktemp("runs") / "mlp", progress=False, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    return vaekit.train(out=tmp_path_factory.mktemp("runs") / "cvae", conditional=True, progress=False, **SMALL)
+
+
+def python(script, *args):
+    """Starts `script` in another Python process (with this one's vaekit): a call that aborts
+    or ignores Ctrl-C must not take the tests down with it."""
+    return subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(child, seconds, what):
+    """The output of `child` once it ends; it is killed and the test fails when it takes longer
+    than `seconds`."""
+    try:
+        return child.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+        pytest.fail(f"{what} still running after {seconds} s: {out} {err[-2000:]}")
 
 
 def test_train_encode_decode_sample_reconstruct(run):
@@ -250,3 +277,119 @@ def test_the_type_stubs_name_exactly_what_the_module_has():
             real = [p for p in inspect.signature(member).parameters if p != "self"]
             assert real == [a.arg for a in stub.args.args if a.arg != "self"], name
     assert vaekit.train.__doc__ and "resume" in str(inspect.signature(vaekit.train))
+
+
+# A count or an array too large for this machine's memory, each made without taking any (a
+# broadcast view of one row).
+HUGE_CALLS = {
+    "sample": ("run", "run.sample(10**10)", "n"),
+    "decode": ("run", "run.decode(np.broadcast_to(np.zeros((1, 20), np.float32), (10**10, 20)))", "z"),
+    "encode": ("run", "run.encode(np.broadcast_to(np.zeros((1, 28, 28), np.float32), (10**10, 28, 28)))", "images"),
+    "reconstruct": (
+        "run",
+        "run.reconstruct(np.broadcast_to(np.zeros((1, 28, 28), np.float32), (10**10, 28, 28)))",
+        "images",
+    ),
+    "iw_samples": ("run", "run.evaluate(iw_samples=10**12, limit=10)", "iw_samples"),
+    "fidelity_samples": (
+        "conditional_run",
+        "run.evaluate(iw_samples=0, limit=10, class_fidelity=True, fidelity_samples=10**12)",
+        "fidelity_samples",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HUGE_CALLS))
+def test_counts_too_large_for_memory_are_value_errors(case, request):
+    fixture, call, argument = HUGE_CALLS[case]
+    path = request.getfixturevalue(fixture).path
+    script = f"""
+import sys
+import numpy as np
+import vaekit
+run = vaekit.Run.load(sys.argv[1])
+try:
+    {call}
+except ValueError as e:
+    print("ValueError:", e)
+"""
+    child = python(script, path)
+    out, err = finish(child, 60, call)
+    # Before the checks, each of these aborted Python: "memory allocation of ... bytes failed".
+    assert child.returncode == 0, f"exit {child.returncode}: {err}"
+    assert out.startswith("ValueError:") and out.count("\n") == 1, out + err
+    assert "of memory is available" in out and argument in out, out
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "run.evaluate(iw_samples=100_000)",
+        "run.encode(np.broadcast_to(np.zeros((1, 28, 28), np.float32), (10**7, 28, 28)))",
+    ],
+)
+def test_ctrl_c_interrupts_long_calls(run, call):
+    script = f"""
+import signal
+import sys
+import time
+import numpy as np
+import vaekit
+signal.signal(signal.SIGINT, signal.default_int_handler)
+run = vaekit.Run.load(sys.argv[1])
+print("started", flush=True)
+started = time.monotonic()
+try:
+    {call}
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print(f"KeyboardInterrupt after {{time.monotonic() - started:.1f}} s", flush=True)
+"""
+    child = python(script, run.path)
+    assert child.stdout.readline() == "started\n"
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    # Each call takes minutes; before, Ctrl-C waited for its end.
+    out, err = finish(child, 15, f"{call} after Ctrl-C")
+    assert out.startswith("KeyboardInterrupt after"), out + err
+
+
+def test_encode_and_decode_in_parts_give_the_same_numbers(run):
+    # More images than one part of the calls (a model pass, 500 images of this MLP).
+    images = fashion_test_images(1300)
+    z_mean, z_log_var = run.encode(images)
+    parts = [run.encode(images[i : i + 400]) for i in range(0, 1300, 400)]
+    np.testing.assert_array_equal(z_mean, np.concatenate([p[0] for p in parts]))
+    np.testing.assert_array_equal(z_log_var, np.concatenate([p[1] for p in parts]))
+    decoded = run.decode(z_mean)
+    np.testing.assert_array_equal(decoded, np.concatenate([run.decode(z_mean[i : i + 400]) for i in range(0, 1300, 400)]))
+    np.testing.assert_array_equal(run.reconstruct(images), decoded)
+    # Strided and broadcast views are read as they are.
+    np.testing.assert_array_equal(run.encode(images[::2])[0], z_mean[::2])
+    many = np.broadcast_to(images[:1], (1200, 28, 28))
+    np.testing.assert_array_equal(run.encode(many)[0], np.broadcast_to(z_mean[:1], (1200, 20)))
+    samples = run.sample(1100, seed=4)
+    assert samples.shape == (1100, 28, 28)
+    np.testing.assert_array_equal(samples[:8], run.sample(8, seed=4))
+
+
+def test_settings_from_any_mapping_and_numpy_scalars(tmp_path):
+    config = types.MappingProxyType({"epochs": np.int64(1), "limit": np.int32(1000), "latent_dim": np.int64(3)})
+    run = vaekit.train(
+        config, out=tmp_path / "run", lr=np.float32(2e-3), beta=np.float64(2.0), autoencoder=np.bool_(False), progress=False
+    )
+    assert run.latent_dim == 3 and run.config["epochs"] == 1 and run.config["limit"] == 1000
+    assert run.config["lr"] == float(np.float32(2e-3)) and run.config["beta"] == 2.0
+    assert run.config["autoencoder"] is False
+
+
+def test_paths_in_errors_keep_their_dashes(tmp_path):
+    folder = tmp_path / "a--b"
+    with pytest.raises(vaekit.VaeError) as caught:
+        vaekit.Run.load(folder)
+    assert str(folder) in str(caught.value), str(caught.value)
+    vaekit.train(out=folder, epochs=1, limit=500, progress=False)
+    with pytest.raises(vaekit.VaeError) as caught:
+        vaekit.train(out=folder, epochs=1, limit=500, progress=False)
+    # The path as it is; the flags as arguments.
+    assert str(caught.value) == f"{folder} already holds a run; pass resume=True to continue it, or choose another out"

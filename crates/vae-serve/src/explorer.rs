@@ -44,6 +44,9 @@ pub struct RunInfo {
     pub map_note: Option<String>,
     /// True when the run has a second stage (`vae two-stage`) to sample through.
     pub two_stage: bool,
+    /// Why the run's second stage is left out, when it has one that cannot be used (fitted on
+    /// earlier weights of the run, say): one line, which `vae serve` prints as a warning.
+    pub two_stage_note: Option<String>,
     /// A conditional run's classes (or attributes): every decode names one (`"class"`), and
     /// `"all"` decodes each latent with every one in turn.
     pub conditioning: Option<Conditioning>,
@@ -125,7 +128,10 @@ impl Explorer {
             Some(t) => t.class_names.clone(),
             None => run.config.dataset.class_names(0),
         };
-        let second_stage = vae::two_stage::load(&run)?;
+        let (second_stage, two_stage_note) = match vae::two_stage::load_if_usable(&run) {
+            Ok(stage) => (stage, None),
+            Err(note) => (None, Some(note)),
+        };
         let info = RunInfo {
             name,
             kind: if run.model_config.autoencoder {
@@ -147,6 +153,7 @@ impl Explorer {
             test_images: n,
             map_note,
             two_stage: second_stage.is_some(),
+            two_stage_note,
             conditioning: run.model_config.conditioning.clone(),
         };
         Ok(Explorer {
@@ -215,10 +222,13 @@ impl Explorer {
         let mut noise = rng(seed, stream::PICTURES);
         let z = if two_stage {
             let stage = self.second_stage.as_ref().ok_or_else(|| {
-                Error::Config(format!(
-                    "run {} has no second stage; fit one with `vae two-stage RUN`",
-                    self.info.name
-                ))
+                Error::Config(match &self.info.two_stage_note {
+                    Some(note) => format!("run {}: {note}", self.info.name),
+                    None => format!(
+                        "run {} has no second stage; fit one with `vae two-stage RUN`",
+                        self.info.name
+                    ),
+                })
             })?;
             vae::two_stage::sample_codes(&self.run, stage, n, &mut noise)?
         } else {

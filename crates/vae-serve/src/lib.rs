@@ -1,14 +1,18 @@
 //! `vae serve`: the latent-space explorer, a local web page over one or more trained runs.
 //! [`explorer`] answers the questions (decode, sample, interpolate, encode an upload),
-//! [`api`] puts them on HTTP, [`upload`] turns a user's PNG into a model input and
-//! [`loadtest`] measures the server from the outside.
+//! [`api`] puts them on HTTP, [`limits`] bounds what each client may hold of the server,
+//! [`upload`] turns a user's PNG into a model input and [`loadtest`] measures the server from
+//! the outside.
 
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod explorer;
+pub mod limits;
 pub mod loadtest;
 pub mod upload;
+
+pub use limits::Limits;
 
 use api::AppState;
 use explorer::Explorer;
@@ -59,50 +63,6 @@ pub fn load(options: &ServeOptions) -> Result<AppState> {
     Ok(AppState { explorers })
 }
 
-/// What one client may hold of the server: without these, clients that open connections and
-/// never finish a request (half a header, or nothing) would hold them open for good, and
-/// enough of them would use up the process's file descriptors.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
-    /// A connection whose request headers have not all arrived this long after it was opened
-    /// (or after its previous answer, on a kept-alive connection) is closed.
-    pub header_timeout: Duration,
-    /// Connections served at once; further ones wait in the listening queue until one closes.
-    /// A connection costs a descriptor and a few kB, so the limit is there to keep the
-    /// process's descriptors, not to ration clients: clients past it wait for the header
-    /// timeout of those before them.
-    pub max_connections: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            header_timeout: Duration::from_secs(10),
-            max_connections: 4096,
-        }
-    }
-}
-
-/// Descriptors the process keeps for itself beside the connections (runs, data, threads).
-const OTHER_FILES: u64 = 256;
-
-impl Limits {
-    /// Refuses limits that serve nobody, and raises this process's soft limit of open files
-    /// (often 1024) toward what the connections need, as far as the hard limit allows: each
-    /// connection is a descriptor, and without one left the server could accept nobody.
-    fn prepare(&self) -> Result<()> {
-        if self.header_timeout.is_zero() || self.max_connections == 0 {
-            return Err(Error::Config(
-                "--header-timeout and --max-connections must be above 0 (defaults: 10 s, 4096)"
-                    .into(),
-            ));
-        }
-        // Below the hard limit the connections past it wait until others close (see `accept`).
-        let _ = rlimit::increase_nofile_limit(self.max_connections as u64 + OTHER_FILES);
-        Ok(())
-    }
-}
-
 /// A server running on its own threads; dropping it (or [`Server::stop`]) shuts it down.
 #[derive(Debug)]
 pub struct Server {
@@ -123,9 +83,18 @@ impl Server {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(Arc::new(state));
         let thread = std::thread::spawn(move || {
-            runtime.block_on(serve_connections(listener, app, limits, async {
+            let stop = async {
                 let _ = rx.await;
-            }));
+            };
+            runtime.block_on(serve_connections(
+                listener,
+                app,
+                limits,
+                stop,
+                std::future::pending(),
+            ));
+            // Requests still at the model finish on their own threads; nothing waits for them.
+            runtime.shutdown_background();
         });
         Ok(Server {
             addr,
@@ -144,7 +113,8 @@ impl Server {
         format!("http://{}/", self.addr)
     }
 
-    /// Stops accepting connections, finishes the open requests and waits for the threads.
+    /// Stops accepting connections, lets the open requests finish within the shutdown
+    /// timeout and waits for the threads.
     pub fn stop(mut self) {
         self.shut_down();
     }
@@ -165,63 +135,99 @@ impl Drop for Server {
     }
 }
 
-/// Serves until Ctrl-C within `limits`; `on_ready` gets the bound address (useful with port 0).
+/// Serves until Ctrl-C within `limits`; `on_ready` gets the bound address (useful with port
+/// 0), `on_stopping` is called at the first Ctrl-C, after which the open requests get
+/// `limits.shutdown_timeout` to finish and a second Ctrl-C drops them at once.
 pub fn serve(
     state: AppState,
     addr: SocketAddr,
     limits: Limits,
     on_ready: impl FnOnce(SocketAddr),
+    on_stopping: impl FnOnce(),
 ) -> Result<()> {
     limits.prepare()?;
     let runtime = runtime()?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listener = bind(addr).await?;
         let local = listener
             .local_addr()
             .map_err(|e| Error::io("cannot read the server's address", e))?;
         on_ready(local);
-        let ctrl_c = async {
-            let _ = tokio::signal::ctrl_c().await;
+        let first = async {
+            ctrl_c().await;
+            on_stopping();
         };
-        serve_connections(listener, api::router(Arc::new(state)), limits, ctrl_c).await;
+        serve_connections(
+            listener,
+            api::router(Arc::new(state)),
+            limits,
+            first,
+            ctrl_c(),
+        )
+        .await;
         Ok(())
-    })
+    });
+    // Requests still at the model finish on their own threads; nothing waits for them.
+    runtime.shutdown_background();
+    served
 }
 
-/// Accepts connections until `shutdown`, each served over HTTP/1.1 with the header timeout of
-/// `limits`, at most `limits.max_connections` at once; then lets the open requests finish.
-/// (axum's own `serve` sets neither a header timeout nor a connection limit.)
+/// The next Ctrl-C; never, when this process cannot listen for it (the server then runs
+/// until it is killed, as it would without a handler).
+async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Accepts connections until `stop`, each served over HTTP/1.1 within `limits` (the header
+/// timeout, the body timeout of [`limits::body_deadline`], the write timeout of
+/// [`limits::WriteDeadline`]), at most `limits.max_connections` at once; then lets the open
+/// requests finish for `limits.shutdown_timeout` at most, or until `force`. (axum's own
+/// `serve` sets no timeout, no connection limit and no end to its graceful shutdown.)
 async fn serve_connections(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     limits: Limits,
-    shutdown: impl std::future::Future<Output = ()>,
+    stop: impl std::future::Future<Output = ()>,
+    force: impl std::future::Future<Output = ()>,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        limits.body_timeout,
+        limits::body_deadline,
+    ));
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    tokio::pin!(shutdown);
+    tokio::pin!(stop);
     loop {
         let accepted = tokio::select! {
-            () = &mut shutdown => break,
+            () = &mut stop => break,
             accepted = accept(&listener, &slots) => accepted,
         };
         // A failed accept (the client left, or no descriptor free) is that client's.
         let Some((stream, slot)) = accepted else {
             continue;
         };
+        let io = TokioIo::new(limits::WriteDeadline::new(stream, limits.write_timeout));
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
-            // Errors after start (a dropped connection, a header timeout) are the client's.
+            // Errors after start (a dropped connection, a timeout) are the client's.
             let _ = connection.await;
             drop(slot);
         });
     }
-    graceful.shutdown().await;
+    // Clients still in the listening queue are refused now rather than at the end.
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_timeout) => {}
+        () = force => {}
+    }
 }
 
 /// The next connection, once a slot is free.

@@ -1,8 +1,9 @@
 //! `vae loadtest`: many clients decoding at once over loopback, to show the server stays up,
 //! answers every request and how fast. Each client is a thread with its own keep-alive
-//! connection (ureq), sending single-image decode requests of random z ~ N(0, I). Slow
-//! clients, if asked for, open connections meanwhile and send half a request header, never
-//! the rest: the server must close each within its header timeout and serve the others.
+//! connection (ureq), sending single-image decode requests of random z ~ N(0, I). Stalling
+//! clients, if asked for, open connections meanwhile and stop at one step of a request: half
+//! a request header, a body cut short, or answers never read. The server must close each
+//! within its timeout for that step and serve the others all along.
 
 use crate::Limits;
 use serde::Serialize;
@@ -22,9 +23,19 @@ pub struct LoadTestOptions {
     /// Connections that send half a request header and wait, opened once every client has
     /// its own connection.
     pub slow_clients: usize,
-    /// The server's limits: how long a slow client may be kept waiting for its close.
+    /// Connections that send a whole request header announcing a body, a part of the body,
+    /// and wait; opened with the slow clients.
+    pub stalled_bodies: usize,
+    /// Connections that send [`UNREAD_REQUESTS`] requests for the page's script at once and
+    /// read none of the answers; opened with the slow clients.
+    pub unread_responses: usize,
+    /// The server's limits: how long a stalling client may be kept waiting for its close.
     pub limits: Limits,
 }
+
+/// Requests each unread-response client sends at once: 512 answers of the page's script
+/// (16 kB) are 8 MB, more than the socket buffers between it and the server hold.
+pub const UNREAD_REQUESTS: usize = 512;
 
 /// What the load test measured. Latencies in milliseconds.
 #[derive(Debug, Clone, Serialize)]
@@ -42,19 +53,23 @@ pub struct LoadReport {
     pub latency: Percentiles,
     /// Time inside the server (its `Server-Timing` header): validation, decode and PNG.
     pub server: Percentiles,
-    /// What became of the slow clients, when there were any.
+    /// What became of the slow clients (half a header), when there were any.
     pub slow: Option<SlowClients>,
+    /// What became of the stalled bodies, when there were any.
+    pub stalled_bodies: Option<SlowClients>,
+    /// What became of the unread-response clients, when there were any.
+    pub unread_responses: Option<SlowClients>,
 }
 
-/// Connections that sent half a request header and nothing more.
-#[derive(Debug, Clone, Serialize)]
+/// Connections of one kind of stalling client.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct SlowClients {
-    /// Connected and sent their half header (of those asked for: the others never got in).
+    /// Connected and sent what they send (of those asked for: the others never got in).
     pub opened: usize,
     /// Closed by the server.
     pub closed: usize,
-    /// Seconds from the half header to the close, of the one kept longest (those waiting for
-    /// a free connection slot wait longer than the header timeout).
+    /// Seconds from their last byte sent to the close, of the one kept longest (those waiting
+    /// for a free connection slot wait longer than the timeout).
     pub longest_seconds: f64,
     /// Still open when the load test gave up on them (see [`load_test`]): the server holds
     /// them for good.
@@ -87,12 +102,24 @@ impl std::fmt::Display for LoadReport {
             row("round trip", &self.latency),
             row("inside the server", &self.server),
         )?;
-        if let Some(s) = &self.slow {
-            writeln!(
-                f,
-                "{} slow clients (half a request header each): {} closed by the server, the last after {:.1} s; {} still open",
-                s.opened, s.closed, s.longest_seconds, s.still_open
-            )?;
+        let unread = format!(
+            "unread-response clients ({UNREAD_REQUESTS} requests each at once, no answer read)"
+        );
+        for (s, what) in [
+            (&self.slow, "slow clients (half a request header each)"),
+            (
+                &self.stalled_bodies,
+                "stalled bodies (a whole header, then 8 of 100 body bytes)",
+            ),
+            (&self.unread_responses, unread.as_str()),
+        ] {
+            if let Some(s) = s {
+                writeln!(
+                    f,
+                    "{} {what}: {} closed by the server, the last after {:.1} s; {} still open",
+                    s.opened, s.closed, s.longest_seconds, s.still_open
+                )?;
+            }
         }
         Ok(())
     }
@@ -149,7 +176,12 @@ pub fn load_test(
         ));
     }
     let url = format!("http://{addr}/api/runs/{run}/decode");
-    // The clients and the slow clients' opener meet once every client has its connection.
+    let stalls = [
+        (Stall::Header, options.slow_clients),
+        (Stall::Body, options.stalled_bodies),
+        (Stall::Reader, options.unread_responses),
+    ];
+    // The clients and the stalling clients' opener meet once every client has its connection.
     let connected = Barrier::new(options.clients + 1);
     let start = Instant::now();
     let (tallies, seconds, slow): (Vec<Tally>, _, _) = std::thread::scope(|scope| {
@@ -167,9 +199,7 @@ pub fn load_test(
             .collect();
         let slow = scope.spawn(|| {
             connected.wait();
-            (options.slow_clients > 0)
-                .then(|| slow_clients(addr, options.slow_clients, options.limits))
-                .transpose()
+            stalling_clients(addr, run, stalls, options.limits)
         });
         let tallies = handles
             .into_iter()
@@ -181,7 +211,7 @@ pub fn load_test(
             .unwrap_or_else(|_| Err(Error::Bug("the slow clients' thread panicked".into())));
         (tallies, seconds, slow)
     });
-    let slow = slow?;
+    let [slow, stalled_bodies, unread_responses] = slow?;
     let mut latency = Vec::with_capacity(options.requests);
     let mut server = Vec::with_capacity(options.requests);
     let (mut errors, mut first_error) = (0, None);
@@ -201,12 +231,25 @@ pub fn load_test(
         latency: Percentiles::of(latency),
         server: Percentiles::of(server),
         slow,
+        stalled_bodies,
+        unread_responses,
     })
 }
 
-/// What became of one slow client.
+/// Where a stalling client stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stall {
+    /// Half a request header.
+    Header,
+    /// A whole header announcing a body of 100 bytes, and 8 of them.
+    Body,
+    /// [`UNREAD_REQUESTS`] requests at once, and no answer read.
+    Reader,
+}
+
+/// What became of one stalling client.
 enum Slow {
-    /// Closed by the server this many seconds after its half header.
+    /// Closed by the server this many seconds after its last byte sent.
     Closed(f64),
     /// Still open at its deadline.
     Open,
@@ -214,71 +257,141 @@ enum Slow {
     NotConnected,
 }
 
-/// Opens `n` connections to `addr` that each send half a request header, and waits for the
-/// server to close each: within the header timeout for each wave of `max_connections` of
-/// them (those past the limit wait in the listening queue for a slot), plus 5 s, from its half
-/// header. A connection the full listening queue turned away is retried by the kernel (after
-/// 1, 3, 7, 15, 31 and 63 s), so connecting may take up to 75 s.
-fn slow_clients(addr: SocketAddr, n: usize, limits: Limits) -> Result<SlowClients> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::time::timeout;
-    let waves = n.div_ceil(limits.max_connections) as u32;
-    let patience = limits.header_timeout * (waves + 1) + Duration::from_secs(5);
+/// Opens, for each kind in `stalls`, that many connections to `addr` that stop at that step
+/// (requests to run `run`), and waits for the server to close each: within the longest timeout
+/// of `limits` for each wave of `max_connections` of them (those past the limit wait in the
+/// listening queue for a slot), plus 5 s, from its last byte sent. A connection the full
+/// listening queue turned away is retried by the kernel (after 1, 3, 7, 15, 31 and 63 s), so
+/// connecting may take up to 75 s. `None` for a kind none was asked of.
+fn stalling_clients(
+    addr: SocketAddr,
+    run: &str,
+    stalls: [(Stall, usize); 3],
+    limits: Limits,
+) -> Result<[Option<SlowClients>; 3]> {
+    let total: usize = stalls.iter().map(|&(_, n)| n).sum();
+    if total == 0 {
+        return Ok([None, None, None]);
+    }
+    let waves = u32::try_from(total.div_ceil(limits.max_connections)).unwrap_or(u32::MAX);
+    let longest = limits
+        .header_timeout
+        .max(limits.body_timeout)
+        .max(limits.write_timeout);
+    // At most a year, so that the deadlines below stay within the clock's range.
+    let patience = longest
+        .saturating_mul(waves.saturating_add(1))
+        .saturating_add(Duration::from_secs(5))
+        .min(Duration::from_secs(365 * 24 * 3600));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the slow clients", e))?;
+    let stalled_body = format!(
+        "POST /api/runs/{run}/decode HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"z\": [[",
+    );
     runtime.block_on(async move {
         let mut waiting = tokio::task::JoinSet::new();
-        for _ in 0..n {
-            waiting.spawn(async move {
-                let connect = timeout(
-                    Duration::from_secs(75),
-                    tokio::net::TcpStream::connect(addr),
-                );
-                let Ok(Ok(mut stream)) = connect.await else {
-                    return Slow::NotConnected;
-                };
-                let half = b"POST /api/runs/x/decode HTTP/1.1\r\nHost: localhost\r\nContent-Ty";
-                let sent = Instant::now();
-                if stream.write_all(half).await.is_err() {
-                    return Slow::Closed(0.0);
+        for (i, (kind, n)) in stalls.into_iter().enumerate() {
+            let request: std::sync::Arc<[u8]> = match kind {
+                Stall::Header => {
+                    b"POST /api/runs/x/decode HTTP/1.1\r\nHost: localhost\r\nContent-Ty"[..].into()
                 }
-                let deadline = tokio::time::Instant::from_std(sent + patience);
-                let mut buffer = [0u8; 1024];
-                loop {
-                    match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
-                        // Closed, or reset: what the server does with it is done.
-                        Ok(Ok(0) | Err(_)) => return Slow::Closed(sent.elapsed().as_secs_f64()),
-                        // An answer (408, say) before the close.
-                        Ok(Ok(_)) => continue,
-                        Err(_) => return Slow::Open,
-                    }
-                }
-            });
+                Stall::Body => stalled_body.as_bytes().into(),
+                Stall::Reader => "GET /app.js HTTP/1.1\r\nHost: localhost\r\n\r\n"
+                    .repeat(UNREAD_REQUESTS)
+                    .into_bytes()
+                    .into(),
+            };
+            for _ in 0..n {
+                let request = request.clone();
+                waiting.spawn(async move { (i, stall(addr, kind, &request, patience).await) });
+            }
         }
-        let mut slow = SlowClients {
-            opened: 0,
-            closed: 0,
-            longest_seconds: 0.0,
-            still_open: 0,
-        };
+        let mut held: [Option<SlowClients>; 3] =
+            stalls.map(|(_, n)| (n > 0).then(SlowClients::default));
         while let Some(done) = waiting.join_next().await {
-            match done.unwrap_or(Slow::NotConnected) {
+            let Ok((i, slow)) = done else {
+                continue;
+            };
+            let Some(tally) = held[i].as_mut() else {
+                continue;
+            };
+            match slow {
                 Slow::Closed(seconds) => {
-                    slow.opened += 1;
-                    slow.closed += 1;
-                    slow.longest_seconds = slow.longest_seconds.max(seconds);
+                    tally.opened += 1;
+                    tally.closed += 1;
+                    tally.longest_seconds = tally.longest_seconds.max(seconds);
                 }
                 Slow::Open => {
-                    slow.opened += 1;
-                    slow.still_open += 1;
+                    tally.opened += 1;
+                    tally.still_open += 1;
                 }
                 Slow::NotConnected => {}
             }
         }
-        Ok(slow)
+        Ok(held)
     })
+}
+
+/// One stalling client of `kind`: connects, sends `request` and waits for the server to close
+/// the connection, `patience` at most from when it starts sending.
+async fn stall(addr: SocketAddr, kind: Stall, request: &[u8], patience: Duration) -> Slow {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::{sleep, timeout, timeout_at};
+    let connect = async {
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+        }?;
+        if kind == Stall::Reader {
+            // A small window, so that the server's answers pile up in its own buffers.
+            socket.set_recv_buffer_size(4096)?;
+        }
+        socket.connect(addr).await
+    };
+    let Ok(Ok(mut stream)) = timeout(Duration::from_secs(75), connect).await else {
+        return Slow::NotConnected;
+    };
+    let sent = Instant::now();
+    let deadline = tokio::time::Instant::now() + patience;
+    match timeout_at(deadline, stream.write_all(request)).await {
+        Ok(Ok(())) => {}
+        // Cut while it was still sending (an unread-response client whose requests wait
+        // behind its unread answers).
+        Ok(Err(_)) => return Slow::Closed(sent.elapsed().as_secs_f64()),
+        Err(_) => return Slow::Open,
+    }
+    let sent = Instant::now();
+    if kind == Stall::Reader {
+        // Reads nothing: watches for the server's reset (or close) without taking any of
+        // the answers.
+        loop {
+            match timeout_at(deadline, stream.ready(tokio::io::Interest::READABLE)).await {
+                Err(_) => return Slow::Open,
+                Ok(Err(_)) => return Slow::Closed(sent.elapsed().as_secs_f64()),
+                Ok(Ok(ready)) if ready.is_read_closed() || ready.is_error() => {
+                    return Slow::Closed(sent.elapsed().as_secs_f64());
+                }
+                Ok(Ok(_)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Slow::Open;
+                    }
+                    sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+    let mut buffer = [0u8; 1024];
+    loop {
+        match timeout_at(deadline, stream.read(&mut buffer)).await {
+            // Closed, or reset: what the server does with it is done.
+            Ok(Ok(0) | Err(_)) => return Slow::Closed(sent.elapsed().as_secs_f64()),
+            // An answer (408, say) before the close.
+            Ok(Ok(_)) => continue,
+            Err(_) => return Slow::Open,
+        }
+    }
 }
 
 fn run_client(

@@ -88,7 +88,8 @@ pub struct Samples {
 /// images for the same seed, whoever asks: `vae sample`, the report, TensorBoard, Python). A
 /// conditional run draws them for `class`: one class or set of attributes, or `all`, one row
 /// per class with the same z down each column (style held, class changed). `None` when the
-/// sampler is the second stage and the run has none.
+/// sampler is the second stage and the run has none. A count whose images cannot fit in memory
+/// is refused before anything is drawn ([`Run::check_images`]).
 pub fn sample(
     run: &Run,
     n: usize,
@@ -96,6 +97,7 @@ pub fn sample(
     class: Option<&str>,
     sampler: Sampler,
 ) -> Result<Option<Samples>> {
+    run.check_images(n, &format!("sampling {n} images"), "draw fewer with --n")?;
     let stage = match sampler {
         Sampler::Prior => None,
         Sampler::TwoStage => match vae::two_stage::load(run)? {

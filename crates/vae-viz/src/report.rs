@@ -251,7 +251,7 @@ pub fn write(run: &Run) -> Result<PathBuf> {
     let _ = write!(
         h,
         "<h2>Config</h2><pre>{}</pre></body></html>",
-        esc(&run.config.to_toml())
+        esc(&run.config.to_toml()?)
     );
     let path = run.path("report.html");
     vae::fsutil::write_atomic(&path, h.as_bytes())?;

@@ -32,7 +32,12 @@ pub enum Error {
     /// instead of taking the process down or leaving other threads waiting.
     #[error("internal error: {0}; please report it")]
     Bug(String),
-    /// The caller asked training to stop between two steps (its `Progress::stop_requested`).
+    /// A count or an array asked for (samples, importance samples, images) that cannot fit in
+    /// the memory available: refused before anything is allocated, for the caller to shrink.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The caller asked training to stop between two steps (its `Progress::stop_requested`),
+    /// or the hook of another long call between two passes (the `interrupt` module).
     #[error("{0}")]
     Interrupted(String),
     /// Another MPI rank failed and said why; this one stops with it and prints nothing.

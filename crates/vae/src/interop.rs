@@ -63,7 +63,7 @@ pub fn export_safetensors(
     let model_json = serde_json::to_string(model_config).expect("a ModelConfig serialises");
     let mut metadata = vec![(MODEL_KEY, model_json)];
     if let Some(c) = train_config {
-        metadata.push((TRAIN_KEY, c.to_toml()));
+        metadata.push((TRAIN_KEY, c.to_toml()?));
     }
     crate::fsutil::write_atomic(path, &safetensors_bytes(model, metadata)?)
 }

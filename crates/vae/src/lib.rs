@@ -1,7 +1,7 @@
 //! `vae`: variational autoencoders, beta-VAEs and plain autoencoders on Burn.
 //!
 //! The modules follow the pipeline, each using only those listed before it:
-//! [`error`], [`fsutil`], [`distributed`] (the MPI ranks of a run), [`device`], [`parallel`]
+//! [`error`], [`interrupt`] (stopping a long call between passes), [`fsutil`], [`distributed`] (the MPI ranks of a run), [`device`], [`parallel`]
 //! (the CPU's cores as data-parallel shards) and [`rng`] (random streams) underpin everything;
 //! [`data`] loads images; [`model`] holds the `Encoder`, the [`model::Posterior`] it returns,
 //! `reparameterize`, the `Decoder` and the loss; [`latent`] encodes data sets and walks latent
@@ -22,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod fsutil;
 pub mod interop;
+pub mod interrupt;
 pub mod latent;
 pub mod model;
 pub mod optim;

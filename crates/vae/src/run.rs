@@ -9,8 +9,10 @@ use crate::device::{narrow_rows, to_device};
 use crate::error::{Error, IoContext, Result};
 use crate::latent::{self, Latents};
 use crate::model::loss::mean_pixels;
-use crate::model::{ConditionKind, Conditioning, ModelConfig, Vae};
+use crate::model::{ConditionKind, Conditioning, ModelConfig, Vae, memory};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -72,8 +74,14 @@ impl Run {
         }
         crate::model::memory::Footprint::of(&model_config).check_inference()?;
         let fresh = Vae::new(&model_config, &device);
-        let model = crate::error::without_panics(|| {
-            fresh.try_load_file(&weights).map_err(|e| e.to_string())
+        // Read whole now: Burn's file loader reads tensors by path when they are first used,
+        // so a `vae train --resume` that replaces the file would change a loaded run's weights
+        // under it, or mix two files' tensors.
+        let bytes = std::fs::read(&weights).ctx(|| format!("cannot read {}", weights.display()))?;
+        let model = crate::error::without_panics(move || {
+            let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+                .map_err(|e| e.to_string())?;
+            fresh.try_load_record(record).map_err(|e| e.to_string())
         })
         .map_err(|e| {
             Error::file(
@@ -92,11 +100,10 @@ impl Run {
 
     /// The validation split the run held out, prepared as in training (binarized once).
     pub fn validation_data(&self) -> Result<data::Dataset> {
-        self.config.load_data()?.validation.ok_or_else(|| {
-            Error::Config(
-                "this run held out no validation set; evaluate --split test, or train with --validation 10000".into(),
-            )
-        })
+        self.config
+            .load_data()?
+            .validation
+            .ok_or_else(no_validation_set)
     }
 
     /// The run's test split (the same data it was trained on); the training split is not read.
@@ -211,11 +218,18 @@ impl Run {
                 z.len()
             )));
         }
-        let conditions = self.conditions_for(z.len() / latent, conditions)?;
+        let rows = z.len() / latent;
+        self.check_images(
+            rows,
+            &format!("decoding {rows} latents"),
+            "decode fewer at a time",
+        )?;
+        let conditions = self.conditions_for(rows, conditions)?;
         let dim = self.model_config.condition_dim();
         let per_pass = self.model.rows_per_pass(latent::ENCODE_BATCH);
-        let mut pixels = Vec::new();
+        let mut pixels = Vec::with_capacity(rows * self.model_config.pixels());
         for (k, chunk) in z.chunks(latent * per_pass).enumerate() {
+            crate::interrupt::check()?;
             let n = chunk.len() / latent;
             let z = to_device(chunk.to_vec(), n, latent, &self.device);
             let y = conditions.as_ref().map(|y| {
@@ -234,6 +248,22 @@ impl Run {
             }
         }
         Ok(pixels)
+    }
+
+    /// Refuses `n` images of this run (their pixels and the latents they are decoded from)
+    /// when they cannot fit in the memory available ([`memory::check_size`]): `doing` says what
+    /// makes them ("sampling 100 images"), `fix` how to ask for fewer.
+    pub fn check_images(&self, n: usize, doing: &str, fix: &str) -> Result<()> {
+        let m = &self.model_config;
+        let floats = (m.pixels() + m.latent_dim) as f64;
+        memory::check_size(
+            &format!(
+                "{doing} ({}x{}x{} pixels each)",
+                m.image_channels, m.height, m.width
+            ),
+            n as f64 * floats * 4.0,
+            fix,
+        )
     }
 
     /// Each latent of `z` decoded with every class (or attribute choice) of a conditional run
@@ -261,7 +291,7 @@ impl Run {
 
 /// Writes the run's settings.
 pub fn write_config(dir: &Path, config: &TrainConfig) -> Result<()> {
-    crate::fsutil::write_atomic(&dir.join(CONFIG_FILE), config.to_toml().as_bytes())
+    crate::fsutil::write_atomic(&dir.join(CONFIG_FILE), config.to_toml()?.as_bytes())
 }
 
 /// Writes inference weights (no autodiff state); Burn's burnpack writer is atomic itself
@@ -296,4 +326,11 @@ pub fn read_model_config(dir: &Path) -> Result<ModelConfig> {
     })?;
     file.model.validate()?;
     Ok(file.model)
+}
+
+/// The error of an evaluation of the validation split of a run that held none out.
+pub(crate) fn no_validation_set() -> Error {
+    Error::Config(
+        "this run held out no validation set; evaluate --split test, or train with --validation 10000".into(),
+    )
 }

@@ -6,7 +6,8 @@
 //! mean -> the first VAE's decoder.
 //!
 //! The second stage reuses the dense [`MlpEncoder`]/[`MlpDecoder`] and the [`Posterior`] of
-//! the first (codes are its "pixels"), and is saved beside the run as `second_stage.bpk`.
+//! the first (codes are its "pixels"), and is saved beside the run as `second_stage.bpk`, with
+//! its settings and the hashes that tie it to its weights in `second_stage.toml`.
 
 use crate::data::{Binarize, Inputs, binarize_in_place};
 use crate::device::{conditions_to_device, seeded, to_device, to_host};
@@ -19,8 +20,11 @@ use crate::rng::{normal_noise, rng, stream};
 use crate::run::Run;
 use burn::module::{Module, Param};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// The second stage's weights and settings in a run folder.
 pub const WEIGHTS_FILE: &str = "second_stage.bpk";
@@ -53,10 +57,14 @@ pub struct SecondStageConfig {
     pub limit: Option<usize>,
     /// Its mean -ELBO per code in the last epoch (nats; written after fitting).
     pub final_loss: Option<f64>,
-    /// SHA-256 of the run's `model.bpk` it was fitted on (written after fitting): once the
-    /// run's weights change (`vae train --resume`) its codes are another encoder's, and it is
-    /// refused ([`load`]).
+    /// SHA-256 of the run's `model.bpk` it was fitted on ([`weights_digest`] of the weights
+    /// loaded for the fit; written after fitting): once the run's weights change (`vae train
+    /// --resume`) its codes are another encoder's, and it is refused ([`load`]).
     pub fitted_on: Option<String>,
+    /// SHA-256 of `second_stage.bpk` as written with these settings (written after fitting):
+    /// the two files are written one after the other, so weights of another fit beside them
+    /// (a fit cut short between the two, or a copied file) are refused ([`load`]).
+    pub weights_sha256: Option<String>,
 }
 
 impl Default for SecondStageConfig {
@@ -70,6 +78,7 @@ impl Default for SecondStageConfig {
             limit: None,
             final_loss: None,
             fitted_on: None,
+            weights_sha256: None,
         }
     }
 }
@@ -150,7 +159,8 @@ impl SecondStage {
 
 /// Fits a second stage to `run`'s codes: every epoch each training image is encoded by the
 /// first stage and one z ~ q(z|x) drawn (batch by batch, so memory is that of a batch), and
-/// the second stage takes an Adam step on those codes. Saves it in the run folder.
+/// the second stage takes an Adam step on those codes. Saves it in the run folder, weights
+/// then settings, each written whole or not at all.
 pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, SecondStageConfig)> {
     config.validate()?;
     if !run.model.is_vae() {
@@ -158,6 +168,7 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
             "a plain autoencoder has no posterior to sample codes from; a second stage needs a VAE run".into(),
         ));
     }
+    let fitted_on = weights_digest(run)?;
     let mut train = run.config.load_data()?.train;
     if let Some(n) = config.limit {
         train.truncate(n);
@@ -210,31 +221,43 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
         last = sum / train.len() as f64;
     }
     let model = model.valid();
+    let weights = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::Config(format!("cannot serialise the second stage: {e}")))?;
     let saved = SecondStageConfig {
         final_loss: Some(last),
-        fitted_on: Some(weights_digest(run)?),
+        fitted_on: Some(fitted_on),
+        weights_sha256: Some(hex_sha256(&weights)),
         ..config.clone()
     };
     let text = toml::to_string_pretty(&saved).expect("the settings serialise");
-    let weights = run.path(WEIGHTS_FILE);
-    model
-        .clone()
-        .into_record()
-        .save(&weights)
-        .map_err(|e| Error::Config(format!("cannot write {}: {e}", weights.display())))?;
+    crate::fsutil::write_atomic(&run.path(WEIGHTS_FILE), &weights)?;
     crate::fsutil::write_atomic(&run.path(SETTINGS_FILE), text.as_bytes())?;
     Ok((model, saved))
 }
 
-/// SHA-256 of `run`'s weights file, in hex: what a second stage records it was fitted on.
-fn weights_digest(run: &Run) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let path = run.path(crate::run::MODEL_FILE);
-    let bytes = std::fs::read(&path).ctx(|| format!("cannot read {}", path.display()))?;
-    Ok(Sha256::digest(&bytes)
+/// SHA-256 of `bytes`, in hex.
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect())
+        .collect()
+}
+
+/// SHA-256, in hex, of `run`'s weights as loaded, serialised as `model.bpk` is (the same bytes
+/// as the file they came from): what a second stage records it was fitted on. The weights in
+/// memory, not the file: a run that trains on while its second stage is fitted must not have
+/// the second stage recorded as fitted on its new weights.
+pub fn weights_digest(run: &Run) -> Result<String> {
+    let bytes = run
+        .model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::Config(format!("cannot serialise the run's weights: {e}")))?;
+    Ok(hex_sha256(&bytes))
 }
 
 /// The settings of the second stage saved in `run`'s folder, `None` when it has none.
@@ -254,8 +277,8 @@ fn saved_settings(run: &Run) -> Result<Option<SecondStageConfig>> {
     Ok(Some(config))
 }
 
-/// True when `run`'s folder holds a second stage that was not fitted on the weights the run
-/// holds now (or does not say which it was fitted on): [`load`] refuses it.
+/// True when `run`'s folder holds a second stage that was not fitted on the weights `run`
+/// loaded (or does not say which it was fitted on): [`load`] refuses it.
 pub fn is_stale(run: &Run) -> Result<bool> {
     Ok(match saved_settings(run)? {
         Some(config) => config.fitted_on != Some(weights_digest(run)?),
@@ -280,16 +303,41 @@ pub fn load(run: &Run) -> Result<Option<SecondStage>> {
         )));
     }
     let weights = run.path(WEIGHTS_FILE);
+    let bytes = std::fs::read(&weights).ctx(|| format!("cannot read {}", weights.display()))?;
+    if config
+        .weights_sha256
+        .as_ref()
+        .is_some_and(|expected| *expected != hex_sha256(&bytes))
+    {
+        return Err(Error::Config(format!(
+            "{} does not match the {SETTINGS_FILE} beside it (the weights of another fit: one cut short, or a copied file); fit it again with `vae two-stage {}`",
+            weights.display(),
+            run.dir.display()
+        )));
+    }
     let fresh = SecondStage::new(&config, run.model_config.latent_dim, &run.device);
-    let model =
-        crate::error::without_panics(|| fresh.try_load_file(&weights).map_err(|e| e.to_string()))
-            .map_err(|e| {
-            Error::file(
-                &weights,
-                format!("cannot load the second stage ({e}); fit it again with `vae two-stage`"),
-            )
-        })?;
+    let model = crate::error::without_panics(move || {
+        let record =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| e.to_string())?;
+        fresh.try_load_record(record).map_err(|e| e.to_string())
+    })
+    .map_err(|e| {
+        Error::file(
+            &weights,
+            format!("cannot load the second stage ({e}); fit it again with `vae two-stage`"),
+        )
+    })?;
     Ok(Some(model))
+}
+
+/// The second stage for the commands that sample without one as well (the explorer, sample
+/// quality): `Ok(None)` when the run has none, and `Err` with a one-line warning when it has
+/// one that [`load`] refuses (fitted on earlier weights, say), which they then leave out and
+/// go on with the prior's samples alone.
+pub fn load_if_usable(run: &Run) -> std::result::Result<Option<SecondStage>, String> {
+    load(run).map_err(|e| {
+        format!("the second stage is left out (samples come from the prior alone): {e}")
+    })
 }
 
 /// Draws `n` codes z through the second stage: u ~ N(0, I) (from `noise`), z its decoder's

@@ -33,6 +33,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> vae::Result<()> {
     let run = Run::load(&args.run, args.device.as_deref())?;
+    // Sample quality goes on without a second stage it cannot use, and says so.
+    if args.quality.samples().is_some()
+        && let Err(warning) = vae::two_stage::load_if_usable(&run)
+    {
+        crate::output::note(format_args!("warning: {warning}"));
+    }
     let report = evaluate_run(
         &run,
         EvalOptions {

@@ -23,11 +23,20 @@ pub struct Args {
     /// once every client is connected: the server must close each and go on serving.
     #[arg(long, default_value_t = 0)]
     slow_clients: usize,
+    /// Also open this many connections that send a whole request header and then stall their
+    /// body: the server must answer each 408 after --body-timeout and close it.
+    #[arg(long, default_value_t = 0)]
+    stalled_bodies: usize,
+    /// Also open this many connections that send 512 requests for the page's script at once
+    /// and read none of the answers: the server must cut each after --write-timeout.
+    #[arg(long, default_value_t = 0)]
+    unread_responses: usize,
     #[command(flatten)]
     limits: LimitFlags,
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
+    let limits = args.limits.limits()?;
     let state = load(&ServeOptions {
         runs: vec![args.run],
         host: Ipv4Addr::LOCALHOST.into(),
@@ -45,7 +54,6 @@ pub fn run(args: Args) -> vae::Result<()> {
             .map(|(name, _)| name);
         (info.name.clone(), info.latent_dim, class)
     };
-    let limits = args.limits.limits()?;
     let server = Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), limits)?;
     let report = load_test(
         server.addr(),
@@ -56,6 +64,8 @@ pub fn run(args: Args) -> vae::Result<()> {
             clients: args.clients,
             class,
             slow_clients: args.slow_clients,
+            stalled_bodies: args.stalled_bodies,
+            unread_responses: args.unread_responses,
             limits,
         },
     )?;
@@ -69,11 +79,17 @@ pub fn run(args: Args) -> vae::Result<()> {
             report.first_error.unwrap_or_default()
         )));
     }
-    if let Some(slow) = report.slow.filter(|s| s.still_open > 0) {
-        return Err(Error::Config(format!(
-            "the server still held {} of {} slow clients open when the load test gave up on them",
-            slow.still_open, slow.opened
-        )));
+    for (held, what) in [
+        (&report.slow, "slow clients"),
+        (&report.stalled_bodies, "stalled bodies"),
+        (&report.unread_responses, "unread-response clients"),
+    ] {
+        if let Some(held) = held.as_ref().filter(|s| s.still_open > 0) {
+            return Err(Error::Config(format!(
+                "the server still held {} of {} {what} open when the load test gave up on them",
+                held.still_open, held.opened
+            )));
+        }
     }
     Ok(())
 }

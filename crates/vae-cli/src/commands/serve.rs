@@ -26,6 +26,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> vae::Result<()> {
+    let limits = args.limits.limits()?;
     let state = load(&ServeOptions {
         runs: args.runs,
         host: args.host,
@@ -33,7 +34,12 @@ pub fn run(args: Args) -> vae::Result<()> {
         device: args.device,
         map_limit: args.map_limit,
     })?;
-    let limits = args.limits.limits()?;
+    // A second stage that cannot be used is left out; the run is served without it.
+    for explorer in &state.explorers {
+        if let Some(note) = &explorer.info.two_stage_note {
+            crate::output::note(format_args!("warning: {note}"));
+        }
+    }
     serve(
         state,
         SocketAddr::new(args.host, args.port),
@@ -47,6 +53,12 @@ pub fn run(args: Args) -> vae::Result<()> {
             // The server runs on whether or not anyone reads this line.
             let _ = crate::output::line(format_args!(
                 "vae explorer on http://{addr}/ (Ctrl-C stops it)"
+            ));
+        },
+        || {
+            crate::output::note(format_args!(
+                "stopping: the open requests get {} s to finish (Ctrl-C again drops them now)",
+                limits.shutdown_timeout.as_secs_f64()
             ));
         },
     )

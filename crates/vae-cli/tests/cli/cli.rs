@@ -579,8 +579,9 @@ fn two_stage_sampling_and_sample_quality_from_the_command_line() {
     );
 
     // The run trains on: the second stage was fitted on the old weights. Training still
-    // draws its pictures, without the stale second stage's, and the report says why; every
-    // use of the second stage is refused in one line until it is fitted again.
+    // draws its pictures, without the stale second stage's, and the report says why; asked
+    // for by name it is refused in one line until it is fitted again, and sample quality and
+    // the explorer go on without it, saying so in one warning line.
     let out = vae(&["train", "--resume", "--epochs", "2", "--out", r]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!run.join("samples_two_stage.png").exists());
@@ -591,22 +592,159 @@ fn two_stage_sampling_and_sample_quality_from_the_command_line() {
     );
     let stale = "second_stage.bpk was fitted on other weights than the run's model.bpk holds now";
     assert_fails_with(&["sample", r, "--two-stage"], stale);
-    assert_fails_with(
-        &[
-            "eval",
-            r,
-            "--iw-samples",
-            "0",
-            "--sample-quality",
-            "--quality-samples",
-            "300",
-        ],
-        stale,
+    let out = vae(&[
+        "eval",
+        r,
+        "--iw-samples",
+        "0",
+        "--sample-quality",
+        "--quality-samples",
+        "300",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let warned = |err: &str| {
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.starts_with("warning: ") && err.contains(stale) && err.contains("fit it again"),
+            "{err}"
+        );
+    };
+    warned(&stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let q = &json["sample_quality"];
+    assert!(
+        q["scores"]["fd"].is_number() && q["two_stage"].is_null(),
+        "{json}"
     );
+
+    let (server, addr) = spawn_serve(&[r, "--map-limit", "10"]);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let sample = |body: &str| {
+        let mut response = agent
+            .post(&format!("http://{addr}/api/runs/run/sample"))
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.body_mut().read_to_string().unwrap();
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        )
+    };
+    let (status, body) = sample(r#"{"n": 4}"#);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["images"].as_array().unwrap().len(), 4);
+    let (status, body) = sample(r#"{"n": 4, "two_stage": true}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("fit it again"),
+        "{body}"
+    );
+    warned(&stop(server));
     let out = vae(&["two-stage", r, "--epochs", "1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = vae(&["sample", r, "--two-stage", "--n", "16"]);
     assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// Starts `vae serve ARGS --port 0` and waits for its address (from the line it prints when
+/// it listens).
+fn spawn_serve(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut server = Command::new(env!("CARGO_BIN_EXE_vae"))
+        .arg("serve")
+        .args(args)
+        .args(["--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (server, addr)
+}
+
+/// Kills a server of [`spawn_serve`] and returns what it wrote to standard error.
+fn stop(mut server: std::process::Child) -> String {
+    let _ = server.kill();
+    stderr(&server.wait_with_output().unwrap())
+}
+
+/// Sends SIGINT (Ctrl-C) to `child`.
+fn interrupt(child: &std::process::Child) {
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Connection limits beyond what the server can count are refused in one line, not with a
+/// panic.
+#[test]
+fn impossible_server_limits_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    train_small(r, "300", &["--latent-dim", "2", "--no-pictures"]);
+    for huge in ["18446744073709551615", "2305843009213693952"] {
+        for command in ["serve", "loadtest"] {
+            assert_fails_with(
+                &[command, r, "--max-connections", huge],
+                "--max-connections must be 1 to 2305843009213693951",
+            );
+        }
+    }
+}
+
+/// `vae serve` stops at Ctrl-C once its open requests are done, and at once at a second
+/// Ctrl-C: a client stalled in its request body does not keep it running.
+#[test]
+fn the_explorer_stops_at_a_second_ctrl_c() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    train_small(r, "300", &["--latent-dim", "2", "--no-pictures"]);
+    let (mut server, addr) = spawn_serve(&[r, "--map-limit", "10"]);
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(b"POST /api/runs/run/decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    interrupt(&server);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "the first Ctrl-C waits for the open request"
+    );
+    interrupt(&server);
+    let asked = Instant::now();
+    while server.try_wait().unwrap().is_none() && asked.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stopped = server.try_wait().unwrap().is_some();
+    let err = stop(server);
+    assert!(
+        stopped,
+        "vae serve still ran 5 s after a second Ctrl-C: {err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 /// A conditional conv VAE from the command line: samples of a chosen class and of every

@@ -1,6 +1,6 @@
 //! Memory stays bounded: `vae eval` of a 64x64 conv model takes one bounded pass at a time,
-//! however many images it encodes and decodes, and a model or batch that cannot fit is refused
-//! at once, before any file is written.
+//! however many images it encodes and decodes, and a model, batch or count (samples, importance
+//! samples, IWAE's K) that cannot fit is refused at once, before any file is written.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -48,6 +48,13 @@ fn fails_within(args: &[&str], limit: Duration) -> String {
     }
     let out = child.wait_with_output().unwrap();
     assert!(!out.status.success(), "{args:?} should fail");
+    // An abort (a failed allocation) also prints one line, but ends by a signal.
+    assert!(
+        out.status.code().is_some(),
+        "{args:?} was killed by a signal ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!err.contains("panicked"), "{args:?}: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
@@ -103,6 +110,93 @@ fn a_model_or_batch_that_cannot_fit_is_refused_before_any_file_is_written() {
     );
     assert!(err.contains("activations of a batch of 100000"), "{err}");
     assert!(err.contains("--batch-size"), "{err}");
+    assert!(!out.exists(), "the refused run left {out:?} behind");
+}
+
+#[test]
+fn counts_that_cannot_fit_are_refused_in_one_line() {
+    let data = vae_testkit::fashion_mnist_dir();
+    let data = data.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("cvae");
+    let run = run.to_str().unwrap();
+    let (ok, err, _) = run_measured(
+        &[
+            "train",
+            "--data",
+            data,
+            "--conditional",
+            "--limit",
+            "200",
+            "--epochs",
+            "1",
+            "--no-pictures",
+            "--out",
+            run,
+        ],
+        &tmp.path().join("stderr"),
+    );
+    assert!(ok, "{err}");
+    // Each of these aborted the process (a failed allocation of terabytes) before the check.
+    let limit = Duration::from_secs(60);
+    let huge = "10000000000";
+    let err = fails_within(&["sample", run, "--class", "Coat", "--n", huge], limit);
+    assert!(
+        err.contains("of memory is available") && err.contains("--n"),
+        "{err}"
+    );
+    let err = fails_within(
+        &[
+            "eval",
+            run,
+            "--limit",
+            "10",
+            "--iw-samples",
+            "1000000000000",
+        ],
+        limit,
+    );
+    assert!(err.contains("of memory is available"), "{err}");
+    assert!(err.contains("--iw-samples"), "{err}");
+    let err = fails_within(
+        &[
+            "eval",
+            run,
+            "--limit",
+            "10",
+            "--iw-samples",
+            "0",
+            "--class-fidelity",
+            "--fidelity-samples",
+            "1000000000000",
+        ],
+        limit,
+    );
+    assert!(err.contains("of memory is available"), "{err}");
+    assert!(err.contains("--fidelity-samples"), "{err}");
+
+    // A batch of 16 images x 2^60 samples wrapped around to 0 rows and passed the memory
+    // check; training then panicked with the run folder made.
+    let out = tmp.path().join("iwae");
+    let err = fails_within(
+        &[
+            "train",
+            "--data",
+            data,
+            "--objective",
+            "iwae",
+            "--k",
+            "1152921504606846976",
+            "--limit",
+            "16",
+            "--epochs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        limit,
+    );
+    assert!(err.contains("--k"), "{err}");
     assert!(!out.exists(), "the refused run left {out:?} behind");
 }
 

@@ -458,3 +458,63 @@ fn other_commands_and_too_small_batches_are_refused_under_mpirun() {
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
     assert!(!dirs[0].join("run").join("config.toml").exists());
 }
+
+/// A `--data` folder whose name is not UTF-8 cannot be written into the run's config.toml:
+/// one line names the flag and the fix, on one process and on each of two ranks (every rank
+/// reads the same flags), where clap printed its usage text without naming the flag.
+#[test]
+fn a_data_path_that_is_not_utf8_is_one_line_on_one_process_and_on_ranks() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"fashion-\xff-mnist"));
+    std::os::unix::fs::symlink(vae_testkit::fashion_mnist_dir(), &data).unwrap();
+    let args = |cmd: &mut Command| {
+        cmd.args([
+            "train", "--limit", "200", "--epochs", "1", "--out", "run", "--data",
+        ])
+        .arg(&data);
+    };
+    let dirs = rank_dirs(&tmp.path().join("ranks"), 2);
+    let mut ranks = Command::new("mpirun");
+    ranks
+        .args(["-q", "--oversubscribe"])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    for (i, dir) in dirs.iter().enumerate() {
+        if i > 0 {
+            ranks.arg(":");
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        ranks
+            .args(["-n", "1", "-wdir"])
+            .arg(dir)
+            .arg(env!("CARGO_BIN_EXE_vae"));
+        args(&mut ranks);
+    }
+    let alone = tmp.path().join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let mut one = Command::new(env!("CARGO_BIN_EXE_vae"));
+    one.current_dir(&alone);
+    args(&mut one);
+    for (what, cmd, dir, most) in [
+        ("two ranks", ranks, &dirs[0], 2),
+        ("one process", one, &alone, 1),
+    ] {
+        let out = finish(cmd);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{what}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            !lines.is_empty()
+                && lines.len() <= most
+                && lines
+                    .iter()
+                    .all(|l| l.starts_with("error: --data ") && l.contains("is not valid UTF-8")),
+            "{what}: {err}"
+        );
+        assert!(!dir.join("run").exists(), "{what}");
+    }
+}

@@ -66,12 +66,13 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// A request the library refuses (a class the run does not know, or none for a conditional
-/// run) is the client's to fix: 400; anything else is the server's: 500.
+/// A request the library refuses (a class the run does not know, none for a conditional run,
+/// a count too large for memory) is the client's to fix: 400; anything else is the server's:
+/// 500.
 impl From<vae::Error> for ApiError {
     fn from(e: vae::Error) -> Self {
         let status = match e {
-            vae::Error::Config(_) => StatusCode::BAD_REQUEST,
+            vae::Error::Config(_) | vae::Error::TooLarge(_) => StatusCode::BAD_REQUEST,
             vae::Error::File { .. }
             | vae::Error::Io { .. }
             | vae::Error::Data(_)

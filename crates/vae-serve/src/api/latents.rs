@@ -150,11 +150,6 @@ pub(super) async fn sample(
             request.n
         )));
     }
-    if request.two_stage && !explorer.info.two_stage {
-        return Err(ApiError::bad(format!(
-            "run {run} has no second stage; fit one with `vae two-stage RUN`"
-        )));
-    }
     let response = blocking(move || {
         let (z, images) = explorer.sample(
             request.n,

@@ -288,20 +288,32 @@ fn samples_can_come_through_the_second_stage() {
     let err = explorer().sample(4, 7, true, None).unwrap_err();
     assert!(err.to_string().contains("vae two-stage"), "{err}");
 
-    // The run trains on: the second stage holds codes of the old encoder, and the explorer
-    // refuses it in one line instead of decoding them with the new decoder.
+    // The run trains on: the second stage holds codes of the old encoder. The explorer
+    // leaves it out instead of decoding them with the new decoder, says why in one line, and
+    // samples from the prior as before.
     let more = vae::TrainConfig {
         epochs: run.config.epochs + 1,
         ..run.config.clone()
     };
     let resume = vae::train::TrainOptions { resume: true };
     vae::train::train(&more, dir.path(), resume).unwrap();
-    let err = Explorer::load(dir.path(), "staged".into(), None, 100).unwrap_err();
+    let e = Explorer::load(dir.path(), "staged".into(), None, 100).unwrap();
+    let info = serde_json::to_value(&e.info).unwrap();
+    assert_eq!(info["two_stage"], false, "{info}");
+    let note = info["two_stage_note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(
-        err.to_string().contains("was fitted on other weights")
-            && err.to_string().contains("fit it again with `vae two-stage"),
-        "{err}"
+        note.contains("was fitted on other weights")
+            && note.contains("fit it again with `vae two-stage")
+            && !note.contains('\n'),
+        "{info}"
     );
+    let (z, images) = e.sample(4, 7, false, None).unwrap();
+    assert_eq!((z.len(), images.len()), (4 * 4, 4 * 28 * 28));
+    let err = e.sample(4, 7, true, None).unwrap_err().to_string();
+    assert!(err.contains("was fitted on other weights"), "{err}");
 }
 
 /// A test image drawn as the page draws it, uploaded: the model sees the same image and puts
@@ -629,6 +641,8 @@ fn ten_thousand_decodes_from_eight_clients_all_succeed() {
             clients: 8,
             class: None,
             slow_clients: 0,
+            stalled_bodies: 0,
+            unread_responses: 0,
             limits: Default::default(),
         },
     )
@@ -636,7 +650,8 @@ fn ten_thousand_decodes_from_eight_clients_all_succeed() {
     assert_eq!(report.errors, 0, "{:?}", report.first_error);
     assert_eq!(report.requests, 10_000);
     assert!(report.requests_per_second > 0.0 && report.server.p50 > 0.0);
-    assert!(report.slow.is_none());
+    assert!(report.slow.is_none() && report.stalled_bodies.is_none());
+    assert!(report.unread_responses.is_none());
     assert_eq!(get("/api/runs").0, 200, "the server is still up");
 }
 
@@ -649,6 +664,7 @@ fn half_sent_requests_are_closed_and_the_others_still_served() {
     let limits = serve::Limits {
         header_timeout: Duration::from_secs(1),
         max_connections: 64,
+        ..Default::default()
     };
     let state = serve::load(&ServeOptions {
         runs: vec![crate::runs().vae.clone()],
@@ -695,6 +711,8 @@ fn half_sent_requests_are_closed_and_the_others_still_served() {
             clients: 4,
             class: None,
             slow_clients: 300,
+            stalled_bodies: 0,
+            unread_responses: 0,
             limits,
         },
     )
@@ -708,6 +726,217 @@ fn half_sent_requests_are_closed_and_the_others_still_served() {
     );
     assert!(slow.longest_seconds < 12.0, "{report}");
     assert!(report.to_string().contains("300 slow clients"), "{report}");
+}
+
+/// A server over the VAE run alone (a map of 100 images) within `limits`.
+fn small_server(limits: serve::Limits) -> Server {
+    let state = serve::load(&ServeOptions {
+        runs: vec![crate::runs().vae.clone()],
+        map_limit: 100,
+        ..options()
+    })
+    .unwrap();
+    Server::start(state, (Ipv4Addr::LOCALHOST, 0).into(), limits).unwrap()
+}
+
+/// A request header that announces a 100-byte JSON body, and the first 8 bytes of it.
+const STALLED_BODY: &[u8] = b"POST /api/runs/vae/decode HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"z\": [[";
+
+/// Reads what `stream` gets until the server ends the connection; panics when it is still
+/// open after `wait` (the read times out).
+fn read_until_closed(stream: &mut TcpStream, wait: std::time::Duration) -> Vec<u8> {
+    stream.set_read_timeout(Some(wait)).unwrap();
+    let mut got = Vec::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return got,
+            Err(e) => panic!(
+                "the server still holds the connection after {wait:?} ({e}; {} bytes read)",
+                got.len()
+            ),
+        }
+    }
+}
+
+/// Clients that send a whole header and then stall their body are answered 408 and closed
+/// after the body timeout, even when they hold every connection slot: a client arriving
+/// meanwhile is served once they are gone.
+#[test]
+fn stalled_bodies_are_closed_after_the_body_timeout_and_others_still_served() {
+    use std::time::{Duration, Instant};
+    let server = small_server(serve::Limits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        max_connections: 2,
+        ..Default::default()
+    });
+    let started = Instant::now();
+    let mut stalled: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = TcpStream::connect(server.addr()).unwrap();
+            stream.write_all(STALLED_BODY).unwrap();
+            stream
+        })
+        .collect();
+    let patient: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let answer = patient
+        .get(&format!("http://{}/api/runs", server.addr()))
+        .call();
+    let waited = started.elapsed();
+    assert_eq!(
+        answer.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "after {waited:?}"
+    );
+    assert!(waited < Duration::from_secs(4), "{waited:?}");
+    for stream in &mut stalled {
+        let got = read_until_closed(stream, Duration::from_secs(10));
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains("--body-timeout"), "{text}");
+    }
+    let held = started.elapsed();
+    assert!(
+        held >= Duration::from_millis(900) && held < Duration::from_secs(4),
+        "{held:?}"
+    );
+}
+
+/// A client that asks for answers and never reads them is cut once its answers have made no
+/// progress for the write timeout, and its connection slot goes to the next client.
+#[test]
+fn a_client_that_never_reads_its_answers_is_cut_after_the_write_timeout() {
+    use std::time::{Duration, Instant};
+    let server = small_server(serve::Limits {
+        write_timeout: Duration::from_secs(1),
+        max_connections: 1,
+        ..Default::default()
+    });
+    // 1,000 requests for the page's script (16 kB each) at once, far more than the socket
+    // buffers hold, and nothing read.
+    let mut greedy = TcpStream::connect(server.addr()).unwrap();
+    let started = Instant::now();
+    greedy
+        .write_all(
+            "GET /app.js HTTP/1.1\r\nHost: x\r\n\r\n"
+                .repeat(1000)
+                .as_bytes(),
+        )
+        .unwrap();
+    let patient: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let answer = patient
+        .get(&format!("http://{}/api/runs", server.addr()))
+        .call();
+    let waited = started.elapsed();
+    assert_eq!(
+        answer.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "after {waited:?}"
+    );
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    // What it reads now is what the buffers held when it was cut, then the end.
+    let got = read_until_closed(&mut greedy, Duration::from_secs(10));
+    let answers = String::from_utf8_lossy(&got)
+        .matches("HTTP/1.1 200")
+        .count();
+    assert!(answers < 1000, "{answers} answers");
+}
+
+/// Stopping the server waits for open requests for the shutdown timeout at most: a client
+/// stalled in its body does not hold it.
+#[test]
+fn stopping_the_server_is_bounded() {
+    use std::time::{Duration, Instant};
+    let server = small_server(serve::Limits {
+        header_timeout: Duration::from_secs(60),
+        body_timeout: Duration::from_secs(60),
+        shutdown_timeout: Duration::from_secs(1),
+        ..Default::default()
+    });
+    let mut stalled = TcpStream::connect(server.addr()).unwrap();
+    stalled.write_all(STALLED_BODY).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let (stopped, wait) = std::sync::mpsc::channel();
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        server.stop();
+        let _ = stopped.send(());
+    });
+    assert!(
+        wait.recv_timeout(Duration::from_secs(15)).is_ok(),
+        "the server was still stopping after 15 s"
+    );
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
+    read_until_closed(&mut stalled, Duration::from_secs(5));
+}
+
+/// `vae loadtest`'s stalling clients of every kind at once, more than the connection limit,
+/// beside 4 decoding clients: every decode succeeds and every stalling client is closed
+/// within its timeout (per wave of the connection limit).
+#[test]
+fn stalling_clients_of_every_kind_are_closed_and_the_others_still_served() {
+    use std::time::Duration;
+    let limits = serve::Limits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        write_timeout: Duration::from_secs(1),
+        max_connections: 32,
+        ..Default::default()
+    };
+    let server = small_server(limits);
+    let report = load_test(
+        server.addr(),
+        "vae",
+        4,
+        LoadTestOptions {
+            requests: 2_000,
+            clients: 4,
+            class: None,
+            slow_clients: 20,
+            stalled_bodies: 20,
+            unread_responses: 20,
+            limits,
+        },
+    )
+    .unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.first_error);
+    for held in [
+        &report.slow,
+        &report.stalled_bodies,
+        &report.unread_responses,
+    ] {
+        let held = held.clone().unwrap();
+        assert_eq!(
+            (held.opened, held.closed, held.still_open),
+            (20, 20, 0),
+            "{report}"
+        );
+        // 60 stalling clients are 2 waves of the 32 connections.
+        assert!(held.longest_seconds < 6.0, "{report}");
+    }
+    let text = report.to_string();
+    assert!(
+        text.contains("20 stalled bodies") && text.contains("20 unread-response clients"),
+        "{text}"
+    );
 }
 
 #[test]

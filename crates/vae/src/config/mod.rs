@@ -127,6 +127,13 @@ impl TrainConfig {
     /// Rejects impossible hyperparameters with the fix.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
+        for (flag, path) in [("--data", &self.data), ("--attributes", &self.attributes)] {
+            if let Some(path) = path
+                && path.to_str().is_none()
+            {
+                return Err(not_utf8(flag, path));
+            }
+        }
         if !(self.beta.is_finite() && self.beta >= 0.0) {
             return bad(format!(
                 "beta must be a finite number >= 0 (got {}); beta = 1 is the VAE, < 1 favours reconstruction, > 1 structure",
@@ -209,14 +216,6 @@ impl TrainConfig {
             return bad(
                 "--attributes is read for --condition-attributes only when training; name the attributes to condition on".into(),
             );
-        }
-        if let Some(data) = &self.data
-            && data.to_str().is_none()
-        {
-            return bad(format!(
-                "--data {} is not a UTF-8 path, which a run's config.toml cannot record; rename or link it",
-                data.display()
-            ));
         }
         crate::device::parse_device(&self.device)?;
         data::validate_spec(&self.data_spec())?;
@@ -366,8 +365,19 @@ impl TrainConfig {
         )
     }
 
-    /// The TOML text saved in a run folder.
-    pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("a TrainConfig always serialises")
+    /// The TOML text saved in a run folder; [`TrainConfig::validate`] names the settings that
+    /// TOML cannot hold (paths that are not UTF-8).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string_pretty(self)
+            .map_err(|e| Error::Config(format!("the settings do not serialise to TOML: {e}")))
     }
+}
+
+/// The error for a path given with `flag` that is not UTF-8: the run's config.toml holds the
+/// paths, and TOML holds UTF-8 text only.
+pub fn not_utf8(flag: &str, path: &Path) -> Error {
+    Error::Config(format!(
+        "{flag} {} is not valid UTF-8, which the run's config.toml cannot hold; rename it, or link to it from a name of plain characters",
+        path.display()
+    ))
 }

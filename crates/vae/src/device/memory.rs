@@ -70,24 +70,32 @@ fn v2_free(root: &Path, path: &str) -> Option<u64> {
         .min()
 }
 
-/// cgroup v1: this process's memory cgroup, whose `hierarchical_memory_limit` is already the
-/// tightest limit of it and its ancestors.
+/// cgroup v1: every memory cgroup from this process's up to the mount's root, each limit
+/// against the usage of the cgroup that sets it (which counts its children: a Slurm job's
+/// other steps too). A level's `hierarchical_memory_limit` is the tightest of it and its
+/// ancestors; where that ancestor is not visible (a cgroup namespace), the topmost visible
+/// level's usage is the nearest to the ancestor's there is.
 fn v1_free(mount: &Path, path: &str) -> Option<u64> {
-    let dir = Some(mount.join(path))
+    let own = Some(mount.join(path))
         .filter(|d| d.is_dir())
         .unwrap_or_else(|| mount.to_path_buf());
-    let stats = dir.join("memory.stat");
-    let limit = [
-        read_number(&dir.join("memory.limit_in_bytes")),
-        stat(&stats, "hierarchical_memory_limit"),
-    ]
-    .into_iter()
-    .flatten()
-    .min()
-    .filter(|&limit| limit < V1_UNLIMITED)?;
-    let used = read_number(&dir.join("memory.usage_in_bytes"))?;
-    let reclaimable = stat(&stats, "total_inactive_file").unwrap_or(0);
-    Some(free(limit, used, reclaimable))
+    own.ancestors()
+        .take_while(|dir| dir.starts_with(mount))
+        .filter_map(|dir| {
+            let stats = dir.join("memory.stat");
+            let limit = [
+                read_number(&dir.join("memory.limit_in_bytes")),
+                stat(&stats, "hierarchical_memory_limit"),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .filter(|&limit| limit < V1_UNLIMITED)?;
+            let used = read_number(&dir.join("memory.usage_in_bytes"))?;
+            let reclaimable = stat(&stats, "total_inactive_file").unwrap_or(0);
+            Some(free(limit, used, reclaimable))
+        })
+        .min()
 }
 
 fn free(limit: u64, used: u64, reclaimable: u64) -> u64 {

@@ -3,11 +3,11 @@
 //! score a conditional run's class fidelity. Trained once per evaluation and shared
 //! ([`super::metric::Context::classifier`]).
 
-use crate::data::{self, Dataset};
+use super::held_out::HeldOut;
+use crate::data::Dataset;
 use crate::device::{seeded, to_device, to_host};
 use crate::error::{Error, Result};
 use crate::rng::{rng, stream};
-use crate::run::Run;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
@@ -55,11 +55,10 @@ pub struct FeatureClassifier {
 }
 
 impl FeatureClassifier {
-    /// The classifier of `run`'s data set, trained on its training split as it is (grey levels,
-    /// whatever the run's binarization): what sample quality and class fidelity measure with.
-    pub fn of_run(run: &Run) -> Result<Self> {
-        let splits = data::load_splits(&run.config.data_spec())?;
-        Self::train(&splits.train, &run.device)
+    /// The classifier of an evaluation, trained on the training images `held_out` keeps apart
+    /// from the evaluated split: what sample quality and class fidelity measure with.
+    pub fn of(held_out: &HeldOut, device: &Device) -> Result<Self> {
+        Self::train(&held_out.train, device)
     }
 
     /// Trains on (at most the first 60,000 images of) `data` with its labels: the same weights
@@ -84,6 +83,7 @@ impl FeatureClassifier {
         for epoch in 0..EPOCHS {
             order.shuffle(&mut rng(SEED, stream::CLASSIFIER + epoch as u64));
             for batch in order.chunks(BATCH) {
+                crate::interrupt::check()?;
                 let x = to_device(data.gather(batch)?, batch.len(), pixels, &ad);
                 let mut one_hot = vec![0f32; batch.len() * classes];
                 for (row, &i) in batch.iter().enumerate() {
@@ -111,6 +111,7 @@ impl FeatureClassifier {
     pub fn features(&self, images: &[f32]) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(images.len() / self.pixels * FEATURES);
         for chunk in images.chunks(CHUNK * self.pixels) {
+            crate::interrupt::check()?;
             let n = chunk.len() / self.pixels;
             let x = to_device(chunk.to_vec(), n, self.pixels, &self.device);
             out.extend(to_host(self.net.features(x))?);
@@ -131,6 +132,7 @@ impl FeatureClassifier {
     pub fn predict(&self, images: &[f32]) -> Result<Vec<usize>> {
         let mut out = Vec::with_capacity(images.len() / self.pixels);
         for chunk in images.chunks(CHUNK * self.pixels) {
+            crate::interrupt::check()?;
             let n = chunk.len() / self.pixels;
             let logits = self
                 .net

@@ -57,6 +57,18 @@ impl LossSide {
     }
 }
 
+/// Refuses `samples` importance samples per image that cannot fit in memory: an image's samples
+/// are drawn at once (their noise, z and log-weight), however many passes decode them. Checked
+/// before anything is allocated or loaded.
+pub fn check_samples(model: &Vae, samples: usize) -> Result<()> {
+    let latent = model.latent_dim() as f64;
+    crate::model::memory::check_size(
+        &format!("the importance-weighted bound with {samples} samples per image"),
+        samples as f64 * (8.0 * latent + 8.0),
+        "use fewer --iw-samples (1000 is the default)",
+    )
+}
+
 /// `-log p(x)` estimated as `-log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)`, `z_k ~ q(z|x)`,
 /// averaged over images. Log-sum-exp in f64 on the host.
 pub fn nll(
@@ -81,6 +93,7 @@ pub fn nll_with(
     seed: u64,
     side: LossSide,
 ) -> Result<f64> {
+    check_samples(model, samples)?;
     let mut noise_rng = rng(seed, stream::IWAE_NOISE);
     // The weights do not change during the pass: the VampPrior's components are computed once.
     let components = model.prior_components();
@@ -136,6 +149,7 @@ pub fn nll_with(
         let dim = data.condition_dim();
         // One image's K samples may need several passes when K exceeds a pass.
         for start in (0..rows).step_by(decode_rows) {
+            crate::interrupt::check()?;
             let n = decode_rows.min(rows - start);
             let z = to_device(
                 z[start * latent..(start + n) * latent].to_vec(),

@@ -50,9 +50,13 @@ fn test_loss_with(
         .filter(|_| model.is_vae())
         .map(|s| rng(s, stream::TEST_NOISE));
     let mut sums = Loss::default();
+    // The weights do not change during the pass: the VampPrior's components are computed
+    // once, not per chunk and shard.
+    let components = model.prior_components();
     let pixels = data.pixels();
     let indices: Vec<usize> = (0..data.len()).collect();
     for chunk in indices.chunks(model.rows_per_pass(ENCODE_BATCH)) {
+        crate::interrupt::check()?;
         let n = chunk.len();
         let Inputs {
             pixels: x,
@@ -67,7 +71,8 @@ fn test_loss_with(
         let parts = crate::parallel::over_rows(device, n, |rows| {
             let x = x.clone().narrow(0, rows.start, rows.len());
             let eps = eps.clone().map(|e| e.narrow(0, rows.start, rows.len()));
-            let forward = model.forward(x.clone(), narrow_rows(&y, &rows), eps);
+            let forward =
+                model.forward_against(x.clone(), narrow_rows(&y, &rows), eps, components.as_ref());
             vae_loss(&forward, x, kind, beta, 1).to_host()
         })?;
         for part in parts {

@@ -7,6 +7,7 @@
 
 use super::EvalOptions;
 use super::classifier::FeatureClassifier;
+use super::held_out::HeldOut;
 use crate::config::TrainConfig;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -47,13 +48,15 @@ pub trait Measure: Sync {
     }
 }
 
-/// What the evaluation hands a metric: the run, the test images evaluated and their latents,
-/// the options, and what metrics share (the data set's feature classifier, trained once).
+/// What the evaluation hands a metric: the run, the images evaluated and their latents, the
+/// options, and what metrics share (the split's real images and the feature classifier, read
+/// and trained once).
 pub struct Context<'a> {
     pub run: &'a Run,
     pub test: &'a Dataset,
     pub latents: &'a Latents,
     pub options: &'a EvalOptions,
+    held_out: OnceLock<HeldOut>,
     classifier: OnceLock<FeatureClassifier>,
 }
 
@@ -69,17 +72,28 @@ impl<'a> Context<'a> {
             test,
             latents,
             options,
+            held_out: OnceLock::new(),
             classifier: OnceLock::new(),
         }
     }
 
-    /// The classifier of the run's data set ([`FeatureClassifier::of_run`]), trained on first
-    /// use and then shared.
+    /// The real images of the evaluated split and the training images apart from them
+    /// ([`HeldOut`]), read on first use and then shared.
+    pub fn held_out(&self) -> Result<&HeldOut> {
+        if let Some(h) = self.held_out.get() {
+            return Ok(h);
+        }
+        let read = HeldOut::of(self.run, self.options.split)?;
+        Ok(self.held_out.get_or_init(|| read))
+    }
+
+    /// The classifier of the evaluation ([`FeatureClassifier::of`]), trained on first use
+    /// and then shared.
     pub fn classifier(&self) -> Result<&FeatureClassifier> {
         if let Some(c) = self.classifier.get() {
             return Ok(c);
         }
-        let trained = FeatureClassifier::of_run(self.run)?;
+        let trained = FeatureClassifier::of(self.held_out()?, &self.run.device)?;
         Ok(self.classifier.get_or_init(|| trained))
     }
 }

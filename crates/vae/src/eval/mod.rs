@@ -7,6 +7,7 @@ pub mod class_fidelity;
 pub mod class_in_z;
 pub mod classifier;
 pub mod disentanglement;
+pub mod held_out;
 pub mod iwae;
 pub mod loss;
 pub mod metric;
@@ -31,8 +32,8 @@ use crate::data::Inputs;
 use crate::data::factors::{FactorSource, render_grid};
 use crate::error::{Error, Result};
 use crate::latent::{self};
-use crate::model::Vae;
 use crate::model::loss::Reconstruction;
+use crate::model::{Prior, Vae};
 use crate::run::{EVAL_FILE, EVAL_VALIDATION_FILE, Run};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -146,6 +147,7 @@ fn core(
         images: data.len(),
         loss: kind,
         loss_at_mean: None,
+        prior: Prior::default(),
         options: None,
         metrics: BTreeMap::new(),
     })
@@ -160,6 +162,16 @@ pub enum Split {
     Test,
     /// The validation split the run held out (`--validation N`): where settings are chosen.
     Validation,
+}
+
+impl Split {
+    /// Its name in reports: "test" or "validation".
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Validation => "validation",
+        }
+    }
 }
 
 /// What `vae eval` measures.
@@ -189,6 +201,8 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
     if options.limit == Some(0) {
         return Err(Error::Config("--limit must be at least 1 image".into()));
     }
+    // Counts that cannot fit are refused before the data is read.
+    iwae::check_samples(&run.model, options.iw_samples)?;
     for metric in METRICS {
         metric.check(run, &options)?;
     }
@@ -220,6 +234,7 @@ pub fn evaluate_run(run: &Run, options: EvalOptions) -> Result<EvalReport> {
         )?
         .total,
     );
+    report.prior = run.config.prior;
     let context = metric::Context::new(run, &test, &latents, &options);
     for metric in METRICS {
         if metric.wanted(run, &test, &options) {

@@ -2,6 +2,7 @@
 //! `vae eval --json` and `vae eval`'s text hold them.
 
 use super::{EvalOptions, METRICS, Split, metric};
+use crate::model::Prior;
 use crate::model::loss::Reconstruction;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -45,10 +46,15 @@ pub struct EvalReport {
     /// Number of images evaluated.
     pub images: usize,
     pub loss: Reconstruction,
-    /// `recon + beta * KL` with z = z_mean instead of a sample: deterministic, what another
-    /// implementation of the same weights must reproduce (see `vae import --pytorch`).
+    /// The loss with z = z_mean instead of a sample: deterministic, what another
+    /// implementation of the same weights must reproduce (see `vae import --pytorch`). Under
+    /// N(0, I) `recon + beta * KL`; under the VampPrior, whose KL has no closed form,
+    /// `recon + beta * (log q(z|x) - log p(z))` at z = z_mean, which is no KL.
     #[serde(default)]
     pub loss_at_mean: Option<f64>,
+    /// The prior of the evaluated run, which says what `loss_at_mean` adds up.
+    #[serde(default)]
+    pub prior: Prior,
     /// The settings of a run's evaluation ([`evaluate_run`]), so that a saved report is reused
     /// only for the same settings.
     #[serde(default)]
@@ -134,7 +140,14 @@ impl fmt::Display for EvalReport {
         }
         writeln!(f, "reconstruction  {:.3}", self.recon)?;
         writeln!(f, "KL              {:.3}", self.kl)?;
-        writeln!(f, "loss at z_mean  {}", opt(self.loss_at_mean))?;
+        match self.prior {
+            Prior::Standard => writeln!(f, "loss at z_mean  {}", opt(self.loss_at_mean))?,
+            Prior::Vamp => writeln!(
+                f,
+                "loss at z_mean  {} (reconstruction + beta * (log q(z|x) - log p(z)) at z = z_mean: the VampPrior has no closed-form KL)",
+                opt(self.loss_at_mean)
+            )?,
+        }
         writeln!(
             f,
             "active units    {} of {}",

@@ -1,8 +1,9 @@
-//! Sample quality: how close images decoded from z ~ N(0, I) come to real test images, in the
-//! feature space of a small classifier that the project trains on the data set's own labels.
-//! FID uses Inception's features, which are not available offline (and were made for 299x299
-//! photographs, not 28x28 clothes); the numbers here are therefore comparable between runs on the
-//! same data set, not with published FIDs.
+//! Sample quality: how close images decoded from the prior come to the real images of the
+//! evaluated split (test or validation, [`HeldOut`]), in the feature space of a small
+//! classifier that the project trains on the data set's own labels. FID uses Inception's
+//! features, which are not available offline (and were made for 299x299 photographs, not 28x28
+//! clothes); the numbers here are therefore comparable between runs on the same data set, not
+//! with published FIDs.
 //!
 //! - Fréchet distance (Heusel et al. 2017): between Gaussians fitted to the two feature sets,
 //!   `|mu_r - mu_g|^2 + tr(S_r + S_g - 2 (S_r S_g)^(1/2))`; 0 for identical statistics.
@@ -11,15 +12,17 @@
 //!   samples inside the real manifold (are samples realistic?), recall the share of real images
 //!   inside the samples' manifold (do samples cover the data?).
 //!
-//! The same numbers for training images against the test images give the floor: what real
+//! The same numbers for training images against the split's images give the floor: what real
 //! images of the same distribution score with this many points.
 
-use super::EvalOptions;
 use super::classifier::{CHUNK, FEATURES, FeatureClassifier, SEED};
+use super::held_out::HeldOut;
 use super::metric::{Context, Measure, Section, Table};
+use super::{EvalOptions, Split};
 use crate::config::TrainConfig;
-use crate::data::{self, Dataset};
+use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::model::Prior;
 use crate::rng::{rng, stream};
 use crate::run::Run;
 use rand::seq::SliceRandom;
@@ -58,12 +61,18 @@ impl Scores {
 /// What `vae eval --sample-quality` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SampleQuality {
-    /// Samples decoded from z ~ N(0, I), scored against as many test images: the samples
-    /// asked for, or the test set's size when it is smaller (the recall radii and the
+    /// The split whose real images the samples are scored against.
+    #[serde(default)]
+    pub split: Split,
+    /// The prior the samples are drawn from.
+    #[serde(default)]
+    pub prior: Prior,
+    /// Samples decoded from the prior, scored against as many of the split's images: the
+    /// samples asked for, or the split's size when it is smaller (the recall radii and the
     /// Fréchet distance's bias depend on the sizes, so both sides and the floor have this many).
     pub samples: usize,
-    /// The samples asked for (`--quality-samples`); more than `samples` when the test set
-    /// is smaller.
+    /// The samples asked for (`--quality-samples`); more than `samples` when the split is
+    /// smaller.
     #[serde(default)]
     pub asked: usize,
     pub scores: Scores,
@@ -71,9 +80,9 @@ pub struct SampleQuality {
     /// when it has one.
     #[serde(default)]
     pub two_stage: Option<Scores>,
-    /// Training images against the same test images: the floor of `scores`.
+    /// Training images against the same images of the split: the floor of `scores`.
     pub floor: Scores,
-    /// The feature classifier's accuracy on the test set.
+    /// The feature classifier's accuracy on the split's images.
     pub classifier_accuracy: f64,
     pub features: usize,
     pub k: usize,
@@ -88,14 +97,15 @@ impl std::fmt::Display for SampleQuality {
                 s.fd, s.precision, s.recall
             )
         };
+        let (prior, split) = (self.prior.name(), self.split.name());
         let what = if self.asked > self.samples {
             format!(
-                "{} samples from N(0, I) vs as many test images: the test set's size, {} were asked for",
+                "{} samples from {prior} vs as many {split} images: the {split} set's size, {} were asked for",
                 self.samples, self.asked
             )
         } else {
             format!(
-                "{} samples from N(0, I) vs as many test images",
+                "{} samples from {prior} vs as many {split} images",
                 self.samples
             )
         };
@@ -108,10 +118,15 @@ impl std::fmt::Display for SampleQuality {
                 "the same number through the second stage",
             )?;
         }
-        line(f, "real floor", &self.floor, "training vs test images")?;
+        line(
+            f,
+            "real floor",
+            &self.floor,
+            &format!("training vs {split} images"),
+        )?;
         writeln!(
             f,
-            "features        {}-d, of a classifier {:.1}% right on the test set (not Inception: numbers compare between runs of one data set)",
+            "features        {}-d, of a classifier {:.1}% right on the {split} set (not Inception: numbers compare between runs of one data set)",
             self.features,
             100.0 * self.classifier_accuracy
         )
@@ -119,39 +134,43 @@ impl std::fmt::Display for SampleQuality {
 }
 
 /// What samples are scored against: the feature classifier of the run's data set and the
-/// features of the real test images.
+/// features of the split's real images.
 pub struct Reference<'a> {
     classifier: &'a FeatureClassifier,
     real: Vec<f32>,
-    /// Images on each side: the real test images, the samples scored against them, and the
-    /// training images of the floor.
+    /// Images on each side: the split's real images, the samples scored against them, and
+    /// the training images of the floor.
     pub images: usize,
-    /// Training images against the test images.
+    /// Training images against the split's images.
     pub floor: Scores,
-    /// The classifier's accuracy on the test set.
+    /// The classifier's accuracy on the split's images.
     pub accuracy: f64,
 }
 
 impl<'a> Reference<'a> {
-    /// The features, in `classifier`'s ([`FeatureClassifier::of_run`]), of `samples` test
-    /// images and as many random training images (the floor), or of fewer on both sides when
-    /// a split is smaller. Grey-level images on both sides: the data as it is, whatever the
-    /// run's binarization.
-    pub fn of(run: &Run, classifier: &'a FeatureClassifier, samples: usize) -> Result<Self> {
+    /// The features, in `classifier`'s ([`FeatureClassifier::of`]), of `samples` images of
+    /// the evaluated split and as many random training images apart from them (the floor), or
+    /// of fewer on both sides when a split is smaller. Grey-level images on both sides
+    /// ([`HeldOut`]).
+    pub fn of(
+        held_out: &HeldOut,
+        classifier: &'a FeatureClassifier,
+        samples: usize,
+    ) -> Result<Self> {
         if samples <= K {
             return Err(Error::Config(format!(
                 "--quality-samples must be more than {K} (try 10000)"
             )));
         }
-        let splits = data::load_splits(&run.config.data_spec())?;
-        let n = samples.min(splits.test.len()).min(splits.train.len());
-        let test: Vec<usize> = (0..n).collect();
-        let real = classifier.features_of(&splits.test, &test)?;
-        let mut train: Vec<usize> = (0..splits.train.len()).collect();
-        train.shuffle(&mut rng(SEED, stream::QUALITY_FLOOR));
-        train.truncate(n);
-        let floor = Scores::of(&real, &classifier.features_of(&splits.train, &train)?)?;
-        let accuracy = classifier.accuracy(&splits.test)?;
+        let HeldOut { train, images, .. } = held_out;
+        let n = samples.min(images.len()).min(train.len());
+        let first: Vec<usize> = (0..n).collect();
+        let real = classifier.features_of(images, &first)?;
+        let mut floor_images: Vec<usize> = (0..train.len()).collect();
+        floor_images.shuffle(&mut rng(SEED, stream::QUALITY_FLOOR));
+        floor_images.truncate(n);
+        let floor = Scores::of(&real, &classifier.features_of(train, &floor_images)?)?;
+        let accuracy = classifier.accuracy(images)?;
         Ok(Reference {
             classifier,
             real,
@@ -175,27 +194,26 @@ impl<'a> Reference<'a> {
     }
 }
 
-/// The conditions a conditional run's samples are drawn with: the test images' own, in turn,
-/// so that the samples' classes (or attributes) follow those of the real images they are
-/// compared with. Read once per evaluation; each sampler takes a fresh copy.
+/// The conditions a conditional run's samples are drawn with: the split's images' own, in
+/// turn, so that the samples' classes (or attributes) follow those of the real images they are
+/// compared with. Each sampler takes a fresh copy.
 #[derive(Clone)]
-struct TestConditions {
+struct SplitConditions {
     rows: Option<Vec<f32>>,
     dim: usize,
     next: usize,
 }
 
-impl TestConditions {
-    fn of(run: &Run) -> Result<Self> {
+impl SplitConditions {
+    fn of(run: &Run, held_out: &HeldOut) -> Self {
         let (rows, dim) = match run.conditioning() {
             Some(c) => {
-                let test = run.test_data()?;
-                let all: Vec<usize> = (0..test.len()).collect();
-                (test.condition_rows(&all), c.dim())
+                let all: Vec<usize> = (0..held_out.images.len()).collect();
+                (held_out.images.condition_rows(&all), c.dim())
             }
             None => (None, 0),
         };
-        Ok(TestConditions { rows, dim, next: 0 })
+        SplitConditions { rows, dim, next: 0 }
     }
 
     /// The conditions of the next `n` samples (`None` for an unconditional run).
@@ -211,36 +229,40 @@ impl TestConditions {
     }
 }
 
-/// Sample quality of `run` in `classifier`'s features: `samples` images decoded from
-/// z ~ N(0, I) (the stream of `seed`) and, when the run has a second stage, as many drawn
-/// through it; fewer when the test set is smaller, as many as its images. A conditional run's
-/// samples take the test images' conditions in turn.
+/// Sample quality of `run` in `classifier`'s features against the real images of
+/// `held_out`'s split: `samples` images decoded from the prior (the stream of `seed`) and,
+/// when the run has a second stage, as many drawn through it; fewer when the split is smaller,
+/// as many as its images. A conditional run's samples take the split's conditions in turn.
 pub fn sample_quality(
     run: &Run,
+    held_out: &HeldOut,
     classifier: &FeatureClassifier,
     samples: usize,
     seed: u64,
 ) -> Result<SampleQuality> {
-    let reference = Reference::of(run, classifier, samples)?;
+    let reference = Reference::of(held_out, classifier, samples)?;
     let mut noise = rng(seed, stream::SAMPLE_QUALITY);
-    let test_conditions = TestConditions::of(run)?;
-    let mut conditions = test_conditions.clone();
+    let split_conditions = SplitConditions::of(run, held_out);
+    let mut conditions = split_conditions.clone();
     let scores = reference.score(|n| {
         let y = conditions.take(n);
         run.decode(run.model.sample_prior(&mut noise, n)?, y.as_deref())
     })?;
-    let two_stage = match crate::two_stage::load(run)? {
-        Some(stage) => {
+    // A second stage fitted on earlier weights is left out (the caller warns of it).
+    let two_stage = match crate::two_stage::load_if_usable(run) {
+        Ok(Some(stage)) => {
             let mut noise = rng(seed, stream::SAMPLE_QUALITY);
-            let mut conditions = test_conditions;
+            let mut conditions = split_conditions;
             Some(reference.score(|n| {
                 let y = conditions.take(n);
                 crate::two_stage::sample_images(run, &stage, n, &mut noise, y.as_deref())
             })?)
         }
-        None => None,
+        Ok(None) | Err(_) => None,
     };
     Ok(SampleQuality {
+        split: held_out.split,
+        prior: run.config.prior,
         samples: reference.images,
         asked: samples,
         scores,
@@ -357,6 +379,7 @@ impl Measure for SampleQualityMetric {
         let samples = context.options.quality_samples.unwrap_or(0);
         sample_quality(
             context.run,
+            context.held_out()?,
             context.classifier()?,
             samples,
             context.run.config.seed,
@@ -372,7 +395,8 @@ impl Measure for SampleQualityMetric {
                 format!("{:.3}", s.recall),
             ]
         };
-        let mut rows = vec![row("samples from N(0, I)", &q.scores)];
+        let (prior, split) = (q.prior.name(), q.split.name());
+        let mut rows = vec![row(&format!("samples from {prior}"), &q.scores)];
         rows.extend(q.two_stage.as_ref().map(|t| row("two-stage samples", t)));
         rows.push(row("real floor", &q.floor));
         Section {
@@ -385,12 +409,12 @@ impl Measure for SampleQualityMetric {
                 rows,
             }],
             notes: vec![format!(
-                "{} samples from N(0, I) against as many test images{}, in the {}-d features of a classifier trained on the data set's labels \
-                 ({:.1}% right on the test set; Inception is not available offline, so these compare runs of one data set, not published FIDs). \
-                 Precision and recall after Kynkäänniemi et al. (2019), k = {}. The floor: training images against the same test images.",
+                "{} samples from {prior} against as many {split} images{}, in the {}-d features of a classifier trained on the data set's labels \
+                 ({:.1}% right on the {split} set; Inception is not available offline, so these compare runs of one data set, not published FIDs). \
+                 Precision and recall after Kynkäänniemi et al. (2019), k = {}. The floor: training images against the same {split} images.",
                 q.samples,
                 if q.asked > q.samples {
-                    format!(" (the test set's size; {} were asked for)", q.asked)
+                    format!(" (the {split} set's size; {} were asked for)", q.asked)
                 } else {
                     String::new()
                 },

@@ -144,6 +144,7 @@ pub fn encode_batches(
     let indices: Vec<usize> = (0..count).collect();
     let mut latents = Latents::empty(model.latent_dim());
     for chunk in indices.chunks(model.rows_per_pass(ENCODE_BATCH)) {
+        crate::interrupt::check()?;
         let Inputs {
             pixels: x,
             conditions,

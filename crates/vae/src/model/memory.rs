@@ -1,7 +1,9 @@
 //! What a model needs in memory, worked out from its [`ModelConfig`] before any weight is made:
 //! it refuses a model or a batch that cannot fit (instead of hanging while the system pages),
 //! and it sizes the passes of evaluation so that their memory is bounded by a budget, not by
-//! the number of images.
+//! the number of images. [`check_size`] refuses any other count a caller asks for (samples,
+//! importance samples, images) whose result cannot fit, before it is allocated: a failed
+//! allocation aborts the process, Python's included.
 //!
 //! The counts are the sums over the layers each architecture lists
 //! ([`super::Architecture::layers`]), as the CPU path runs them (the window gathers and
@@ -64,7 +66,13 @@ impl Footprint {
     /// moments, plus the activations the backward pass keeps (their gradients come and go as
     /// it runs). Measured peaks are within this (`docs/guarantees.md`).
     pub fn training_bytes(&self, batch: usize) -> f64 {
-        FLOAT * (4.0 * self.parameters + self.per_pass + batch as f64 * self.activations)
+        self.training_bytes_of(batch as f64)
+    }
+
+    /// [`Footprint::training_bytes`] of `rows` counted in floating point, which no count
+    /// overflows.
+    fn training_bytes_of(&self, rows: f64) -> f64 {
+        FLOAT * (4.0 * self.parameters + self.per_pass + rows * self.activations)
     }
 
     /// Bytes of an inference pass over `rows` images, weights included.
@@ -88,25 +96,66 @@ impl Footprint {
         self.check_training_within(rows, ranks_here, crate::device::available_memory())
     }
 
-    /// [`Footprint::check_training`] against `available` bytes (`None`: unknown, so nothing
-    /// is refused).
+    /// [`Footprint::check_training`] against `available` bytes (`None`: unknown, so only what
+    /// no machine can address is refused).
     pub fn check_training_within(
         &self,
         rows: usize,
         ranks_here: usize,
         available: Option<u64>,
     ) -> Result<()> {
-        let per_rank = self.training_bytes(rows);
+        self.check_training_samples_within(rows, 1, ranks_here, available)
+    }
+
+    /// [`Footprint::check_training`] of batches whose `images` each draw `samples` z (the IWAE
+    /// objective's K): `images * samples` rows of activations, counted without overflow (16
+    /// images of 2^60 samples wrapped around to 0 rows and passed).
+    pub fn check_training_samples(
+        &self,
+        images: usize,
+        samples: usize,
+        ranks_here: usize,
+    ) -> Result<()> {
+        self.check_training_samples_within(
+            images,
+            samples,
+            ranks_here,
+            crate::device::available_memory(),
+        )
+    }
+
+    /// [`Footprint::check_training_samples`] against `available` bytes.
+    pub fn check_training_samples_within(
+        &self,
+        images: usize,
+        samples: usize,
+        ranks_here: usize,
+        available: Option<u64>,
+    ) -> Result<()> {
+        let rows = images as f64 * samples as f64;
+        let per_rank = self.training_bytes_of(rows);
+        let k = if samples > 1 {
+            format!(" x {samples} samples (--k)")
+        } else {
+            String::new()
+        };
         let parts = format!(
             "weights, gradients and Adam state {}, activations of {} {})",
             human(FLOAT * 4.0 * self.parameters),
             if ranks_here > 1 {
-                format!("its share of a batch, {rows} images,")
+                format!("its share of a batch, {images} images{k},")
+            } else if samples > 1 {
+                format!("a batch of {images} images{k}")
             } else {
-                format!("a batch of {rows}")
+                format!("a batch of {images}")
             },
-            human(FLOAT * rows as f64 * self.activations),
+            human(FLOAT * rows * self.activations),
         );
+        let shrink = if samples > 1 {
+            "use a smaller --k or --batch-size, fewer or smaller --hidden / --channels, or a smaller --image-size"
+        } else {
+            "use fewer or smaller --hidden / --channels, a smaller --batch-size or --image-size"
+        };
         let (needed, what, fix) = if ranks_here > 1 {
             (
                 per_rank * ranks_here as f64,
@@ -115,7 +164,7 @@ impl Footprint {
                     human(per_rank),
                     human(per_rank * ranks_here as f64),
                 ),
-                "start fewer ranks per machine, or use fewer or smaller --hidden / --channels, a smaller --batch-size or --image-size",
+                format!("start fewer ranks per machine, or {shrink}"),
             )
         } else {
             (
@@ -124,32 +173,55 @@ impl Footprint {
                     "training this model needs about {} ({parts}",
                     human(per_rank)
                 ),
-                "use fewer or smaller --hidden / --channels, a smaller --batch-size or --image-size",
+                shrink.to_string(),
             )
         };
-        check(needed, available, &what, fix)
+        refusal(needed, available, &what, &fix).map_or(Ok(()), |line| Err(Error::Config(line)))
     }
 
     /// Refuses to load a model whose weights and one image's pass cannot fit.
     pub fn check_inference(&self) -> Result<()> {
         let needed = self.inference_bytes(1);
-        check(
-            needed,
-            crate::device::available_memory(),
-            &format!("this model needs about {} to run", human(needed)),
-            "its model.toml asks for more than this machine has",
-        )
+        let what = format!("this model needs about {} to run", human(needed));
+        let fix = "its model.toml asks for more than this machine has";
+        refusal(needed, crate::device::available_memory(), &what, fix)
+            .map_or(Ok(()), |line| Err(Error::Config(line)))
     }
 }
 
-/// Errs when `needed` bytes exceed `available` (when the system tells it).
-fn check(needed: f64, available: Option<u64>, what: &str, fix: &str) -> Result<()> {
+/// Refuses what a caller asks for (`doing`: "sampling 100 images") when its `bytes`
+/// cannot fit in the memory this process can still take, with [`Error::TooLarge`] naming both
+/// and `fix`; called before anything is allocated, with the bytes counted in floating point
+/// (no count overflows it). The one check behind every count of the CLI and of Python.
+pub fn check_size(doing: &str, bytes: f64, fix: &str) -> Result<()> {
+    // Up to a pass's budget, which every pass takes unasked, reading the system's memory (and
+    // its cgroups) would cost more than it could save: the explorer decodes on every request.
+    if bytes <= INFERENCE_BYTES as f64 {
+        return Ok(());
+    }
+    check_size_within(doing, bytes, fix, crate::device::available_memory())
+}
+
+/// [`check_size`] against `available` bytes (`None`: unknown, so only what no machine can
+/// address is refused).
+pub fn check_size_within(doing: &str, bytes: f64, fix: &str, available: Option<u64>) -> Result<()> {
+    let what = format!("{doing} needs about {}", human(bytes));
+    refusal(bytes, available, &what, fix).map_or(Ok(()), |line| Err(Error::TooLarge(line)))
+}
+
+/// The line refusing `needed` bytes: more than `available` (when the system tells it), or more
+/// than any allocation can hold (when it does not).
+fn refusal(needed: f64, available: Option<u64>, what: &str, fix: &str) -> Option<String> {
     match available {
-        Some(available) if needed > available as f64 => Err(Error::Config(format!(
+        Some(available) if needed > available as f64 => Some(format!(
             "{what}, but only {} of memory is available; {fix}",
             human(available as f64)
-        ))),
-        _ => Ok(()),
+        )),
+        Some(_) => None,
+        None if needed > isize::MAX as f64 => Some(format!(
+            "{what}, more memory than this machine can address; {fix}"
+        )),
+        None => None,
     }
 }
 

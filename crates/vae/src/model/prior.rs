@@ -36,6 +36,16 @@ pub enum Prior {
     Vamp,
 }
 
+impl Prior {
+    /// Its name in reports, as samples are said to be drawn from it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Prior::Standard => "N(0, I)",
+            Prior::Vamp => "the VampPrior",
+        }
+    }
+}
+
 /// The learned pseudo-inputs u_n of a VampPrior, `[N, pixels]`. They are kept as free weights
 /// and clipped to the pixels' range [0, 1] where they are used (the hard-tanh of Tomczak &
 /// Welling's code), so the encoder sees them as images.

@@ -18,8 +18,8 @@ use crate::data::{Binarize, Dataset, binarize_in_place};
 use crate::device::{is_cpu_device, to_device, to_host};
 use crate::distributed::World;
 use crate::error::{Error, Result};
-use crate::model::Vae;
 use crate::model::loss::Loss;
+use crate::model::{ModelConfig, Vae};
 use crate::optim::{self, NotFinite};
 use crate::parallel::Shards;
 use crate::rng::{normal_noise, rng, step_rng, stream};
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 const READ_EVERY_STEPS: usize = 64;
 /// The longest time values stay unread (the progress bar moves at least this often).
 const READ_EVERY: Duration = Duration::from_millis(500);
-/// The most bytes of images a GPU run uploads at once ([`upload_window`]).
+/// The most bytes a GPU run uploads at once ([`upload_window`]).
 const WINDOW_BYTES: usize = 32 << 20;
 /// The most steps a GPU run uploads at once.
 const WINDOW_STEPS: usize = 64;
@@ -56,13 +56,21 @@ pub struct Setup<'a> {
 }
 
 /// The steps whose batches a run uploads together: one on the CPU, where a tensor made from
-/// host values is those values, and on a GPU as many as fit in 32 MiB of images (at most 64),
-/// so that a step takes its batch from the device instead of waiting on a copy of its own.
-pub fn upload_window(device: &Device, batch_size: usize, pixels: usize) -> usize {
+/// host values is those values, and on a GPU [`steps_per_upload`], so that a step takes its
+/// batch from the device instead of waiting on a copy of its own.
+pub fn upload_window(device: &Device, config: &TrainConfig, model: &ModelConfig) -> usize {
     if is_cpu_device(device) {
-        return 1;
+        1
+    } else {
+        steps_per_upload(config, model)
     }
-    let batch_bytes = batch_size.max(1) * pixels.max(1) * std::mem::size_of::<f32>();
+}
+
+/// As many steps as fit in 32 MiB (at most 64) of what a step uploads per image: its pixels,
+/// its noise (K draws of z under the IWAE objective) and a conditional run's condition.
+pub fn steps_per_upload(config: &TrainConfig, model: &ModelConfig) -> usize {
+    let per_image = model.pixels() + model.latent_dim * config.samples() + model.condition_dim();
+    let batch_bytes = config.batch_size.max(1) * per_image.max(1) * std::mem::size_of::<f32>();
     (WINDOW_BYTES / batch_bytes).clamp(1, WINDOW_STEPS)
 }
 
@@ -101,6 +109,12 @@ pub fn rank_rows(world: &World, n: usize) -> Range<usize> {
 
 /// One pass over the training set. The inner `Err` is a divergence, which the caller may
 /// recover from; the outer one is an error that ends the run.
+///
+/// After a divergence the model is gone and `optimizer` holds the state of every step up to
+/// the read that found it (losses are read every 64 steps or half a second): Adam's moments may
+/// be NaN or infinite. Restore both from the last checkpoint before training on, as
+/// [`super::train`] does ([`super::checkpoint`]); stepping on with this optimizer spreads the
+/// NaN into every weight.
 ///
 /// Under MPI every rank walks the same shuffled order of global batches, computes its own rows
 /// of each ([`rank_rows`]) with the noise and binarization a single process would draw for them,

@@ -99,7 +99,7 @@ pub fn train_with(
         latent: model_config.latent_dim,
         shards: crate::parallel::Shards::shared(&device),
         world,
-        window: epoch::upload_window(&device, config.batch_size, splits.train.pixels()),
+        window: epoch::upload_window(&device, config, model_config),
     };
     let restore = |history: &mut Vec<EpochMetrics>| {
         resume::restore(config, model_config, &ad_device, run_dir, &world, history)
@@ -201,6 +201,12 @@ fn prepare(
     }
 
     let splits = config.load_data()?;
+    if splits.train.is_empty() {
+        return Err(Error::Data(format!(
+            "no training images: the training split of {} is empty; point --data at a data set with images",
+            crate::data::describe_source(&config.data_spec())?
+        )));
+    }
     let model_config = crate::model::ModelConfig {
         conditioning: config.conditioning(&splits.train.class_names),
         ..config.model_config(
@@ -210,11 +216,12 @@ fn prepare(
         )
     };
     model_config.validate()?;
-    // Each rank holds the activations of its share of a batch; the ranks on one machine
-    // share its memory.
+    // Each rank holds the activations of its share of a batch, K rows per image for the IWAE
+    // objective; the ranks on one machine share its memory.
     let batch = config.batch_size.min(splits.train.len()).max(1);
-    crate::model::memory::Footprint::of(&model_config).check_training(
-        batch.div_ceil(world.size) * config.samples(),
+    crate::model::memory::Footprint::of(&model_config).check_training_samples(
+        batch.div_ceil(world.size),
+        config.samples(),
         world.local_size,
     )?;
     ranks::check_ranks(&config, splits.train.len(), world)?;

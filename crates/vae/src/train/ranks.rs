@@ -14,13 +14,23 @@ pub(super) fn rank_0_settings(config: &TrainConfig, world: &World) -> Result<Tra
     if world.size == 1 {
         return Ok(config.clone());
     }
-    let text = world.broadcast(world.is_root().then(|| config.to_toml().into_bytes()));
-    world.agree(
-        std::str::from_utf8(&text)
+    // Rank 0's own settings may be refused (a path TOML cannot hold): it then sends nothing,
+    // and says why while the others stop with it.
+    let own = world
+        .is_root()
+        .then(|| config.validate().and_then(|()| config.to_toml()));
+    let sent = own.as_ref().map(|text| {
+        text.as_ref()
+            .map_or_else(|_| Vec::new(), |t| t.clone().into_bytes())
+    });
+    let text = world.broadcast(sent);
+    world.agree(match own {
+        Some(Err(e)) => Err(e),
+        Some(Ok(_)) | None => std::str::from_utf8(&text)
             .ok()
             .and_then(|text| toml::from_str(text).ok())
             .ok_or_else(|| Error::Config("rank 0's settings did not reach this rank".into())),
-    )
+    })
 }
 
 /// Every rank needs at least one image of every batch, the last one included: a rank without

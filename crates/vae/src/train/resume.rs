@@ -74,7 +74,7 @@ impl Rollbacks {
         run_dir: &Path,
         world: &World,
     ) -> Result<String> {
-        let message = diverged(run_dir, divergence, last_good, self.lr);
+        let message = diverged(run_dir, divergence, last_good, config, self.lr);
         if config.on_nan == OnNan::Stop || self.done == MAX_ROLLBACKS {
             return Err(if world.is_root() {
                 Error::Numerical(message)
@@ -93,12 +93,35 @@ impl Rollbacks {
         }
         Ok(format!(
             "{message}\nrolling back to epoch {last_good} with learning rate {} (rollback {} of {MAX_ROLLBACKS})",
-            self.lr, self.done
+            rate_in_force(config, self.lr, last_good + 1),
+            self.done
         ))
     }
 }
 
-fn diverged(run_dir: &Path, d: &Divergence, last_good: usize, lr: f64) -> String {
+/// The learning rate of `epoch` for a run whose base rate is `lr`, as messages give it: with
+/// `--lr-decay`, the rate in force and where it comes from.
+fn rate_in_force(config: &TrainConfig, lr: f64, epoch: usize) -> String {
+    let in_force = config.lr_at(lr, epoch);
+    if in_force == lr {
+        format!("{lr}")
+    } else {
+        let epochs = epoch - 1;
+        format!(
+            "{in_force} (the base rate {lr} after {epochs} epoch{} of --lr-decay {})",
+            if epochs == 1 { "" } else { "s" },
+            config.lr_decay
+        )
+    }
+}
+
+fn diverged(
+    run_dir: &Path,
+    d: &Divergence,
+    last_good: usize,
+    config: &TrainConfig,
+    lr: f64,
+) -> String {
     let kept = if last_good > 0 {
         format!(
             "the checkpoint of epoch {last_good} in {} is kept",
@@ -108,7 +131,10 @@ fn diverged(run_dir: &Path, d: &Divergence, last_good: usize, lr: f64) -> String
         "no epoch had finished, so there is no checkpoint".to_string()
     };
     format!(
-        "training diverged: {} at epoch {}, step {}; {kept}; lower --lr (was {lr}), add --grad-clip, or pass --on-nan rollback",
-        d.what, d.epoch, d.step
+        "training diverged: {} at epoch {}, step {}; {kept}; lower --lr (the learning rate was {}), add --grad-clip, or pass --on-nan rollback",
+        d.what,
+        d.epoch,
+        d.step,
+        rate_in_force(config, lr, d.epoch)
     )
 }

@@ -7,8 +7,10 @@ use burn::prelude::*;
 use vae::TrainConfig;
 use vae::data::Conditions;
 use vae::device::to_device;
+use vae::eval::Split;
 use vae::eval::class_fidelity::class_fidelity;
 use vae::eval::classifier::FeatureClassifier;
+use vae::eval::held_out::HeldOut;
 use vae::model::loss::Reconstruction;
 use vae::model::{Arch, ConditionKind, Conditioning, ModelConfig, Vae};
 use vae::run::Run;
@@ -47,8 +49,9 @@ fn a_conditional_vae_draws_the_class_it_is_asked_for() {
     // 12,000 images, 72% after the 10 full epochs of docs/conditional.md. 20%, twice what
     // ignoring y gives, fails a model that does not use its condition and leaves room for the
     // spread of a small budget.
-    let classifier = FeatureClassifier::of_run(&run).unwrap();
-    let fidelity = class_fidelity(&run, &classifier, 100, 1).unwrap();
+    let held_out = HeldOut::of(&run, Split::Test).unwrap();
+    let classifier = FeatureClassifier::of(&held_out, &run.device).unwrap();
+    let fidelity = class_fidelity(&run, &held_out, &classifier, 100, 1).unwrap();
     assert!(fidelity.overall > 0.2, "{fidelity:?}");
     assert!(fidelity.ceiling > 0.75, "{fidelity:?}");
     assert_eq!(fidelity.per_class.len(), 10);

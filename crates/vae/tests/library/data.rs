@@ -163,3 +163,58 @@ fn fashion_mnist_from_debian_has_the_published_shape() {
     let (mean, _) = vae::data::pixel_stats(&splits.train).unwrap();
     assert!((mean - 0.2860).abs() < 1e-3, "{mean}");
 }
+
+/// An IDX folder whose training split holds no images is refused in one line before anything
+/// is written, where it used to panic (a batch of 0 images, `0 % 0`).
+#[test]
+fn an_empty_training_split_is_an_error_not_a_panic() {
+    let data = tempfile::tempdir().unwrap();
+    write_split(data.path(), 0, 0);
+    let config = vae::TrainConfig {
+        dataset: DatasetKind::Mnist,
+        data: Some(data.path().to_path_buf()),
+        epochs: 1,
+        ..vae::TrainConfig::for_arch(vae::model::Arch::Mlp)
+    };
+    let run = tempfile::tempdir().unwrap();
+    let dir = run.path().join("run");
+    let message = error_of(vae::train::train(
+        &config,
+        &dir,
+        vae::train::TrainOptions::default(),
+    ));
+    assert!(
+        message.contains("no training images")
+            && message.contains(&data.path().display().to_string()),
+        "{message}"
+    );
+    assert!(!dir.exists());
+}
+
+/// A data folder whose name is not UTF-8 cannot be written into the run's config.toml: the
+/// library refuses it in one line naming the fix, before any file is written, where it used to
+/// panic while writing the config.
+#[test]
+fn a_data_path_that_is_not_utf8_is_an_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"fashion-\xff-mnist"));
+    std::os::unix::fs::symlink(vae_testkit::fashion_mnist_dir(), &data).unwrap();
+    let config = vae::TrainConfig {
+        data: Some(data),
+        ..vae_testkit::small_config(200, 1)
+    };
+    let dir = tmp.path().join("run");
+    let message = error_of(vae::train::train(
+        &config,
+        &dir,
+        vae::train::TrainOptions::default(),
+    ));
+    assert!(
+        message.starts_with("--data ") && message.contains("is not valid UTF-8"),
+        "{message}"
+    );
+    assert!(!dir.exists());
+}

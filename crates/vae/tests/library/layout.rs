@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The library's top-level modules, lowest first (the order of the crate's documentation).
-const LAYERS: [&str; 18] = [
+const LAYERS: [&str; 19] = [
     "error",
+    "interrupt",
     "fsutil",
     "distributed",
     "device",

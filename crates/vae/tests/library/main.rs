@@ -24,6 +24,7 @@ mod shapes;
 mod shards;
 mod soundness;
 mod training;
+mod two_stage;
 
 use std::path::PathBuf;
 

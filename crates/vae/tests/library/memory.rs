@@ -135,6 +135,76 @@ fn ranks_are_checked_for_their_share_of_a_batch_and_per_machine() {
     model.check_training_within(1 << 30, 8, None).unwrap();
 }
 
+/// The counts a caller gives (IWAE's K, samples, importance samples) are counted in floating
+/// point before anything is allocated: 16 images x 2^60 samples wrapped around to 0 rows in
+/// `usize` and passed the check, and training then panicked.
+#[test]
+fn counts_are_checked_without_overflow_before_anything_is_allocated() {
+    use vae::model::memory::check_size_within;
+    let model = Footprint::of(&ModelConfig::default_for(Arch::Mlp));
+    let memory = Some(16 << 30);
+    let err = model
+        .check_training_samples_within(16, 1 << 60, 1, memory)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a batch of 16 images x 1152921504606846976 samples (--k)"),
+        "{err}"
+    );
+    assert!(err.contains("use a smaller --k"), "{err}");
+    model
+        .check_training_samples_within(16, 5, 1, memory)
+        .unwrap();
+    // Unknown memory still refuses what no allocation can hold.
+    assert!(
+        model
+            .check_training_samples_within(16, 1 << 60, 1, None)
+            .is_err()
+    );
+    model.check_training_samples_within(16, 5, 1, None).unwrap();
+
+    let err =
+        check_size_within("sampling 100 images", 3e13, "draw fewer with --n", memory).unwrap_err();
+    assert!(matches!(err, vae::Error::TooLarge(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "sampling 100 images needs about 30.0 TB, but only 17.2 GB of memory is available; draw fewer with --n"
+    );
+    check_size_within("sampling 100 images", 3e5, "draw fewer with --n", memory).unwrap();
+    assert!(check_size_within("x", 1e19, "y", None).is_err());
+    check_size_within("x", 1e12, "y", None).unwrap();
+}
+
+/// A long call stops between two passes when the hook of its thread says so, and only then.
+#[test]
+fn a_hook_stops_a_long_call_between_two_passes() {
+    let config = ModelConfig::default_for(Arch::Mlp);
+    let model = Vae::new(&config, &Device::flex());
+    let pixels = config.pixels();
+    // Three passes of the MLP's 500 images.
+    let encode = || {
+        vae::latent::encode_batches(&model, 1500, pixels, &Device::flex(), |chunk| {
+            Ok(vae::data::Inputs::images(vec![0.5; chunk.len() * pixels]))
+        })
+    };
+    let asked = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = asked.clone();
+    let stop_at_the_second = move || {
+        count.set(count.get() + 1);
+        count.get() == 2
+    };
+    let stopped = vae::interrupt::asking(stop_at_the_second, encode);
+    assert!(
+        matches!(stopped, Err(vae::Error::Interrupted(_))),
+        "{stopped:?}"
+    );
+    assert_eq!(asked.get(), 2);
+    // The hook is gone after its call, and a hook that never says stop changes nothing.
+    assert_eq!(encode().unwrap().len(), 1500);
+    let latents = vae::interrupt::asking(|| false, encode).unwrap();
+    assert_eq!(latents, encode().unwrap());
+}
+
 /// A fake cgroup file system: `files` as (path, content) under a fresh folder.
 fn cgroup_tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
@@ -215,4 +285,50 @@ fn cgroup_memory_counts_reclaimable_page_cache_as_free_and_every_limited_level()
     )
     .unwrap();
     assert_eq!(cgroup_free(v1.path(), own), None);
+}
+
+/// cgroup v1 under Slurm: the job's limit covers its steps, and the job's own usage (which
+/// counts every step) is what that limit is measured against, not this step's alone.
+#[test]
+fn cgroup_v1_measures_an_ancestors_limit_against_the_ancestors_usage() {
+    use vae::device::memory::cgroup_free;
+    let mb = |n: u64| (n * MB).to_string();
+    let unlimited = "9223372036854771712\n";
+    // The job allows 1000 MB and uses 900 MB, 100 MB of it inactive page cache; this step uses
+    // 300 MB of that (its sibling the other 600 MB) and has no limit of its own.
+    let v1 = cgroup_tree(&[
+        ("memory/slurm/memory.limit_in_bytes", unlimited),
+        ("memory/slurm/memory.usage_in_bytes", &mb(5000)),
+        ("memory/slurm/memory.stat", "total_inactive_file 0\n"),
+        ("memory/slurm/job_1/memory.limit_in_bytes", &mb(1000)),
+        ("memory/slurm/job_1/memory.usage_in_bytes", &mb(900)),
+        (
+            "memory/slurm/job_1/memory.stat",
+            &format!(
+                "hierarchical_memory_limit {}\ntotal_inactive_file {}\n",
+                1000 * MB,
+                100 * MB
+            ),
+        ),
+        ("memory/slurm/job_1/step_0/memory.limit_in_bytes", unlimited),
+        ("memory/slurm/job_1/step_0/memory.usage_in_bytes", &mb(300)),
+        (
+            "memory/slurm/job_1/step_0/memory.stat",
+            &format!(
+                "hierarchical_memory_limit {}\ntotal_inactive_file 0\n",
+                1000 * MB
+            ),
+        ),
+    ]);
+    let own = "7:memory:/slurm/job_1/step_0\n0::/\n";
+    // 1000 - (900 - 100) = 200 MB, not the 700 MB that the job's limit minus the step's usage gives.
+    assert_eq!(cgroup_free(v1.path(), own), Some(200 * MB));
+    // A step limit of its own that is tighter wins: 400 - 300 = 100 MB.
+    std::fs::write(
+        v1.path()
+            .join("memory/slurm/job_1/step_0/memory.limit_in_bytes"),
+        mb(400),
+    )
+    .unwrap();
+    assert_eq!(cgroup_free(v1.path(), own), Some(100 * MB));
 }

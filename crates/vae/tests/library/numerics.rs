@@ -159,3 +159,101 @@ fn a_divergence_at_the_last_step_of_an_epoch_is_not_saved() {
     let more = TrainConfig { epochs: 2, ..good };
     assert_eq!(train(&more, dir.path(), resume).unwrap().epochs.len(), 2);
 }
+
+/// Records the steps at which training read its losses (each `step` call follows a read).
+struct Reads(Vec<usize>);
+
+impl vae::train::Progress for Reads {
+    fn epoch_started(&mut self, _epoch: usize, _epochs: usize, _steps: usize) {
+        self.0.clear();
+    }
+
+    fn step(&mut self, steps: usize, _mean_loss: f64, _images_per_second: f64) {
+        self.0.push(steps);
+    }
+}
+
+/// A NaN inside a stretch of steps read together (every 64 steps or half a second): the
+/// message names the step where it appeared, which lies inside the stretch, not the step of
+/// the read; nothing of the diverged epoch is saved (the files are those of epoch 1, byte for
+/// byte); and with `--lr-decay` the messages give the learning rate in force, not the base rate.
+#[test]
+fn a_nan_inside_a_stretch_of_steps_names_its_step_and_saves_nothing_of_the_epoch() {
+    use vae::run::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, MODEL_FILE};
+    let dir = tempfile::tempdir().unwrap();
+    let config = TrainConfig {
+        lr_decay: 0.5,
+        batch_size: 16,
+        ..vae_testkit::small_config(4_000, 1)
+    };
+    train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let files = [CHECKPOINT_FILE, METRICS_FILE, MODEL_FILE];
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let before: Vec<Vec<u8>> = files.iter().map(|f| read(f)).collect();
+
+    // Epoch 2 at a base rate of 1000, 500 in force, diverges within its 250 steps.
+    let diverging = TrainConfig {
+        lr: 1000.0,
+        epochs: 2,
+        ..config.clone()
+    };
+    let mut reads = Reads(Vec::new());
+    let message = vae::train::train_with(
+        &diverging,
+        dir.path(),
+        TrainOptions { resume: true },
+        &mut reads,
+    )
+    .unwrap_err()
+    .to_string();
+    let step: usize = message
+        .strip_prefix("training diverged: ")
+        .and_then(|m| m.split(" at epoch 2, step ").nth(1))
+        .and_then(|m| m.split(';').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{message}"));
+    // The losses were last read (and were finite) before the step named, and the read that
+    // found the NaN came at the end of the stretch, at or after it.
+    let last_finite = reads.0.last().copied().unwrap_or(0);
+    assert!(step > last_finite, "step {step}, reads {:?}", reads.0);
+    assert!(
+        message.contains("the checkpoint of epoch 1")
+            && message.contains(
+                "lower --lr (the learning rate was 500 (the base rate 1000 after 1 epoch of --lr-decay 0.5))"
+            ),
+        "{message}"
+    );
+    let after: Vec<Vec<u8>> = files.iter().map(|f| read(f)).collect();
+    assert!(
+        before == after,
+        "the diverged epoch changed the run's files"
+    );
+
+    // Rolled back, epoch 2 starts again at a tenth of the rate in force.
+    let mut lines = Vec::new();
+    struct Lines<'a>(&'a mut Vec<String>);
+    impl vae::train::Progress for Lines<'_> {
+        fn message(&mut self, text: &str) {
+            self.0.push(text.to_string());
+        }
+    }
+    let rolled = TrainConfig {
+        on_nan: OnNan::Rollback,
+        ..diverging
+    };
+    let _ = vae::train::train_with(
+        &rolled,
+        dir.path(),
+        TrainOptions { resume: true },
+        &mut Lines(&mut lines),
+    );
+    let first = lines.first().expect("a rollback line");
+    assert!(
+        first.contains(
+            "rolling back to epoch 1 with learning rate 50 (the base rate 100 after 1 epoch of --lr-decay 0.5) (rollback 1 of"
+        ),
+        "{first}"
+    );
+    let saved = TrainConfig::from_file(&dir.path().join(CONFIG_FILE)).unwrap();
+    assert!(saved.lr < 1000.0, "{}", saved.lr);
+}

@@ -324,3 +324,55 @@ fn sampling_a_vamp_prior_draws_from_the_mixture() {
         "the statistics tell the mixture from one component and from N(0, I): {tells_apart:?}"
     );
 }
+
+/// A VampPrior run's evaluation says what it measured: samples "from the VampPrior", and a
+/// "loss at z_mean" whose second term is `log q(z|x) - log p(z)` at z_mean, which is no KL.
+/// The loss at z_mean, with the prior's components computed once per evaluation, is the
+/// model's own forward pass and loss.
+#[test]
+fn a_vamp_prior_evaluation_names_its_prior_and_what_its_loss_at_mean_adds() {
+    use vae::eval::{EvalOptions, Split, evaluate_run, test_loss_at_mean};
+    use vae::train::{TrainOptions, train};
+    let dir = tempfile::tempdir().unwrap();
+    let config = vae::TrainConfig {
+        prior: Prior::Vamp,
+        pseudo_inputs: Some(20),
+        ..vae_testkit::small_config(500, 1)
+    };
+    train(&config, dir.path(), TrainOptions::default()).unwrap();
+    let run = vae::run::Run::load(dir.path(), None).unwrap();
+    let report = evaluate_run(
+        &run,
+        EvalOptions {
+            split: Split::Test,
+            iw_samples: 0,
+            limit: Some(300),
+            metrics: Default::default(),
+            quality_samples: Some(100),
+            fidelity_samples: None,
+        },
+    )
+    .unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("log q(z|x) - log p(z)) at z = z_mean: the VampPrior has no closed-form KL")
+            && text.contains("100 samples from the VampPrior vs as many test images"),
+        "{text}"
+    );
+
+    let mut test = run.test_data().unwrap();
+    test.truncate(300);
+    let ours = test_loss_at_mean(&run.model, &test, Reconstruction::Bce, 1.0, &run.device)
+        .unwrap()
+        .total;
+    assert_eq!(Some(ours), report.loss_at_mean);
+    let all: Vec<usize> = (0..300).collect();
+    let x = to_device(test.gather(&all).unwrap(), 300, 784, &run.device);
+    let forward = run.model.forward(x.clone(), None, None);
+    let direct = vae::model::loss::vae_loss(&forward, x, Reconstruction::Bce, 1.0, 300);
+    let direct = to_host(direct.total).unwrap()[0] as f64;
+    assert!(
+        (ours - direct).abs() < 1e-4 * direct.abs(),
+        "{ours} vs {direct}"
+    );
+}

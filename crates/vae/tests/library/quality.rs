@@ -718,7 +718,9 @@ fn the_feature_classifier_is_accurate_and_repeatable() {
 /// ideal; too few samples are refused.
 #[test]
 fn sample_quality_of_a_run_lies_above_the_real_floor() {
+    use vae::eval::Split;
     use vae::eval::classifier::FeatureClassifier;
+    use vae::eval::held_out::HeldOut;
     use vae::eval::sample_quality::sample_quality;
     let dir = tempfile::tempdir().unwrap();
     train(
@@ -728,13 +730,14 @@ fn sample_quality_of_a_run_lies_above_the_real_floor() {
     )
     .unwrap();
     let run = vae::run::Run::load(dir.path(), None).unwrap();
-    let classifier = FeatureClassifier::of_run(&run).unwrap();
-    let q = sample_quality(&run, &classifier, 1000, 1).unwrap();
+    let held_out = HeldOut::of(&run, Split::Test).unwrap();
+    let classifier = FeatureClassifier::of(&held_out, &run.device).unwrap();
+    let q = sample_quality(&run, &held_out, &classifier, 1000, 1).unwrap();
     assert!(q.floor.fd < q.scores.fd, "{q:?}");
     assert!(q.floor.precision > 0.7 && q.floor.recall > 0.7, "{q:?}");
     assert!(q.scores.fd.is_finite() && (0.0..=1.0).contains(&q.scores.recall));
     assert!(q.classifier_accuracy > 0.8, "{q:?}");
-    let e = sample_quality(&run, &classifier, 3, 1).unwrap_err();
+    let e = sample_quality(&run, &held_out, &classifier, 3, 1).unwrap_err();
     assert!(e.to_string().contains("--quality-samples"), "{e}");
 }
 
@@ -744,7 +747,9 @@ fn sample_quality_of_a_run_lies_above_the_real_floor() {
 #[test]
 fn sample_quality_compares_sets_of_equal_size() {
     use vae::data::{Color, DatasetKind};
+    use vae::eval::Split;
     use vae::eval::classifier::FeatureClassifier;
+    use vae::eval::held_out::HeldOut;
     use vae::eval::sample_quality::sample_quality;
     let tmp = tempfile::tempdir().unwrap();
     let pictures = tmp.path().join("pictures");
@@ -764,8 +769,9 @@ fn sample_quality_compares_sets_of_equal_size() {
     let run = vae::run::Run::load(&dir, None).unwrap();
     let test = run.test_data().unwrap().len();
     assert!((10..1000).contains(&test), "{test} test images");
-    let classifier = FeatureClassifier::of_run(&run).unwrap();
-    let q = sample_quality(&run, &classifier, 1000, 1).unwrap();
+    let held_out = HeldOut::of(&run, Split::Test).unwrap();
+    let classifier = FeatureClassifier::of(&held_out, &run.device).unwrap();
+    let q = sample_quality(&run, &held_out, &classifier, 1000, 1).unwrap();
     assert_eq!(q.samples, test, "samples scored against {test} test images");
     assert_eq!(q.asked, 1000);
     let text = q.to_string();
@@ -819,10 +825,12 @@ fn the_second_stage_fits_the_codes_and_round_trips() {
 }
 
 /// A second stage is tied to the weights it was fitted on: once the run trains on, it is
-/// refused (by itself and by sample quality) until it is fitted again.
+/// refused, and sample quality leaves it out, until it is fitted again.
 #[test]
 fn a_second_stage_fitted_on_earlier_weights_is_refused() {
+    use vae::eval::Split;
     use vae::eval::classifier::FeatureClassifier;
+    use vae::eval::held_out::HeldOut;
     use vae::eval::sample_quality::sample_quality;
     use vae::two_stage::{SecondStageConfig, fit, is_stale, load};
     let dir = tempfile::tempdir().unwrap();
@@ -851,11 +859,15 @@ fn a_second_stage_fitted_on_earlier_weights_is_refused() {
             && e.contains("fit it again with `vae two-stage"),
         "{e}"
     );
-    let classifier = FeatureClassifier::of_run(&run).unwrap();
-    let e = sample_quality(&run, &classifier, 100, 1)
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("fit it again"), "{e}");
+    let held_out = HeldOut::of(&run, Split::Test).unwrap();
+    let classifier = FeatureClassifier::of(&held_out, &run.device).unwrap();
+    let q = sample_quality(&run, &held_out, &classifier, 100, 1).unwrap();
+    assert!(q.two_stage.is_none() && q.scores.fd.is_finite(), "{q:?}");
+    let warning = vae::two_stage::load_if_usable(&run).unwrap_err();
+    assert!(
+        warning.contains("left out") && warning.contains("fit it again"),
+        "{warning}"
+    );
 
     fit(&run, &stage).unwrap();
     assert!(load(&run).unwrap().is_some());
@@ -1119,6 +1131,71 @@ fn evaluation_on_the_validation_split_reads_the_held_out_images() {
     let run = Run::load(other.path(), None).unwrap();
     let message = evaluate_run(&run, options).unwrap_err().to_string();
     assert!(message.contains("no validation set"), "{message}");
+}
+
+/// `vae eval --split validation --sample-quality --class-fidelity` reads no test image: with
+/// the test files swapped for others, the numbers stay the same to the last digit, and the
+/// report names the validation split. Settings chosen on them have not seen the test set.
+#[test]
+fn sample_quality_and_class_fidelity_of_the_validation_split_read_no_test_image() {
+    use vae::eval::{EvalOptions, Split, evaluate_run};
+    use vae::run::Run;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let real = vae_testkit::fashion_mnist_dir();
+    let link = |from: &str, to: &str| {
+        let to = data.join(to);
+        let _ = std::fs::remove_file(&to);
+        std::os::unix::fs::symlink(real.join(from), to).unwrap();
+    };
+    for split in ["train", "t10k"] {
+        link(
+            &format!("{split}-images-idx3-ubyte.gz"),
+            &format!("{split}-images-idx3-ubyte.gz"),
+        );
+        link(
+            &format!("{split}-labels-idx1-ubyte.gz"),
+            &format!("{split}-labels-idx1-ubyte.gz"),
+        );
+    }
+    let config = TrainConfig {
+        data: Some(data.clone()),
+        validation: 500,
+        conditional: true,
+        ..vae_testkit::small_config(1_000, 1)
+    };
+    let dir = tmp.path().join("run");
+    train(&config, &dir, TrainOptions::default()).unwrap();
+    let run = Run::load(&dir, None).unwrap();
+    let options = EvalOptions {
+        split: Split::Validation,
+        iw_samples: 0,
+        limit: None,
+        metrics: Default::default(),
+        quality_samples: Some(400),
+        fidelity_samples: Some(20),
+    };
+    let before = evaluate_run(&run, options).unwrap();
+    // Other test images: the 60,000 of the training split.
+    link("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz");
+    link("train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz");
+    let after = evaluate_run(&run, options).unwrap();
+    for key in ["sample_quality", "class_fidelity"] {
+        assert_eq!(before.metrics[key], after.metrics[key], "{key}");
+    }
+    let text = before.to_string();
+    assert!(
+        text.contains("400 samples from N(0, I) vs as many validation images")
+            && text.contains("training vs validation images")
+            && text.contains("right on the validation set")
+            && text.contains("(real validation images: "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("test images") && !text.contains("test set"),
+        "{text}"
+    );
 }
 
 /// An IWAE run's early stopping watches the bound it minimises: each epoch's validation loss is

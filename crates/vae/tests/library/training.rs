@@ -346,3 +346,90 @@ fn the_learning_rate_decays_after_every_epoch_and_resumes_decayed() {
     let rates: Vec<f64> = summary.epochs.iter().map(|m| m.lr).collect();
     assert_eq!(rates, [1e-3, 5e-4, 2.5e-4]);
 }
+
+/// `--lr-decay`: a run stopped after its first epoch and resumed ends with the numbers and
+/// weights of the run never stopped, number for number.
+#[test]
+fn a_decaying_run_resumed_midway_equals_the_run_never_stopped() {
+    let config = vae::TrainConfig {
+        lr_decay: 0.5,
+        ..vae_testkit::small_config(1_000, 3)
+    };
+    let straight = tempfile::tempdir().unwrap();
+    let full = train(&config, straight.path(), TrainOptions::default()).unwrap();
+    let resumed = tempfile::tempdir().unwrap();
+    let first = vae::TrainConfig {
+        epochs: 1,
+        ..config.clone()
+    };
+    train(&first, resumed.path(), TrainOptions::default()).unwrap();
+    let rest = train(&config, resumed.path(), TrainOptions { resume: true }).unwrap();
+    assert_eq!(full.epochs.len(), 3);
+    for (a, b) in full.epochs.iter().zip(&rest.epochs) {
+        assert_eq!(
+            (a.epoch, a.lr, a.train.total, a.test.total, a.grad_norm),
+            (b.epoch, b.lr, b.train.total, b.test.total, b.grad_norm),
+        );
+    }
+    assert_eq!(fingerprint(straight.path()), fingerprint(resumed.path()));
+}
+
+/// A GPU run uploads several steps at once within 32 MiB, counting all a step uploads per
+/// image: under the IWAE objective its K draws of noise outweigh its pixels (K = 64 and 32
+/// latents: 2,048 floats of noise to 784 of pixels), and 64 steps of them would be 93 MB.
+#[test]
+fn the_gpu_upload_window_counts_the_iwae_noise() {
+    use vae::model::loss::Objective;
+    use vae::train::epoch::steps_per_upload;
+    let config = vae::TrainConfig {
+        objective: Objective::Iwae,
+        k: Some(64),
+        latent_dim: 32,
+        batch_size: 128,
+        ..vae::TrainConfig::for_arch(vae::model::Arch::Mlp)
+    };
+    let model = config.model_config(28, 28, 1);
+    let steps = steps_per_upload(&config, &model);
+    let floats = 784 + 64 * 32;
+    assert!(
+        steps * 128 * floats * 4 <= 32 << 20,
+        "{steps} steps of {floats} floats per image"
+    );
+    assert_eq!(steps, (32 << 20) / (128 * floats * 4));
+    // The ELBO draws one z per image: 80 steps would fit, and at most 64 are uploaded.
+    let elbo = vae::TrainConfig {
+        objective: Objective::Elbo,
+        k: None,
+        ..config
+    };
+    assert_eq!((32 << 20) / (128 * (784 + 32) * 4), 80);
+    assert_eq!(steps_per_upload(&elbo, &model), 64);
+}
+
+/// A loaded run computes with the weights it loaded: `vae train --resume` replacing
+/// `model.bpk` afterwards (the explorer serving a run that trains on) changes nothing in it.
+#[test]
+fn a_loaded_run_keeps_its_weights_when_the_file_is_replaced() {
+    use vae::run::{MODEL_FILE, Run};
+    let config = vae_testkit::small_config(300, 1);
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    train(&config, a.path(), TrainOptions::default()).unwrap();
+    let other = vae::TrainConfig {
+        seed: 7,
+        ..config.clone()
+    };
+    train(&other, b.path(), TrainOptions::default()).unwrap();
+    let z = vec![0.5f32; 3 * config.latent_dim];
+    let decode = |run: &Run| run.decode(z.clone(), None).unwrap();
+    let expected = decode(&Run::load(a.path(), None).unwrap());
+    let loaded = Run::load(a.path(), None).unwrap();
+    // As training replaces it: a new file renamed over the old one.
+    let staged = a.path().join("model.bpk.new");
+    std::fs::copy(b.path().join(MODEL_FILE), &staged).unwrap();
+    std::fs::rename(&staged, a.path().join(MODEL_FILE)).unwrap();
+    assert!(
+        decode(&loaded) == expected,
+        "the loaded run decodes with the new file's weights"
+    );
+    assert!(decode(&Run::load(a.path(), None).unwrap()) != expected);
+}
