@@ -318,7 +318,9 @@ except ValueError as e:
     # Before the checks, each of these aborted Python: "memory allocation of ... bytes failed".
     assert child.returncode == 0, f"exit {child.returncode}: {err}"
     assert out.startswith("ValueError:") and out.count("\n") == 1, out + err
-    assert "of memory is available" in out and argument in out, out
+    # The fix, after the last ";", names the argument to shrink (as a whole word: "n").
+    fix = out.rsplit(";", 1)[-1]
+    assert "of memory is available" in out and re.search(rf"\b{argument}\b", fix), out
 
 
 @pytest.mark.parametrize(

@@ -74,16 +74,8 @@ impl Run {
         }
         crate::model::memory::Footprint::of(&model_config).check_inference()?;
         let fresh = Vae::new(&model_config, &device);
-        // Read whole now: Burn's file loader reads tensors by path when they are first used,
-        // so a `vae train --resume` that replaces the file would change a loaded run's weights
-        // under it, or mix two files' tensors.
-        let bytes = std::fs::read(&weights).ctx(|| format!("cannot read {}", weights.display()))?;
-        let model = crate::error::without_panics(move || {
-            let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-                .map_err(|e| e.to_string())?;
-            fresh.try_load_record(record).map_err(|e| e.to_string())
-        })
-        .map_err(|e| {
+        let bytes = read_weights(&weights, &fresh)?;
+        let model = weights_from_bytes(fresh, bytes).map_err(|e| {
             Error::file(
                 &weights,
                 format!("cannot load weights ({e}); the file is corrupt or from another model"),
@@ -333,4 +325,39 @@ pub(crate) fn no_validation_set() -> Error {
     Error::Config(
         "this run held out no validation set; evaluate --split test, or train with --validation 10000".into(),
     )
+}
+
+/// The bytes of the weights file `path` of a module shaped as `fresh`, read whole: Burn's file
+/// loader reads each tensor from the path when it is first used, so a file replaced meanwhile
+/// (`vae train --resume` under the explorer) would change the weights under their user, or mix
+/// two files. A file far larger than those weights is refused before it is read.
+pub(crate) fn read_weights<M: burn::module::Module>(path: &Path, fresh: &M) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path)
+        .ctx(|| format!("cannot read {}", path.display()))?
+        .len();
+    // The floats, and room for the names and shapes beside them.
+    let most = 8 * fresh.num_params() as u64 + (16 << 20);
+    if size > most {
+        return Err(Error::file(
+            path,
+            format!(
+                "holds {size} bytes, more than weights of this model can take ({} floats); the file is corrupt or from another model",
+                fresh.num_params()
+            ),
+        ));
+    }
+    std::fs::read(path).ctx(|| format!("cannot read {}", path.display()))
+}
+
+/// `fresh` with the weights of a weights file's `bytes` ([`read_weights`]); the error says what
+/// did not match.
+pub(crate) fn weights_from_bytes<M: burn::module::Module>(
+    fresh: M,
+    bytes: Vec<u8>,
+) -> std::result::Result<M, String> {
+    crate::error::without_panics(move || {
+        let record =
+            ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| e.to_string())?;
+        fresh.try_load_record(record).map_err(|e| e.to_string())
+    })
 }

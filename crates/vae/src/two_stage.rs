@@ -20,8 +20,6 @@ use crate::rng::{normal_noise, rng, stream};
 use crate::run::Run;
 use burn::module::{Module, Param};
 use burn::prelude::*;
-use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -240,10 +238,7 @@ pub fn fit(run: &Run, config: &SecondStageConfig) -> Result<(SecondStage, Second
 
 /// SHA-256 of `bytes`, in hex.
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::data::fetch::hex(&Sha256::digest(bytes))
 }
 
 /// SHA-256, in hex, of `run`'s weights as loaded, serialised as `model.bpk` is (the same bytes
@@ -303,7 +298,8 @@ pub fn load(run: &Run) -> Result<Option<SecondStage>> {
         )));
     }
     let weights = run.path(WEIGHTS_FILE);
-    let bytes = std::fs::read(&weights).ctx(|| format!("cannot read {}", weights.display()))?;
+    let fresh = SecondStage::new(&config, run.model_config.latent_dim, &run.device);
+    let bytes = crate::run::read_weights(&weights, &fresh)?;
     if config
         .weights_sha256
         .as_ref()
@@ -315,13 +311,7 @@ pub fn load(run: &Run) -> Result<Option<SecondStage>> {
             run.dir.display()
         )));
     }
-    let fresh = SecondStage::new(&config, run.model_config.latent_dim, &run.device);
-    let model = crate::error::without_panics(move || {
-        let record =
-            ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes)).map_err(|e| e.to_string())?;
-        fresh.try_load_record(record).map_err(|e| e.to_string())
-    })
-    .map_err(|e| {
+    let model = crate::run::weights_from_bytes(fresh, bytes).map_err(|e| {
         Error::file(
             &weights,
             format!("cannot load the second stage ({e}); fit it again with `vae two-stage`"),

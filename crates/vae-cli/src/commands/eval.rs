@@ -3,6 +3,7 @@
 use crate::flags::{FidelityFlags, MetricFlags, QualityFlags, choice};
 use std::path::PathBuf;
 use vae::Run;
+use vae::eval::sample_quality::SampleQualityMetric;
 use vae::eval::{EvalOptions, Split, evaluate_run};
 
 #[derive(clap::Args)]
@@ -33,12 +34,6 @@ pub struct Args {
 
 pub fn run(args: Args) -> vae::Result<()> {
     let run = Run::load(&args.run, args.device.as_deref())?;
-    // Sample quality goes on without a second stage it cannot use, and says so.
-    if args.quality.samples().is_some()
-        && let Err(warning) = vae::two_stage::load_if_usable(&run)
-    {
-        crate::output::note(format_args!("warning: {warning}"));
-    }
     let report = evaluate_run(
         &run,
         EvalOptions {
@@ -51,5 +46,12 @@ pub fn run(args: Args) -> vae::Result<()> {
         },
     )?;
     super::print_report(&report, args.json)?;
+    // Sample quality went on without a second stage it could not use: say so.
+    if let Some(note) = report
+        .metric::<SampleQualityMetric>()
+        .and_then(|q| q.two_stage_note)
+    {
+        crate::output::note(format_args!("warning: {note}"));
+    }
     Ok(())
 }

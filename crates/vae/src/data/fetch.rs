@@ -59,7 +59,8 @@ pub fn verify(name: &str, bytes: &[u8], checksum: Checksum) -> Result<()> {
     Ok(())
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Bytes in lower-case hex, as checksums are written.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

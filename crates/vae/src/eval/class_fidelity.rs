@@ -55,7 +55,7 @@ pub fn classes_of(run: &Run) -> Result<&Conditioning> {
 /// drawn or loaded.
 pub fn check_samples(run: &Run, per_class: usize) -> Result<()> {
     let m = &run.model_config;
-    let floats = (2 * m.latent_dim + m.pixels()) as f64;
+    let floats = (2 * m.latent_dim + m.pixels() + m.condition_dim()) as f64;
     crate::model::memory::check_size(
         &format!("class fidelity with {per_class} samples per class"),
         per_class as f64 * (4.0 * floats + 8.0),

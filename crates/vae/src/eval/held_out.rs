@@ -2,9 +2,9 @@
 //! images apart from them, both as they are (grey levels, whatever the run's binarization).
 //! Sample quality scores samples against the split's images, with training images as the
 //! floor; class fidelity's ceiling is the classifier's accuracy on them; the feature classifier
-//! learns from the training images. Evaluating the validation split therefore reads neither the
-//! test images' pixels nor the validation images as training images: settings chosen on its
-//! numbers have not seen the test set.
+//! learns from the training images. No test image enters the numbers of an evaluation of the
+//! validation split, and no validation image is a training image there: settings chosen on
+//! its numbers have not seen the test set.
 
 use super::Split;
 use crate::data::{self, Binarize, Dataset};

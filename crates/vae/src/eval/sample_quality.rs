@@ -77,9 +77,13 @@ pub struct SampleQuality {
     pub asked: usize,
     pub scores: Scores,
     /// The same number of samples through the run's second stage ([`crate::two_stage`]),
-    /// when it has one.
+    /// when it has one that fits its weights.
     #[serde(default)]
     pub two_stage: Option<Scores>,
+    /// Why a second stage the run has was left out (fitted on earlier weights, say): the one
+    /// line of warning every caller shows.
+    #[serde(default)]
+    pub two_stage_note: Option<String>,
     /// Training images against the same images of the split: the floor of `scores`.
     pub floor: Scores,
     /// The feature classifier's accuracy on the split's images.
@@ -117,6 +121,9 @@ impl std::fmt::Display for SampleQuality {
                 t,
                 "the same number through the second stage",
             )?;
+        }
+        if let Some(note) = &self.two_stage_note {
+            writeln!(f, "two-stage       {note}")?;
         }
         line(
             f,
@@ -248,17 +255,19 @@ pub fn sample_quality(
         let y = conditions.take(n);
         run.decode(run.model.sample_prior(&mut noise, n)?, y.as_deref())
     })?;
-    // A second stage fitted on earlier weights is left out (the caller warns of it).
-    let two_stage = match crate::two_stage::load_if_usable(run) {
+    // A second stage fitted on earlier weights is left out, and the result says why.
+    let (two_stage, two_stage_note) = match crate::two_stage::load_if_usable(run) {
         Ok(Some(stage)) => {
             let mut noise = rng(seed, stream::SAMPLE_QUALITY);
             let mut conditions = split_conditions;
-            Some(reference.score(|n| {
+            let scores = reference.score(|n| {
                 let y = conditions.take(n);
                 crate::two_stage::sample_images(run, &stage, n, &mut noise, y.as_deref())
-            })?)
+            })?;
+            (Some(scores), None)
         }
-        Ok(None) | Err(_) => None,
+        Ok(None) => (None, None),
+        Err(note) => (None, Some(note)),
     };
     Ok(SampleQuality {
         split: held_out.split,
@@ -267,6 +276,7 @@ pub fn sample_quality(
         asked: samples,
         scores,
         two_stage,
+        two_stage_note,
         floor: reference.floor,
         classifier_accuracy: reference.accuracy,
         features: FEATURES,
