@@ -781,20 +781,7 @@ fn stalled_bodies_are_closed_after_the_body_timeout_and_others_still_served() {
             stream
         })
         .collect();
-    let patient: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let answer = patient
-        .get(&format!("http://{}/api/runs", server.addr()))
-        .call();
-    let waited = started.elapsed();
-    assert_eq!(
-        answer.map(|r| r.status().as_u16()).ok(),
-        Some(200),
-        "after {waited:?}"
-    );
+    let waited = served_after(server.addr(), started);
     assert!(waited < Duration::from_secs(4), "{waited:?}");
     for stream in &mut stalled {
         let got = read_until_closed(stream, Duration::from_secs(10));
@@ -830,20 +817,7 @@ fn a_client_that_never_reads_its_answers_is_cut_after_the_write_timeout() {
                 .as_bytes(),
         )
         .unwrap();
-    let patient: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let answer = patient
-        .get(&format!("http://{}/api/runs", server.addr()))
-        .call();
-    let waited = started.elapsed();
-    assert_eq!(
-        answer.map(|r| r.status().as_u16()).ok(),
-        Some(200),
-        "after {waited:?}"
-    );
+    let waited = served_after(server.addr(), started);
     assert!(
         waited >= Duration::from_millis(900) && waited < Duration::from_secs(4),
         "{waited:?}"
@@ -1062,4 +1036,22 @@ fn a_conditional_run_is_explored_one_class_at_a_time() {
         "{body}"
     );
     server.stop();
+}
+
+/// How long after `started` a client that waits up to 10 s gets its list of runs from the
+/// server at `addr`; fails unless it gets it.
+fn served_after(addr: std::net::SocketAddr, started: std::time::Instant) -> std::time::Duration {
+    let patient: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .build()
+        .into();
+    let answer = patient.get(&format!("http://{addr}/api/runs")).call();
+    let waited = started.elapsed();
+    assert_eq!(
+        answer.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "after {waited:?}"
+    );
+    waited
 }

@@ -1,7 +1,7 @@
 //! [`EvalReport`]: the core of an evaluation and the results of its metrics, as `eval.json`,
 //! `vae eval --json` and `vae eval`'s text hold them.
 
-use super::{EvalOptions, METRICS, Split, metric};
+use super::{EvalOptions, METRICS, metric};
 use crate::model::Prior;
 use crate::model::loss::Reconstruction;
 use serde::{Deserialize, Serialize};
@@ -125,11 +125,9 @@ impl EvalReport {
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
-        let split = match self.options.map(|o| o.split) {
-            Some(Split::Validation) => "validation images",
-            Some(Split::Test) | None => "test images    ",
-        };
-        writeln!(f, "{split} {}", self.images)?;
+        let split = self.options.map(|o| o.split).unwrap_or_default();
+        let images = format!("{} images", split.name());
+        writeln!(f, "{images:<17} {}", self.images)?;
         if self.is_grey_bce() {
             writeln!(f, "-(BCE+KL)       {} per image", opt(self.neg_bce_kl))?;
             writeln!(f, "IW BCE (K={})  {}", self.iw_samples, opt(self.iw_bce))?;
